@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from mobile_backup.cli import main
+
+main()

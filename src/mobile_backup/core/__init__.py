@@ -1,0 +1,82 @@
+"""Shared foundations: settings, errors, models, the key scheme, checksums, the ledger."""
+
+from __future__ import annotations
+
+from mobile_backup.core._aws import cognito_client, dynamodb_client, s3_client, sqs_client
+from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
+from mobile_backup.core._errors import (
+    AuthError,
+    ConfigError,
+    IntegrityError,
+    InvalidInputError,
+    InvalidKeyError,
+    MobileBackupError,
+    NotFoundError,
+    ServiceError,
+)
+from mobile_backup.core._keys import (
+    MEDIA_PREFIX,
+    ObjectKey,
+    decode_event_key,
+    is_sha256_hex,
+    is_user_sub,
+    object_key,
+    parse_object_key,
+)
+from mobile_backup.core._ledger import AWAITING_INDEX, Ledger
+from mobile_backup.core._models import (
+    DownloadMessage,
+    FileRecord,
+    FileStatus,
+    Receipt,
+    dump_record,
+    utcnow,
+)
+from mobile_backup.core._settings import (
+    EMULATOR_KEY,
+    Settings,
+    config_file_path,
+    load_settings,
+    read_profiles,
+    write_profile,
+)
+
+__all__ = [
+    "AWAITING_INDEX",
+    "EMULATOR_KEY",
+    "MEDIA_PREFIX",
+    "AuthError",
+    "ConfigError",
+    "DownloadMessage",
+    "FileRecord",
+    "FileStatus",
+    "IntegrityError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "Ledger",
+    "MobileBackupError",
+    "NotFoundError",
+    "ObjectKey",
+    "Receipt",
+    "ServiceError",
+    "Settings",
+    "b64_to_hex",
+    "cognito_client",
+    "config_file_path",
+    "decode_event_key",
+    "dump_record",
+    "dynamodb_client",
+    "hex_to_b64",
+    "is_sha256_hex",
+    "is_user_sub",
+    "load_settings",
+    "object_key",
+    "parse_object_key",
+    "read_profiles",
+    "s3_client",
+    "sha256_file",
+    "sha256_stream",
+    "sqs_client",
+    "utcnow",
+    "write_profile",
+]

@@ -1,0 +1,65 @@
+"""Typed boto3 clients built from Settings (the one place endpoints and credentials meet)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mobile_backup.core._settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+
+def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, Any]:
+    from botocore.config import Config  # noqa: PLC0415 - keep cold start light
+
+    kwargs: dict[str, Any] = {
+        "region_name": settings.region,
+        "config": Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if settings.aws_endpoint_url else "virtual"},
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=5,
+            read_timeout=read_timeout,
+            max_pool_connections=32,
+        ),
+    }
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        kwargs["aws_access_key_id"] = settings.aws_access_key_id
+        kwargs["aws_secret_access_key"] = settings.aws_secret_access_key.get_secret_value()
+    return kwargs
+
+
+def _session(settings: Settings) -> Any:
+    import boto3  # noqa: PLC0415
+
+    if settings.aws_profile:
+        return boto3.session.Session(profile_name=settings.aws_profile)
+    return boto3.session.Session()
+
+
+def s3_client(settings: Settings) -> S3Client:
+    client: S3Client = _session(settings).client("s3", **_client_kwargs(settings))
+    return client
+
+
+def sqs_client(settings: Settings) -> SQSClient:
+    client: SQSClient = _session(settings).client("sqs", **_client_kwargs(settings))
+    return client
+
+
+def dynamodb_client(settings: Settings) -> DynamoDBClient:
+    client: DynamoDBClient = _session(settings).client("dynamodb", **_client_kwargs(settings))
+    return client
+
+
+def cognito_client(settings: Settings) -> CognitoIdentityProviderClient:
+    client: CognitoIdentityProviderClient = _session(settings).client(
+        "cognito-idp", **_client_kwargs(settings)
+    )
+    return client

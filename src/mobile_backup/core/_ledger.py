@@ -1,0 +1,331 @@
+"""The DynamoDB ledger: the single source of truth for every file's journey.
+
+One table, `pk = USER#{sub}`, `sk = FILE#{sha256}`. A sparse GSI (`awaiting-download`) holds
+exactly the items that are uploaded and not yet downloaded, so the agent's reconciler finds
+them without a scan. Every transition is a conditional write, so replays are harmless.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mobile_backup.core._errors import InvalidInputError, ServiceError
+from mobile_backup.core._models import FileRecord, FileStatus, Receipt
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+AWAITING_INDEX = "awaiting-download"
+AWAITING_PK_VALUE = "UPLOADED"
+MAX_PAGE = 1000
+
+
+def user_pk(user_sub: str) -> str:
+    return f"USER#{user_sub}"
+
+
+def file_sk(sha256: str) -> str:
+    return f"FILE#{sha256}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    flat = {k: v["S"] for k, v in key.items()}
+    return base64.urlsafe_b64encode(json.dumps(flat, sort_keys=True).encode()).decode()
+
+
+def _decode_cursor(cursor: str, *, expect_pk: str | None) -> dict[str, Any]:
+    try:
+        flat = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor") from exc
+    if not isinstance(flat, dict) or not all(isinstance(v, str) for v in flat.values()):
+        raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
+    if expect_pk is not None and flat.get("pk") != expect_pk:
+        # A cursor from another user's listing must not open that user's partition.
+        raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
+    return {k: _s(v) for k, v in flat.items()}
+
+
+def _record_from_item(item: dict[str, Any]) -> FileRecord:
+    def s(name: str) -> str | None:
+        v = item.get(name)
+        return v["S"] if v and "S" in v else None
+
+    receipt = None
+    if "receipt" in item:
+        r = item["receipt"]["M"]
+        receipt = Receipt(
+            host=r["host"]["S"], path=r["path"]["S"], sha256=r["sha256"]["S"], at=r["at"]["S"]
+        )
+    return FileRecord.model_validate(
+        {
+            "user_sub": item["pk"]["S"].removeprefix("USER#"),
+            "sha256": item["sk"]["S"].removeprefix("FILE#"),
+            "filename": s("filename"),
+            "size": int(item["size"]["N"]),
+            "content_type": s("content_type"),
+            "taken_at": s("taken_at"),
+            "device": s("device"),
+            "status": s("status"),
+            "created_at": s("created_at"),
+            "uploaded_at": s("uploaded_at"),
+            "announced_at": s("announced_at"),
+            "downloaded_at": s("downloaded_at"),
+            "failed_reason": s("failed_reason"),
+            "receipt": receipt,
+        }
+    )
+
+
+class Ledger:
+    """Repository over the ledger table; the client is injected."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    # Reads -----------------------------------------------------------------------------
+    def get(self, user_sub: str, sha256: str) -> FileRecord | None:
+        try:
+            resp = self._db.get_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                ConsistentRead=True,
+            )
+        except Exception as exc:
+            raise _service_error("read the ledger", exc) from exc
+        item = resp.get("Item")
+        return _record_from_item(item) if item else None
+
+    def list_files(
+        self, user_sub: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of a user's files and the cursor of the next page (None at the end)."""
+        pk = user_pk(user_sub)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=pk)
+        try:
+            resp = self._db.query(**kwargs)
+        except Exception as exc:
+            raise _service_error("list the ledger", exc) from exc
+        records = [_record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (_encode_cursor(last) if last else None)
+
+    def awaiting_download(
+        self, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """Uploaded-but-not-downloaded items, oldest first, through the sparse GSI."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": AWAITING_INDEX,
+            "KeyConditionExpression": "gsi1pk = :v",
+            "ExpressionAttributeValues": {":v": _s(AWAITING_PK_VALUE)},
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=None)
+        try:
+            resp = self._db.query(**kwargs)
+        except Exception as exc:
+            raise _service_error("query the ledger index", exc) from exc
+        records = [_record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (_encode_cursor(last) if last else None)
+
+    # Transitions -----------------------------------------------------------------------
+    def reserve(
+        self,
+        user_sub: str,
+        *,
+        sha256: str,
+        filename: str,
+        size: int,
+        content_type: str,
+        taken_at: datetime | None,
+        device: str | None,
+        now: datetime,
+    ) -> FileRecord:
+        """Record an intended upload as `pending`, or return what the ledger already has.
+
+        A `pending` or `failed` entry is refreshed with the new request's metadata (the
+        upload is being retried); `uploaded`/`downloaded` entries are left untouched.
+        """
+        names = {"#st": "status", "#size": "size"}
+        values: dict[str, Any] = {
+            ":fn": _s(filename),
+            ":size": {"N": str(size)},
+            ":ct": _s(content_type),
+            ":pending": _s(FileStatus.PENDING),
+            ":failed": _s(FileStatus.FAILED),
+            ":now": _s(now.isoformat()),
+        }
+        sets = ["filename = :fn", "#size = :size", "content_type = :ct", "#st = :pending"]
+        sets.append("created_at = if_not_exists(created_at, :now)")
+        removes = ["failed_reason"]
+        for attr, value in (("taken_at", _iso(taken_at)), ("device", device)):
+            if value:
+                values[f":{attr}"] = _s(value)
+                sets.append(f"{attr} = :{attr}")
+            else:
+                removes.append(attr)
+        try:
+            resp = self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                ConditionExpression="attribute_not_exists(pk) OR #st IN (:pending, :failed)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            existing = self.get(user_sub, sha256)
+            if existing is None:  # deleted between the two calls: try once more
+                return self.reserve(
+                    user_sub,
+                    sha256=sha256,
+                    filename=filename,
+                    size=size,
+                    content_type=content_type,
+                    taken_at=taken_at,
+                    device=device,
+                    now=now,
+                )
+            return existing
+        except Exception as exc:
+            raise _service_error("write the ledger", exc) from exc
+        return _record_from_item(resp["Attributes"])
+
+    def mark_uploaded(self, user_sub: str, sha256: str, *, size: int, now: datetime) -> FileRecord:
+        """Move to `uploaded` (idempotent); returns the record as it now stands.
+
+        An object without a ledger entry (it cannot be presigned without one, but nothing
+        must be lost) gets a minimal entry so that the agent still collects it.
+        """
+        values: dict[str, Any] = {
+            ":uploaded": _s(FileStatus.UPLOADED),
+            ":pending": _s(FileStatus.PENDING),
+            ":failed": _s(FileStatus.FAILED),
+            ":now": _s(now.isoformat()),
+            ":size": {"N": str(size)},
+            ":fn": _s(sha256),
+            ":ct": _s("application/octet-stream"),
+            ":gpk": _s(AWAITING_PK_VALUE),
+            ":gsk": _s(f"{now.isoformat()}#{user_sub}#{sha256}"),
+        }
+        try:
+            resp = self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                UpdateExpression=(
+                    "SET #st = :uploaded, uploaded_at = :now, #size = :size, "
+                    "filename = if_not_exists(filename, :fn), "
+                    "content_type = if_not_exists(content_type, :ct), "
+                    "created_at = if_not_exists(created_at, :now), "
+                    "gsi1pk = :gpk, gsi1sk = :gsk REMOVE failed_reason, announced_at"
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #st IN (:pending, :failed)",
+                ExpressionAttributeNames={"#st": "status", "#size": "size"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            existing = self.get(user_sub, sha256)
+            if existing is None:
+                raise ServiceError("ledger entry vanished during an update") from None
+            return existing
+        except Exception as exc:
+            raise _service_error("write the ledger", exc) from exc
+        return _record_from_item(resp["Attributes"])
+
+    def mark_announced(self, user_sub: str, sha256: str, *, now: datetime) -> bool:
+        """Note that a download message was sent; False if one already had been."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                UpdateExpression="SET announced_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(announced_at)",
+                ExpressionAttributeValues={":now": _s(now.isoformat())},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        except Exception as exc:
+            raise _service_error("write the ledger", exc) from exc
+        return True
+
+    def mark_downloaded(self, user_sub: str, sha256: str, receipt: Receipt) -> None:
+        """Write the agent's receipt; leaves the awaiting-download index."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                UpdateExpression=(
+                    "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt "
+                    "REMOVE gsi1pk, gsi1sk, failed_reason"
+                ),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":downloaded": _s(FileStatus.DOWNLOADED),
+                    ":at": _s(receipt.at.isoformat()),
+                    ":receipt": {
+                        "M": {
+                            "host": _s(receipt.host),
+                            "path": _s(receipt.path),
+                            "sha256": _s(receipt.sha256),
+                            "at": _s(receipt.at.isoformat()),
+                        }
+                    },
+                },
+            )
+        except Exception as exc:
+            raise _service_error("write the receipt", exc) from exc
+
+    def mark_failed(self, user_sub: str, sha256: str, *, reason: str, now: datetime) -> bool:
+        """Record why a file cannot be delivered; never downgrades a `downloaded` entry."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                UpdateExpression=(
+                    "SET #st = :failed, failed_reason = :reason, failed_at = :now "
+                    "REMOVE gsi1pk, gsi1sk"
+                ),
+                ConditionExpression="attribute_exists(pk) AND #st <> :downloaded",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":failed": _s(FileStatus.FAILED),
+                    ":downloaded": _s(FileStatus.DOWNLOADED),
+                    ":reason": _s(reason[:1000]),
+                    ":now": _s(now.isoformat()),
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        except Exception as exc:
+            raise _service_error("write the ledger", exc) from exc
+        return True
+
+
+def _service_error(action: str, exc: Exception) -> ServiceError:
+    return ServiceError(f"could not {action}: {exc}")

@@ -1,0 +1,214 @@
+"""One settings object for every component.
+
+Precedence: explicit argument > environment (`MOBILE_BACKUP_*`) > the profile's section of
+the TOML config file > default. The config file lives in the platform's config dir
+(override with `MOBILE_BACKUP_CONFIG_FILE`) and holds one `[profiles.NAME]` table per
+deployment; `local` is written by `mobile-backup local up`.
+
+This is the only module that reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mobile_backup.core._errors import ConfigError
+
+ENV_PREFIX = "MOBILE_BACKUP_"
+CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
+PROFILE_ENV = f"{ENV_PREFIX}PROFILE"
+DEFAULT_PROFILE = "default"
+APP_NAME = "mobile-backup"
+# Credentials the emulator accepts; refused for anything that is not the local stack.
+EMULATOR_KEY = "testing"
+
+
+def config_file_path() -> Path:
+    """Where profiles are stored."""
+    override = os.environ.get(CONFIG_FILE_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # noqa: PLC0415 - not needed on the Lambda path
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_state_dir() -> Path:
+    """Where the client journal, tokens and agent state live by default."""
+    override = os.environ.get(f"{ENV_PREFIX}STATE_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def read_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """All profiles in the config file ({} when there is no file)."""
+    path = path or config_file_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table")
+    return profiles
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # JSON string escapes are valid TOML basic-string escapes.
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def write_profile(name: str, values: dict[str, object], path: Path | None = None) -> Path:
+    """Create or replace one profile, keeping the others; the file is private (0600)."""
+    path = path or config_file_path()
+    profiles = read_profiles(path)
+    profiles[name] = {k: v for k, v in values.items() if v is not None}
+    lines = ["# Mobile Backup deployments; edit with care or re-run the command that wrote them."]
+    for pname in sorted(profiles):
+        lines.append("")
+        lines.append(f"[profiles.{json.dumps(pname)}]")
+        for key, value in sorted(profiles[pname].items()):
+            lines.append(f"{key} = {_toml_value(value)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+class _ProfileSource(PydanticBaseSettingsSource):
+    """Values from the selected profile of the config file (lowest precedence)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], profile: str) -> None:
+        super().__init__(settings_cls)
+        self._profile = profile
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ is overridden
+
+    def __call__(self) -> dict[str, Any]:
+        profiles = read_profiles()
+        if self._profile not in profiles:
+            if self._profile != DEFAULT_PROFILE:
+                known = ", ".join(sorted(profiles)) or "none"
+                raise ConfigError(
+                    f"no profile named {self._profile!r} in {config_file_path()} (known: {known})"
+                )
+            return {}
+        return dict(profiles[self._profile])
+
+
+class Settings(BaseSettings):
+    """Everything any component needs to know about one deployment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    profile: str = DEFAULT_PROFILE
+    local: bool = Field(default=False, description="True for the embedded local stack")
+    region: str = "us-east-1"
+    aws_endpoint_url: str | None = Field(default=None, description="emulator endpoint")
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_profile: str | None = Field(default=None, description="boto3 profile (PC agent)")
+
+    api_url: str | None = None
+    user_pool_id: str | None = None
+    client_id: str | None = None
+    jwks_url: str | None = Field(default=None, description="override of the pool's JWKS URL")
+
+    bucket: str | None = None
+    table: str | None = None
+    events_queue_url: str | None = None
+    downloads_queue_url: str | None = None
+
+    presign_expiry_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    library: Path | None = Field(default=None, description="where the agent files media")
+    state_dir: Path | None = None
+
+    @field_validator("api_url", "aws_endpoint_url", "jwks_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        profile = init_kwargs.get("profile") or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+        return (init_settings, env_settings, _ProfileSource(settings_cls, str(profile)))
+
+    def model_post_init(self, context: Any, /) -> None:
+        secret = self.aws_secret_access_key
+        if not self.local and secret is not None and secret.get_secret_value() == EMULATOR_KEY:
+            raise ConfigError(
+                "the emulator's placeholder AWS key is set for a non-local profile; "
+                "use a real credential (or the boto3 credential chain) outside the local stack"
+            )
+
+    # Derived values ------------------------------------------------------------------
+    @property
+    def issuer(self) -> str:
+        """The `iss` claim Cognito puts in this pool's tokens."""
+        pool = self.require("user_pool_id")
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{pool}"
+
+    @property
+    def effective_jwks_url(self) -> str:
+        if self.jwks_url:
+            return self.jwks_url
+        if self.aws_endpoint_url:
+            return f"{self.aws_endpoint_url}/{self.require('user_pool_id')}/.well-known/jwks.json"
+        return f"{self.issuer}/.well-known/jwks.json"
+
+    @property
+    def effective_state_dir(self) -> Path:
+        return self.state_dir or default_state_dir() / self.profile
+
+    def require(self, name: str) -> str:
+        """A string setting that must be present, or a ConfigError naming it."""
+        value = getattr(self, name)
+        if value in (None, ""):
+            env = f"{ENV_PREFIX}{name.upper()}"
+            raise ConfigError(
+                f"setting {name!r} is not configured for profile {self.profile!r} "
+                f"(set {env}, or run `mobile-backup local up` / `mobile-backup deploy`)"
+            )
+        return str(value)
+
+
+def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
+    """Build Settings, turning validation problems into one readable ConfigError."""
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    if profile:
+        kwargs["profile"] = profile
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first.get('msg')}") from exc

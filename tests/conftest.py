@@ -1,0 +1,80 @@
+"""Shared fixtures: a real emulator on loopback, freshly provisioned resources per test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mobile_backup.core import EMULATOR_KEY, Settings
+
+EVENTS_DIR = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A real AWS event payload stored under tests/events/."""
+    data: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read or write the developer's real config, tokens or state."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MOBILE_BACKUP_CONFIG_FILE", str(home / "config.toml"))
+    monkeypatch.setenv("MOBILE_BACKUP_STATE_DIR", str(home / "state"))
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Any]:
+    """The moto server on a free loopback port, shared by the session."""
+    from mobile_backup.local import EmulatorServer
+
+    server = EmulatorServer(port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def resources(emulator: Any) -> Any:
+    """The template's resources provisioned under a fresh stack name (no shared state)."""
+    from mobile_backup.local import provision
+
+    return provision(endpoint_url=emulator.endpoint_url, stack_name=f"t{uuid.uuid4().hex[:10]}")
+
+
+def settings_for(resources: Any, **extra: Any) -> Settings:
+    """Settings pointing at provisioned local resources."""
+    values: dict[str, Any] = {
+        "profile": "test",
+        "local": True,
+        "region": resources.region,
+        "aws_endpoint_url": resources.endpoint_url,
+        "aws_access_key_id": EMULATOR_KEY,
+        "aws_secret_access_key": EMULATOR_KEY,
+        "bucket": resources.bucket,
+        "table": resources.table,
+        "events_queue_url": resources.events_queue_url,
+        "downloads_queue_url": resources.downloads_queue_url,
+        "user_pool_id": resources.user_pool_id,
+        "client_id": resources.client_id,
+    }
+    values.update(extra)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def settings(resources: Any) -> Settings:
+    return settings_for(resources)
