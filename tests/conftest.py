@@ -58,7 +58,6 @@ def resources(emulator: Any) -> Any:
 def settings_for(resources: Any, **extra: Any) -> Settings:
     """Settings pointing at provisioned local resources."""
     values: dict[str, Any] = {
-        "profile": "test",
         "local": True,
         "region": resources.region,
         "aws_endpoint_url": resources.endpoint_url,
