@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, Any]:
-    from botocore.config import Config  # noqa: PLC0415 - keep cold start light
+    from botocore.config import Config  # keep cold start light
 
     kwargs: dict[str, Any] = {
         "region_name": settings.region,
@@ -36,7 +36,7 @@ def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, A
 
 
 def _session(settings: Settings) -> Any:
-    import boto3  # noqa: PLC0415
+    import boto3
 
     if settings.aws_profile:
         return boto3.session.Session(profile_name=settings.aws_profile)

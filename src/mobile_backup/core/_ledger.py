@@ -49,7 +49,9 @@ def _decode_cursor(cursor: str, *, expect_pk: str | None) -> dict[str, Any]:
     try:
         flat = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor") from exc
+        raise InvalidInputError(
+            "the cursor is not one this API issued", code="invalid_cursor"
+        ) from exc
     if not isinstance(flat, dict) or not all(isinstance(v, str) for v in flat.values()):
         raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
     if expect_pk is not None and flat.get("pk") != expect_pk:

@@ -36,7 +36,7 @@ def config_file_path() -> Path:
     override = os.environ.get(CONFIG_FILE_ENV)
     if override:
         return Path(override).expanduser()
-    import platformdirs  # noqa: PLC0415 - not needed on the Lambda path
+    import platformdirs  # not needed on the Lambda path
 
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
@@ -46,7 +46,7 @@ def default_state_dir() -> Path:
     override = os.environ.get(f"{ENV_PREFIX}STATE_DIR")
     if override:
         return Path(override).expanduser()
-    import platformdirs  # noqa: PLC0415
+    import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME))
 

@@ -1,0 +1,151 @@
+"""A typed client for the Mobile Backup HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from mobile_backup.client.exceptions import ApiError, TransportError
+from mobile_backup.core import FileRecord
+
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRequest:
+    """What the client declares about one file before sending it."""
+
+    sha256: str
+    size: int
+    filename: str
+    content_type: str
+    taken_at: datetime | None = None
+    device: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "sha256": self.sha256,
+            "size": self.size,
+            "filename": self.filename,
+            "content_type": self.content_type,
+        }
+        if self.taken_at is not None:
+            data["taken_at"] = self.taken_at.isoformat()
+        if self.device:
+            data["device"] = self.device
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """The API's answer for one file: `duplicate`, or where and how to PUT it."""
+
+    sha256: str
+    status: str
+    url: str | None = None
+    headers: dict[str, str] | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FilePage:
+    files: list[FileRecord]
+    next_cursor: str | None
+
+
+class ApiClient:
+    """Calls the HTTP API with the caller's token; a 401 triggers one token refresh."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: Callable[..., str],
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._http = http or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = f"{self._base}{path}"
+        for attempt in range(2):
+            token = self._token(force_refresh=attempt > 0)
+            try:
+                resp = self._http.request(
+                    method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                )
+            except httpx.HTTPError as exc:
+                raise TransportError(f"cannot reach the API at {self._base}: {exc}") from exc
+            if resp.status_code == 401 and attempt == 0:
+                continue
+            if resp.is_success:
+                return resp.json()
+            raise _api_error(resp)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def request_uploads(self, files: Sequence[UploadRequest]) -> list[UploadTicket]:
+        """Presign a batch of at most 100 files."""
+        if not files:
+            return []
+        if len(files) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} files per batch")
+        data = self._request("POST", "/v1/uploads", json={"files": [f.to_json() for f in files]})
+        tickets = []
+        for item in data["results"]:
+            upload = item.get("upload") or {}
+            tickets.append(
+                UploadTicket(
+                    sha256=item["sha256"],
+                    status=item["status"],
+                    url=upload.get("url"),
+                    headers=upload.get("headers"),
+                    expires_at=(
+                        datetime.fromisoformat(upload["expires_at"])
+                        if upload.get("expires_at")
+                        else None
+                    ),
+                )
+            )
+        return tickets
+
+    def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilePage:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        data = self._request("GET", "/v1/files", params=params)
+        records = []
+        for f in data["files"]:
+            records.append(FileRecord.model_validate({**f, "user_sub": "me"}))
+        return FilePage(files=records, next_cursor=data.get("next_cursor"))
+
+    def iter_files(self, *, page_size: int = 500) -> list[FileRecord]:
+        """Every file of the caller, following cursors."""
+        out: list[FileRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self.list_files(limit=page_size, cursor=cursor)
+            out.extend(page.files)
+            if not page.next_cursor:
+                return out
+            cursor = page.next_cursor
+
+
+def _api_error(resp: httpx.Response) -> ApiError:
+    try:
+        body = resp.json()
+        code = str(body.get("code") or "http_error")
+        message = str(body.get("message") or resp.reason_phrase)
+    except ValueError:
+        code, message = "http_error", f"HTTP {resp.status_code} {resp.reason_phrase}"
+    return ApiError(
+        f"{message} ({code}, HTTP {resp.status_code})", status=resp.status_code, code=code
+    )
