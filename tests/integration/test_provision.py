@@ -388,7 +388,9 @@ def test_provisioning_twice_converges(emulator: EmulatorServer) -> None:
     first = provision(endpoint_url=emulator.endpoint_url, stack_name=name)
     second = provision(endpoint_url=emulator.endpoint_url, stack_name=name)
     assert second == first
-    pools = client(first, "cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
+    # The emulator is shared by the session: other tests' pools are listed too, across pages.
+    pages = client(first, "cognito-idp").get_paginator("list_user_pools").paginate(MaxResults=60)
+    pools = [p for page in pages for p in page["UserPools"]]
     assert [p["Id"] for p in pools if p["Name"].startswith(f"{name}-")] == [first.user_pool_id]
     clients = client(first, "cognito-idp").list_user_pool_clients(
         UserPoolId=first.user_pool_id, MaxResults=60

@@ -1,0 +1,256 @@
+"""Download to a hidden staging file, verify, then place it without ever overwriting.
+
+The staging directory `{library}/.mobile-backup/staging/` is on the library's filesystem, so
+placing is a link or rename, never a copy. A file appears under its final name only complete,
+fsynced and verified; a crash leaves at most a staging file, removed at the next start.
+
+Placing never replaces a file: `os.link(staged, target)` fails if the name is taken, and
+then either the existing file is this very content (a redelivered message: nothing to do) or
+it is another file with the same name, and the next name `stem (1).ext`, `stem (2).ext`, ...
+is tried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from mobile_backup.agent._paths import ensure_inside, split_extension
+from mobile_backup.agent.exceptions import AgentError, DownloadIntegrityError
+from mobile_backup.core import sha256_file
+
+logger = logging.getLogger(__name__)
+
+STAGING_DIR = PurePosixPath(".mobile-backup", "staging")
+CHUNK_SIZE = 1024 * 1024
+MAX_COLLISIONS = 10_000
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+
+
+class Readable(Protocol):
+    """A binary stream read in chunks (botocore's StreamingBody, an open file)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a file ended up."""
+
+    path: Path
+    """Absolute, resolved path of the file in the library."""
+    relative: PurePosixPath
+    """The same path relative to the library root (what a receipt records)."""
+    already_present: bool
+    """True when the same content was already there (a redelivery); nothing was written."""
+
+
+class Library:
+    """A library root and its staging directory.
+
+    Args:
+        root: the library folder (created if missing).
+        chunk_size: bytes per read while downloading.
+        link: the hard-link call; injectable to exercise the fallback for filesystems
+            without hard links (FAT, exFAT, some network shares).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        link: Callable[[Path, Path], None] = os.link,
+    ) -> None:
+        self._root = root.resolve()
+        self._staging = self._root.joinpath(*STAGING_DIR.parts)
+        self._chunk_size = chunk_size
+        self._link = link
+        self._hardlinks = True
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def staging(self) -> Path:
+        return self._staging
+
+    def prepare(self) -> int:
+        """Create the library and staging dirs; delete staging leftovers of a crash.
+
+        Returns the number of leftovers removed. Only one agent may use a library at a
+        time: this would delete another agent's in-flight downloads.
+        """
+        self._staging.mkdir(parents=True, exist_ok=True)
+        removed = 0
+        for entry in self._staging.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        if removed:
+            logger.info("removed %d unfinished download(s) from %s", removed, self._staging)
+        return removed
+
+    def find(self, relative: PurePosixPath, *, sha256: str, size: int) -> Placement | None:
+        """The file with this content at `relative` or one of its ` (n)` names, if any."""
+        directory = ensure_inside(self._root, relative.parent)
+        for name in _candidates(relative.name):
+            target = directory / name
+            if not os.path.lexists(target):
+                return None
+            if _same_content(target, sha256=sha256, size=size):
+                return self._placement(target, already_present=True)
+        return None
+
+    def store(
+        self, stream: Readable, relative: PurePosixPath, *, sha256: str, size: int
+    ) -> Placement:
+        """Stage `stream`, verify it against `sha256` and `size`, then place it.
+
+        Raises:
+            DownloadIntegrityError: the bytes do not match; nothing was placed and the
+                staging file is gone.
+            UnsafePathError: `relative` leaves the library root.
+        """
+        staged = self.stage(stream, sha256=sha256, size=size)
+        try:
+            return self.place(staged, relative, sha256=sha256, size=size)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def stage(self, stream: Readable, *, sha256: str, size: int) -> Path:
+        """Stream into a new staging file while hashing; fsync; verify. Returns its path."""
+        self._staging.mkdir(parents=True, exist_ok=True)
+        path = self._staging / f"{sha256[:16]}-{uuid.uuid4().hex}.part"
+        # 0o666 under the umask, like any file the user creates (mkstemp would force 0o600).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        try:
+            digest = hashlib.sha256()
+            total = 0
+            with os.fdopen(fd, "wb") as fh:
+                while chunk := stream.read(self._chunk_size):
+                    total += len(chunk)
+                    if total > size:
+                        # Stop early: a wrong object must not be allowed to fill the disk.
+                        raise DownloadIntegrityError(
+                            f"received more than the {size} bytes declared for {sha256}"
+                        )
+                    digest.update(chunk)
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if total != size:
+                raise DownloadIntegrityError(
+                    f"received {total} bytes, expected {size}, for {sha256}"
+                )
+            actual = digest.hexdigest()
+            if actual != sha256:
+                raise DownloadIntegrityError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def place(self, staged: Path, relative: PurePosixPath, *, sha256: str, size: int) -> Placement:
+        """Give the verified `staged` file its final name without overwriting anything.
+
+        The staging file is consumed (linked then removed, or renamed).
+        """
+        directory = self._make_dirs(relative.parent)
+        for name in _candidates(relative.name):
+            target = ensure_inside(self._root, directory / name)
+            try:
+                self._claim(staged, target)
+            except FileExistsError:
+                if _same_content(target, sha256=sha256, size=size):
+                    staged.unlink(missing_ok=True)
+                    logger.info("%s is already in the library", target)
+                    return self._placement(target, already_present=True)
+                continue
+            _fsync_dir(directory)
+            return self._placement(target, already_present=False)
+        raise AgentError(f"more than {MAX_COLLISIONS} different files named {relative}")
+
+    # Helpers ---------------------------------------------------------------------------
+    def _claim(self, staged: Path, target: Path) -> None:
+        """Move `staged` to `target`; FileExistsError if the name is taken."""
+        if self._hardlinks:
+            try:
+                self._link(staged, target)
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                logger.info("hard links unavailable in %s (%s); using rename", self._root, exc)
+                self._hardlinks = False
+            else:
+                staged.unlink()
+                return
+        # Reserve the name exclusively, then rename over our own empty reservation. A crash
+        # between the two leaves an empty file; hard links, where they exist, avoid that.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        os.close(fd)
+        try:
+            os.replace(staged, target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    def _make_dirs(self, relative_dir: PurePosixPath) -> Path:
+        """Create `relative_dir` under the root, fsyncing each new entry's parent."""
+        directory = ensure_inside(self._root, relative_dir)
+        current = self._root
+        for part in relative_dir.parts:
+            parent, current = current, current / part
+            if not current.is_dir():
+                current.mkdir(exist_ok=True)
+                _fsync_dir(parent)
+        # Checked again now that it exists: a component may have been a symlink.
+        return ensure_inside(self._root, directory.relative_to(self._root))
+
+    def _placement(self, target: Path, *, already_present: bool) -> Placement:
+        return Placement(
+            path=target,
+            relative=PurePosixPath(target.relative_to(self._root).as_posix()),
+            already_present=already_present,
+        )
+
+
+def _candidates(filename: str) -> Iterator[str]:
+    """`name.ext`, `name (1).ext`, `name (2).ext`, ..."""
+    yield filename
+    stem, ext = split_extension(filename)
+    for n in range(1, MAX_COLLISIONS):
+        yield f"{stem} ({n}){ext}"
+
+
+def _same_content(path: Path, *, sha256: str, size: int) -> bool:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    # Only a regular file counts: never follow a link planted in the library.
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        return False
+    return sha256_file(path) == sha256
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a directory's new entries durable (POSIX; NTFS journals its metadata itself)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

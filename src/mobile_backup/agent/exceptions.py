@@ -1,0 +1,48 @@
+"""Errors raised by the PC agent.
+
+    MobileBackupError
+    └── AgentError                     root of this package's errors
+        ├── UnsafePathError            a path would leave the library root (also
+        │                              InvalidInputError); nothing is written
+        ├── MalformedMessageError      a queue message that is not a valid download message
+        │                              (also InvalidInputError); left for the dead-letter queue
+        ├── DownloadIntegrityError     downloaded bytes do not match the declared size or
+        │                              SHA-256 (also IntegrityError); never placed
+        └── DownloadError              the object could not be fetched (also ServiceError)
+
+boto3 errors are translated into these at the S3/SQS boundary in `_worker.py`.
+"""
+
+from __future__ import annotations
+
+from mobile_backup.core import IntegrityError, InvalidInputError, MobileBackupError, ServiceError
+
+
+class AgentError(MobileBackupError):
+    """Root of the agent's errors."""
+
+    code = "agent_error"
+
+
+class UnsafePathError(AgentError, InvalidInputError):
+    """A path that would resolve outside the library root."""
+
+    code = "unsafe_path"
+
+
+class MalformedMessageError(AgentError, InvalidInputError):
+    """A downloads-queue message that is not a download message we can act on."""
+
+    code = "malformed_message"
+
+
+class DownloadIntegrityError(AgentError, IntegrityError):
+    """The downloaded bytes are not the bytes the ledger promised."""
+
+    code = "download_integrity_error"
+
+
+class DownloadError(AgentError, ServiceError):
+    """S3 would not give us the object (missing, forbidden, or unreachable)."""
+
+    code = "download_failed"

@@ -1,0 +1,200 @@
+"""The local stack's stand-in for Lambda's SQS event source mapping.
+
+On AWS, Lambda long-polls the events queue, hands batches to the ingest handler and deletes
+the records that did not come back in `batchItemFailures`. `IngestPoller` does exactly that
+against the emulator and calls a handler made by the same `make_handler`, so the local
+stack exercises the Lambda's code path rather than a copy of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mobile_backup.core import ServiceError, Settings, sqs_client
+from mobile_backup.ingest._processor import IngestProcessor
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageAttributeValueOutputTypeDef,
+        MessageTypeDef,
+    )
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+
+MAX_BATCH = 10  # SQS's ReceiveMessage limit, and the Lambda mapping's default batch size
+ERROR_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLambdaContext:
+    """The part of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str = "mobile-backup-ingest-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
+    aws_request_id: str = ""
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+class IngestPoller:
+    """Long-poll the events queue and feed the messages to an SQS Lambda handler.
+
+    Args:
+        settings: supplies `events_queue_url` and `region`.
+        handler: an SQS Lambda handler; by default `make_handler` over an
+            `IngestProcessor` built from `settings`, i.e. what the Lambda runs.
+        sqs: an SQS client for the events queue; by default built from `settings`.
+        wait_seconds: the long-poll wait; short so that `run` stops promptly.
+        batch_size: messages per handler call (1 to 10).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        handler: Handler | None = None,
+        sqs: SQSClient | None = None,
+        wait_seconds: int = 1,
+        batch_size: int = MAX_BATCH,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be 1..{MAX_BATCH}, not {batch_size}")
+        self._queue_url = settings.require("events_queue_url")
+        self._region = settings.region
+        if handler is None:
+            # Imported here: Powertools is only needed when the poller actually runs.
+            from mobile_backup.ingest.handler import make_handler
+
+            handler = make_handler(IngestProcessor.from_settings(settings))
+        self._handler = handler
+        self._sqs = sqs if sqs is not None else sqs_client(settings)
+        self._wait_seconds = max(0, wait_seconds)
+        self._batch_size = batch_size
+        self._queue_arn: str | None = None
+
+    def poll_once(self) -> int:
+        """Receive one batch, hand it to the handler, delete what succeeded.
+
+        Returns the number of messages received (0 when the wait ended empty-handed).
+        Messages the handler reports as failed, or all of them if it raises, are left on
+        the queue: they reappear after the visibility timeout, as with Lambda.
+        """
+        try:
+            resp = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=self._batch_size,
+                WaitTimeSeconds=self._wait_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+        except Exception as exc:
+            raise ServiceError(f"could not receive from the events queue: {exc}") from exc
+        messages = resp.get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [self._lambda_record(m) for m in messages]}
+        context = LocalLambdaContext(aws_request_id=str(uuid.uuid4()))
+        try:
+            response = self._handler(event, context)
+        except Exception:
+            logger.exception(
+                "the ingest handler raised; %d message(s) will be retried", len(messages)
+            )
+            return len(messages)
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if failed:
+            logger.warning(
+                "%d of %d event(s) failed and will be retried", len(failed), len(messages)
+            )
+        self._delete(done)
+        return len(messages)
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; errors are logged and retried with a bounded backoff."""
+        errors = 0
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                delay = ERROR_BACKOFF_SECONDS[min(errors, len(ERROR_BACKOFF_SECONDS) - 1)]
+                errors += 1
+                logger.exception("ingest poll failed; retrying in %.1f s", delay)
+                stop.wait(delay)
+            else:
+                errors = 0
+
+    # Helpers ---------------------------------------------------------------------------
+    def _delete(self, messages: list[MessageTypeDef]) -> None:
+        if not messages:
+            return
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ]
+        try:
+            resp = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except Exception as exc:
+            # Harmless: the events come back and the ingest is idempotent.
+            logger.warning("could not delete %d processed event(s): %s", len(entries), exc)
+            return
+        for failure in resp.get("Failed", []):
+            logger.warning("could not delete a processed event: %s", failure.get("Message"))
+
+    def _arn(self) -> str:
+        if self._queue_arn is None:
+            try:
+                attrs = self._sqs.get_queue_attributes(
+                    QueueUrl=self._queue_url, AttributeNames=["QueueArn"]
+                )
+            except Exception as exc:
+                raise ServiceError(f"could not read the events queue's ARN: {exc}") from exc
+            self._queue_arn = attrs["Attributes"]["QueueArn"]
+        return self._queue_arn
+
+    def _lambda_record(self, message: MessageTypeDef) -> dict[str, Any]:
+        """One SQS message in the shape Lambda's event source mapping delivers it."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message.get("Body", ""),
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": {
+                name: _lambda_attribute(value)
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._arn(),
+            "awsRegion": self._region,
+        }
+
+
+def _lambda_attribute(value: MessageAttributeValueOutputTypeDef) -> dict[str, Any]:
+    """boto3's message attribute → Lambda's camelCase form (binary values base64)."""
+    out: dict[str, Any] = {
+        "dataType": value.get("DataType", "String"),
+        "stringListValues": list(value.get("StringListValues", [])),
+        "binaryListValues": [
+            base64.b64encode(b).decode("ascii") for b in value.get("BinaryListValues", [])
+        ],
+    }
+    if "StringValue" in value:
+        out["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        out["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+    return out

@@ -1,0 +1,219 @@
+"""Turn one S3 event notification into ledger updates and download messages.
+
+The processor is idempotent: S3 and SQS deliver at least once (moto even sends two events for
+one PUT), so every step is safe to replay.
+
+For each created object the order is *mark uploaded → send → mark announced*. A crash
+between the send and the mark re-sends the message on redelivery; the agent tolerates
+duplicates (same content → one file), whereas the opposite order could lose a message for
+good. Two concurrent deliveries of the same event can likewise both send; that too only
+costs the agent a duplicate it ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mobile_backup.core import (
+    DownloadMessage,
+    FileRecord,
+    FileStatus,
+    InvalidKeyError,
+    Ledger,
+    ObjectKey,
+    Settings,
+    decode_event_key,
+    dynamodb_client,
+    parse_object_key,
+    sqs_client,
+    utcnow,
+)
+from mobile_backup.ingest.exceptions import AnnounceError, MalformedEventError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger(__name__)
+
+TEST_EVENT = "s3:TestEvent"
+CREATED_PREFIX = "ObjectCreated:"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What one message body led to; keys are decoded S3 keys."""
+
+    announced: tuple[str, ...] = ()
+    """Objects for which a download message was sent."""
+    duplicates: tuple[str, ...] = ()
+    """Media objects that were already announced or downloaded: nothing sent."""
+    ignored: tuple[str, ...] = ()
+    """Keys outside the media scheme, and events other than ObjectCreated."""
+    test_event: bool = False
+    """The body was the `s3:TestEvent` S3 sends when notifications are configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CreatedObject:
+    bucket: str
+    key: ObjectKey
+    size: int
+
+
+class IngestProcessor:
+    """Process S3 notification bodies taken from the events queue.
+
+    Args:
+        ledger: the ledger repository.
+        sqs: an SQS client able to send to the downloads queue.
+        downloads_queue_url: where download messages go.
+        clock: returns the current time (timezone-aware, UTC).
+    """
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        sqs: SQSClient,
+        downloads_queue_url: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._ledger = ledger
+        self._sqs = sqs
+        self._queue_url = downloads_queue_url
+        self._clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
+    ) -> IngestProcessor:
+        """A processor on the deployment `settings` describe (table, downloads queue)."""
+        return cls(
+            ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+            sqs=sqs_client(settings),
+            downloads_queue_url=settings.require("downloads_queue_url"),
+            clock=clock,
+        )
+
+    def process_body(self, body: str) -> IngestOutcome:
+        """Handle one SQS message body (an S3 event notification).
+
+        Raises:
+            MalformedEventError: the body is not a notification; nothing was changed.
+            AnnounceError: the download message could not be sent; safe to retry.
+            ServiceError: the ledger could not be updated; safe to retry.
+        """
+        event = _parse_body(body)
+        if event.get("Event") == TEST_EVENT:
+            logger.info("ignoring the S3 test event for bucket %s", event.get("Bucket"))
+            return IngestOutcome(test_event=True)
+        # Validate every record before touching anything, so a malformed body changes nothing.
+        created: list[_CreatedObject] = []
+        ignored: list[str] = []
+        for record in _records(event):
+            outcome = _classify(record)
+            if isinstance(outcome, _CreatedObject):
+                created.append(outcome)
+            else:
+                ignored.append(outcome)
+        announced: list[str] = []
+        duplicates: list[str] = []
+        for obj in created:
+            if self._ingest(obj):
+                announced.append(str(obj.key))
+            else:
+                duplicates.append(str(obj.key))
+        return IngestOutcome(
+            announced=tuple(announced), duplicates=tuple(duplicates), ignored=tuple(ignored)
+        )
+
+    def _ingest(self, obj: _CreatedObject) -> bool:
+        """Record the upload and announce it once; True if a message was sent."""
+        key = obj.key
+        record = self._ledger.mark_uploaded(
+            key.user_sub, key.sha256, size=obj.size, now=self._clock()
+        )
+        if record.status != FileStatus.UPLOADED or record.announced_at is not None:
+            logger.info("%s is already %s; nothing to announce", key, _state(record))
+            return False
+        message = _download_message(obj, record)
+        try:
+            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message.to_json())
+        except Exception as exc:  # botocore raises many unrelated types; all mean "not sent"
+            raise AnnounceError(f"could not send the download message for {key}: {exc}") from exc
+        self._ledger.mark_announced(key.user_sub, key.sha256, now=self._clock())
+        logger.info("announced %s (%d bytes) to the agent", key, obj.size)
+        return True
+
+
+def _state(record: FileRecord) -> str:
+    if record.status == FileStatus.UPLOADED:
+        return "announced"
+    return str(record.status)
+
+
+def _download_message(obj: _CreatedObject, record: FileRecord) -> DownloadMessage:
+    # mark_uploaded always sets uploaded_at; the fallback only guards a hand-edited item.
+    uploaded_at = record.uploaded_at or record.created_at
+    return DownloadMessage(
+        bucket=obj.bucket,
+        key=str(obj.key),
+        user_sub=record.user_sub,
+        sha256=record.sha256,
+        size=record.size,
+        filename=record.filename,
+        content_type=record.content_type,
+        taken_at=record.taken_at,
+        uploaded_at=uploaded_at,
+    )
+
+
+def _parse_body(body: str) -> Mapping[str, Any]:
+    try:
+        event = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise MalformedEventError(f"message body is not JSON: {exc}") from exc
+    if not isinstance(event, dict):
+        raise MalformedEventError("message body is not a JSON object")
+    return event
+
+
+def _records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    records = event.get("Records")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise MalformedEventError("message body has no S3 `Records` list")
+    return records
+
+
+def _classify(record: Mapping[str, Any]) -> _CreatedObject | str:
+    """A created media object, or the (decoded) key or event name to ignore."""
+    name = record.get("eventName")
+    if not isinstance(name, str):
+        raise MalformedEventError("S3 record without an eventName")
+    try:
+        s3 = record["s3"]
+        bucket = s3["bucket"]["name"]
+        raw_key = s3["object"]["key"]
+        size = s3["object"].get("size")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MalformedEventError(f"S3 record without bucket or object: {exc!r}") from exc
+    if not isinstance(bucket, str) or not isinstance(raw_key, str):
+        raise MalformedEventError("S3 record with a non-string bucket or key")
+    key = decode_event_key(raw_key)
+    if not name.startswith(CREATED_PREFIX):
+        logger.info("ignoring %s event for %s", name, key)
+        return key
+    try:
+        parsed = parse_object_key(key)
+    except InvalidKeyError as exc:
+        # Not ours (someone put a file by hand): retrying could never succeed.
+        logger.warning("ignoring object outside the media scheme: %s", exc)
+        return key
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise MalformedEventError(f"S3 record for {key} has an invalid size: {size!r}")
+    return _CreatedObject(bucket=bucket, key=parsed, size=size)

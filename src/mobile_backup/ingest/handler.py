@@ -1,0 +1,91 @@
+"""The ingest Lambda entry point: SQS "events" → `IngestProcessor`, with partial batch failures.
+
+`handler` is what the Lambda runtime calls (`mobile_backup.ingest.handler.handler`). The
+local stack's poller wraps queue messages into the same SQS event and calls a handler built
+by the same `make_handler`, so both run one code path. The event source mapping must enable
+`ReportBatchItemFailures`, so that only the failed items come back.
+
+Imports stay light for cold start: core, Powertools, and nothing of the agent or client.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mobile_backup.core import load_settings
+from mobile_backup.ingest._processor import IngestProcessor
+
+SERVICE = "mobile-backup-ingest"
+PACKAGE_LOGGER = "mobile_backup"
+
+# On Lambda this Powertools logger carries the invocation's context and its JSON formatter is
+# copied onto the package's stdlib loggers (see `_default_handler`); everything else logs
+# through stdlib `logging`, so the local poller keeps its host process's log format.
+logger = Logger(service=SERVICE)
+_log = logging.getLogger(__name__)
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def make_handler(processor: IngestProcessor) -> LambdaHandler:
+    """An SQS Lambda handler that feeds each record's body to `processor`.
+
+    Returns `{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`: a record fails
+    when its body raises, and only failed records are redelivered. A batch in which every
+    record failed is reported the same way rather than raised, which Lambda treats alike.
+    """
+
+    def record_handler(record: SQSRecord) -> None:
+        outcome = processor.process_body(record.body)
+        _log.debug(
+            "record %s: %d announced, %d duplicate(s), %d ignored",
+            record.message_id,
+            len(outcome.announced),
+            len(outcome.duplicates),
+            len(outcome.ignored),
+        )
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        batch = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=_log
+        )
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=batch, context=context
+        )
+        failures = response.get("batchItemFailures", [])
+        if failures:
+            _log.warning(
+                "%d of %d record(s) failed and will be retried",
+                len(failures),
+                len(event.get("Records", [])),
+            )
+        return dict(response)
+
+    return handle
+
+
+@functools.cache
+def _default_handler() -> LambdaHandler:
+    """Built once per container, on the first invocation, from the function's environment."""
+    # Route this package's stdlib loggers through Powertools' JSON formatter. Only on the
+    # Lambda path: the local poller keeps the host process's logging as it is.
+    copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})
+    return make_handler(IngestProcessor.from_settings(load_settings()))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point."""
+    return _default_handler()(event, context)

@@ -1,0 +1,342 @@
+"""The agent against the emulator: real bucket, queue, ledger table and library folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
+from mobile_backup.core import (
+    DownloadMessage,
+    FileStatus,
+    Ledger,
+    Settings,
+    dynamodb_client,
+    object_key,
+    s3_client,
+    sqs_client,
+    utcnow,
+)
+from mobile_backup.local import LocalResources
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+pytestmark = pytest.mark.integration
+
+SUB = "3f6a2c1e-8b4d-4e1f-9a7c-2d5e6f708192"
+OTHER_SUB = "9d0e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a"
+TAKEN = datetime(2024, 7, 14, 9, 20, 5, tzinfo=UTC)
+AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    s3: S3Client
+    sqs: SQSClient
+    ledger: Ledger
+
+    @property
+    def queue(self) -> str:
+        return self.settings.require("downloads_queue_url")
+
+    def upload(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        taken_at: datetime | None = TAKEN,
+        user_sub: str = SUB,
+        stored: bytes | None = None,
+    ) -> DownloadMessage:
+        """What the phone and the ingest do: ledger entry, object, download message.
+
+        `stored` puts other bytes in the bucket than the ones the message promises.
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        self.ledger.reserve(
+            user_sub,
+            sha256=sha,
+            filename=filename,
+            size=len(data),
+            content_type="image/jpeg",
+            taken_at=taken_at,
+            device=None,
+            now=utcnow(),
+        )
+        key = object_key(user_sub, sha)
+        self.s3.put_object(
+            Bucket=self.settings.require("bucket"),
+            Key=key,
+            Body=data if stored is None else stored,
+        )
+        record = self.ledger.mark_uploaded(user_sub, sha, size=len(data), now=utcnow())
+        assert record.uploaded_at is not None
+        return DownloadMessage(
+            bucket=self.settings.require("bucket"),
+            key=key,
+            user_sub=user_sub,
+            sha256=sha,
+            size=len(data),
+            filename=filename,
+            content_type="image/jpeg",
+            taken_at=taken_at,
+            uploaded_at=record.uploaded_at,
+        )
+
+    def send(self, body: str, times: int = 1) -> None:
+        for _ in range(times):
+            self.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
+
+    def counts(self, queue_url: str | None = None) -> tuple[int, int]:
+        """(visible, in flight) messages on the downloads queue (or another)."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url or self.queue,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return (
+            int(attrs["ApproximateNumberOfMessages"]),
+            int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+
+@pytest.fixture
+def cloud(settings: Settings) -> Cloud:
+    return Cloud(
+        settings=settings,
+        s3=s3_client(settings),
+        sqs=sqs_client(settings),
+        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+    )
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    return tmp_path / "library"
+
+
+@pytest.fixture
+def agent(cloud: Cloud, library: Path) -> Agent:
+    return Agent(
+        settings=cloud.settings,
+        s3=cloud.s3,
+        sqs=cloud.sqs,
+        ledger=cloud.ledger,
+        library=library,
+        host="test-pc",
+        clock=lambda: AT,
+        wait_seconds=0,
+    )
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def drain(agent: Agent) -> int:
+    """Poll until the queue has nothing visible; returns the messages received."""
+    total = 0
+    for _ in range(50):
+        received = agent.poll_once(wait_seconds=0)
+        if not received:
+            return total
+        total += received
+    raise AssertionError("the queue never ran dry")
+
+
+def test_a_message_becomes_a_verified_file_and_a_receipt(
+    cloud: Cloud, agent: Agent, library: Path
+) -> None:
+    data = b"\xff\xd8\xff\xe0" + b"beach at noon" * 5000
+    message = cloud.upload(data, filename="Beach Day.jpg")
+    cloud.send(message.to_json())
+
+    assert agent.poll_once(wait_seconds=0) == 1
+
+    rel = f"{SUB}/2024/07/Beach Day.jpg"
+    assert files_under(library) == {rel: data}
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.status == FileStatus.DOWNLOADED
+    assert record.receipt is not None
+    assert (record.receipt.host, record.receipt.path, record.receipt.sha256) == (
+        "test-pc",
+        rel,
+        message.sha256,
+    )
+    assert record.receipt.at == AT
+    assert cloud.counts() == (0, 0)  # acknowledged: deleted, not merely in flight
+    tags = cloud.s3.get_object_tagging(Bucket=message.bucket, Key=message.key)["TagSet"]
+    assert {"Key": "state", "Value": "downloaded"} in tags
+    assert list((library / STAGING_DIR).iterdir()) == []
+
+
+def test_without_a_capture_time_the_upload_month_is_used(cloud: Cloud, agent: Agent) -> None:
+    message = cloud.upload(b"screenshot", filename="Screenshot.png", taken_at=None)
+    cloud.send(message.to_json())
+    agent.poll_once(wait_seconds=0)
+    up = message.uploaded_at.astimezone(UTC)
+    expected = f"{SUB}/{up.year:04d}/{up.month:02d}/Screenshot.png"
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.receipt is not None
+    assert record.receipt.path == expected
+
+
+def test_the_same_message_three_times_is_one_file(
+    cloud: Cloud, agent: Agent, library: Path
+) -> None:
+    data = b"one photo, delivered three times"
+    message = cloud.upload(data, filename="IMG_0002.jpg")
+    cloud.send(message.to_json(), times=3)
+
+    assert drain(agent) == 3
+
+    assert files_under(library) == {f"{SUB}/2024/07/IMG_0002.jpg": data}
+    assert cloud.counts() == (0, 0)
+
+
+def test_one_agent_files_each_member_under_their_folder(
+    cloud: Cloud, agent: Agent, library: Path
+) -> None:
+    mine = cloud.upload(b"my photo", filename="IMG_0001.jpg")
+    theirs = cloud.upload(b"their photo", filename="IMG_0001.jpg", user_sub=OTHER_SUB)
+    cloud.send(mine.to_json())
+    cloud.send(theirs.to_json())
+    drain(agent)
+    assert files_under(library) == {
+        f"{SUB}/2024/07/IMG_0001.jpg": b"my photo",
+        f"{OTHER_SUB}/2024/07/IMG_0001.jpg": b"their photo",
+    }
+
+
+def test_a_hostile_filename_stays_inside_the_library(
+    cloud: Cloud, agent: Agent, library: Path
+) -> None:
+    message = cloud.upload(b"sneaky", filename="..\\../../etc/con.txt")
+    cloud.send(message.to_json())
+    drain(agent)
+    assert files_under(library) == {f"{SUB}/2024/07/_con.txt": b"sneaky"}
+
+
+def test_bytes_that_do_not_match_the_hash_are_never_placed(
+    cloud: Cloud, agent: Agent, library: Path
+) -> None:
+    message = cloud.upload(b"the real photo", filename="IMG_0003.jpg", stored=b"not the photo!")
+    cloud.send(message.to_json())
+
+    outcome_count = agent.poll_once(wait_seconds=0)
+
+    assert outcome_count == 1
+    assert files_under(library) == {}
+    assert list((library / STAGING_DIR).iterdir()) == []
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.status == FileStatus.FAILED
+    assert record.failed_reason is not None
+    assert "SHA-256 mismatch" in record.failed_reason
+    assert cloud.counts() == (0, 1)  # not deleted: it comes back, then goes to the DLQ
+
+
+def test_a_corrupt_object_ends_in_the_dead_letter_queue(
+    cloud: Cloud, agent: Agent, library: Path, resources: LocalResources
+) -> None:
+    # Make redelivery immediate on this test's own queue instead of waiting 5 minutes.
+    cloud.sqs.set_queue_attributes(QueueUrl=cloud.queue, Attributes={"VisibilityTimeout": "0"})
+    message = cloud.upload(b"the real photo", filename="IMG_0004.jpg", stored=b"corrupted")
+    cloud.send(message.to_json())
+    dlq = resources.downloads_dlq_url
+
+    receives = drain(agent)
+
+    assert cloud.counts(dlq) == (1, 0)
+    assert cloud.counts() == (0, 0)
+    attrs = cloud.sqs.get_queue_attributes(QueueUrl=cloud.queue, AttributeNames=["RedrivePolicy"])
+    assert receives == int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
+    assert files_under(library) == {}
+
+
+def test_a_bad_message_never_stops_the_good_ones(cloud: Cloud, agent: Agent, library: Path) -> None:
+    good = cloud.upload(b"fine photo", filename="fine.jpg")
+    cloud.send("this is not a download message")
+    cloud.send(good.to_json().replace(good.key, object_key(OTHER_SUB, good.sha256)))
+    cloud.send(good.to_json())
+
+    assert agent.poll_once(wait_seconds=0) == 3
+
+    assert files_under(library) == {f"{SUB}/2024/07/fine.jpg": b"fine photo"}
+    assert cloud.counts() == (0, 2)  # the two bad ones wait for the DLQ
+
+
+def test_malformed_messages_are_reported_and_kept(cloud: Cloud, agent: Agent) -> None:
+    good = cloud.upload(b"photo", filename="a.jpg")
+    bodies = [
+        "{}",
+        good.to_json().replace(f'"bucket":"{good.bucket}"', '"bucket":"someone-elses-bucket"'),
+        good.to_json().replace(good.sha256, "0" * 64, 1),  # key no longer matches the hash
+        good.to_json().replace('"v":1', '"v":2'),
+    ]
+    for body in bodies:
+        cloud.send(body)
+    resp = cloud.sqs.receive_message(QueueUrl=cloud.queue, MaxNumberOfMessages=10)
+    outcomes = [agent.process_message(m) for m in resp["Messages"]]
+    assert [o.kind for o in outcomes] == [OutcomeKind.MALFORMED] * 4
+    assert not any(o.acknowledged for o in outcomes)
+
+
+def test_a_missing_object_is_recorded_as_failed(cloud: Cloud, agent: Agent) -> None:
+    message = cloud.upload(b"gone photo", filename="gone.jpg")
+    cloud.s3.delete_object(Bucket=message.bucket, Key=message.key)
+    cloud.send(message.to_json())
+    resp = cloud.sqs.receive_message(QueueUrl=cloud.queue, MaxNumberOfMessages=1)
+
+    outcome = agent.process_message(resp["Messages"][0])
+
+    assert outcome.kind == OutcomeKind.FAILED
+    assert not outcome.acknowledged
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.status == FileStatus.FAILED
+
+
+def test_a_stale_duplicate_after_the_cloud_copy_expired_is_dropped(
+    cloud: Cloud, agent: Agent, library: Path
+) -> None:
+    message = cloud.upload(b"expired later", filename="old.jpg")
+    cloud.send(message.to_json())
+    drain(agent)
+    # The user tidied the library and lifecycle expired the tagged object; then a
+    # duplicate of the original message shows up.
+    (library / SUB / "2024" / "07" / "old.jpg").unlink()
+    cloud.s3.delete_object(Bucket=message.bucket, Key=message.key)
+    cloud.send(message.to_json())
+    resp = cloud.sqs.receive_message(QueueUrl=cloud.queue, MaxNumberOfMessages=1)
+
+    outcome = agent.process_message(resp["Messages"][0])
+
+    assert outcome.kind == OutcomeKind.STALE
+    assert outcome.acknowledged
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.status == FileStatus.DOWNLOADED
+    assert cloud.counts() == (0, 0)
+
+
+def test_leftovers_of_a_crash_are_cleaned_at_start(cloud: Cloud, library: Path) -> None:
+    staging = library / STAGING_DIR
+    staging.mkdir(parents=True)
+    (staging / "deadbeef-0123.part").write_bytes(b"half a download")
+    agent = Agent.from_settings(cloud.settings, library=library, host="test-pc", wait_seconds=0)
+    assert agent.poll_once(wait_seconds=0) == 0
+    assert list(staging.iterdir()) == []
