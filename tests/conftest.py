@@ -22,7 +22,9 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Never read or write the developer's real config, tokens or state."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("MOBILE_BACKUP_CONFIG_FILE", str(home / "config.toml"))
@@ -56,22 +58,10 @@ def resources(emulator: Any) -> Any:
 
 
 def settings_for(resources: Any, **extra: Any) -> Settings:
-    """Settings pointing at provisioned local resources."""
-    values: dict[str, Any] = {
-        "local": True,
-        "region": resources.region,
-        "aws_endpoint_url": resources.endpoint_url,
-        "aws_access_key_id": EMULATOR_KEY,
-        "aws_secret_access_key": EMULATOR_KEY,
-        "bucket": resources.bucket,
-        "table": resources.table,
-        "events_queue_url": resources.events_queue_url,
-        "downloads_queue_url": resources.downloads_queue_url,
-        "user_pool_id": resources.user_pool_id,
-        "client_id": resources.client_id,
-    }
-    values.update(extra)
-    return Settings.model_validate(values)
+    """Settings pointing at provisioned local resources (no env, no config file)."""
+    from mobile_backup.local import local_settings
+
+    return local_settings(resources, api_url=None, library=None, profile="test", **extra)
 
 
 @pytest.fixture

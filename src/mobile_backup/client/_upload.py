@@ -105,7 +105,7 @@ class Uploader:
         return Retrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             reraise=True,
         )
 

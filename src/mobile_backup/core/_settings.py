@@ -142,7 +142,7 @@ class Settings(BaseSettings):
 
     presign_expiry_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     library: Path | None = Field(default=None, description="where the agent files media")
-    state_dir: Path | None = None
+    state_dir: Path | None = Field(default=None, description="parent of each profile's state")
 
     @field_validator("api_url", "aws_endpoint_url", "jwks_url")
     @classmethod
@@ -170,6 +170,17 @@ class Settings(BaseSettings):
                 "use a real credential (or the boto3 credential chain) outside the local stack"
             )
 
+    @classmethod
+    def explicit(cls, **values: Any) -> Settings:
+        """Settings from these values and defaults only (no environment, no config file).
+
+        For code that builds a deployment's settings itself: the local stack and tests.
+        """
+        try:
+            return _ExplicitSettings(**values)
+        except ValidationError as exc:
+            raise _config_error(exc) from exc
+
     # Derived values ------------------------------------------------------------------
     @property
     def issuer(self) -> str:
@@ -187,7 +198,8 @@ class Settings(BaseSettings):
 
     @property
     def effective_state_dir(self) -> Path:
-        return self.state_dir or default_state_dir() / self.profile
+        """This profile's own folder under the state dir (each deployment its own session)."""
+        return (self.state_dir or default_state_dir()) / self.profile
 
     def require(self, name: str) -> str:
         """A string setting that must be present, or a ConfigError naming it."""
@@ -201,6 +213,25 @@ class Settings(BaseSettings):
         return str(value)
 
 
+class _ExplicitSettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+    return ConfigError(f"invalid setting {where}: {first.get('msg')}")
+
+
 def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
     """Build Settings, turning validation problems into one readable ConfigError."""
     kwargs = {k: v for k, v in overrides.items() if v is not None}
@@ -209,6 +240,4 @@ def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**kwargs)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise ConfigError(f"invalid setting {where}: {first.get('msg')}") from exc
+        raise _config_error(exc) from exc

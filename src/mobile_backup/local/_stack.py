@@ -1,0 +1,161 @@
+"""The whole system on one machine: emulator, HTTP API, ingest poller and PC agent.
+
+Every piece is the real component: the API is the Lambda's resolver served through the
+ASGI adapter, the poller calls the ingest Lambda's handler, and the agent is the one that
+runs on a PC. Only AWS itself is replaced, by the emulator on loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from mobile_backup.core import EMULATOR_KEY, Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_EMAIL = "demo@example.com"
+LOCAL_PROFILE = "local"
+
+
+def local_settings(
+    resources: Any, *, api_url: str | None, library: Path | None, **extra: Any
+) -> Settings:
+    """Settings for every component of a local stack built on `resources`."""
+    values: dict[str, Any] = {
+        "profile": LOCAL_PROFILE,
+        "local": True,
+        "region": resources.region,
+        "aws_endpoint_url": resources.endpoint_url,
+        "aws_access_key_id": EMULATOR_KEY,
+        "aws_secret_access_key": EMULATOR_KEY,
+        "bucket": resources.bucket,
+        "table": resources.table,
+        "events_queue_url": resources.events_queue_url,
+        "downloads_queue_url": resources.downloads_queue_url,
+        "user_pool_id": resources.user_pool_id,
+        "client_id": resources.client_id,
+        "api_url": api_url,
+        "library": library,
+    }
+    values.update(extra)
+    return Settings.explicit(**values)
+
+
+def profile_values(settings: Settings) -> dict[str, object]:
+    """What `local up` writes into the `local` profile of the config file."""
+    keep = (
+        "local", "region", "aws_endpoint_url", "aws_access_key_id", "api_url", "user_pool_id",
+        "client_id", "bucket", "table", "events_queue_url", "downloads_queue_url", "library",
+    )  # fmt: skip
+    values: dict[str, object] = {k: getattr(settings, k) for k in keep}
+    values["library"] = str(settings.library) if settings.library else None
+    # The emulator's placeholder key, never a real secret.
+    values["aws_secret_access_key"] = EMULATOR_KEY
+    return values
+
+
+def _hostname() -> str:
+    return socket.gethostname() or "this-pc"
+
+
+class LocalStack:
+    """Start with `start()` (or `with LocalStack(...) as stack:`), stop with `stop()`."""
+
+    def __init__(
+        self,
+        *,
+        library: Path,
+        emulator_port: int = 0,
+        api_port: int = 0,
+        stack_name: str = "mobile-backup-local",
+        email: str = DEMO_EMAIL,
+        password: str | None = None,
+        run_agent: bool = True,
+        poll_seconds: int = 1,
+    ) -> None:
+        self.library = library
+        self.email = email
+        self.password = password or f"Demo-{secrets.token_urlsafe(9)}1!"
+        self._emulator_port = emulator_port
+        self._api_port = api_port
+        self._stack_name = stack_name
+        self._run_agent = run_agent
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._emulator: Any = None
+        self._api: Any = None
+        self._settings: Settings | None = None
+        self.user_sub: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("the local stack is not started")
+        return self._settings
+
+    def start(self) -> LocalStack:
+        from mobile_backup.api import ApiAsgiApp, ApiServer
+        from mobile_backup.local._emulator import EmulatorServer
+        from mobile_backup.local._provision import create_user, provision
+
+        try:
+            self._emulator = EmulatorServer(port=self._emulator_port)
+            self._emulator.start()
+            resources = provision(
+                endpoint_url=self._emulator.endpoint_url, stack_name=self._stack_name
+            )
+            self.user_sub = create_user(resources, email=self.email, password=self.password)
+            base = local_settings(resources, api_url=None, library=self.library)
+            self._api = ApiServer(ApiAsgiApp.for_settings(base), port=self._api_port)
+            self._api.start()
+            self._settings = base.model_copy(update={"api_url": self._api.url})
+            self._start_ingest()
+            if self._run_agent:
+                self._start_agent()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _thread(self, name: str, target: Any) -> None:
+        t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _start_ingest(self) -> None:
+        from mobile_backup.ingest import IngestPoller
+
+        poller = IngestPoller(settings=self.settings, wait_seconds=self._poll_seconds)
+        self._thread("ingest-poller", poller.run)
+
+    def _start_agent(self) -> None:
+        from mobile_backup.agent import Agent
+
+        agent = Agent.from_settings(
+            self.settings, library=self.library, host=_hostname(), wait_seconds=self._poll_seconds
+        )
+        self._thread("agent", agent.run)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads.clear()
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,136 @@
+"""The whole local pipeline, as a user drives it: real processes, real HTTP, real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mobile_backup.core import sha256_file
+from mobile_backup.local import run_demo
+from mobile_backup.local._samples import make_samples
+
+CLI = [sys.executable, "-m", "mobile_backup"]
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["COLUMNS"] = "200"
+    return env
+
+
+def test_demo_delivers_every_sample_verified_and_filed_by_capture_date(tmp_path: Path) -> None:
+    report = run_demo(library=tmp_path / "library", workdir=tmp_path / "work", timeout=60)
+    assert report.ok
+    assert len(report.rows) == 6
+    samples = {s.path.name: s for s in make_samples(tmp_path / "again")}
+    for row in report.rows:
+        assert row.verified, row
+        assert row.placed_at is not None
+        placed = tmp_path / "library" / row.placed_at
+        assert placed.is_file()
+        assert sha256_file(placed) == sha256_file(samples[row.name].path)
+        taken = samples[row.name].taken_at
+        if row.name.endswith(".jpg") and taken is not None:
+            # The phone's capture time (EXIF here) decides the folder, not the upload time.
+            assert row.placed_at.split("/")[1:3] == [f"{taken:%Y}", f"{taken:%m}"]
+    # Nothing but the placed files (and the agent's own hidden dir) is in the library.
+    files = [p for p in (tmp_path / "library").rglob("*") if p.is_file()]
+    visible = [p for p in files if ".mobile-backup" not in p.parts]
+    assert len(visible) == 6
+
+
+def test_demo_command_exits_zero_with_a_summary_table(cli_env: dict[str, str]) -> None:
+    result = _cli("demo", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "All 6 files verified" in result.stdout
+    assert "IMG_2000.jpg" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_local_up_serves_other_commands_through_the_local_profile(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    library = tmp_path / "library"
+    config = Path(cli_env["MOBILE_BACKUP_CONFIG_FILE"])
+    stack = subprocess.Popen(
+        [*CLI, "local", "up", "--library", str(library)],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (config.exists() and '[profiles."local"]' in config.read_text()):
+            assert stack.poll() is None, stack.communicate()
+            assert time.monotonic() < deadline, "local up did not write the profile"
+            time.sleep(0.2)
+        # The session is written right after the profile.
+        time.sleep(0.5)
+
+        roll = tmp_path / "roll"
+        make_samples(roll, photos=3)
+        first = _cli("--profile", "local", "upload", str(roll), env=cli_env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "5 uploaded, 0 already backed up, 0 failed" in first.stdout
+
+        again = _cli("--profile", "local", "upload", str(roll), env=cli_env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "0 uploaded, 5 already backed up, 0 failed" in again.stdout
+
+        deadline = time.monotonic() + 60
+        while True:
+            status = _cli("--profile", "local", "status", env=cli_env)
+            assert status.returncode == 0, status.stderr
+            if "5 downloaded" in status.stdout:
+                break
+            assert time.monotonic() < deadline, status.stdout
+            time.sleep(0.3)
+        placed = sorted(
+            p.name for p in library.rglob("*") if p.is_file() and ".mobile-backup" not in p.parts
+        )
+        assert placed == sorted(p.name for p in roll.iterdir())
+    finally:
+        stack.send_signal(signal.SIGINT)
+        out, err = stack.communicate(timeout=60)
+    assert stack.returncode == 0, err
+    assert "Local stack stopped." in out
+    assert "Traceback" not in err
+
+
+def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cases = [
+        (("--profile", "nowhere", "status"), "no profile named 'nowhere'"),
+        (("upload", str(tmp_path / "missing.jpg")), "no such file or folder"),
+        (("status",), "setting 'api_url' is not configured"),
+    ]
+    for args, expected in cases:
+        result = _cli(*args, env=cli_env)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (args, result.stderr)
+        assert expected in lines[0]
+        assert "Traceback" not in result.stderr
+
+
+def test_cli_help_explains_every_command(cli_env: dict[str, str]) -> None:
+    result = _cli("--help", env=cli_env)
+    assert result.returncode == 0
+    for command in ("local", "demo", "login", "upload", "status", "agent"):
+        assert command in result.stdout
+    bad = _cli("no-such-command", env=cli_env)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
