@@ -1,0 +1,455 @@
+"""The HTTP API over real HTTP, against the emulator, with real Cognito users and tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from conftest import settings_for
+from mobile_backup.api import ApiAsgiApp, ApiServer
+from mobile_backup.core import (
+    FileStatus,
+    Ledger,
+    Receipt,
+    Settings,
+    cognito_client,
+    dynamodb_client,
+    s3_client,
+)
+from mobile_backup.local import create_user, provision
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "Correct-Horse-9-Battery"
+
+
+@dataclass(frozen=True)
+class User:
+    sub: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Any) -> Any:
+    """One provisioned stack for the module: provisioning per test would dominate its
+    runtime. Every test signs in fresh users, and a user's partition and key prefix are
+    their own `sub`, so tests still share no data."""
+    return provision(endpoint_url=emulator.endpoint_url, stack_name=f"api{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def stack_settings(stack: Any) -> Settings:
+    return settings_for(stack)
+
+
+@pytest.fixture(scope="module")
+def api(stack_settings: Settings) -> Iterator[httpx.Client]:
+    server = ApiServer(ApiAsgiApp.for_settings(stack_settings, pool_size=4))
+    with server, httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def sign_in(settings: Settings, stack: Any) -> User:
+    """A new pool user and the access token Cognito (the emulator) issues for them."""
+    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    sub = create_user(stack, email=email, password=PASSWORD)
+    result = cognito_client(settings).initiate_auth(
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+        ClientId=settings.require("client_id"),
+    )
+    return User(sub=sub, token=result["AuthenticationResult"]["AccessToken"])
+
+
+@pytest.fixture
+def alice(stack_settings: Settings, stack: Any) -> User:
+    return sign_in(stack_settings, stack)
+
+
+@pytest.fixture
+def bob(stack_settings: Settings, stack: Any) -> User:
+    return sign_in(stack_settings, stack)
+
+
+@pytest.fixture
+def ledger(stack_settings: Settings) -> Ledger:
+    return Ledger(dynamodb_client(stack_settings), stack_settings.require("table"))
+
+
+def media(content: bytes, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "size": len(content),
+        "filename": "IMG_0001.JPG",
+        "content_type": "image/jpeg",
+    }
+    entry.update(extra)
+    return entry
+
+
+def upload_plan(api: httpx.Client, user: User, *files: dict[str, Any]) -> list[dict[str, Any]]:
+    response = api.post("/v1/uploads", json={"files": list(files)}, headers=user.auth)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return body
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def test_a_presigned_put_lands_the_bytes_at_the_users_key(
+    api: httpx.Client, alice: User, stack_settings: Settings, ledger: Ledger
+) -> None:
+    settings = stack_settings
+    content = b"\xff\xd8\xff\xe0 not really a jpeg " + uuid.uuid4().bytes
+    taken = "2024-06-01T12:00:00+02:00"
+    (result,) = upload_plan(api, alice, media(content, taken_at=taken, device="Pixel 8"))
+
+    sha = hashlib.sha256(content).hexdigest()
+    assert result["sha256"] == sha
+    assert result["status"] == "upload"
+    upload = result["upload"]
+    assert upload["method"] == "PUT"
+    assert upload["headers"] == {
+        "Content-Length": str(len(content)),
+        "Content-Type": "image/jpeg",
+        "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha)).decode(),
+    }
+    expires = datetime.fromisoformat(upload["expires_at"])
+    remaining = (expires - datetime.now(UTC)).total_seconds()
+    assert settings.presign_expiry_seconds - 60 < remaining <= settings.presign_expiry_seconds
+
+    query = parse_qs(urlsplit(upload["url"]).query)
+    signed = query["X-Amz-SignedHeaders"][0].split(";")
+    assert {"content-length", "content-type", "x-amz-checksum-sha256"} <= set(signed)
+    assert urlsplit(upload["url"]).path.endswith(f"/media/{alice.sub}/{sha}")
+
+    put = httpx.put(upload["url"], content=content, headers=upload["headers"])
+    assert put.status_code == 200, put.text
+
+    stored = s3_client(settings).get_object(
+        Bucket=settings.require("bucket"), Key=f"media/{alice.sub}/{sha}"
+    )
+    assert stored["Body"].read() == content
+    assert stored["ContentType"] == "image/jpeg"
+
+    record = ledger.get(alice.sub, sha)
+    assert record is not None
+    assert record.status is FileStatus.PENDING
+    assert (record.filename, record.size, record.device) == (
+        "IMG_0001.JPG",
+        len(content),
+        "Pixel 8",
+    )
+    assert record.taken_at == datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def test_a_file_already_backed_up_is_a_duplicate(
+    api: httpx.Client, alice: User, ledger: Ledger
+) -> None:
+    uploaded, downloaded, fresh = b"uploaded", b"downloaded", b"fresh"
+    upload_plan(api, alice, media(uploaded), media(downloaded))
+    now = datetime.now(UTC)
+    ledger.mark_uploaded(alice.sub, media(uploaded)["sha256"], size=len(uploaded), now=now)
+    sha_d = media(downloaded)["sha256"]
+    ledger.mark_uploaded(alice.sub, sha_d, size=len(downloaded), now=now)
+    ledger.mark_downloaded(
+        alice.sub, sha_d, Receipt(host="pc", path="2024/a.jpg", sha256=sha_d, at=now)
+    )
+
+    results = upload_plan(api, alice, media(uploaded), media(fresh), media(downloaded))
+    assert [(r["status"], r["upload"] is None) for r in results] == [
+        ("duplicate", True),
+        ("upload", False),
+        ("duplicate", True),
+    ]
+    assert [r["sha256"] for r in results] == [
+        media(uploaded)["sha256"],
+        media(fresh)["sha256"],
+        sha_d,
+    ]
+
+
+def test_a_pending_file_is_presigned_again(api: httpx.Client, alice: User) -> None:
+    (first,) = upload_plan(api, alice, media(b"retry me"))
+    (again,) = upload_plan(api, alice, media(b"retry me", filename="renamed.jpg"))
+    assert first["status"] == again["status"] == "upload"
+
+
+def test_the_same_file_twice_in_a_batch_is_answered_twice_and_presigned_once(
+    api: httpx.Client, alice: User
+) -> None:
+    results = upload_plan(
+        api, alice, media(b"same"), media(b"other"), media(b"same", filename="copy.jpg")
+    )
+    assert [r["status"] for r in results] == ["upload"] * 3
+    assert results[0] == results[2]
+    assert results[0]["sha256"] != results[1]["sha256"]
+
+
+def test_the_user_part_of_the_key_comes_from_the_token_only(
+    api: httpx.Client, alice: User, bob: User
+) -> None:
+    entry = media(b"shared content")
+    (for_alice,) = upload_plan(api, alice, entry)
+    (for_bob,) = upload_plan(api, bob, entry)
+    assert f"/media/{alice.sub}/" in for_alice["upload"]["url"]
+    assert f"/media/{bob.sub}/" in for_bob["upload"]["url"]
+    # A client cannot smuggle an owner in: unknown fields are refused outright.
+    response = api.post(
+        "/v1/uploads", json={"files": [{**entry, "user_sub": bob.sub}]}, headers=alice.auth
+    )
+    assert_error(response, 422, "invalid_request")
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_all(api: httpx.Client, user: User, *, limit: int) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(20):
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = api.get("/v1/files", params=params, headers=user.auth)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["files"]) <= limit
+        files.extend(page["files"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return files
+    raise AssertionError("pagination did not end")
+
+
+def test_listing_shows_only_the_callers_files(
+    api: httpx.Client, alice: User, bob: User, ledger: Ledger
+) -> None:
+    upload_plan(api, alice, media(b"a1"), media(b"a2"))
+    upload_plan(api, bob, media(b"b1"))
+    sha = media(b"a1")["sha256"]
+    now = datetime.now(UTC)
+    ledger.mark_uploaded(alice.sub, sha, size=2, now=now)
+    ledger.mark_downloaded(alice.sub, sha, Receipt(host="pc", path="x/a1.jpg", sha256=sha, at=now))
+
+    alice_files = {f["sha256"]: f for f in list_all(api, alice, limit=100)}
+    bob_files = list_all(api, bob, limit=100)
+    assert set(alice_files) == {media(b"a1")["sha256"], media(b"a2")["sha256"]}
+    assert [f["sha256"] for f in bob_files] == [media(b"b1")["sha256"]]
+
+    done = alice_files[sha]
+    assert done["status"] == "downloaded"
+    assert done["receipt"]["host"] == "pc"
+    assert done["receipt"]["path"] == "x/a1.jpg"
+    assert set(done) == {
+        "sha256",
+        "filename",
+        "size",
+        "content_type",
+        "taken_at",
+        "status",
+        "created_at",
+        "uploaded_at",
+        "downloaded_at",
+        "failed_reason",
+        "receipt",
+    }
+    assert alice_files[media(b"a2")["sha256"]]["receipt"] is None
+
+
+def test_a_new_user_sees_no_files(api: httpx.Client, alice: User, bob: User) -> None:
+    upload_plan(api, alice, media(b"mine"))
+    response = api.get("/v1/files", headers=bob.auth)
+    assert response.json() == {"files": [], "next_cursor": None}
+
+
+def test_listing_paginates_with_a_cursor(api: httpx.Client, alice: User) -> None:
+    contents = [b"p1", b"p2", b"p3"]
+    upload_plan(api, alice, *(media(c) for c in contents))
+    first = api.get("/v1/files", params={"limit": 1}, headers=alice.auth).json()
+    assert len(first["files"]) == 1
+    assert first["next_cursor"]
+    listed = [f["sha256"] for f in list_all(api, alice, limit=1)]
+    assert sorted(listed) == sorted(media(c)["sha256"] for c in contents)
+
+
+def test_another_users_cursor_is_refused(api: httpx.Client, alice: User, bob: User) -> None:
+    upload_plan(api, alice, media(b"c1"), media(b"c2"))
+    cursor = api.get("/v1/files", params={"limit": 1}, headers=alice.auth).json()["next_cursor"]
+    assert cursor
+    response = api.get("/v1/files", params={"cursor": cursor}, headers=bob.auth)
+    assert_error(response, 400, "invalid_cursor")
+    garbage = api.get("/v1/files", params={"cursor": "not-a-cursor"}, headers=alice.auth)
+    assert_error(garbage, 400, "invalid_cursor")
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "ten"])
+def test_limit_is_validated(api: httpx.Client, alice: User, limit: str) -> None:
+    response = api.get("/v1/files", params={"limit": limit}, headers=alice.auth)
+    body = assert_error(response, 422, "invalid_request")
+    assert body["details"][0]["loc"] == ["query", "limit"]
+
+
+def test_concurrent_requests_of_different_users_stay_apart(
+    api: httpx.Client, alice: User, bob: User
+) -> None:
+    upload_plan(api, alice, media(b"alice only"))
+    upload_plan(api, bob, media(b"bob only"))
+    expected = {alice.sub: media(b"alice only")["sha256"], bob.sub: media(b"bob only")["sha256"]}
+    users = [alice, bob] * 12
+
+    def listed(user: User) -> tuple[str, list[str]]:
+        response = api.get("/v1/files", headers=user.auth)
+        assert response.status_code == 200, response.text
+        return user.sub, [f["sha256"] for f in response.json()["files"]]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for sub, shas in pool.map(listed, users):
+            assert shas == [expected[sub]]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_health_needs_no_token(api: httpx.Client) -> None:
+    response = api.get("/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_the_openapi_document_is_served(api: httpx.Client) -> None:
+    response = api.get("/v1/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/v1/uploads", "/v1/files", "/v1/health"} <= set(doc["paths"])
+    assert doc["paths"]["/v1/uploads"]["post"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in doc["paths"]["/v1/health"]["get"]
+    assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    error_ref = doc["paths"]["/v1/uploads"]["post"]["responses"]["422"]["content"]
+    assert error_ref["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/uploads"), ("GET", "/v1/files")])
+def test_no_token_is_401_with_a_challenge(api: httpx.Client, method: str, path: str) -> None:
+    response = api.request(method, path, json={"files": [media(b"x")]})
+    assert_error(response, 401, "token_missing")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_bad_token_is_401_token_invalid(api: httpx.Client) -> None:
+    response = api.get("/v1/files", headers={"Authorization": "Bearer not.a.jwt"})
+    assert_error(response, 401, "token_invalid")
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_authentication_is_checked_before_the_body(api: httpx.Client) -> None:
+    # Behind API Gateway the JWT authorizer runs first; locally the answer must be the same.
+    response = api.post(
+        "/v1/uploads", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_error(response, 401, "token_missing")
+    response = api.post("/v1/uploads", json={"files": []})
+    assert_error(response, 401, "token_missing")
+
+
+def test_a_body_that_is_not_json_is_400(api: httpx.Client, alice: User) -> None:
+    for body in (b"{not json", b'{"files": [', b"\xff\xfe\x00"):
+        response = api.post(
+            "/v1/uploads", content=body, headers={**alice.auth, "content-type": "application/json"}
+        )
+        assert_error(response, 400, "invalid_json")
+
+
+def test_a_body_in_another_content_type_is_415(api: httpx.Client, alice: User) -> None:
+    response = api.post(
+        "/v1/uploads", content=b"files=1", headers={**alice.auth, "content-type": "text/plain"}
+    )
+    assert_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc", "hint"),
+    [
+        (None, ["body"], "JSON body"),
+        ({}, ["body", "files"], "required"),
+        ({"files": []}, ["body", "files"], "at least 1"),
+        ({"files": [{"sha256": "0" * 64}]}, ["body", "files", 0, "size"], "required"),
+        ({"files": [media(b"x", sha256="XYZ")]}, ["body", "files", 0, "sha256"], "pattern"),
+        ({"files": [media(b"x", size=5 * 1024**3 + 1)]}, ["body", "files", 0, "size"], "5 GiB"),
+        (
+            {"files": [media(f"{i}".encode()) for i in range(101)]},
+            ["body", "files"],
+            "at most 100",
+        ),
+        ({"files": [media(b"x", filename="")]}, ["body", "files", 0, "filename"], "at least 1"),
+    ],
+)
+def test_schema_violations_are_422_with_details(
+    api: httpx.Client, alice: User, payload: Any, loc: list[Any], hint: str
+) -> None:
+    if payload is None:
+        response = api.post(
+            "/v1/uploads", headers={**alice.auth, "content-type": "application/json"}
+        )
+    else:
+        response = api.post("/v1/uploads", json=payload, headers=alice.auth)
+    body = assert_error(response, 422, "invalid_request")
+    assert body["details"][0]["loc"] == loc
+    assert hint in body["details"][0]["message"]
+    assert hint in body["message"]
+
+
+def test_an_unknown_route_is_404(api: httpx.Client, alice: User) -> None:
+    assert_error(api.get("/v1/nothing-here", headers=alice.auth), 404, "not_found")
+    assert_error(api.get("/"), 404, "not_found")
+
+
+def test_a_wrong_method_is_405_with_allow(api: httpx.Client, alice: User) -> None:
+    response = api.get("/v1/uploads", headers=alice.auth)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+    response = api.delete("/v1/files", headers=alice.auth)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET"
+
+
+def test_a_cors_preflight_needs_no_token(api: httpx.Client) -> None:
+    response = api.options(
+        "/v1/uploads",
+        headers={
+            "Origin": "http://127.0.0.1:8550",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed

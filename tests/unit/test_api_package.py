@@ -1,0 +1,60 @@
+"""The api package's public surface, and what the Lambda entry point drags in on import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mobile_backup.api as api
+
+
+def test_exports_are_what_we_mean_to_publish() -> None:
+    assert api.__all__ == sorted(api.__all__)
+    assert set(api.__all__) == {
+        "ApiAsgiApp",
+        "ApiServer",
+        "Principal",
+        "TokenVerifier",
+        "create_app",
+        "serve_api",
+    }
+    for name in api.__all__:
+        assert getattr(api, name) is not None
+
+
+def test_the_lambda_handler_imports_nothing_it_does_not_need() -> None:
+    # A fresh interpreter: what `mobile_backup.api.handler` costs at cold start.
+    code = (
+        "import json, sys; import mobile_backup.api.handler; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(json.loads(result.stdout))
+    assert {"aws_lambda_powertools", "jwt", "pydantic"} <= loaded
+    forbidden = {
+        "httpx",
+        "typer",
+        "rich",
+        "moto",
+        "uvicorn",
+        "anyio",
+        "platformdirs",
+        "PIL",
+        "flet",
+    }
+    assert not loaded & forbidden
+
+
+def test_the_asgi_adapter_is_loaded_only_when_asked_for() -> None:
+    code = (
+        "import sys; import mobile_backup.api as api; "
+        "before = 'mobile_backup.api._asgi' in sys.modules; api.ApiServer; "
+        "print(before, 'mobile_backup.api._asgi' in sys.modules, 'uvicorn' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["False", "True", "False"]

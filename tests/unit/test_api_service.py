@@ -1,0 +1,151 @@
+"""UploadService without HTTP: a real (offline) boto3 presigner and an in-memory ledger."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from mobile_backup.api import Principal
+from mobile_backup.api._models import UploadRequest
+from mobile_backup.api._service import UploadService
+from mobile_backup.core import FileRecord, FileStatus, ServiceError
+
+NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
+ALICE = Principal(sub="11111111-2222-3333-4444-555555555555", username="alice")
+
+
+class MemoryLedger:
+    """Just enough of `Ledger` for the service: reserve returns the stored status."""
+
+    def __init__(self, statuses: dict[str, FileStatus] | None = None) -> None:
+        self.statuses = statuses or {}
+        self.reserved: list[tuple[str, str, dict[str, Any]]] = []
+
+    def reserve(self, user_sub: str, *, sha256: str, now: datetime, **meta: Any) -> FileRecord:
+        self.reserved.append((user_sub, sha256, meta))
+        return FileRecord(
+            user_sub=user_sub,
+            sha256=sha256,
+            filename=meta["filename"],
+            size=meta["size"],
+            content_type=meta["content_type"],
+            status=self.statuses.get(sha256, FileStatus.PENDING),
+            created_at=now,
+        )
+
+
+def s3() -> Any:
+    # Presigning is local computation: no endpoint is contacted.
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def service(ledger: MemoryLedger, presigner: Any = None) -> UploadService:
+    return UploadService(
+        ledger=ledger,  # type: ignore[arg-type]
+        presigner=presigner or s3(),
+        bucket="media-bucket",
+        clock=lambda: NOW,
+        expiry_seconds=600,
+    )
+
+
+def entry(content: bytes, **extra: Any) -> dict[str, Any]:
+    return {
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "size": len(content),
+        "filename": "a.jpg",
+        "content_type": "image/jpeg",
+        **extra,
+    }
+
+
+def request(*entries: dict[str, Any]) -> UploadRequest:
+    return UploadRequest.model_validate({"files": list(entries)})
+
+
+def test_a_new_file_gets_a_put_signed_for_its_length_type_and_checksum() -> None:
+    ledger = MemoryLedger()
+    content = b"photo bytes"
+    (result,) = service(ledger).plan(ALICE, request(entry(content, device="phone"))).results
+    sha = hashlib.sha256(content).hexdigest()
+    assert result.status == "upload"
+    assert result.upload is not None
+    assert result.upload.expires_at == NOW + timedelta(seconds=600)
+    assert result.upload.headers == {
+        "Content-Length": str(len(content)),
+        "Content-Type": "image/jpeg",
+        "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(content).digest()).decode(),
+    }
+    url = urlsplit(result.upload.url)
+    assert url.path == f"/media-bucket/media/{ALICE.sub}/{sha}"
+    query = parse_qs(url.query)
+    assert query["X-Amz-SignedHeaders"] == [
+        "content-length;content-type;host;x-amz-checksum-sha256"
+    ]
+    assert query["X-Amz-Expires"] == ["600"]
+    assert ledger.reserved == [
+        (
+            ALICE.sub,
+            sha,
+            {
+                "filename": "a.jpg",
+                "size": len(content),
+                "content_type": "image/jpeg",
+                "taken_at": None,
+                "device": "phone",
+            },
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        (FileStatus.PENDING, "upload"),
+        (FileStatus.FAILED, "upload"),
+        (FileStatus.UPLOADED, "duplicate"),
+        (FileStatus.DOWNLOADED, "duplicate"),
+    ],
+)
+def test_the_ledger_decides_duplicate_or_upload(status: FileStatus, answer: str) -> None:
+    sha = entry(b"x")["sha256"]
+    (result,) = service(MemoryLedger({sha: status})).plan(ALICE, request(entry(b"x"))).results
+    assert result.status == answer
+    assert (result.upload is None) is (answer == "duplicate")
+
+
+def test_answers_keep_request_order_and_repeats_are_reserved_once() -> None:
+    ledger = MemoryLedger({entry(b"old")["sha256"]: FileStatus.UPLOADED})
+    entries = [entry(b"new"), entry(b"old"), entry(b"new", filename="copy.jpg"), entry(b"z")]
+    results = service(ledger).plan(ALICE, request(*entries)).results
+    assert [r.sha256 for r in results] == [e["sha256"] for e in entries]
+    assert [r.status for r in results] == ["upload", "duplicate", "upload", "upload"]
+    assert results[0] == results[2]
+    assert [sha for _, sha, _ in ledger.reserved] == [
+        entry(b"new")["sha256"],
+        entry(b"old")["sha256"],
+        entry(b"z")["sha256"],
+    ]
+
+
+def test_a_presigning_failure_is_a_service_error() -> None:
+    class Broken:
+        def generate_presigned_url(self, *args: Any, **kwargs: Any) -> str:
+            raise RuntimeError("no credentials")
+
+    with pytest.raises(ServiceError, match="presign"):
+        service(MemoryLedger(), Broken()).plan(ALICE, request(entry(b"x")))
