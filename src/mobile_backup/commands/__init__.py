@@ -1,0 +1,1 @@
+"""The `mobile-backup` subcommands, one module per area; `cli.py` assembles them."""

@@ -1,0 +1,141 @@
+"""What every command shares: consoles, the selected profile, progress and summaries."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from mobile_backup.core import Settings, load_settings
+
+if TYPE_CHECKING:
+    from mobile_backup.client import ApiClient, FileResult, UploadSummary
+
+out = Console()
+err = Console(stderr=True)
+
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Deployment to use (`local` is the local stack). Env: MOBILE_BACKUP_PROFILE.",
+        show_default=False,
+    ),
+]
+
+
+class State:
+    """Options of the root command, seen by every subcommand."""
+
+    profile: str | None = None
+    verbose: bool = False
+
+
+state = State()
+
+
+def load_profile(**overrides: Any) -> Settings:
+    """The selected profile's settings, with command-line overrides on top."""
+    return load_settings(state.profile, **overrides)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+class RichProgress:
+    """An UploadSubscriber drawing an overall bar plus one bar per file in flight."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._p = progress
+        self._lock = threading.Lock()
+        self._overall = progress.add_task("[bold]all files", total=0)
+        self._tasks: dict[Path, TaskID] = {}
+
+    def on_queued(self, *, path: Path, size: int) -> None:
+        with self._lock:
+            total = (self._p.tasks[self._overall].total or 0) + size
+            self._p.update(self._overall, total=total)
+
+    def on_progress(self, *, path: Path, bytes_sent: int) -> None:
+        with self._lock:
+            task = self._tasks.get(path)
+            if task is None:
+                size = path.stat().st_size
+                task = self._p.add_task(f"  {path.name[:40]}", total=size)
+                self._tasks[path] = task
+        self._p.advance(task, bytes_sent)
+        self._p.advance(self._overall, bytes_sent)
+
+    def on_done(self, *, result: FileResult) -> None:
+        with self._lock:
+            task = self._tasks.pop(result.path, None)
+        if task is not None:
+            self._p.remove_task(task)
+        if result.status != "uploaded":
+            # Skipped or failed bytes still count as dealt with for the overall bar.
+            self._p.advance(self._overall, result.size)
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def print_summary(summary: UploadSummary) -> None:
+    from mobile_backup.client import DUPLICATE, FAILED, UPLOADED
+
+    rate = summary.bytes_sent / summary.seconds if summary.seconds > 0 else 0.0
+    out.print(
+        f"[green]{summary.count(UPLOADED)} uploaded[/], "
+        f"{summary.count(DUPLICATE)} already backed up, "
+        f"[{'red' if summary.count(FAILED) else 'green'}]{summary.count(FAILED)} failed[/] "
+        f"— {human(summary.bytes_sent)} in {summary.seconds:.1f} s ({human(rate)}/s)"
+    )
+    for r in summary.results:
+        if r.status == FAILED:
+            out.print(f"  [red]✗[/] {r.path}: {r.reason}", markup=True, highlight=False)
+
+
+def api_client(settings: Settings) -> ApiClient:
+    from mobile_backup.client import ApiClient, Authenticator
+
+    base_url = settings.require("api_url")
+    auth = Authenticator(settings=settings)
+    auth.access_token()  # fail early with "not signed in" rather than mid-run
+    return ApiClient(base_url=base_url, token=auth.access_token)
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass

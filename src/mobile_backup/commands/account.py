@@ -1,0 +1,72 @@
+"""Signing in and out, and what the ledger says about your files."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mobile_backup.commands._common import api_client, err, human, load_profile, out
+
+
+def login(
+    email: Annotated[str | None, typer.Option(help="Your account e-mail.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Sign in to the deployment; the session is kept and refreshed automatically."""
+    from mobile_backup.client import Authenticator
+
+    cfg = load_profile()
+    email = email or typer.prompt("E-mail")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+    Authenticator(settings=cfg).login(email, password)
+    out.print(f"Signed in as [bold]{email}[/] (profile {cfg.profile}).")
+
+
+def logout() -> None:
+    """Forget the stored session of this profile."""
+    from mobile_backup.client import Authenticator
+
+    cfg = load_profile()
+    if Authenticator(settings=cfg).logout():
+        out.print(f"Signed out of profile {cfg.profile}.")
+    else:
+        out.print(f"Profile {cfg.profile} had no stored session.")
+
+
+def status(
+    limit: Annotated[int, typer.Option(min=1, help="Most recent files to list.")] = 20,
+) -> None:
+    """What the ledger knows: how many files are pending, in the cloud, on the PC, failed."""
+    cfg = load_profile()
+    api = api_client(cfg)
+    try:
+        with err.status("reading the ledger…"):
+            files = api.iter_files()
+    finally:
+        api.close()
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[str(f.status)] = counts.get(str(f.status), 0) + 1
+    out.print(
+        f"{len(files)} files: "
+        + ", ".join(
+            f"{counts.get(s, 0)} {s}" for s in ("pending", "uploaded", "downloaded", "failed")
+        )
+    )
+    table = Table()
+    for col in ("file", "size", "status", "on your PC"):
+        table.add_column(col)
+    for f in sorted(files, key=lambda f: f.created_at, reverse=True)[:limit]:
+        receipt = f"{f.receipt.host}: {f.receipt.path}" if f.receipt else (f.failed_reason or "—")
+        table.add_row(f.filename, human(f.size), str(f.status), receipt)
+    if files:
+        out.print(table)
