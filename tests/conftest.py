@@ -49,6 +49,29 @@ def emulator() -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS `weed mini`) on free loopback ports, shared by the session.
+
+    Contract: yields a started `mobile_backup.local._seaweed.SeaweedServer` with an empty
+    bucket named `media` (other tests may have written to it: use unique keys). SigV4 is
+    validated against ONE identity: `seaweed.access_key` / `seaweed.secret_key`, region
+    `us-east-1`; `seaweed.client()` gives a boto3 S3 client for it (path-style, s3v4) and
+    `seaweed.credentials_env()` the AWS_* variables for subprocess peers. Buckets are not
+    auto-created on upload (NoSuchBucket, like S3). Do not stop it: it stops (SIGTERM to its
+    whole process group) when the session ends, failures included; its data and `weed.log`
+    live in a pytest tmp dir.
+    """
+    from mobile_backup.local._seaweed import SeaweedServer
+
+    server = SeaweedServer(data_dir=tmp_path_factory.mktemp("seaweed"), buckets=["media"])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def resources(emulator: Any) -> Any:
     """The template's resources provisioned under a fresh stack name (no shared state)."""
