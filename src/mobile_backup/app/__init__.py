@@ -1,0 +1,58 @@
+"""The mobile app (Flet): sign in, choose what to back up, watch the queue, read receipts.
+
+The state logic (queue, receipts, errors, preferences, folder scanning, the controller) is
+plain Python and imports no UI toolkit; the Flet screens (`_screen_*`, `_shell`) draw it.
+"""
+
+from __future__ import annotations
+
+from mobile_backup.app._controller import AppController, HistoryState, safe_upload_name
+from mobile_backup.app._errors import reason_message, user_message
+from mobile_backup.app._folders import SeenFiles, scan
+from mobile_backup.app._prefs import AppPrefs, PrefsStore
+from mobile_backup.app._queue import (
+    BackupQueue,
+    ItemState,
+    PendingStore,
+    QueueItem,
+    QueueSnapshot,
+)
+from mobile_backup.app._receipts import (
+    CLOUD_DONE,
+    HistoryCounts,
+    HistoryEntry,
+    history,
+    history_entry,
+    pc_done,
+)
+from mobile_backup.app._run import run_desktop, run_embedded, run_web
+from mobile_backup.app._runner import BackupRunner
+from mobile_backup.app._web import WebAppServer
+
+__all__ = [
+    "CLOUD_DONE",
+    "AppController",
+    "AppPrefs",
+    "BackupQueue",
+    "BackupRunner",
+    "HistoryCounts",
+    "HistoryEntry",
+    "HistoryState",
+    "ItemState",
+    "PendingStore",
+    "PrefsStore",
+    "QueueItem",
+    "QueueSnapshot",
+    "SeenFiles",
+    "WebAppServer",
+    "history",
+    "history_entry",
+    "pc_done",
+    "reason_message",
+    "run_desktop",
+    "run_embedded",
+    "run_web",
+    "safe_upload_name",
+    "scan",
+    "user_message",
+]

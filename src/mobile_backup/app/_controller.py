@@ -1,0 +1,340 @@
+"""Everything the app does, without a screen: session, queue, folders, history.
+
+One `AppController` serves the app process (every page of the web mode shows the same
+queue). Views call its methods from event handlers and draw what it reports; blocking calls
+(`sign_in`, `refresh_history`) are meant to run off the UI loop, in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mobile_backup.app._errors import SESSION_ENDED, user_message
+from mobile_backup.app._folders import SeenFiles, scan
+from mobile_backup.app._prefs import AppPrefs, PrefsStore
+from mobile_backup.app._queue import SUCCEEDED, BackupQueue, PendingStore, QueueItem
+from mobile_backup.app._receipts import HistoryCounts, HistoryEntry, count, history
+from mobile_backup.app._runner import BackupRunner, EngineFactory, UploadEngine
+from mobile_backup.client import (
+    ApiClient,
+    Authenticator,
+    Journal,
+    NotLoggedInError,
+    UploadSubscriber,
+    journal_path,
+)
+from mobile_backup.core import MobileBackupError, Settings
+
+log = logging.getLogger(__name__)
+
+DEVICE = "Mobile Backup app"
+SCAN_INTERVAL_SECONDS = 30.0
+# Connection types on which "Wi-Fi only" lets uploads run.
+UNMETERED = frozenset({"wifi", "ethernet"})
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryState:
+    """What the history screen shows."""
+
+    entries: tuple[HistoryEntry, ...] = ()
+    counts: HistoryCounts = field(default_factory=HistoryCounts)
+    error: str | None = None
+    loaded: bool = False
+
+
+def safe_upload_name(name: str) -> str:
+    """A browser-supplied file name as one harmless path component (names are data)."""
+    cleaned = _UNSAFE_NAME.sub("_", name).strip().strip(".")
+    return cleaned[:200] or "file"
+
+
+class AppController:
+    """The app's state and actions; no Flet import, so it is tested without a screen."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        authenticator: Authenticator | None = None,
+        engine: EngineFactory | None = None,
+        scan_interval: float = SCAN_INTERVAL_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.auth = authenticator or Authenticator(settings=settings)
+        state = settings.effective_state_dir
+        self.upload_dir = state / "app-uploads"
+        self._prefs_store = PrefsStore(state / "app-prefs.json")
+        self._prefs = self._prefs_store.load()
+        self._seen_path = state / "app-seen.sqlite3"
+        self._seen: SeenFiles | None = None
+        self.queue = BackupQueue(store=PendingStore(state / "app-queue.json"))
+        self.queue.on_finished(self._finished)
+        self._engine = engine or self._default_engine
+        self._api: ApiClient | None = None
+        self._journal: Journal | None = None
+        self._lock = threading.RLock()
+        self._version = 0
+        self._history = HistoryState()
+        self._history_lock = threading.Lock()
+        self.session_message: str | None = None
+        self.wifi_supported = False
+        self.connection: str | None = None
+        self._scan_interval = scan_interval
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.runner = BackupRunner(
+            queue=self.queue,
+            engine=self._engine,
+            gate=self.upload_gate,
+            run_size=lambda: max(4, 2 * self._prefs.parallel),
+            on_run_done=self._after_run,
+            on_session_ended=self._session_ended,
+        )
+
+    # Change tracking -----------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Changes whenever anything a view draws has changed."""
+        return self._version * 1_000_003 + self.queue.version
+
+    def _bump(self) -> None:
+        with self._lock:
+            self._version += 1
+
+    # Deployment and session ----------------------------------------------------------
+    @property
+    def deployment(self) -> str:
+        s = self.settings
+        if s.local:
+            return f"{s.profile} (local stack)"
+        host = urlsplit(s.api_url).hostname if s.api_url else None
+        return f"{s.profile} ({host})" if host else s.profile
+
+    @property
+    def username(self) -> str | None:
+        if self.session_message is not None:
+            return None
+        tokens = self.auth.current()
+        return tokens.username if tokens else None
+
+    def sign_in(self, email: str, password: str) -> None:
+        """Sign in (blocking); raises a MobileBackupError whose `user_message` is shown."""
+        self.settings.require("api_url")
+        self.auth.login(email, password)
+        with self._lock:
+            self.session_message = None
+            self._api = None
+        self._bump()
+        self.scan_folders()
+
+    def sign_out(self) -> None:
+        """Forget the session; queued files stay queued for the next sign-in."""
+        self.pause()
+        self.auth.logout()
+        with self._lock:
+            if self._api is not None:
+                self._api.close()
+            self._api = None
+            if self._journal is not None:
+                self._journal.close()
+            self._journal = None
+            self._history = HistoryState()
+            self.session_message = None
+        self.queue.resume()
+        self._bump()
+
+    def _session_ended(self) -> None:
+        with self._lock:
+            self.session_message = SESSION_ENDED
+        self._bump()
+
+    def api(self) -> ApiClient:
+        with self._lock:
+            if self._api is None:
+                self._api = ApiClient(
+                    base_url=self.settings.require("api_url"), token=self.auth.access_token
+                )
+            return self._api
+
+    def journal(self) -> Journal:
+        """The signed-in account's upload journal: what lets an upload resume after a restart."""
+        username = self.username
+        if username is None:
+            raise NotLoggedInError("not signed in")
+        with self._lock:
+            if self._journal is None:
+                state = self.settings.effective_state_dir
+                self._journal = Journal(journal_path(state, username))
+            return self._journal
+
+    def _default_engine(self, subscribers: Sequence[UploadSubscriber]) -> UploadEngine:
+        from mobile_backup.client import Uploader
+
+        return Uploader(
+            api=self.api(),
+            journal=self.journal(),
+            parallel=self._prefs.parallel,
+            device=DEVICE,
+            subscribers=subscribers,
+        )
+
+    def pause(self) -> None:
+        """No new files start, and the files in flight stop where they are (resumable)."""
+        self.queue.pause()
+        self.runner.cancel_current()
+
+    def resume(self) -> None:
+        self.queue.resume()
+
+    # Lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Re-queue what an earlier run left unfinished, then start working."""
+        store = PendingStore(self.settings.effective_state_dir / "app-queue.json")
+        leftovers = [p for p in store.load() if p.is_file()]
+        if leftovers:
+            log.info("resuming %d files left in the queue", len(leftovers))
+            self.queue.add(leftovers)
+        self.runner.start()
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch, name="app-folders", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.runner.stop()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        with self._lock:
+            if self._api is not None:
+                self._api.close()
+                self._api = None
+            if self._seen is not None:
+                self._seen.close()
+                self._seen = None
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                self.scan_folders()
+            except Exception:
+                log.exception("scanning the chosen folders failed")
+            if self._stop.wait(self._scan_interval):
+                return
+
+    # Preferences and folders -------------------------------------------------------------
+    @property
+    def prefs(self) -> AppPrefs:
+        return self._prefs
+
+    def update_prefs(self, prefs: AppPrefs) -> None:
+        self._prefs = prefs
+        try:
+            self._prefs_store.save(prefs)
+        except OSError as exc:
+            log.warning("cannot save preferences: %s", exc)
+        self._bump()
+
+    def add_folder(self, folder: str) -> int:
+        """Choose a folder for automatic backup; returns how many files were queued now."""
+        self.update_prefs(self._prefs.with_folder(folder))
+        return self.scan_folders()
+
+    def remove_folder(self, folder: str) -> None:
+        self.update_prefs(self._prefs.without_folder(folder))
+
+    def seen(self) -> SeenFiles:
+        with self._lock:
+            if self._seen is None:
+                self._seen = SeenFiles(self._seen_path)
+            return self._seen
+
+    def scan_folders(self) -> int:
+        """Queue new media from the chosen folders (only while signed in)."""
+        if not self._prefs.folders or self.username is None:
+            return 0
+        return self.queue.add(scan(self._prefs.folders, self.seen()))
+
+    def _in_chosen_folder(self, path: Path) -> bool:
+        return any(path.is_relative_to(Path(f).expanduser()) for f in self._prefs.folders)
+
+    # Queue ----------------------------------------------------------------------------
+    def add_files(self, paths: Iterable[Path]) -> int:
+        return self.queue.add(paths)
+
+    def incoming_path(self, name: str, batch: str | None = None) -> Path:
+        """Where a file the browser sends is received (web mode)."""
+        folder = self.upload_dir / (batch or secrets.token_hex(6))
+        return folder / safe_upload_name(name)
+
+    def upload_gate(self) -> str | None:
+        if self.username is None:
+            return "Sign in to back up."
+        if self._prefs.wifi_only and self.wifi_supported and self.connection not in UNMETERED:
+            return "Waiting for Wi-Fi (Wi-Fi only is on)."
+        return None
+
+    def set_connection(self, kind: str | None) -> None:
+        self.connection = kind
+        self._bump()
+
+    def _finished(self, item: QueueItem) -> None:
+        if item.state not in SUCCEEDED:
+            return
+        if self._prefs.folders and self._in_chosen_folder(item.path):
+            self.seen().mark(item.path)
+        if item.path.is_relative_to(self.upload_dir):
+            # The browser's copy was only needed until the cloud had the bytes.
+            item.path.unlink(missing_ok=True)
+            parent = item.path.parent
+            if parent != self.upload_dir and not any(parent.iterdir()):
+                shutil.rmtree(parent, ignore_errors=True)
+
+    def _after_run(self) -> None:
+        self.refresh_history()
+
+    # History ---------------------------------------------------------------------------
+    @property
+    def history(self) -> HistoryState:
+        return self._history
+
+    def refresh_history(self) -> HistoryState:
+        """Read the ledger (blocking); errors become a message on the history screen."""
+        if self.username is None:
+            return self._history
+        with self._history_lock:
+            try:
+                records = self.api().iter_files()
+            except NotLoggedInError as exc:
+                self._session_ended()
+                state = HistoryState(entries=self._history.entries, error=user_message(exc))
+            except MobileBackupError as exc:
+                state = HistoryState(
+                    entries=self._history.entries,
+                    counts=self._history.counts,
+                    error=user_message(exc),
+                    loaded=self._history.loaded,
+                )
+            else:
+                entries = history(records)
+                state = HistoryState(entries=tuple(entries), counts=count(entries), loaded=True)
+            self._history = state
+        self._bump()
+        return state
+
+    def history_needs_polling(self) -> bool:
+        """True while some file is in the cloud but not yet on the PC."""
+        return self._history.counts.waiting_for_pc > 0 or self.queue.snapshot().active

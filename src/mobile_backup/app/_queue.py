@@ -1,0 +1,438 @@
+"""The backup queue: what is waiting, in flight, done or failed, and how fast it goes.
+
+`BackupQueue` is the single source of truth for the queue screen. It is an upload-engine
+subscriber (`on_queued/on_progress/on_done`, called from worker threads) and the work list
+of the `BackupRunner`. Views never hold state of their own: they draw a `QueueSnapshot`
+whenever `version` changes. Items that are not finished are written to a small JSON file,
+so a queue interrupted by closing the app is picked up again at the next start.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mobile_backup.app._errors import reason_message, user_message
+from mobile_backup.app._format import human_bytes, human_rate
+from mobile_backup.client import CANCELLED, DUPLICATE, UPLOADED, FileResult
+
+log = logging.getLogger(__name__)
+
+SPEED_WINDOW_SECONDS = 5.0
+
+
+class ItemState(enum.StrEnum):
+    RECEIVING = "receiving"  # web mode: the browser is still sending the file to the app
+    WAITING = "waiting"
+    CHECKING = "checking"  # taken by the runner: hashing and asking for an upload URL
+    UPLOADING = "uploading"
+    DONE = "done"
+    SKIPPED = "skipped"  # the cloud already had these bytes
+    FAILED = "failed"
+
+
+FINISHED = frozenset({ItemState.DONE, ItemState.SKIPPED, ItemState.FAILED})
+SUCCEEDED = frozenset({ItemState.DONE, ItemState.SKIPPED})
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One file in the queue, as the screen shows it."""
+
+    path: Path
+    name: str
+    size: int
+    state: ItemState = ItemState.WAITING
+    sent: int = 0
+    received: float = 0.0
+    error: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        if self.state in SUCCEEDED:
+            return 1.0
+        if self.state == ItemState.RECEIVING:
+            return 0.0
+        return min(1.0, self.sent / self.size) if self.size else 0.0
+
+    @property
+    def status_text(self) -> str:
+        match self.state:
+            case ItemState.RECEIVING:
+                return f"receiving from the browser… {round(self.received * 100)} %"
+            case ItemState.WAITING:
+                return "waiting"
+            case ItemState.CHECKING:
+                return "checking…"
+            case ItemState.UPLOADING:
+                return f"{human_bytes(self.sent)} of {human_bytes(self.size)}"
+            case ItemState.DONE:
+                return "backed up ✓"
+            case ItemState.SKIPPED:
+                return "already backed up ✓"
+            case ItemState.FAILED:
+                return self.error or "failed"
+        return str(self.state)  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """An immutable view of the whole queue at one instant."""
+
+    items: tuple[QueueItem, ...]
+    paused: bool
+    speed: float
+    version: int
+
+    def count(self, *states: ItemState) -> int:
+        return sum(1 for i in self.items if i.state in states)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(i.size for i in self.items)
+
+    @property
+    def done_bytes(self) -> int:
+        return sum(i.size if i.state in FINISHED else min(i.sent, i.size) for i in self.items)
+
+    @property
+    def finished(self) -> int:
+        return self.count(*FINISHED)
+
+    @property
+    def failed(self) -> int:
+        return self.count(ItemState.FAILED)
+
+    @property
+    def active(self) -> bool:
+        """Something is still to do (waiting, receiving or in flight)."""
+        return self.finished < len(self.items)
+
+    @property
+    def fraction(self) -> float:
+        if not self.items:
+            return 0.0
+        if not self.active:
+            return 1.0
+        total = self.total_bytes
+        if total == 0:
+            return self.finished / len(self.items)
+        return min(self.done_bytes / total, 0.999)  # 100 % means every file has finished
+
+    @property
+    def percent(self) -> int:
+        return int(self.fraction * 100)
+
+    def headline(self) -> str:
+        if not self.items:
+            return "Nothing to back up right now"
+        if not self.active:
+            if self.failed:
+                return f"{self.failed} of {len(self.items)} files need attention"
+            return "All files backed up"
+        if self.paused:
+            return "Paused"
+        return "Backing up…"
+
+    def detail(self) -> str:
+        parts = [
+            f"{self.finished} of {len(self.items)} files",
+            f"{human_bytes(self.done_bytes)} of {human_bytes(self.total_bytes)}",
+        ]
+        if self.active and not self.paused and self.speed > 0:
+            parts.append(human_rate(self.speed))
+        return " · ".join(parts)
+
+
+class PendingStore:
+    """The unfinished items' paths in a JSON file, so the queue survives a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[Path]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            log.warning("ignoring an unreadable queue file %s", self.path)
+            return []
+        if not isinstance(data, list):
+            return []
+        return [Path(p) for p in data if isinstance(p, str)]
+
+    def save(self, paths: Iterable[Path]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([str(p) for p in paths]), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+DoneHook = Callable[[QueueItem], None]
+
+
+class BackupQueue:
+    """Thread-safe queue state; also an `UploadSubscriber` of the upload engine."""
+
+    def __init__(
+        self,
+        *,
+        store: PendingStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._items: dict[Path, QueueItem] = {}
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._paused = False
+        self._version = 0
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque()
+        self._store = store
+        self._hooks: list[DoneHook] = []
+
+    # Observing --------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Bumped on every change: a view redraws when it differs from what it drew."""
+        return self._version
+
+    def on_finished(self, hook: DoneHook) -> None:
+        """Call `hook(item)` (from a worker thread) whenever an item finishes."""
+        self._hooks.append(hook)
+
+    def snapshot(self) -> QueueSnapshot:
+        with self._lock:
+            return QueueSnapshot(
+                items=tuple(self._items.values()),
+                paused=self._paused,
+                speed=self._speed(),
+                version=self._version,
+            )
+
+    def get(self, path: Path) -> QueueItem | None:
+        with self._lock:
+            return self._items.get(path)
+
+    # Adding -------------------------------------------------------------------------
+    def add(self, paths: Iterable[Path]) -> int:
+        """Queue files; those already waiting or in flight are not queued twice."""
+        added = 0
+        with self._lock:
+            for path in paths:
+                current = self._items.get(path)
+                if current is not None and current.state not in FINISHED:
+                    continue
+                try:
+                    size = path.stat().st_size
+                except OSError as exc:
+                    self._items[path] = QueueItem(
+                        path, path.name, 0, ItemState.FAILED, error=user_message(exc)
+                    )
+                else:
+                    self._items[path] = QueueItem(path, path.name, size)
+                self._items[path] = self._items.pop(path)  # newest last
+                added += 1
+            self._changed(persist=True)
+        return added
+
+    def expect(self, path: Path, *, size: int, name: str | None = None) -> None:
+        """Web mode: a file the browser is about to send to `path`."""
+        with self._lock:
+            self._items[path] = QueueItem(path, name or path.name, size, ItemState.RECEIVING)
+            self._changed()
+
+    def receiving(self, path: Path, fraction: float) -> None:
+        with self._lock:
+            item = self._items.get(path)
+            if item is not None and item.state == ItemState.RECEIVING:
+                self._items[path] = replace(item, received=max(0.0, min(1.0, fraction)))
+                self._changed()
+
+    def received(self, path: Path) -> None:
+        """The browser finished sending `path`: check it is whole, then queue it."""
+        with self._lock:
+            item = self._items.get(path)
+            if item is None or item.state != ItemState.RECEIVING:
+                return
+            try:
+                actual = path.stat().st_size
+            except OSError as exc:
+                new = replace(item, state=ItemState.FAILED, error=user_message(exc))
+            else:
+                if actual == item.size:
+                    new = replace(item, state=ItemState.WAITING, received=1.0)
+                else:
+                    new = replace(
+                        item,
+                        state=ItemState.FAILED,
+                        error="The browser sent an incomplete file. Pick it again.",
+                    )
+            self._items[path] = new
+            self._changed(persist=True)
+        if new.state == ItemState.FAILED:
+            self._run_hooks(new)
+
+    # Controlling --------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Start no new files; the ones in flight finish."""
+        with self._lock:
+            self._paused = True
+            self._changed()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._changed()
+
+    def retry(self, path: Path) -> bool:
+        """Queue a failed file again."""
+        with self._lock:
+            item = self._items.get(path)
+            if item is None or item.state != ItemState.FAILED:
+                return False
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                self._items[path] = replace(item, error=user_message(exc))
+                self._changed()
+                return False
+            self._items[path] = replace(
+                item, state=ItemState.WAITING, size=size, sent=0, error=None
+            )
+            self._changed(persist=True)
+            return True
+
+    def retry_failed(self) -> int:
+        failed = [i.path for i in self.snapshot().items if i.state == ItemState.FAILED]
+        return sum(self.retry(p) for p in failed)
+
+    def clear_finished(self) -> int:
+        """Drop the files that are backed up from the list (failed ones stay)."""
+        with self._lock:
+            done = [p for p, i in self._items.items() if i.state in SUCCEEDED]
+            for p in done:
+                del self._items[p]
+            self._changed()
+            return len(done)
+
+    # The runner's side ----------------------------------------------------------------
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until a file is waiting (and the queue is not paused), or `timeout`."""
+        with self._work:
+            return self._work.wait_for(self._has_work, timeout=timeout)
+
+    def _has_work(self) -> bool:
+        return not self._paused and any(i.state == ItemState.WAITING for i in self._items.values())
+
+    def claim(self, limit: int) -> list[Path]:
+        """Take up to `limit` waiting files for one run of the engine (none while paused)."""
+        with self._lock:
+            if self._paused:
+                return []
+            taken = [p for p, i in self._items.items() if i.state == ItemState.WAITING][:limit]
+            for p in taken:
+                self._items[p] = replace(self._items[p], state=ItemState.CHECKING, sent=0)
+            if taken:
+                self._changed()
+            return taken
+
+    def fail(self, paths: Iterable[Path], message: str) -> None:
+        """Mark files of a run that ended without a result for them."""
+        failed = []
+        with self._lock:
+            for p in paths:
+                item = self._items.get(p)
+                if item is not None and item.state not in FINISHED:
+                    self._items[p] = replace(item, state=ItemState.FAILED, error=message)
+                    failed.append(self._items[p])
+            self._changed(persist=True)
+        for item in failed:
+            self._run_hooks(item)
+
+    # UploadSubscriber ----------------------------------------------------------------
+    def on_queued(self, *, path: Path, size: int) -> None:
+        with self._lock:
+            item = self._items.get(path)
+            if item is None:  # queued by someone else's call: show it anyway
+                self._items[path] = QueueItem(path, path.name, size, ItemState.CHECKING)
+            else:
+                self._items[path] = replace(item, size=size)
+            self._changed()
+
+    def on_progress(self, *, path: Path, bytes_sent: int) -> None:
+        with self._lock:
+            item = self._items.get(path)
+            if item is None or item.state in FINISHED:
+                return
+            sent = max(0, min(item.size, item.sent + bytes_sent))
+            self._items[path] = replace(item, state=ItemState.UPLOADING, sent=sent)
+            self._samples.append((self._clock(), bytes_sent))
+            self._changed()
+
+    def on_done(self, *, result: FileResult) -> None:
+        with self._lock:
+            item = self._items.get(result.path) or QueueItem(
+                result.path, result.path.name, result.size
+            )
+            if result.status == UPLOADED:
+                new = replace(item, state=ItemState.DONE, sent=item.size, error=None)
+            elif result.status == DUPLICATE:
+                new = replace(item, state=ItemState.SKIPPED, sent=item.size, error=None)
+            elif result.status == CANCELLED:
+                # Paused mid-file: waiting again; the engine's journal resumes it from the
+                # last completed part.
+                self._items[result.path] = replace(item, state=ItemState.WAITING, sent=0)
+                self._changed(persist=True)
+                return
+            else:
+                new = replace(item, state=ItemState.FAILED, error=reason_message(result.reason))
+            self._items[result.path] = new
+            self._changed(persist=True)
+        self._run_hooks(new)
+
+    # Internals -------------------------------------------------------------------------
+    def _changed(self, *, persist: bool = False) -> None:
+        # Called with the lock held.
+        self._version += 1
+        self._work.notify_all()
+        if persist and self._store is not None:
+            pending = [
+                p
+                for p, i in self._items.items()
+                if i.state not in SUCCEEDED and i.state != ItemState.RECEIVING
+            ]
+            try:
+                self._store.save(pending)
+            except OSError as exc:
+                log.warning("cannot save the queue to %s: %s", self._store.path, exc)
+
+    def _speed(self) -> float:
+        now = self._clock()
+        while self._samples and now - self._samples[0][0] > SPEED_WINDOW_SECONDS:
+            self._samples.popleft()
+        if not self._samples or not any(
+            i.state == ItemState.UPLOADING for i in self._items.values()
+        ):
+            return 0.0
+        span = max(1.0, now - self._samples[0][0])
+        return max(0.0, sum(n for _, n in self._samples) / span)
+
+    def _run_hooks(self, item: QueueItem) -> None:
+        for hook in self._hooks:
+            try:
+                hook(item)
+            except Exception:  # a hook's bug must not stop the uploads
+                log.exception("queue hook failed for %s", item.path)

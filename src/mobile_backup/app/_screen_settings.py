@@ -1,0 +1,89 @@
+"""Settings: account, parallel uploads, Wi-Fi only, and what runs in the background."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import flet as ft
+
+from mobile_backup.app._controller import AppController
+from mobile_backup.app._prefs import MAX_PARALLEL, MIN_PARALLEL
+from mobile_backup.app._widgets import GAP, card, muted
+
+BACKGROUND_NOTE = (
+    "Backups run while the app is open. Android and iOS pause apps in the background, so "
+    "keep the app open for a large backup; whatever is left resumes the next time you open "
+    "it."
+)
+WIFI_UNSUPPORTED = (
+    "This device does not tell the app whether it is on Wi-Fi, so this setting works on "
+    "phones only."
+)
+
+
+class SettingsScreen:
+    def __init__(self, controller: AppController, *, on_sign_out: Callable[[], None]) -> None:
+        self._c = controller
+        self._on_sign_out = on_sign_out
+        self.account = ft.Text("", weight=ft.FontWeight.W_500)
+        self.parallel_label = ft.Text("")
+        self.parallel = ft.Slider(
+            min=MIN_PARALLEL,
+            max=MAX_PARALLEL,
+            divisions=MAX_PARALLEL - MIN_PARALLEL,
+            value=controller.prefs.parallel,
+            label="{value}",
+            on_change_end=self._parallel_changed,
+        )
+        self.wifi = ft.Switch(
+            label="Back up on Wi-Fi only", value=controller.prefs.wifi_only, on_change=self._wifi
+        )
+        self.wifi_note = muted("")
+        self.control = ft.Column(
+            [
+                ft.Text("Settings", size=18, weight=ft.FontWeight.W_600),
+                card(
+                    "Account",
+                    None,
+                    [
+                        self.account,
+                        muted(f"Deployment: {controller.deployment}"),
+                        ft.Row(
+                            [
+                                ft.OutlinedButton(
+                                    "Sign out", icon=ft.Icons.LOGOUT, on_click=self._sign_out
+                                )
+                            ]
+                        ),
+                    ],
+                ),
+                card("Uploads", None, [self.parallel_label, self.parallel]),
+                card("Network", None, [self.wifi, self.wifi_note]),
+                card("In the background", None, [muted(BACKGROUND_NOTE)]),
+            ],
+            spacing=GAP,
+            scroll=ft.ScrollMode.AUTO,
+        )
+
+    def refresh(self) -> None:
+        prefs = self._c.prefs
+        self.account.value = f"Signed in as {self._c.username or '—'}"
+        self.parallel_label.value = f"Files uploaded at the same time: {prefs.parallel}"
+        self.parallel.value = prefs.parallel
+        self.wifi.value = prefs.wifi_only and self._c.wifi_supported
+        self.wifi.disabled = not self._c.wifi_supported
+        if self._c.wifi_supported:
+            self.wifi_note.value = "Uploads wait while the phone is on mobile data."
+        else:
+            self.wifi_note.value = WIFI_UNSUPPORTED
+
+    def _parallel_changed(self) -> None:
+        self._c.update_prefs(self._c.prefs.with_parallel(int(self.parallel.value or MIN_PARALLEL)))
+
+    def _wifi(self) -> None:
+        self._c.update_prefs(replace(self._c.prefs, wifi_only=bool(self.wifi.value)))
+
+    def _sign_out(self) -> None:
+        self._c.sign_out()
+        self._on_sign_out()

@@ -1,0 +1,187 @@
+"""The app's frame on one page: sign-in or the four tabs, redrawn as the state changes.
+
+Background threads (the upload runner, the folder watcher) never touch controls: they
+change the controller, and one ticker per page redraws the visible screen when the
+controller's version moves, at most a few times a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import flet as ft
+
+from mobile_backup.app._controller import AppController
+from mobile_backup.app._screen_backup import BackupScreen
+from mobile_backup.app._screen_history import HistoryScreen
+from mobile_backup.app._screen_queue import QueueScreen
+from mobile_backup.app._screen_settings import SettingsScreen
+from mobile_backup.app._screen_signin import SignInScreen
+from mobile_backup.app._widgets import MAX_WIDTH, PAD, TICK_FONT, TICK_FONT_WEB_URL
+
+log = logging.getLogger(__name__)
+
+TITLE = "Mobile Backup"
+TICK_SECONDS = 0.25
+HISTORY_POLL_SECONDS = 2.0
+BACKUP, QUEUE, HISTORY, SETTINGS = range(4)
+
+
+class Screen(Protocol):
+    @property
+    def control(self) -> ft.Control: ...
+
+    def refresh(self) -> None: ...
+
+
+class AppShell:
+    """Everything one page (a window, a browser tab, a phone screen) shows."""
+
+    def __init__(self, page: ft.Page, controller: AppController) -> None:
+        self.page = page
+        self._c = controller
+        self._drawn = -1
+        self._closed = False
+        self._screens: list[Screen] = []
+        self._signin: SignInScreen | None = None
+        self._tab = BACKUP
+        self.body = ft.Container(expand=True, padding=PAD, alignment=ft.Alignment.TOP_CENTER)
+        self.picker = ft.FilePicker()
+        self.nav = ft.NavigationBar(
+            destinations=[
+                ft.NavigationBarDestination(icon=ft.Icons.ADD_PHOTO_ALTERNATE_OUTLINED,
+                                            selected_icon=ft.Icons.ADD_PHOTO_ALTERNATE,
+                                            label="Back up"),
+                ft.NavigationBarDestination(icon=ft.Icons.CLOUD_UPLOAD_OUTLINED,
+                                            selected_icon=ft.Icons.CLOUD_UPLOAD, label="Queue"),
+                ft.NavigationBarDestination(icon=ft.Icons.HISTORY, label="History"),
+                ft.NavigationBarDestination(icon=ft.Icons.SETTINGS_OUTLINED,
+                                            selected_icon=ft.Icons.SETTINGS, label="Settings"),
+            ],
+            on_change=self._nav_changed,
+        )  # fmt: skip
+
+    async def start(self) -> None:
+        page = self.page
+        page.title = TITLE
+        page.theme = ft.Theme(color_scheme_seed=ft.Colors.INDIGO)
+        page.theme_mode = ft.ThemeMode.LIGHT
+        page.padding = 0
+        if page.web:
+            page.fonts = {TICK_FONT: TICK_FONT_WEB_URL}
+        page.services.append(self.picker)
+        page.on_disconnect = self._close
+        page.on_close = self._close
+        await self._watch_network()
+        if self._c.username is None:
+            self.show_sign_in(self._c.session_message)
+        else:
+            self.show_main()
+        page.run_task(self._tick)
+
+    async def _watch_network(self) -> None:
+        platform = self.page.platform
+        if self.page.web or platform is None or not platform.is_mobile():
+            return  # desktops and browsers do not report Wi-Fi vs mobile data reliably
+        conn = ft.Connectivity(on_change=lambda e: self._connection(e.connectivity))
+        self.page.services.append(conn)
+        try:
+            self._connection(await conn.get_connectivity())
+            self._c.wifi_supported = True
+        except Exception as exc:
+            log.info("connectivity is not available on this device: %s", exc)
+
+    def _connection(self, kinds: list[ft.ConnectivityType]) -> None:
+        values = {k.value for k in kinds}
+        best = next((k for k in ("wifi", "ethernet", "mobile") if k in values), None)
+        self._c.set_connection(best or (kinds[0].value if kinds else None))
+
+    # Screens -------------------------------------------------------------------------
+    def show_sign_in(self, message: str | None = None) -> None:
+        self._screens = []
+        self._signin = SignInScreen(self._c, on_signed_in=self.show_main, message=message)
+        self.page.appbar = None
+        self.page.navigation_bar = None
+        self.body.content = self._signin.control
+        self.page.controls = [ft.SafeArea(self.body, expand=True)]
+        self.page.update()
+
+    def show_main(self) -> None:
+        self._signin = None
+        self._screens = [
+            BackupScreen(self._c, self.page, self.picker, on_queued=lambda: self.go(QUEUE)),
+            QueueScreen(self._c, go_pick=lambda: self.go(BACKUP)),
+            HistoryScreen(self._c),
+            SettingsScreen(self._c, on_sign_out=self.show_sign_in),
+        ]
+        self.page.appbar = ft.AppBar(
+            title=ft.Text(TITLE, weight=ft.FontWeight.W_600),
+            bgcolor=ft.Colors.SURFACE_CONTAINER_LOW,
+            actions=[ft.Icon(ft.Icons.CLOUD_DONE_OUTLINED, color=ft.Colors.PRIMARY),
+                     ft.Container(width=PAD)],
+        )  # fmt: skip
+        self.page.navigation_bar = self.nav
+        self.page.controls = [ft.SafeArea(self.body, expand=True)]
+        self.go(self._tab)
+        self.page.run_thread(self._c.refresh_history)
+
+    def go(self, tab: int) -> None:
+        self._tab = tab
+        self.nav.selected_index = tab
+        screen = self._screens[tab]
+        screen.refresh()
+        self.body.content = ft.Container(width=MAX_WIDTH, content=screen.control)
+        self._drawn = self._c.version
+        self.page.update()
+
+    def _nav_changed(self, e: ft.Event[ft.NavigationBar]) -> None:
+        self.go(int(e.control.selected_index))
+        if self._tab == HISTORY:
+            self.page.run_thread(self._c.refresh_history)
+
+    # The ticker ----------------------------------------------------------------------
+    def _close(self) -> None:
+        self._closed = True
+
+    async def _tick(self) -> None:
+        last_poll = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                if self._screens and self._c.username is None:
+                    self.show_sign_in(self._c.session_message)
+                    continue
+                now = loop.time()
+                if (
+                    self._screens
+                    and self._tab == HISTORY
+                    and now - last_poll > HISTORY_POLL_SECONDS
+                    and self._c.history_needs_polling()
+                ):
+                    last_poll = now
+                    self.page.run_thread(self._c.refresh_history)
+                version = self._c.version
+                if self._screens and version != self._drawn:
+                    self._drawn = version
+                    self._screens[self._tab].refresh()
+                    self.page.update()
+            except Exception:
+                # A page whose session is gone can no longer be updated: stop its ticker.
+                log.debug("stopping the ticker of a closed page", exc_info=True)
+                return
+
+
+def make_main(controller: AppController) -> Callable[[ft.Page], Awaitable[None]]:
+    """The Flet entry point for `controller`: one AppShell per page."""
+
+    async def main(page: ft.Page) -> None:
+        shell = AppShell(page, controller)
+        with contextlib.suppress(asyncio.CancelledError):
+            await shell.start()
+
+    return main

@@ -1,0 +1,36 @@
+"""`mobile-backup app`: the mobile app on this computer, in a window or a browser."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mobile_backup.commands._common import err, load_profile, out, wait_for_signal
+
+
+def app(
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the app to a browser instead of a window.")
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port for --web (0 picks a free one).")
+    ] = 8550,
+    host: Annotated[
+        str,
+        typer.Option(help="Address for --web; keep the loopback default unless you mean it."),
+    ] = "127.0.0.1",
+) -> None:
+    """Open the Mobile Backup app (sign in, pick photos, watch the queue, read receipts)."""
+    from mobile_backup.app import run_desktop, run_web
+
+    settings = load_profile()
+    if not web:
+        run_desktop(settings)
+        return
+
+    def ready(url: str) -> None:
+        out.print(f"The app is at [bold]{url}[/] (profile {settings.profile}).")
+        err.print("Press Ctrl+C to stop.")
+
+    run_web(settings, host=host, port=port, on_ready=ready, wait=wait_for_signal)

@@ -1,0 +1,167 @@
+"""The mobile app in a real browser: Debian's Chromium driving the web mode on the local stack.
+
+Flutter draws on a canvas; the test turns on Flutter's accessibility tree (the hidden
+"Enable accessibility" placeholder) and then finds controls by their labels and text, as
+a screen reader would. Every request that leaves 127.0.0.1 is refused, which also proves
+the web mode works offline. Screenshots of each screen go to test-output/app/.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
+
+from mobile_backup.app import AppController, WebAppServer
+from mobile_backup.core import sha256_file
+from mobile_backup.local import LocalStack
+from mobile_backup.local._samples import make_samples
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "app"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 400, "height": 860}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack(library=tmp_path / "library", poll_seconds=1) as s:
+        yield s
+
+
+@pytest.fixture
+def app_url(stack: LocalStack) -> Iterator[str]:
+    with WebAppServer(AppController(settings=stack.settings)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
+    assert CHROMIUM.exists(), "Debian's chromium is required: apt-get install chromium"
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh profile for every run
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=PHONE,
+        )
+        blocked: list[str] = []
+
+        def loopback_only(route: Route) -> None:
+            if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", loopback_only)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _open(context: BrowserContext, url: str) -> Page:
+    page = context.new_page()
+    page.goto(url)
+    # Flutter web builds its accessibility tree only once asked to.
+    placeholder = page.locator("flt-semantics-placeholder")
+    placeholder.wait_for(state="attached", timeout=30_000)
+    placeholder.dispatch_event("click")
+    return page
+
+
+def _type(page: Page, label: str, text: str) -> None:
+    """Type into a Flutter text field like a user: focus it first, then enter the text.
+
+    Flutter swaps in its own editing element when a field gains focus; filling before that
+    can lose the text, so the test waits for the focus.
+    """
+    field = page.get_by_label(label, exact=True)
+    field.click()
+    expect(field).to_be_focused()
+    field.fill(text)
+    expect(field).to_have_value(text)
+
+
+def _blank(png: bytes) -> bool:
+    from PIL import Image
+
+    low, high = Image.open(io.BytesIO(png)).convert("L").getextrema()
+    return bool(low == high)
+
+
+def _shot(page: Page, name: str) -> None:
+    """A screenshot once the canvas has painted and settled (three identical frames)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    frames: list[bytes] = []
+    for _ in range(60):
+        frames.append(page.screenshot())
+        if len(frames) >= 3 and len(set(frames[-3:])) == 1 and not _blank(frames[-1]):
+            break
+    (SHOTS / f"{name}.png").write_bytes(frames[-1])
+
+
+def test_sign_in_pick_files_and_see_both_receipts(
+    stack: LocalStack, app_url: str, browser: BrowserContext, tmp_path: Path
+) -> None:
+    samples = [s.path for s in make_samples(tmp_path / "camera") if s.path.suffix == ".jpg"]
+    page = _open(browser, app_url)
+
+    sign_in = page.get_by_role("button", name="Sign in")
+    expect(sign_in).to_be_visible(timeout=30_000)
+    _shot(page, "1-sign-in")
+
+    _type(page, "Email", stack.email)
+    _type(page, "Password", "not-the-password")
+    sign_in.click()
+    expect(page.get_by_text("Wrong email or password.")).to_be_visible(timeout=15_000)
+    _shot(page, "2-wrong-password")
+
+    _type(page, "Password", stack.password)
+    sign_in.click()
+    pick = page.get_by_role("button", name="Choose photos and videos")
+    expect(pick).to_be_visible(timeout=15_000)
+    _shot(page, "3-back-up")
+
+    with page.expect_file_chooser() as chooser:
+        pick.click()
+    chooser.value.set_files([str(p) for p in samples])
+    expect(page.get_by_text("100 %")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("All files backed up")).to_be_visible()
+    _shot(page, "4-queue-done")
+
+    page.get_by_role("tab", name="History").click()
+    on_pc = page.get_by_text(re.compile(r"^on your PC ✓ \(verified, .+\.jpg\)$"))
+    expect(on_pc).to_have_count(len(samples), timeout=30_000)
+    expect(page.get_by_text("in the cloud ✓ (checksum verified by S3)")).to_have_count(len(samples))
+    _shot(page, "5-history")
+
+    page.get_by_role("tab", name="Settings").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    _shot(page, "6-settings")
+
+    # What the receipts claim is true: every photo is in the library, byte for byte.
+    placed = {sha256_file(p) for p in stack.library.rglob("*.jpg")}
+    assert placed == {sha256_file(p) for p in samples}
+    # The browser's copies were only kept until the cloud had them.
+    upload_dir = stack.settings.effective_state_dir / "app-uploads"
+    assert not [p for p in upload_dir.rglob("*") if p.is_file()]
+    shutil.rmtree(tmp_path / "camera")
