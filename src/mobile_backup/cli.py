@@ -15,6 +15,8 @@ import typer
 
 from mobile_backup import __version__
 from mobile_backup.commands import account, agent, local, upload
+from mobile_backup.commands import app as app_cmd
+from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.commands._common import ProfileOpt, err, out, state
 from mobile_backup.core import MobileBackupError
 
@@ -33,6 +35,10 @@ app.command()(account.login)
 app.command()(account.logout)
 app.command()(upload.upload)
 app.command()(account.status)
+app.command(name="app")(app_cmd.app)
+app.command()(deploy_cmd.deploy)
+app.add_typer(deploy_cmd.users_app, name="users", no_args_is_help=True)
+app.command()(deploy_cmd.cost)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -345,16 +346,23 @@ def test_api_requires_a_cognito_jwt_except_for_health(template: dict[str, Any]) 
     }
     assert routes == {
         ("POST", "/v1/uploads"): None,
+        ("POST", "/v1/uploads/multipart"): None,
+        ("POST", "/v1/uploads/multipart/parts"): None,
+        ("POST", "/v1/uploads/multipart/complete"): None,
+        ("POST", "/v1/uploads/multipart/abort"): None,
         ("GET", "/v1/files"): None,
         ("GET", "/v1/health"): {"Authorizer": "NONE"},
     }
 
 
 def test_ingest_reports_partial_batch_failures(template: dict[str, Any]) -> None:
-    (event,) = props(template, "IngestFunction")["Events"].values()
-    assert event["Type"] == "SQS"
-    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
-    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # An explicit mapping rather than a SAM `SQS` event: that one would also attach
+    # AWSLambdaSQSQueueExecutionRole, which may read every queue in the account.
+    assert "Events" not in props(template, "IngestFunction")
+    mapping = props(template, "IngestEventSource")
+    assert mapping["FunctionName"] == {"Ref": "IngestFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_function_environment_names_are_settings(template: dict[str, Any]) -> None:
@@ -383,3 +391,329 @@ def test_outputs_name_every_resource_a_client_needs(template: dict[str, Any]) ->
         "DownloadsDLQUrl",
         "Region",
     } <= set(template["Outputs"])
+
+
+# The template CloudFormation deploys: after the SAM transform ------------------------------
+
+
+def transform(template: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """The SAM transform, as CloudFormation runs it, of the template `deploy` uploads."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    from mobile_backup.deploy import with_code_location
+
+    prepared = with_code_location(template, bucket="artifacts", key="lambda/abc.zip")
+    translator = Translator(
+        None, Parser(), boto_session=boto3.session.Session(region_name="eu-west-1")
+    )
+    result: dict[str, Any] = translator.translate(
+        prepared, parameter_values=parameters, get_managed_policy_map=lambda: {}
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def transformed(template: dict[str, Any]) -> dict[str, Any]:
+    return transform(template, AlarmEmail="owner@example.com")
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def allow_statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of every identity policy, with the resource it belongs to."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for logical_id, resource in transformed["Resources"].items():
+        p = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [policy["PolicyDocument"] for policy in p.get("Policies", [])]
+        elif resource["Type"] in {"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"}:
+            documents = [p["PolicyDocument"]]
+        for document in documents:
+            statements = document["Statement"]
+            for statement in statements if isinstance(statements, list) else [statements]:
+                if statement["Effect"] == "Allow":
+                    found.append((logical_id, statement))
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_sam_transform_succeeds(transformed: dict[str, Any]) -> None:
+    kinds = {r["Type"] for r in transformed["Resources"].values()}
+    assert not any(kind.startswith("AWS::Serverless::") for kind in kinds)
+    assert {"AWS::Lambda::Function", "AWS::ApiGatewayV2::Api", "AWS::IAM::Role"} <= kinds
+    assert "Transform" not in transformed
+
+
+def test_the_functions_run_the_uploaded_zip_on_the_built_target(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    from mobile_backup.deploy import lambda_target
+
+    target = lambda_target(template)
+    functions = of_type(transformed, "AWS::Lambda::Function")
+    assert set(functions) == {"ApiFunction", "IngestFunction"}
+    for function in functions.values():
+        p = function["Properties"]
+        assert p["Code"] == {"S3Bucket": "artifacts", "S3Key": "lambda/abc.zip"}
+        assert (p["Runtime"], p["Architectures"]) == (target.runtime, [target.architecture])
+        assert p["TracingConfig"] == {"Mode": "Active"}
+        # Logs expire: each function writes to a log group of the template with a retention.
+        group = p["LoggingConfig"]["LogGroup"]["Ref"]
+        assert transformed["Resources"][group]["Properties"]["RetentionInDays"] == 30
+
+
+def test_everything_that_stores_data_is_encrypted(transformed: dict[str, Any]) -> None:
+    buckets = of_type(transformed, "AWS::S3::Bucket")
+    queues = of_type(transformed, "AWS::SQS::Queue")
+    tables = of_type(transformed, "AWS::DynamoDB::Table")
+    assert (len(buckets), len(queues), len(tables)) == (1, 4, 1)
+    for bucket in buckets.values():
+        (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    for queue in queues.values():
+        p = queue["Properties"]
+        assert p.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in p
+    for table in tables.values():
+        p = table["Properties"]
+        assert p["SSESpecification"] == {"SSEEnabled": True}
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_every_bucket_is_private_and_tls_only(transformed: dict[str, Any]) -> None:
+    policies = of_type(transformed, "AWS::S3::BucketPolicy")
+    for logical_id, bucket in of_type(transformed, "AWS::S3::Bucket").items():
+        assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
+        assert len(bucket["Properties"]["PublicAccessBlockConfiguration"]) == 4
+        (policy,) = [
+            p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": logical_id}
+        ]
+        denies = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny"
+            and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies
+        assert denies[0]["Action"] in ("s3:*", ["s3:*"])
+        assert {"Fn::Sub": f"${{{logical_id}.Arn}}/*"} in denies[0]["Resource"]
+
+
+def test_no_policy_allows_a_wildcard_action_on_a_wildcard_resource(
+    transformed: dict[str, Any],
+) -> None:
+    statements = allow_statements(transformed)
+    assert len(statements) >= 8
+    for owner, statement in statements:
+        actions = as_list(statement["Action"])
+        resources = as_list(statement.get("Resource", []))
+        assert "*" not in actions, owner
+        assert not any(a.endswith(":*") for a in actions), (owner, actions)
+        assert "*" not in resources, (owner, statement)
+
+
+def test_roles_get_only_the_expected_aws_managed_policies(transformed: dict[str, Any]) -> None:
+    """Their contents are AWS's and invisible here: keep the list short and known."""
+    allowed = {
+        # logs:CreateLogGroup/CreateLogStream/PutLogEvents
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        # xray:PutTraceSegments/PutTelemetryRecords/GetSampling*
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    }
+    roles = of_type(transformed, "AWS::IAM::Role")
+    assert set(roles) == {"ApiFunctionRole", "IngestFunctionRole"}
+    for role in roles.values():
+        assert set(role["Properties"]["ManagedPolicyArns"]) <= allowed
+
+
+def _actions_by_resource(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        for resource in as_list(statement["Resource"]):
+            key = str(resource)
+            grants.setdefault(key, set()).update(as_list(statement["Action"]))
+    return grants
+
+
+def _role_statements(transformed: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for owner, s in allow_statements(transformed) if owner == role]
+
+
+def test_function_roles_are_least_privilege(transformed: dict[str, Any]) -> None:
+    table = str({"Fn::GetAtt": ["LedgerTable", "Arn"]})
+    api = _actions_by_resource(_role_statements(transformed, "ApiFunctionRole"))
+    assert api[table] == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+    }
+    media = str({"Fn::Sub": "${MediaBucket.Arn}/media/*"})
+    assert "s3:PutObject" in api[media]
+    # The API never deletes or re-tags: the PC's copy is what decides a cloud copy's fate.
+    assert not any(a.startswith(("s3:Delete", "s3:PutObjectTagging")) for a in api[media])
+    ingest = _actions_by_resource(_role_statements(transformed, "IngestFunctionRole"))
+    assert ingest == {
+        table: {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        str({"Fn::GetAtt": ["DownloadsQueue", "Arn"]}): {"sqs:SendMessage"},
+        str({"Fn::GetAtt": ["EventsQueue", "Arn"]}): {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        },
+    }
+
+
+def test_the_pc_agent_policy_is_what_the_agent_does(transformed: dict[str, Any]) -> None:
+    (statements,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in of_type(transformed, "AWS::IAM::ManagedPolicy").values()
+    ]
+    grants = _actions_by_resource(statements)
+    queue_ops = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+    assert grants[str({"Fn::GetAtt": ["DownloadsQueue", "Arn"]})] >= queue_ops | {
+        "sqs:GetQueueAttributes"
+    }
+    assert grants[str({"Fn::GetAtt": ["DownloadsDLQ", "Arn"]})] >= {
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+    }
+    assert grants[str({"Fn::Sub": "${MediaBucket.Arn}/media/*"})] == {
+        "s3:GetObject",
+        "s3:PutObjectTagging",
+        "s3:DeleteObject",
+    }
+    ledger = {"dynamodb:UpdateItem", "dynamodb:Query"}
+    assert grants[str({"Fn::GetAtt": ["LedgerTable", "Arn"]})] == ledger
+    assert grants[str({"Fn::Sub": f"${{LedgerTable.Arn}}/index/{AWAITING_INDEX}"})] == ledger
+    # Nothing else: no PutObject, no Scan, no other queue, nothing account-wide.
+    assert len(grants) == 5
+    assert "AgentPolicyArn" in transformed["Outputs"]
+
+
+def test_undownloaded_objects_are_never_expired_after_the_transform(
+    transformed: dict[str, Any],
+) -> None:
+    (bucket,) = of_type(transformed, "AWS::S3::Bucket").values()
+    for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]:
+        if any(k.startswith(("Expiration", "Noncurrent")) for k in rule):
+            assert rule["TagFilters"] == [{"Key": "state", "Value": "downloaded"}]
+
+
+def test_http_api_is_throttled_and_access_logged(transformed: dict[str, Any]) -> None:
+    (stage,) = of_type(transformed, "AWS::ApiGatewayV2::Stage").values()
+    p = stage["Properties"]
+    throttle = p["DefaultRouteSettings"]
+    assert 0 < throttle["ThrottlingRateLimit"] <= throttle["ThrottlingBurstLimit"] <= 1000
+    logs = p["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogs", "Arn"]}
+    fields = json.loads(logs["Format"])
+    assert {"requestId", "status", "route", "latencyMs"} <= set(fields)
+    # $context only: request headers (the bearer token) never reach the log.
+    assert all(v.startswith("$context.") for v in fields.values())
+    assert "header" not in logs["Format"].lower()
+
+
+def test_alarms_cover_every_way_backups_stall(transformed: dict[str, Any]) -> None:
+    alarms = of_type(transformed, "AWS::CloudWatch::Alarm")
+
+    def watched(alarm: dict[str, Any]) -> tuple[str, str, Any]:
+        p = alarm["Properties"]
+        if "Metrics" in p:
+            (stat,) = [m["MetricStat"]["Metric"] for m in p["Metrics"] if "MetricStat" in m]
+            return stat["Namespace"], stat["MetricName"], stat["Dimensions"][0]["Value"]
+        return p["Namespace"], p["MetricName"], p["Dimensions"][0]["Value"]
+
+    seen = {str(watched(a)) for a in alarms.values()}
+    sqs, visible = "AWS/SQS", "ApproximateNumberOfMessagesVisible"
+    expected = [
+        (sqs, visible, {"Fn::GetAtt": ["DownloadsDLQ", "QueueName"]}),
+        (sqs, visible, {"Fn::GetAtt": ["EventsDLQ", "QueueName"]}),
+        (sqs, "ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["DownloadsQueue", "QueueName"]}),
+        ("AWS/Lambda", "Errors", {"Ref": "ApiFunction"}),
+        ("AWS/Lambda", "Errors", {"Ref": "IngestFunction"}),
+        ("AWS/ApiGateway", "5xx", {"Ref": "HttpApi"}),
+    ]
+    assert seen == {str(e) for e in expected}
+    assert len(alarms) == len(expected)
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
+    stopped = alarms["PcStoppedCollectingAlarm"]["Properties"]
+    assert stopped["Threshold"] == {"Ref": "PcOfflineAlarmHours"}
+    (expression,) = [m for m in stopped["Metrics"] if m.get("ReturnData")]
+    assert expression["Expression"] == "age / 3600"  # seconds → hours
+
+
+def test_the_pc_alarm_fires_before_sqs_forgets(template: dict[str, Any]) -> None:
+    hours = template["Parameters"]["PcOfflineAlarmHours"]
+    retention = props(template, "DownloadsQueue")["MessageRetentionPeriod"]
+    assert hours["MaxValue"] * 3600 < retention
+    assert hours["Default"] * 3600 < retention
+
+
+def test_alarm_mail_and_budget_follow_the_parameters(template: dict[str, Any]) -> None:
+    with_mail = transform(template, AlarmEmail="owner@example.com")
+    without = transform(template)
+    # The condition is CloudFormation's to evaluate; both carry it and the budget.
+    for t in (with_mail, without):
+        (subscription,) = of_type(t, "AWS::SNS::Subscription").values()
+        assert subscription["Condition"] == "HasAlarmEmail"
+        assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+        (budget,) = of_type(t, "AWS::Budgets::Budget").values()
+        limit = budget["Properties"]["Budget"]["BudgetLimit"]
+        assert limit == {"Amount": {"Ref": "MonthlyBudget"}, "Unit": "USD"}
+        notifications = budget["Properties"]["NotificationsWithSubscribers"]["Fn::If"]
+        assert notifications[0] == "HasAlarmEmail"
+        assert notifications[2] == {"Ref": "AWS::NoValue"}
+        assert {n["Notification"]["NotificationType"] for n in notifications[1]} == {
+            "ACTUAL",
+            "FORECASTED",
+        }
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Parameters"]["MonthlyBudget"]["MinValue"] >= 1
+
+
+QUEUE_IDS = ("DownloadsQueue", "DownloadsDLQ", "EventsDLQ")
+
+
+def test_the_dashboard_body_is_json_with_the_stack_s_metrics(template: dict[str, Any]) -> None:
+    body = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    rendered = resolve(
+        {"Fn::Sub": body},
+        params={},
+        pseudo={"AWS::Region": "eu-west-1"},
+        refs={"HttpApi": "api1", "ApiFunction": "fa", "IngestFunction": "fi", "MediaBucket": "b"},
+        attrs={
+            f"{q}.QueueName": q.lower() for q in ("DownloadsQueue", "DownloadsDLQ", "EventsDLQ")
+        },
+    )
+    widgets = json.loads(rendered)["widgets"]
+    metrics = [m for w in widgets for m in w["properties"]["metrics"]]
+    assert ["AWS/ApiGateway", "5xx", "ApiId", "api1"] in metrics
+    assert ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "downloadsqueue"] in metrics
+
+
+def test_sam_build_has_a_make_target_per_function(template: dict[str, Any]) -> None:
+    """`sam build` runs `make build-<LogicalId>` in CodeUri; each must exist."""
+    code_uri = template["Globals"]["Function"]["CodeUri"]
+    makefile = (TEMPLATE_PATH.parent / code_uri / "Makefile").read_text(encoding="utf-8")
+    functions = [
+        lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    assert functions
+    for logical_id in functions:
+        assert template["Resources"][logical_id]["Metadata"] == {"BuildMethod": "makefile"}
+        assert f"build-{logical_id}:" in makefile
+    assert "-m mobile_backup.deploy build" in makefile

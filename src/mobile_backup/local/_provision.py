@@ -55,6 +55,14 @@ _NOT_PROVISIONED = {
     "AWS::Lambda::EventSourceMapping": "the local ingest poller reads the queue",
     # The only bucket policy denies plain HTTP; the emulator speaks plain HTTP on loopback.
     "AWS::S3::BucketPolicy": "TLS-only policy; the emulator is plain HTTP on loopback",
+    # Operations guardrails: nothing in the data path reads them, and the local stack has
+    # no metrics to alarm on, no bill to budget and logs on the console.
+    "AWS::Logs::LogGroup": "local logs go to the console",
+    "AWS::CloudWatch::Alarm": "no CloudWatch metrics locally",
+    "AWS::CloudWatch::Dashboard": "no CloudWatch metrics locally",
+    "AWS::SNS::Topic": "alarm notifications only; no alarms locally",
+    "AWS::SNS::Subscription": "alarm notifications only; no alarms locally",
+    "AWS::Budgets::Budget": "the local stack costs nothing",
 }
 _NOT_PROVISIONED_PREFIXES = ("AWS::IAM::",)  # the emulator does not enforce IAM
 
