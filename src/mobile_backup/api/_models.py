@@ -29,7 +29,7 @@ def _single_put_size(size: int) -> int:
     if size > MAX_SINGLE_PUT_SIZE:
         raise ValueError(
             f"the file is {size} bytes; a single upload is limited to 5 GiB "
-            f"({MAX_SINGLE_PUT_SIZE} bytes) and multipart uploads are not supported yet"
+            f"({MAX_SINGLE_PUT_SIZE} bytes): use a multipart upload (POST /v1/uploads/multipart)"
         )
     return size
 
@@ -147,6 +147,204 @@ class UploadResponse(BaseModel):
     results: list[UploadResult]
 
 
+# Multipart uploads ------------------------------------------------------------------------
+MIB = 1024**2
+TIB = 1024**4
+# S3's limits: 5 MiB to 5 GiB per part (the last part may be smaller), 10,000 parts, 5 TiB.
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * GIB
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = 5 * TIB
+# Part URLs signed per request: enough to keep a fast link busy, small enough for a Lambda
+# response (each URL is under 1 KB) and short-lived enough that few expire unused.
+MAX_PARTS_PER_REQUEST = 100
+MAX_UPLOAD_ID_LENGTH = 1024
+# base64 of a 32-byte SHA-256 digest, as S3 takes it in `x-amz-checksum-sha256`.
+SHA256_B64_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
+
+Sha256B64 = Annotated[
+    str,
+    Field(
+        pattern=SHA256_B64_PATTERN,
+        description="base64 of the part's SHA-256 digest",
+        examples=["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="],
+    ),
+]
+PartSize = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=MIN_PART_SIZE,
+        le=MAX_PART_SIZE,
+        description="bytes in every part but the last (5 MiB to 5 GiB)",
+    ),
+]
+UploadId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_UPLOAD_ID_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the multipart upload's id, as `POST /v1/uploads/multipart` returned it",
+    ),
+]
+
+
+def part_count(size: int, part_size: int) -> int:
+    """How many parts `size` bytes make in parts of `part_size` (at least one)."""
+    return max(1, -(-size // part_size))
+
+
+def part_length(size: int, part_size: int, number: int) -> int:
+    """The exact length of part `number` (1-based) of a `size`-byte file."""
+    if number < part_count(size, part_size):
+        return part_size
+    return size - part_size * (part_count(size, part_size) - 1)
+
+
+def default_part_size(size: int) -> int:
+    """The part size the API picks when the client does not propose one.
+
+    8 MiB parts (a lost part costs little on a flaky link, and many can be in flight),
+    growing in whole MiB only as far as needed to stay within 10,000 parts.
+    """
+    needed = -(-size // MAX_PARTS)
+    return max(8 * MIB, -(-needed // MIB) * MIB)
+
+
+class PartChecksum(BaseModel):
+    """A part the client is about to send: its number and the SHA-256 S3 must verify."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: Annotated[int, Field(strict=True, ge=1, le=MAX_PARTS)]
+    checksum_sha256: Sha256B64
+
+
+def _check_part_numbers(parts: list[PartChecksum], count: int) -> None:
+    seen: set[int] = set()
+    for part in parts:
+        if part.number > count:
+            raise ValueError(f"part {part.number} does not exist: the file has {count} part(s)")
+        if part.number in seen:
+            raise ValueError(f"part {part.number} is listed twice")
+        seen.add(part.number)
+
+
+class MultipartStart(UploadFile):
+    """`POST /v1/uploads/multipart`: begin (or resume) a multipart upload of one file.
+
+    `part_size` is the client's proposal (it hashes each part with it while hashing the
+    file); without one the API chooses. `parts` are the parts to presign right away.
+    """
+
+    size: Annotated[
+        int,
+        Field(strict=True, ge=1, le=MAX_OBJECT_SIZE, description="bytes; at most 5 TiB"),
+    ]
+    part_size: PartSize | None = None
+    parts: Annotated[list[PartChecksum], Field(max_length=MAX_PARTS_PER_REQUEST)] = []
+
+    @property
+    def effective_part_size(self) -> int:
+        return self.part_size or default_part_size(self.size)
+
+    @model_validator(mode="after")
+    def _fits_s3_limits(self) -> MultipartStart:
+        count = part_count(self.size, self.effective_part_size)
+        if count > MAX_PARTS:
+            raise ValueError(
+                f"{self.size} bytes in parts of {self.effective_part_size} make {count} parts; "
+                f"S3 allows at most {MAX_PARTS} (use bigger parts)"
+            )
+        _check_part_numbers(self.parts, count)
+        return self
+
+
+class _UploadRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: Sha256Hex
+    upload_id: UploadId
+
+
+class MultipartPartsRequest(_UploadRef):
+    """`POST /v1/uploads/multipart/parts`: presign (again) some parts of an upload.
+
+    With `include_completed`, the answer also lists the parts S3 already holds, so a client
+    that lost track (killed between a part's PUT and its note of it) sends none twice.
+    """
+
+    part_size: PartSize
+    parts: Annotated[list[PartChecksum], Field(max_length=MAX_PARTS_PER_REQUEST)] = []
+    include_completed: bool = False
+
+    @model_validator(mode="after")
+    def _distinct_parts(self) -> MultipartPartsRequest:
+        _check_part_numbers(self.parts, MAX_PARTS)
+        return self
+
+
+class MultipartCompleteRequest(_UploadRef):
+    """`POST /v1/uploads/multipart/complete`: assemble the object from its parts.
+
+    `checksums` are every part's SHA-256 (base64) in part order; the API checks that S3 holds
+    exactly those parts, of the sizes the declared total implies, before completing.
+    """
+
+    part_size: PartSize
+    checksums: Annotated[list[Sha256B64], Field(min_length=1, max_length=MAX_PARTS)]
+
+
+class MultipartAbortRequest(_UploadRef):
+    """`POST /v1/uploads/multipart/abort`: give up an upload and free its parts."""
+
+
+class PresignedPart(BaseModel):
+    """How to send one part: one PUT, exactly as described."""
+
+    number: int
+    method: Literal["PUT"] = "PUT"
+    url: str
+    headers: dict[str, str] = Field(
+        description="send exactly these headers: they are part of the signature"
+    )
+    expires_at: datetime
+
+
+class CompletedPart(BaseModel):
+    """A part S3 already holds."""
+
+    number: int
+    size: int
+    etag: str
+
+
+class MultipartUpload(BaseModel):
+    """The state of a multipart upload and the part URLs asked for.
+
+    `status` is `duplicate` when the file is backed up already (nothing to send), else
+    `upload`.
+    """
+
+    sha256: str
+    status: Literal["duplicate", "upload"]
+    upload_id: str | None = None
+    part_size: int | None = None
+    part_count: int | None = None
+    parts: list[PresignedPart] = []
+    completed: list[CompletedPart] | None = Field(
+        default=None, description="parts S3 already holds (when resuming or asked for)"
+    )
+
+
+class MultipartResult(BaseModel):
+    """The outcome of completing or aborting an upload."""
+
+    sha256: str
+    status: Literal["uploaded", "aborted"]
+
+
 class ReceiptView(BaseModel):
     """The PC agent's proof that the file is on disk, verified."""
 
@@ -220,8 +418,9 @@ def openapi_responses(ok: type[BaseModel], *errors: int) -> dict[int, Any]:
     Listing them replaces Powertools' default 422 entry, whose body is not ours.
     """
     descriptions = {
-        400: "Malformed request (not JSON, bad cursor)",
+        400: "Malformed request (not JSON, bad cursor) or inconsistent upload",
         401: "Missing, expired or invalid access token",
+        404: "No such upload for this caller",
         415: "Unsupported content type",
         422: "The request does not match the schema",
         503: "A cloud service failed; retry",

@@ -1,22 +1,46 @@
-"""The upload engine used by the CLI and the mobile app."""
+"""The upload engine used by the CLI and the mobile app.
+
+`Uploader` backs files up (hash, dedupe, presigned PUTs, resumable multipart uploads,
+retries) and reports to `UploadSubscriber`s; a `Journal` lets a later run resume; a
+`Watcher` keeps backing up folders as new photos and videos appear.
+"""
 
 from __future__ import annotations
 
-from mobile_backup.client._api import ApiClient, FilePage, UploadRequest, UploadTicket
+from mobile_backup.client._api import (
+    ApiClient,
+    FilePage,
+    HeldPart,
+    MultipartTicket,
+    PartUrl,
+    UploadRequest,
+    UploadTicket,
+)
 from mobile_backup.client._auth import Authenticator
+from mobile_backup.client._journal import Journal, journal_path
 from mobile_backup.client._media import capture_time, content_type, discover, is_media
-from mobile_backup.client._tokens import Tokens, TokenStore
-from mobile_backup.client._upload import (
+from mobile_backup.client._parts import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    choose_part_size,
+)
+from mobile_backup.client._results import (
+    CANCELLED,
     DUPLICATE,
     FAILED,
     UPLOADED,
     FileResult,
-    Uploader,
     UploadSubscriber,
     UploadSummary,
 )
+from mobile_backup.client._retry import RetryPolicy, is_transient
+from mobile_backup.client._tokens import Tokens, TokenStore
+from mobile_backup.client._upload import Uploader
+from mobile_backup.client._watch import Watcher
 from mobile_backup.client.exceptions import (
     ApiError,
+    FileChangedError,
+    JournalError,
     LoginError,
     NoFilesError,
     NotLoggedInError,
@@ -25,17 +49,27 @@ from mobile_backup.client.exceptions import (
 )
 
 __all__ = [
+    "CANCELLED",
+    "DEFAULT_MULTIPART_THRESHOLD",
+    "DEFAULT_PART_SIZE",
     "DUPLICATE",
     "FAILED",
     "UPLOADED",
     "ApiClient",
     "ApiError",
     "Authenticator",
+    "FileChangedError",
     "FilePage",
     "FileResult",
+    "HeldPart",
+    "Journal",
+    "JournalError",
     "LoginError",
+    "MultipartTicket",
     "NoFilesError",
     "NotLoggedInError",
+    "PartUrl",
+    "RetryPolicy",
     "TokenStore",
     "Tokens",
     "TransportError",
@@ -45,8 +79,12 @@ __all__ = [
     "UploadSummary",
     "UploadTicket",
     "Uploader",
+    "Watcher",
     "capture_time",
+    "choose_part_size",
     "content_type",
     "discover",
     "is_media",
+    "is_transient",
+    "journal_path",
 ]

@@ -52,6 +52,41 @@ class UploadTicket:
 
 
 @dataclass(frozen=True, slots=True)
+class PartUrl:
+    """Where and how to PUT one part of a multipart upload."""
+
+    number: int
+    url: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPart:
+    """A part S3 already holds."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartTicket:
+    """The API's answer about a multipart upload: `duplicate`, or the upload and part URLs.
+
+    `completed` lists the parts S3 already holds when the API was asked (or resumed one).
+    """
+
+    sha256: str
+    status: str
+    upload_id: str | None = None
+    part_size: int | None = None
+    part_count: int | None = None
+    parts: tuple[PartUrl, ...] = ()
+    completed: tuple[HeldPart, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FilePage:
     files: list[FileRecord]
     next_cursor: str | None
@@ -117,6 +152,57 @@ class ApiClient:
             )
         return tickets
 
+    def start_multipart(
+        self,
+        file: UploadRequest,
+        *,
+        part_size: int | None = None,
+        parts: Sequence[tuple[int, str]] = (),
+    ) -> MultipartTicket:
+        """Start (or resume) a multipart upload; presign `parts` ((number, base64 SHA-256))."""
+        body = file.to_json()
+        if part_size is not None:
+            body["part_size"] = part_size
+        body["parts"] = _parts_json(parts)
+        return _ticket(self._request("POST", "/v1/uploads/multipart", json=body))
+
+    def sign_parts(
+        self,
+        *,
+        sha256: str,
+        upload_id: str,
+        part_size: int,
+        parts: Sequence[tuple[int, str]] = (),
+        include_completed: bool = False,
+    ) -> MultipartTicket:
+        """Presign (again) parts of an upload; optionally list the parts S3 holds."""
+        body = {
+            "sha256": sha256,
+            "upload_id": upload_id,
+            "part_size": part_size,
+            "parts": _parts_json(parts),
+            "include_completed": include_completed,
+        }
+        return _ticket(self._request("POST", "/v1/uploads/multipart/parts", json=body))
+
+    def complete_multipart(
+        self, *, sha256: str, upload_id: str, part_size: int, checksums: Sequence[str]
+    ) -> str:
+        """Assemble the file from its parts; returns the status (`uploaded`)."""
+        body = {
+            "sha256": sha256,
+            "upload_id": upload_id,
+            "part_size": part_size,
+            "checksums": list(checksums),
+        }
+        data = self._request("POST", "/v1/uploads/multipart/complete", json=body)
+        return str(data["status"])
+
+    def abort_multipart(self, *, sha256: str, upload_id: str) -> None:
+        """Give up an upload and free the parts S3 holds for it."""
+        body = {"sha256": sha256, "upload_id": upload_id}
+        self._request("POST", "/v1/uploads/multipart/abort", json=body)
+
     def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilePage:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
@@ -137,6 +223,38 @@ class ApiClient:
             if not page.next_cursor:
                 return out
             cursor = page.next_cursor
+
+
+def _parts_json(parts: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
+    return [{"number": n, "checksum_sha256": c} for n, c in parts]
+
+
+def _ticket(data: dict[str, Any]) -> MultipartTicket:
+    completed = data.get("completed")
+    return MultipartTicket(
+        sha256=data["sha256"],
+        status=data["status"],
+        upload_id=data.get("upload_id"),
+        part_size=data.get("part_size"),
+        part_count=data.get("part_count"),
+        parts=tuple(
+            PartUrl(
+                number=int(p["number"]),
+                url=p["url"],
+                headers=dict(p["headers"]),
+                expires_at=datetime.fromisoformat(p["expires_at"]),
+            )
+            for p in data.get("parts") or ()
+        ),
+        completed=(
+            None
+            if completed is None
+            else tuple(
+                HeldPart(number=int(p["number"]), size=int(p["size"]), etag=str(p["etag"]))
+                for p in completed
+            )
+        ),
+    )
 
 
 def _api_error(resp: httpx.Response) -> ApiError:

@@ -1,230 +1,372 @@
-"""The upload engine: hash, presign in batches, PUT each file straight to S3.
+"""The upload engine: hash, skip what is backed up, send the rest, resumably.
 
-Progress is reported to subscribers (`on_queued`, `on_progress`, `on_done`), so the CLI, the
-app and tests all watch the same engine. One file's failure never stops the others.
+Small files are presigned in batches of up to 100 (one API call per batch) and sent with one
+PUT each; files from `multipart_threshold` up are sent in parts (`_multipart.py`) that
+survive a crash. Hashing of the next batch overlaps the transfers of the previous one, and
+at most about one batch waits for a connection, so no URL waits long enough to expire.
+
+Progress goes to subscribers (`on_queued`, `on_progress`, `on_done`), so the CLI, the app
+and tests all watch the same engine. One file's failure never stops the others.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
 
 import httpx
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadRequest, UploadTicket
+from mobile_backup.client._engine import CancelledError, Engine, Prepared
+from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import capture_time, content_type
-from mobile_backup.client.exceptions import ApiError, TransportError, UploadError
-from mobile_backup.core import MobileBackupError, sha256_file
+from mobile_backup.client._multipart import MultipartJob
+from mobile_backup.client._parts import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    FileHash,
+    FileStamp,
+    RangeBody,
+    choose_part_size,
+    hash_file,
+    part_count,
+)
+from mobile_backup.client._results import (
+    CANCELLED,
+    DUPLICATE,
+    FAILED,
+    UPLOADED,
+    FileResult,
+    UploadSubscriber,
+    UploadSummary,
+)
+from mobile_backup.client._retry import RetryPolicy
+from mobile_backup.client._transfer import UrlRejectedError, fresh_until, put_range
+from mobile_backup.client.exceptions import FileChangedError, UploadError
+from mobile_backup.core import MobileBackupError
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024
-UPLOADED, DUPLICATE, FAILED = "uploaded", "duplicate", "failed"
+# A URL S3 refuses (expired, clock skew) is asked for again this many times.
+MAX_REPLANS = 2
+# Files sent in parts at the same time (each keeps `parallel` parts in flight).
+MULTIPART_FILES_AT_ONCE = 2
+
+__all__ = [
+    "CANCELLED",
+    "DUPLICATE",
+    "FAILED",
+    "UPLOADED",
+    "FileResult",
+    "UploadSubscriber",
+    "UploadSummary",
+    "Uploader",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class FileResult:
-    """How one file ended."""
+class _InFlight:
+    """Counts single PUTs not finished yet, so the presigning can wait for them."""
 
-    path: Path
-    status: str
-    size: int
-    sha256: str | None = None
-    reason: str | None = None
-    seconds: float = 0.0
+    def __init__(self) -> None:
+        self._n = 0
+        self._cond = threading.Condition()
 
+    def add(self, n: int) -> None:
+        with self._cond:
+            self._n += n
 
-@dataclass(slots=True)
-class UploadSummary:
-    """The outcome of one run."""
+    def done(self) -> None:
+        with self._cond:
+            self._n -= 1
+            self._cond.notify_all()
 
-    results: list[FileResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def bytes_sent(self) -> int:
-        return sum(r.size for r in self.results if r.status == UPLOADED)
-
-    @property
-    def ok(self) -> bool:
-        return self.count(FAILED) == 0
-
-
-class UploadSubscriber(Protocol):
-    """Receives progress; every method is called from worker threads."""
-
-    def on_queued(self, *, path: Path, size: int) -> None: ...
-    def on_progress(self, *, path: Path, bytes_sent: int) -> None: ...
-    def on_done(self, *, result: FileResult) -> None: ...
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, TransportError):
-        return True
-    if isinstance(exc, ApiError | UploadError):
-        return bool(exc.transient)
-    return False
+    def wait_below(self, limit: int, cancel: threading.Event) -> None:
+        with self._cond:
+            while self._n > limit and not cancel.is_set():
+                self._cond.wait(0.5)
 
 
 class Uploader:
-    """Uploads files through the API's presigned URLs."""
+    """Backs up files through the API's presigned URLs.
+
+    Keyword-only arguments:
+        api: the API client (it refreshes the token itself).
+        http: the client for S3 PUTs (default: pooled, generous write timeout).
+        journal: where hashes, uploads and parts are noted; without one nothing survives
+            the process (pass `Journal(journal_path(...))` to resume after a crash).
+        parallel: PUTs in flight at once, whether of small files or of parts.
+        retry: how transient failures are retried (per request).
+        device: the sending device's name, kept in the ledger.
+        subscribers: progress receivers.
+        multipart_threshold: files of at least this many bytes are sent in parts.
+        part_size: preferred part size (≥ 5 MiB); grown for very large files.
+    """
 
     def __init__(
         self,
         *,
         api: ApiClient,
         http: httpx.Client | None = None,
+        journal: Journal | None = None,
         parallel: int = 4,
-        attempts: int = 4,
+        retry: RetryPolicy | None = None,
         device: str | None = None,
         subscribers: Sequence[UploadSubscriber] = (),
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
     ) -> None:
-        self._api = api
-        self._http = http or httpx.Client(timeout=httpx.Timeout(30.0, write=120.0))
+        choose_part_size(0, preferred=part_size)  # validates it
         self._parallel = max(1, parallel)
-        self._attempts = max(1, attempts)
         self._device = device
-        self._subscribers = list(subscribers)
-
-    def _retrying(self) -> Retrying:
-        return Retrying(
-            retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            reraise=True,
+        self._threshold = max(1, multipart_threshold)
+        self._part_size = part_size
+        self._cancel = threading.Event()
+        self._owns_http = http is None
+        self._engine = Engine(
+            api=api,
+            http=http
+            or httpx.Client(
+                timeout=httpx.Timeout(30.0, write=120.0),
+                limits=httpx.Limits(max_connections=self._parallel * 2),
+            ),
+            journal=journal or Journal.memory(),
+            retry=retry or RetryPolicy(),
+            subscribers=subscribers,
+            cancel=self._cancel,
+            parts_in_flight=self._parallel,
         )
+        self._hash_workers = max(1, min(self._parallel, os.cpu_count() or 1, 4))
 
+    @property
+    def journal(self) -> Journal:
+        return self._engine.journal
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Stop soon (thread-safe): parts in flight finish, nothing new starts.
+
+        `upload()` then returns with the unfinished files `cancelled`; a later run (of a new
+        Uploader on the same journal) carries on from the last completed part.
+        """
+        self._cancel.set()
+
+    def close(self) -> None:
+        """Close the HTTP client this uploader made (not the API client or journal)."""
+        if self._owns_http:
+            self._engine.http.close()
+
+    # The run ---------------------------------------------------------------------------
     def upload(self, paths: Iterable[Path]) -> UploadSummary:
-        """Back up each path (files only; see `discover` for folders)."""
+        """Back up each file (files only; see `discover` for folders); never raises for one."""
         started = time.monotonic()
-        summary = UploadSummary()
-        files = list(paths)
-        sizes = {}
+        e = self._engine
+        files = list(dict.fromkeys(Path(p) for p in paths))
+        results: dict[Path, FileResult] = {}
+        todo: list[Path] = []
         for path in files:
-            size = path.stat().st_size
-            sizes[path] = size
-            for sub in self._subscribers:
-                sub.on_queued(path=path, size=size)
-        with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="upload") as pool:
-            for batch in _chunks(files, MAX_BATCH):
-                summary.results.extend(self._upload_batch(pool, batch, sizes))
-        summary.seconds = time.monotonic() - started
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                results[path] = e.finish(_unreadable(path, exc))
+                continue
+            e.queued(path, size)
+            todo.append(path)
+        futures: list[Future[FileResult]] = []
+        inflight = _InFlight()
+        with (
+            ThreadPoolExecutor(self._parallel, thread_name_prefix="upload") as transfers,
+            ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers,
+            ThreadPoolExecutor(MULTIPART_FILES_AT_ONCE, thread_name_prefix="parts") as jobs,
+        ):
+            e.transfers = transfers
+            try:
+                for batch in _chunks(todo, MAX_BATCH):
+                    if self._cancel.is_set():
+                        break
+                    singles: list[Prepared] = []
+                    for outcome in hashers.map(self._prepare, batch):
+                        if isinstance(outcome, FileResult):
+                            results[outcome.path] = e.finish(outcome)
+                        elif e.journal.is_done(outcome.hash.sha256):
+                            # Backed up by an earlier run: no API call, no byte.
+                            results[outcome.path] = e.finish(_result(outcome, DUPLICATE))
+                        elif outcome.hash.part_size is not None:
+                            futures.append(jobs.submit(MultipartJob(e, outcome).run))
+                        else:
+                            singles.append(outcome)
+                    if singles:
+                        # Keep at most about one batch waiting for a connection.
+                        inflight.wait_below(MAX_BATCH, self._cancel)
+                        futures.extend(self._send_batch(singles, inflight))
+                for future in futures:
+                    result = future.result()
+                    results[result.path] = result
+            finally:
+                for future in futures:  # on an unexpected error, still end cleanly
+                    future.cancel()
+                e.transfers = None
+        summary = UploadSummary(seconds=time.monotonic() - started)
+        for path in files:
+            if path not in results:  # never reached: the run was cancelled
+                results[path] = e.finish(
+                    FileResult(path, CANCELLED, _size(path), reason="stopped before it started")
+                )
+            summary.results.append(results[path])
         return summary
 
-    def _upload_batch(
-        self, pool: ThreadPoolExecutor, batch: list[Path], sizes: dict[Path, int]
-    ) -> list[FileResult]:
-        t0 = time.monotonic()
-        prepared: list[tuple[Path, UploadRequest]] = []
-        results: dict[Path, FileResult] = {}
-        for path, outcome in zip(batch, pool.map(self._prepare, batch), strict=True):
-            if isinstance(outcome, FileResult):
-                results[path] = outcome
-            else:
-                prepared.append((path, outcome))
-        tickets: list[UploadTicket] = []
-        if prepared:
-            try:
-                tickets = self._retrying()(self._api.request_uploads, [r for _, r in prepared])
-            except (MobileBackupError, RetryError) as exc:
-                for path, req in prepared:
-                    results[path] = FileResult(path, FAILED, req.size, req.sha256, str(exc))
-                prepared = []
-        futures = {}
-        for (path, req), ticket in zip(prepared, tickets, strict=True):
-            if ticket.status == DUPLICATE:
-                results[path] = FileResult(
-                    path, DUPLICATE, req.size, req.sha256, seconds=time.monotonic() - t0
-                )
-            else:
-                futures[path] = pool.submit(self._put, path, req, ticket, t0)
-        for path, fut in futures.items():
-            results[path] = fut.result()
-        ordered = [results[p] for p in batch]
-        for result in ordered:
-            if result.status != UPLOADED:  # uploaded files were reported by _put
-                for sub in self._subscribers:
-                    sub.on_done(result=result)
-        return ordered
-
-    def _prepare(self, path: Path) -> UploadRequest | FileResult:
+    def _prepare(self, path: Path) -> Prepared | FileResult:
+        """Hash (or take the cached hash) and describe one file."""
+        queued_at = time.monotonic()
+        if self._cancel.is_set():
+            return FileResult(path, CANCELLED, _size(path), reason="stopped before it started")
+        journal = self._engine.journal
         try:
-            size = path.stat().st_size
-            digest = sha256_file(path)
+            stamp = FileStamp.of(path)
+            part_size = None
+            if stamp.size >= self._threshold:
+                part_size = choose_part_size(stamp.size, preferred=self._part_size)
+            file_hash = journal.cached_hash(path, stamp)
+            if file_hash is None or not _fits(file_hash, part_size):
+                file_hash = hash_file(path, part_size=part_size)
+                journal.remember_hash(path, file_hash)
+        except FileChangedError as exc:
+            return FileResult(path, FAILED, _size(path), reason=f"{exc}; try again later")
         except OSError as exc:
-            return FileResult(path, FAILED, 0, None, f"cannot read file: {exc.strerror or exc}")
-        return UploadRequest(
-            sha256=digest,
-            size=size,
+            return _unreadable(path, exc)
+        request = UploadRequest(
+            sha256=file_hash.sha256,
+            size=file_hash.size,
             filename=path.name,
             content_type=content_type(path),
-            taken_at=capture_time(path),
+            taken_at=None if journal.is_done(file_hash.sha256) else capture_time(path),
             device=self._device,
         )
+        return Prepared(path=path, hash=file_hash, request=request, queued_at=queued_at)
 
-    def _put(self, path: Path, req: UploadRequest, ticket: UploadTicket, t0: float) -> FileResult:
+    # Small files ---------------------------------------------------------------------
+    def _send_batch(self, batch: list[Prepared], inflight: _InFlight) -> list[Future[FileResult]]:
+        e = self._engine
         try:
-            self._retrying()(self._put_once, path, req, ticket)
-        except (MobileBackupError, OSError, RetryError) as exc:
-            result = FileResult(path, FAILED, req.size, req.sha256, str(exc))
-        else:
-            result = FileResult(path, UPLOADED, req.size, req.sha256, seconds=time.monotonic() - t0)
-            for sub in self._subscribers:
-                sub.on_done(result=result)
-        return result
+            tickets = e.call(e.api.request_uploads, [p.request for p in batch])
+        except MobileBackupError as exc:
+            return [_done_future(e.finish(e.failed(p, exc))) for p in batch]
+        received = time.monotonic()
+        e.journal.mark_presigned(
+            (p.hash.sha256, p.path, p.size)
+            for p, t in zip(batch, tickets, strict=True)
+            if t.status != DUPLICATE
+        )
+        futures: list[Future[FileResult]] = []
+        for p, ticket in zip(batch, tickets, strict=True):
+            if ticket.status == DUPLICATE:
+                e.journal.mark_done(p.hash.sha256, path=p.path, size=p.size)
+                futures.append(_done_future(e.finish(_result(p, DUPLICATE))))
+            else:
+                inflight.add(1)
+                futures.append(e.pool().submit(self._put_single, p, ticket, received, inflight))
+        return futures
 
-    def _put_once(self, path: Path, req: UploadRequest, ticket: UploadTicket) -> None:
+    def _put_single(
+        self, p: Prepared, ticket: UploadTicket, received: float, inflight: _InFlight
+    ) -> FileResult:
+        e = self._engine
+        try:
+            result = self._put_single_replanning(p, ticket, received)
+        except (MobileBackupError, OSError) as exc:
+            result = e.failed(p, exc)
+        finally:
+            inflight.done()
+        return e.finish(result)
+
+    def _put_single_replanning(
+        self, p: Prepared, ticket: UploadTicket, received: float
+    ) -> FileResult:
+        e = self._engine
+        current: UploadTicket | None = ticket
+        for replan in range(MAX_REPLANS + 1):
+            if current is None or (
+                current.url is not None
+                and time.monotonic() >= fresh_until(current.url, received=received)
+            ):
+                (current,) = e.call(e.api.request_uploads, [p.request])
+                received = time.monotonic()
+                if current.status == DUPLICATE:
+                    e.journal.mark_done(p.hash.sha256, path=p.path, size=p.size)
+                    return _result(p, DUPLICATE)
+            try:
+                e.call(self._put_once, p, current)
+            except UrlRejectedError:
+                if replan == MAX_REPLANS:
+                    raise
+                log.info("%s: upload URL refused, asking for a new one", p.path.name)
+                current = None
+                continue
+            e.journal.mark_done(p.hash.sha256, path=p.path, size=p.size)
+            return _result(p, UPLOADED, bytes_sent=p.size)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put_once(self, p: Prepared, ticket: UploadTicket) -> None:
+        e = self._engine
+        if e.cancel.is_set():
+            raise CancelledError("stopped")
         if not ticket.url or ticket.headers is None:
             raise UploadError("the API returned no upload URL")
-        sent = 0
-
-        def body() -> Iterator[bytes]:
-            nonlocal sent
-            with path.open("rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    sent += len(chunk)
-                    for sub in self._subscribers:
-                        sub.on_progress(path=path, bytes_sent=len(chunk))
-                    yield chunk
-
+        body = RangeBody(
+            p.path,
+            offset=0,
+            length=p.size,
+            stamp=p.hash.stamp,
+            on_chunk=lambda n: e.progress(p.path, n),
+        )
         try:
-            resp = self._http.put(ticket.url, content=body(), headers=ticket.headers)
-        except httpx.HTTPError as exc:
-            self._rewind(path, sent)
-            raise TransportError(f"upload interrupted: {exc}") from exc
-        if not resp.is_success:
-            self._rewind(path, sent)
-            raise UploadError(
-                f"storage refused the file: HTTP {resp.status_code} {_s3_reason(resp)}",
-                status=resp.status_code,
-                transient=resp.status_code >= 500 or resp.status_code == 429,
-            )
-
-    def _rewind(self, path: Path, sent: int) -> None:
-        # A retried attempt starts from byte 0 again: take back the progress reported.
-        for sub in self._subscribers:
-            sub.on_progress(path=path, bytes_sent=-sent)
+            put_range(e.http, url=ticket.url, headers=ticket.headers, body=body)
+        except BaseException:
+            e.progress(p.path, -body.sent)  # a retried attempt starts from byte 0 again
+            raise
 
 
-def _s3_reason(resp: httpx.Response) -> str:
-    text = resp.text
-    start, end = text.find("<Code>"), text.find("</Code>")
-    return text[start + 6 : end] if 0 <= start < end else resp.reason_phrase
+def _fits(file_hash: FileHash, part_size: int | None) -> bool:
+    if part_size is None:
+        return True
+    return file_hash.part_size == part_size and len(file_hash.part_digests) == part_count(
+        file_hash.size, part_size
+    )
+
+
+def _result(p: Prepared, status: str, *, bytes_sent: int = 0) -> FileResult:
+    return FileResult(
+        p.path,
+        status,
+        p.size,
+        p.hash.sha256,
+        seconds=time.monotonic() - p.queued_at,
+        bytes_sent=bytes_sent,
+    )
+
+
+def _unreadable(path: Path, exc: OSError) -> FileResult:
+    return FileResult(path, FAILED, 0, None, f"cannot read file: {exc.strerror or exc}")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _done_future(result: FileResult) -> Future[FileResult]:
+    future: Future[FileResult] = Future()
+    future.set_result(result)
+    return future
 
 
 def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:

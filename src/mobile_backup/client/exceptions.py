@@ -6,6 +6,9 @@ MobileBackupError
 │   └── NotLoggedInError      no stored session, or it can no longer be refreshed
 ├── InvalidInputError
 │   └── NoFilesError          the paths given hold no file to back up
+├── IntegrityError
+│   └── FileChangedError      a file changed between hashing and sending (send it next run)
+├── JournalError              the local upload journal cannot be opened or written
 └── ServiceError
     ├── ApiError              the HTTP API answered with an error (has `status`, `code`)
     ├── TransportError        the API or S3 could not be reached
@@ -14,7 +17,13 @@ MobileBackupError
 
 from __future__ import annotations
 
-from mobile_backup.core import AuthError, InvalidInputError, ServiceError
+from mobile_backup.core import (
+    AuthError,
+    IntegrityError,
+    InvalidInputError,
+    MobileBackupError,
+    ServiceError,
+)
 
 
 class LoginError(AuthError):
@@ -27,6 +36,18 @@ class NotLoggedInError(AuthError):
 
 class NoFilesError(InvalidInputError):
     code = "no_files"
+
+
+class FileChangedError(IntegrityError):
+    """The file is not the one that was hashed any more (it is being edited or written)."""
+
+    code = "file_changed"
+
+
+class JournalError(MobileBackupError):
+    """The local upload journal (SQLite) cannot be opened or written."""
+
+    code = "journal_error"
 
 
 class ApiError(ServiceError):

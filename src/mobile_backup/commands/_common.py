@@ -69,6 +69,7 @@ class RichProgress:
         self._lock = threading.Lock()
         self._overall = progress.add_task("[bold]all files", total=0)
         self._tasks: dict[Path, TaskID] = {}
+        self._sent: dict[Path, int] = {}
 
     def on_queued(self, *, path: Path, size: int) -> None:
         with self._lock:
@@ -82,17 +83,18 @@ class RichProgress:
                 size = path.stat().st_size
                 task = self._p.add_task(f"  {path.name[:40]}", total=size)
                 self._tasks[path] = task
+            self._sent[path] = self._sent.get(path, 0) + bytes_sent
         self._p.advance(task, bytes_sent)
         self._p.advance(self._overall, bytes_sent)
 
     def on_done(self, *, result: FileResult) -> None:
         with self._lock:
             task = self._tasks.pop(result.path, None)
+            shown = self._sent.pop(result.path, 0)
         if task is not None:
             self._p.remove_task(task)
-        if result.status != "uploaded":
-            # Skipped or failed bytes still count as dealt with for the overall bar.
-            self._p.advance(self._overall, result.size)
+        # Skipped, failed or interrupted bytes still count as dealt with for the overall bar.
+        self._p.advance(self._overall, max(0, result.size - shown))
 
 
 def progress_bar() -> Progress:
@@ -108,14 +110,16 @@ def progress_bar() -> Progress:
 
 
 def print_summary(summary: UploadSummary) -> None:
-    from mobile_backup.client import DUPLICATE, FAILED, UPLOADED
+    from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED
 
-    rate = summary.bytes_sent / summary.seconds if summary.seconds > 0 else 0.0
+    cancelled = summary.count(CANCELLED)
     out.print(
         f"[green]{summary.count(UPLOADED)} uploaded[/], "
         f"{summary.count(DUPLICATE)} already backed up, "
-        f"[{'red' if summary.count(FAILED) else 'green'}]{summary.count(FAILED)} failed[/] "
-        f"— {human(summary.bytes_sent)} in {summary.seconds:.1f} s ({human(rate)}/s)"
+        f"[{'red' if summary.count(FAILED) else 'green'}]{summary.count(FAILED)} failed[/]"
+        + (f", [yellow]{cancelled} left for the next run[/]" if cancelled else "")
+        + f" — {human(summary.bytes_sent)} sent in {summary.seconds:.1f} s "
+        f"({human(summary.throughput)}/s)"
     )
     for r in summary.results:
         if r.status == FAILED:

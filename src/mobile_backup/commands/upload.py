@@ -1,40 +1,154 @@
-"""`upload`: back up files and folders."""
+"""`upload`: back up files and folders, once or continuously (`--watch`)."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mobile_backup.commands._common import (
     RichProgress,
     api_client,
+    err,
+    human,
     load_profile,
     print_summary,
     progress_bar,
 )
+
+if TYPE_CHECKING:
+    from mobile_backup.client import Journal, UploadSummary
+    from mobile_backup.core import Settings
+
+MIB = 1024**2
+EXIT_INTERRUPTED = 130
 
 
 def upload(
     paths: Annotated[
         list[Path], typer.Argument(help="Photos, videos or folders (searched for media).")
     ],
-    parallel: Annotated[int, typer.Option(min=1, max=64, help="Files sent at once.")] = 4,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Keep running: back up new photos and videos in these folders as they "
+            "appear (files still being written are left until they settle). Ctrl+C stops.",
+        ),
+    ] = False,
+    parallel: Annotated[
+        int, typer.Option(min=1, max=64, help="Transfers at once (files or parts).")
+    ] = 4,
+    part_size: Annotated[
+        int,
+        typer.Option(
+            "--part-size",
+            min=5,
+            max=5120,
+            help="Part size in MiB for big files (sent in resumable parts).",
+        ),
+    ] = 8,
+    multipart_threshold: Annotated[
+        int,
+        typer.Option(
+            "--multipart-threshold", min=1, help="Files of at least this many MiB go in parts."
+        ),
+    ] = 16,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="With --watch: seconds between scans.")
+    ] = 2.0,
 ) -> None:
-    """Back up photos and videos: hash, skip what is already backed up, upload the rest."""
-    from mobile_backup.client import Uploader, discover
+    """Back up photos and videos: hash, skip what is already backed up, upload the rest.
+
+    Interrupted uploads (Ctrl+C, a crash, a lost connection) carry on from their last
+    completed part when the same command runs again.
+    """
+    from mobile_backup.client import Uploader, Watcher, discover
 
     cfg = load_profile()
-    files = discover(paths)
+    files = [] if watch else discover(paths)
     api = api_client(cfg)
+    journal = _journal(cfg)
     try:
         with progress_bar() as progress:
-            summary = Uploader(
-                api=api, parallel=parallel, subscribers=[RichProgress(progress)]
-            ).upload(files)
+            uploader = Uploader(
+                api=api,
+                journal=journal,
+                parallel=parallel,
+                part_size=part_size * MIB,
+                multipart_threshold=multipart_threshold * MIB,
+                subscribers=[RichProgress(progress)],
+            )
+            try:
+                if watch:
+                    watcher = Watcher(
+                        uploader=uploader,
+                        roots=paths,
+                        interval=interval,
+                        on_batch=lambda s: progress.console.print(_batch_line(s)),
+                    )
+                    err.print(f"watching {', '.join(str(p) for p in paths)} (Ctrl+C stops)")
+                    with _on_stop_signal(watcher.stop):
+                        summary = watcher.run()
+                else:
+                    with _on_stop_signal(uploader.cancel):
+                        summary = uploader.upload(files)
+            finally:
+                uploader.close()
     finally:
         api.close()
+        journal.close()
     print_summary(summary)
-    if not summary.ok:
+    if uploader.cancelled and not watch:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if not summary.ok and not uploader.cancelled:
         raise typer.Exit(1)
+
+
+def _journal(cfg: Settings) -> Journal:
+    """This account's journal in the profile's state dir (one per user and deployment)."""
+    from mobile_backup.client import Authenticator, Journal, journal_path
+
+    tokens = Authenticator(settings=cfg).current()
+    account = f"{cfg.api_url}|{tokens.username if tokens else ''}"
+    return Journal(journal_path(cfg.effective_state_dir, account))
+
+
+def _batch_line(summary: UploadSummary) -> str:
+    from mobile_backup.client import DUPLICATE, FAILED, UPLOADED
+
+    return (
+        f"{summary.count(UPLOADED)} uploaded, {summary.count(DUPLICATE)} already backed up, "
+        f"{summary.count(FAILED)} failed ({human(summary.bytes_sent)})"
+    )
+
+
+@contextmanager
+def _on_stop_signal(stop: Callable[[], None]) -> Iterator[None]:
+    """Ctrl+C or SIGTERM stops cleanly (parts in flight finish); a second Ctrl+C aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals can only be handled on the main thread (e.g. under a test runner)
+        return
+    stopping = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stopping.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stopping.set()
+        err.print("stopping after the transfers in flight… (Ctrl+C again to quit now)")
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+__all__ = ["upload"]

@@ -1,0 +1,208 @@
+"""B3: the client uploads many photos / one big video through our engine, compared with
+`s5cmd cp` and boto3's `upload_file` to the same SeaweedFS endpoint, same files, same run.
+
+Ours is the whole engine a phone or the CLI runs: SHA-256 of every file (and of every part
+of the video), presigned batches from the real HTTP API (served on loopback, ledger on the
+emulator, presigning against SeaweedFS), PUTs / multipart parts with signed length and
+checksum, completion checked by the API. The peers only move bytes (no hashing, no API).
+Each run signs up a fresh user so nothing is a duplicate of an earlier run, and deletes
+what every tool uploaded afterwards.
+
+Also counted: API calls per photo (target ≤ 0.05 with batched presigning) and for the video.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._harness import (
+    MB,
+    BenchContext,
+    Measurement,
+    Stopwatch,
+    Target,
+    make_file,
+    make_files,
+    mb_per_s,
+    quiet_logs,
+    scenario,
+    total_size,
+)
+from bench._peers import Endpoint, boto3_upload, s5cmd_upload, verify_prefix
+
+BUCKET = "bench"
+PASSWORD = "Bench-Horse-9-Battery"  # noqa: S105 - a throwaway emulator user
+PARALLEL = 8
+MIB = 1024**2
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> None:
+        self.calls += 1
+
+
+def _stack(ctx: BenchContext) -> Any:
+    from mobile_backup.local import provision
+
+    return provision(
+        endpoint_url=ctx.emulator().endpoint_url, stack_name=f"b3{uuid.uuid4().hex[:8]}"
+    )
+
+
+def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int, str, int]:
+    """(seconds, API calls, the user's key prefix, files uploaded) for one upload run."""
+    from mobile_backup.api import ApiAsgiApp, ApiServer, create_app
+    from mobile_backup.api._app import ledger_for, verifier_for
+    from mobile_backup.client import (
+        UPLOADED,
+        ApiClient,
+        Authenticator,
+        Journal,
+        TokenStore,
+        Uploader,
+    )
+    from mobile_backup.local import create_user, local_settings
+
+    settings = local_settings(stack, api_url=None, library=None, profile="bench", bucket=BUCKET)
+    s3 = ctx.seaweed().client(max_pool_connections=32)
+    ledger, verifier = ledger_for(settings), verifier_for(settings)
+    server = ApiServer(
+        ApiAsgiApp(lambda: create_app(settings=settings, ledger=ledger, s3=s3, verifier=verifier))
+    )
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    sub = create_user(stack, email=email, password=PASSWORD)
+    state = ctx.work_dir / f"state-{uuid.uuid4().hex[:8]}"
+    auth = Authenticator(settings=settings, store=TokenStore(state / "session.json"))
+    auth.login(email, PASSWORD)
+    counter = _Counter()
+    with server:
+        api = ApiClient(
+            base_url=server.url,
+            token=auth.access_token,
+            http=httpx.Client(timeout=60, event_hooks={"request": [counter]}),
+        )
+        uploader = Uploader(api=api, journal=Journal(state / "journal.db"), parallel=PARALLEL)
+        try:
+            with Stopwatch() as sw:
+                summary = uploader.upload(files)
+        finally:
+            uploader.close()
+            api.close()
+    done = summary.count(UPLOADED)
+    if done != len(files):
+        reasons = {r.reason for r in summary.results if r.status != UPLOADED}
+        raise RuntimeError(f"our uploader sent {done} of {len(files)} files: {reasons}")
+    return sw.elapsed, counter.calls, f"media/{sub}/", done
+
+
+def _delete_prefix(ctx: BenchContext, prefix: str) -> None:
+    s3 = ctx.seaweed().client()
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
+
+
+def _count_objects(ctx: BenchContext, prefix: str) -> tuple[int, int]:
+    s3 = ctx.seaweed().client()
+    n = size = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            n += 1
+            size += obj["Size"]
+    return n, size
+
+
+@scenario("B3", "client upload: photos and a video, our engine vs s5cmd and boto3")
+def upload(ctx: BenchContext) -> list[Measurement]:
+    photos_n, video_size = (100, 256 * MIB) if ctx.quick else (1000, 2 * 1024 * MIB)
+    photos = ctx.once(
+        "photos",
+        lambda: make_files(
+            ctx.work_dir / "photos", photos_n, min_size=1 * MB, max_size=5 * MB, seed=3
+        ),
+    )
+    video = ctx.once(
+        "video", lambda: [make_file(ctx.work_dir / "video" / "VID_0001.mp4", video_size, seed=4)]
+    )
+    stack = ctx.once("stack", lambda: _stack(ctx))
+    ctx.record_setting("photos", f"{photos_n} x 1-5 MB ({total_size(photos) / MB:.0f} MB)")
+    ctx.record_setting("video", f"{video_size / MIB:.0f} MiB")
+    ctx.record_setting(
+        "ours",
+        f"parallel={PARALLEL}, 8 MiB parts from 16 MiB, SHA-256 of files and parts, "
+        "presign batches of 100, API on loopback (uvicorn), ledger on moto",
+    )
+    if ctx.quick:
+        ctx.record_setting("quick", "100 photos and a 256 MiB video instead of 1000 and 2 GiB")
+    endpoint = Endpoint.from_seaweed(ctx.seaweed())
+    rows: list[Measurement] = []
+    cleanup: list[str] = []
+    try:
+        with quiet_logs("mobile_backup", "botocore", "httpx"):
+            for label, files in (("photos", photos), ("video", video)):
+                ours_s, calls, ours_prefix, _ = _ours(ctx, stack, files)
+                cleanup.append(ours_prefix)
+                n, nbytes = _count_objects(ctx, ours_prefix)
+                if (n, nbytes) != (len(files), total_size(files)):
+                    raise RuntimeError(f"our upload left {n} objects / {nbytes} bytes")
+                s5_prefix, b3_prefix = ctx.unique(f"s5-{label}-"), ctx.unique(f"boto3-{label}-")
+                cleanup += [s5_prefix, b3_prefix]
+                s5 = s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=s5_prefix)
+                b3 = boto3_upload(endpoint, files, bucket=BUCKET, prefix=b3_prefix)
+                for prefix in (s5_prefix, b3_prefix):
+                    verify_prefix(endpoint, bucket=BUCKET, prefix=prefix, files=files)
+                for peer in (s5, b3):
+                    ctx.record_tool(peer.tool, peer.version)
+                    ctx.record_setting(f"{peer.tool}", peer.settings)
+                ours_mb_s = mb_per_s(total_size(files), ours_s)
+                what = (
+                    f"{len(files)} photos"
+                    if label == "photos"
+                    else f"{video_size // MIB} MiB video"
+                )
+                rows += [
+                    Measurement(
+                        metric=f"upload {what} vs s5cmd",
+                        ours=ours_mb_s,
+                        unit="MB/s",
+                        peer=s5.mb_per_s,
+                        peer_name=s5.name,
+                        target=Target.ratio_at_least(1.0),
+                    ),
+                    Measurement(
+                        metric=f"upload {what} vs boto3 upload_file",
+                        ours=ours_mb_s,
+                        unit="MB/s",
+                        peer=b3.mb_per_s,
+                        peer_name=b3.name,
+                        target=None,
+                    ),
+                ]
+                if label == "photos":
+                    rows.append(
+                        Measurement(
+                            metric="API calls per photo",
+                            ours=calls / len(files),
+                            unit="calls",
+                            target=Target.at_most(0.05),
+                        )
+                    )
+                else:
+                    rows.append(
+                        Measurement(
+                            metric="API calls for the video", ours=calls, unit="calls", target=None
+                        )
+                    )
+    finally:
+        for prefix in cleanup:
+            _delete_prefix(ctx, prefix)
+    return rows

@@ -1,0 +1,110 @@
+"""What every transfer of one run shares: clients, journal, pools, retries, cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from mobile_backup.client._api import ApiClient, UploadRequest
+from mobile_backup.client._journal import Journal
+from mobile_backup.client._parts import FileHash
+from mobile_backup.client._results import CANCELLED, FAILED, FileResult, UploadSubscriber
+from mobile_backup.client._retry import RetryPolicy
+from mobile_backup.core import MobileBackupError
+
+T = TypeVar("T")
+
+
+class CancelledError(MobileBackupError):
+    """The run was stopped before this file finished."""
+
+    code = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A file hashed and described, ready to be sent."""
+
+    path: Path
+    hash: FileHash
+    request: UploadRequest
+    queued_at: float
+
+    @property
+    def size(self) -> int:
+        return self.hash.size
+
+
+class Engine:
+    """The shared context of one `Uploader` (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        http: httpx.Client,
+        journal: Journal,
+        retry: RetryPolicy,
+        subscribers: Sequence[UploadSubscriber],
+        cancel: threading.Event,
+        parts_in_flight: int,
+    ) -> None:
+        self.api = api
+        self.http = http
+        self.journal = journal
+        self.retry = retry
+        self.subscribers = list(subscribers)
+        self.cancel = cancel
+        self.parts_in_flight = parts_in_flight
+        self.transfers: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self.transfers is None:
+            raise RuntimeError("transfers run only inside Uploader.upload()")
+        return self.transfers
+
+    def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """`fn(*args, **kwargs)`, retried on transient failures until cancelled."""
+        if self.cancel.is_set():
+            raise CancelledError("stopped before this step")
+        result: T = self.retry.retrying(self.cancel)(fn, *args, **kwargs)
+        return result
+
+    def progress(self, path: Path, n: int) -> None:
+        if n:
+            for sub in self.subscribers:
+                sub.on_progress(path=path, bytes_sent=n)
+
+    def queued(self, path: Path, size: int) -> None:
+        for sub in self.subscribers:
+            sub.on_queued(path=path, size=size)
+
+    def finish(self, result: FileResult) -> FileResult:
+        for sub in self.subscribers:
+            sub.on_done(result=result)
+        return result
+
+    def failed(self, prepared: Prepared, exc: BaseException, *, bytes_sent: int = 0) -> FileResult:
+        """The result of a file that ended with `exc` (cancelled if the run was stopped)."""
+        status = CANCELLED if self.cancel.is_set() or isinstance(exc, CancelledError) else FAILED
+        reason = (
+            "stopped before it finished; the next run carries on where this one stopped"
+            if status == CANCELLED
+            else str(exc) or type(exc).__name__
+        )
+        return FileResult(
+            prepared.path,
+            status,
+            prepared.size,
+            prepared.hash.sha256,
+            reason,
+            seconds=time.monotonic() - prepared.queued_at,
+            bytes_sent=bytes_sent,
+        )

@@ -1,0 +1,200 @@
+"""How a file is cut into parts, hashed, and read back one byte range at a time.
+
+The part size is chosen by the client (the API accepts it within S3's limits) because the
+client hashes every part in the same run over the file as the whole-file SHA-256, so a
+multipart upload reads the file once to hash and once to send, never more.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobile_backup.client.exceptions import FileChangedError
+
+MIB = 1024**2
+GIB = 1024**3
+# S3's limits: 5 MiB to 5 GiB per part (the last may be smaller), at most 10,000 parts.
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * GIB
+MAX_PARTS = 10_000
+# 8 MiB parts: little is lost when a flaky link drops one, and many fit in flight at once.
+DEFAULT_PART_SIZE = 8 * MIB
+# Files from this size up go in parts (resumable); smaller ones in one presigned PUT.
+DEFAULT_MULTIPART_THRESHOLD = 16 * MIB
+READ_CHUNK = MIB
+
+
+def choose_part_size(size: int, *, preferred: int = DEFAULT_PART_SIZE) -> int:
+    """`preferred` (a whole number of MiB, at least 5 MiB), grown only to stay ≤ 10,000 parts."""
+    if not MIN_PART_SIZE <= preferred <= MAX_PART_SIZE:
+        raise ValueError(f"a part must be 5 MiB to 5 GiB, not {preferred} bytes")
+    needed = -(-size // MAX_PARTS)
+    return max(preferred, -(-needed // MIB) * MIB)
+
+
+def part_count(size: int, part_size: int) -> int:
+    """How many parts `size` bytes make (at least one)."""
+    return max(1, -(-size // part_size))
+
+
+def part_range(size: int, part_size: int, number: int) -> tuple[int, int]:
+    """(offset, length) of part `number` (1-based)."""
+    offset = (number - 1) * part_size
+    return offset, min(part_size, size - offset)
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What identifies a file's content without reading it: size and modification time."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        st = path.stat()
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+    @classmethod
+    def of_fd(cls, fd: int) -> FileStamp:
+        st = os.fstat(fd)
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class FileHash:
+    """A file's SHA-256 and, for a multipart upload, each part's SHA-256."""
+
+    sha256: str
+    stamp: FileStamp
+    part_size: int | None = None
+    part_digests: tuple[bytes, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return self.stamp.size
+
+    def part_checksum(self, number: int) -> str:
+        """The base64 SHA-256 of part `number`, as S3 takes it."""
+        return b64(self.part_digests[number - 1])
+
+    @property
+    def part_checksums(self) -> list[str]:
+        return [b64(d) for d in self.part_digests]
+
+
+def _read_chunks(path: Path, stamp: FileStamp) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        if FileStamp.of_fd(fh.fileno()) != stamp:
+            raise FileChangedError(f"{path.name} changed while it was being read")
+        while chunk := fh.read(READ_CHUNK):
+            yield chunk
+
+
+def _part_digests(path: Path, stamp: FileStamp, part_size: int) -> tuple[bytes, ...]:
+    digests: list[bytes] = []
+    current, filled = hashlib.sha256(), 0
+    for chunk in _read_chunks(path, stamp):
+        view = memoryview(chunk)
+        while view:
+            take = min(len(view), part_size - filled)
+            current.update(view[:take])
+            filled += take
+            view = view[take:]
+            if filled == part_size:
+                digests.append(current.digest())
+                current, filled = hashlib.sha256(), 0
+    if filled or not digests:
+        digests.append(current.digest())
+    return tuple(digests)
+
+
+def hash_file(path: Path, *, part_size: int | None = None) -> FileHash:
+    """Hash `path`; with `part_size`, also each part (in a second thread, at the same time).
+
+    Raises FileChangedError if the file changes while it is read, OSError if it cannot be.
+    """
+    stamp = FileStamp.of(path)
+    parts: list[tuple[bytes, ...]] = []
+    failure: list[BaseException] = []
+    worker: threading.Thread | None = None
+    if part_size is not None:
+        # hashlib releases the GIL on big buffers: the two digests take one core each, and
+        # the second read of every chunk comes from the page cache.
+        def run() -> None:
+            try:
+                parts.append(_part_digests(path, stamp, part_size))
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name="hash-parts", daemon=True)
+        worker.start()
+    whole = hashlib.sha256()
+    try:
+        for chunk in _read_chunks(path, stamp):
+            whole.update(chunk)
+    finally:
+        if worker is not None:
+            worker.join()
+    if failure:
+        raise failure[0]
+    if FileStamp.of(path) != stamp:
+        raise FileChangedError(f"{path.name} changed while it was being read")
+    return FileHash(
+        sha256=whole.hexdigest(),
+        stamp=stamp,
+        part_size=part_size,
+        part_digests=parts[0] if parts else (),
+    )
+
+
+class RangeBody:
+    """An iterable request body: `length` bytes of `path` from `offset`, read as sent.
+
+    Memory stays at one read chunk whatever the part size. `on_chunk` is told each chunk's
+    length as it is handed to the connection. The file must still be the one hashed
+    (`stamp`), or FileChangedError stops the request before S3 could take other bytes.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        offset: int,
+        length: int,
+        stamp: FileStamp,
+        on_chunk: Callable[[int], None] = lambda _n: None,
+        chunk_size: int = READ_CHUNK,
+    ) -> None:
+        self._path = path
+        self._offset = offset
+        self._length = length
+        self._stamp = stamp
+        self._on_chunk = on_chunk
+        self._chunk = chunk_size
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._path.open("rb") as fh:
+            if FileStamp.of_fd(fh.fileno()) != self._stamp:
+                raise FileChangedError(f"{self._path.name} changed since it was hashed")
+            fh.seek(self._offset)
+            left = self._length
+            while left > 0:
+                chunk = fh.read(min(self._chunk, left))
+                if not chunk:
+                    raise FileChangedError(f"{self._path.name} is shorter than when hashed")
+                left -= len(chunk)
+                self.sent += len(chunk)
+                self._on_chunk(len(chunk))
+                yield chunk

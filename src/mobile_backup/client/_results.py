@@ -1,0 +1,76 @@
+"""What an upload run reports: per-file results, the run's summary, and its subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+UPLOADED, DUPLICATE, FAILED, CANCELLED = "uploaded", "duplicate", "failed", "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """How one file ended.
+
+    `status` is `uploaded`, `duplicate` (backed up already: no byte sent), `failed` (with a
+    `reason`) or `cancelled` (the run was stopped first; the next run carries on from the
+    last completed part). `bytes_sent` counts the bytes this run sent for the file.
+    """
+
+    path: Path
+    status: str
+    size: int
+    sha256: str | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+    bytes_sent: int = 0
+
+
+@dataclass(slots=True)
+class UploadSummary:
+    """The outcome of one run, one result per file in the order given."""
+
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes sent by this run (a resumed file counts only the parts sent now)."""
+        return sum(r.bytes_sent for r in self.results)
+
+    @property
+    def throughput(self) -> float:
+        """Bytes per second over the whole run (hashing and API calls included)."""
+        return self.bytes_sent / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def failures(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed or was left for a later run."""
+        return self.count(FAILED) == 0 and self.count(CANCELLED) == 0
+
+    def extend(self, other: UploadSummary) -> None:
+        """Add another run's results (watch mode adds one per batch)."""
+        self.results.extend(other.results)
+        self.seconds += other.seconds
+
+
+class UploadSubscriber(Protocol):
+    """Receives progress; every method may be called from worker threads, concurrently.
+
+    `on_queued` once per file before any work; `on_progress` with the bytes handed to the
+    network since the last call (negative when a failed attempt takes back what it
+    reported; a resumed file reports the parts already held at once); `on_done` once per
+    file with its result.
+    """
+
+    def on_queued(self, *, path: Path, size: int) -> None: ...
+    def on_progress(self, *, path: Path, bytes_sent: int) -> None: ...
+    def on_done(self, *, result: FileResult) -> None: ...

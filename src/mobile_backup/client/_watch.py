@@ -1,0 +1,142 @@
+"""Watch mode: keep backing up folders as new photos and videos appear.
+
+Polling, not file-system events: it works the same on every platform and file system
+(network shares and phone storage included) and needs no dependency. A file is sent only
+once it has stopped changing: the same size and modification time in two scans in a row,
+and nothing written to it for a quiet period, so a video still being recorded or copied is
+left alone until it is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mobile_backup.client._media import is_media
+from mobile_backup.client._parts import FileStamp
+from mobile_backup.client._results import CANCELLED, FAILED, UploadSummary
+from mobile_backup.client._upload import Uploader
+from mobile_backup.client.exceptions import NoFilesError
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    """Scans `roots` every `interval` seconds and uploads files that have settled.
+
+    Keyword-only arguments:
+        uploader: the engine (its journal makes a restart skip what is backed up).
+        roots: folders (searched recursively for media, hidden ones skipped) or files.
+        interval: seconds between scans.
+        quiet: seconds a file must have gone unmodified before it is sent.
+        retry_failed_after: seconds before a file that failed is tried again.
+        clock: wall-clock seconds (compared with file modification times).
+        on_batch: called with each batch's summary (e.g. to print it).
+    """
+
+    def __init__(
+        self,
+        *,
+        uploader: Uploader,
+        roots: Sequence[Path],
+        interval: float = 2.0,
+        quiet: float = 2.0,
+        retry_failed_after: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        on_batch: Callable[[UploadSummary], None] | None = None,
+    ) -> None:
+        missing = [str(r) for r in roots if not Path(r).exists()]
+        if missing:
+            raise NoFilesError(f"no such file or folder: {', '.join(missing)}")
+        if not roots:
+            raise NoFilesError("name at least one folder to watch")
+        self._uploader = uploader
+        self._roots = [Path(r).expanduser().resolve() for r in roots]
+        self._interval = interval
+        self._quiet = quiet
+        self._retry_after = retry_failed_after
+        self._clock = clock
+        self._on_batch = on_batch
+        self._stop = threading.Event()
+        self._last_scan: dict[Path, FileStamp] = {}
+        # What was dealt with, at which stamp (a file that changes is considered again).
+        self._handled: dict[Path, FileStamp] = {}
+        self._failed_at: dict[Path, float] = {}
+
+    def stop(self) -> None:
+        """Stop watching (thread-safe, e.g. from a signal handler); cancels a running batch."""
+        self._stop.set()
+        self._uploader.cancel()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _candidates(self) -> dict[Path, FileStamp]:
+        found: dict[Path, FileStamp] = {}
+        for root in self._roots:
+            paths = [root] if root.is_file() else root.rglob("*")
+            for path in paths:
+                try:
+                    if path.is_file() and is_media(path) and not _hidden(path, root):
+                        found[path] = FileStamp.of(path)
+                except OSError:  # vanished between listing and stat: next scan sees
+                    continue
+        return found
+
+    def scan(self) -> list[Path]:
+        """One pass: the files that have settled and still need backing up."""
+        now = self._clock()
+        current = self._candidates()
+        ready = []
+        for path, stamp in sorted(current.items()):
+            if self._handled.get(path) == stamp:
+                continue
+            failed_at = self._failed_at.get(path)
+            if failed_at is not None and now - failed_at < self._retry_after:
+                continue
+            settled = self._last_scan.get(path) == stamp
+            quiet = now - stamp.mtime_ns / 1e9 >= self._quiet
+            if settled and quiet:
+                ready.append(path)
+        self._last_scan = current
+        return ready
+
+    def _note(self, summary: UploadSummary) -> None:
+        now = self._clock()
+        for result in summary.results:
+            stamp = self._last_scan.get(result.path)
+            if result.status == CANCELLED or stamp is None:
+                continue
+            if result.status == FAILED:
+                self._failed_at[result.path] = now
+            else:
+                self._failed_at.pop(result.path, None)
+                self._handled[result.path] = stamp
+
+    def run_once(self) -> UploadSummary:
+        """Scan once and upload what is ready (an empty summary if nothing is)."""
+        ready = self.scan()
+        if not ready:
+            return UploadSummary()
+        log.info("watch: %d file(s) ready", len(ready))
+        summary = self._uploader.upload(ready)
+        self._note(summary)
+        if self._on_batch is not None:
+            self._on_batch(summary)
+        return summary
+
+    def run(self) -> UploadSummary:
+        """Watch until `stop()`; returns everything done meanwhile."""
+        total = UploadSummary()
+        while not self._stop.is_set():
+            total.extend(self.run_once())
+            self._stop.wait(self._interval)
+        return total
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)

@@ -1,0 +1,279 @@
+"""The multipart routes over real HTTP against the emulator, with real users and tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _uploadkit import MIB, Account, api_server, sign_up
+
+from conftest import settings_for
+from mobile_backup.core import Ledger, Settings, dynamodb_client, object_key, s3_client
+from mobile_backup.local import provision
+
+pytestmark = pytest.mark.integration
+
+PART = 5 * MIB
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Any) -> Any:
+    # One stack for the module; every test signs up its own users, whose keys are their own.
+    return provision(endpoint_url=emulator.endpoint_url, stack_name=f"mp{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def cfg(stack: Any) -> Settings:
+    return settings_for(stack)
+
+
+@pytest.fixture(scope="module")
+def api(cfg: Settings) -> Iterator[httpx.Client]:
+    with api_server(cfg) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def alice(stack: Any, cfg: Settings, tmp_path: Path) -> Account:
+    return sign_up(stack, cfg, tmp_path)
+
+
+@pytest.fixture
+def bob(stack: Any, cfg: Settings, tmp_path: Path) -> Account:
+    return sign_up(stack, cfg, tmp_path)
+
+
+def auth(user: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user.auth.access_token()}"}
+
+
+def b64sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+class Video:
+    """Random content cut into 5 MiB parts."""
+
+    def __init__(self, size: int) -> None:
+        self.data = os.urandom(size)
+        self.sha256 = hashlib.sha256(self.data).hexdigest()
+        self.parts = [self.data[i : i + PART] for i in range(0, size, PART)]
+        self.checksums = [b64sha(p) for p in self.parts]
+
+    def start_body(self, *, numbers: list[int] | None = None, **extra: Any) -> dict[str, Any]:
+        numbers = numbers if numbers is not None else list(range(1, len(self.parts) + 1))
+        body: dict[str, Any] = {
+            "sha256": self.sha256,
+            "size": len(self.data),
+            "filename": "VID_0001.mp4",
+            "content_type": "video/mp4",
+            "part_size": PART,
+            "parts": [{"number": n, "checksum_sha256": self.checksums[n - 1]} for n in numbers],
+        }
+        body.update(extra)
+        return body
+
+
+def start(api: httpx.Client, user: Account, video: Video, **extra: Any) -> dict[str, Any]:
+    resp = api.post("/v1/uploads/multipart", json=video.start_body(**extra), headers=auth(user))
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def put_parts(video: Video, parts: list[dict[str, Any]], *, skip: set[int] = frozenset()) -> None:
+    for part in parts:
+        if part["number"] in skip:
+            continue
+        resp = httpx.put(
+            part["url"], content=video.parts[part["number"] - 1], headers=part["headers"]
+        )
+        assert resp.status_code == 200, resp.text
+
+
+def complete(api: httpx.Client, user: Account, video: Video, upload_id: str) -> httpx.Response:
+    body = {
+        "sha256": video.sha256,
+        "upload_id": upload_id,
+        "part_size": PART,
+        "checksums": video.checksums,
+    }
+    return api.post("/v1/uploads/multipart/complete", json=body, headers=auth(user))
+
+
+def assert_error(resp: httpx.Response, status: int, code: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.json()["code"] == code
+
+
+def test_parts_signed_by_the_api_assemble_the_file_at_the_users_key(
+    api: httpx.Client, alice: Account, cfg: Settings
+) -> None:
+    video = Video(12 * MIB + 17)
+    ticket = start(api, alice, video)
+    assert ticket["status"] == "upload"
+    assert ticket["part_size"] == PART
+    assert ticket["part_count"] == 3
+    assert ticket["completed"] == []
+    for part, checksum in zip(ticket["parts"], video.checksums, strict=True):
+        assert part["headers"]["x-amz-checksum-sha256"] == checksum
+    assert [p["headers"]["Content-Length"] for p in ticket["parts"]] == [
+        str(PART),
+        str(PART),
+        str(2 * MIB + 17),
+    ]
+    put_parts(video, ticket["parts"])
+    resp = complete(api, alice, video, ticket["upload_id"])
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"sha256": video.sha256, "status": "uploaded"}
+    body = (
+        s3_client(cfg)
+        .get_object(Bucket=cfg.require("bucket"), Key=object_key(alice.sub, video.sha256))["Body"]
+        .read()
+    )
+    assert body == video.data
+    # Completing again (an answer lost on the way) is still a success.
+    assert complete(api, alice, video, ticket["upload_id"]).status_code == 200
+
+
+def test_a_backed_up_file_is_a_duplicate(api: httpx.Client, alice: Account, cfg: Settings) -> None:
+    video = Video(6 * MIB)
+    start(api, alice, video, numbers=[])
+    Ledger(dynamodb_client(cfg), cfg.require("table")).mark_uploaded(
+        alice.sub, video.sha256, size=len(video.data), now=datetime.now(UTC)
+    )
+    ticket = start(api, alice, video)
+    assert ticket["status"] == "duplicate"
+    assert ticket["parts"] == []
+    assert ticket["upload_id"] is None
+
+
+def test_starting_again_resumes_the_same_upload_with_the_parts_held(
+    api: httpx.Client, alice: Account
+) -> None:
+    video = Video(11 * MIB)
+    first = start(api, alice, video)
+    put_parts(video, first["parts"], skip={2})
+    again = start(api, alice, video, numbers=[2])
+    assert again["upload_id"] == first["upload_id"]
+    assert [(p["number"], p["size"]) for p in again["completed"]] == [(1, PART), (3, MIB)]
+    assert [p["number"] for p in again["parts"]] == [2]
+
+
+def test_completing_with_a_part_missing_is_refused(api: httpx.Client, alice: Account) -> None:
+    video = Video(11 * MIB)
+    ticket = start(api, alice, video)
+    put_parts(video, ticket["parts"], skip={2})
+    resp = complete(api, alice, video, ticket["upload_id"])
+    assert_error(resp, 400, "upload_incomplete")
+    assert "2" in resp.json()["message"]
+
+
+def test_a_part_of_the_wrong_size_is_refused_at_completion(
+    api: httpx.Client, alice: Account
+) -> None:
+    # The emulator does not enforce the signed length (real S3 and SeaweedFS do), so the
+    # API's own check is what stops a short part here.
+    video = Video(11 * MIB)
+    ticket = start(api, alice, video)
+    put_parts(video, ticket["parts"], skip={1})
+    first = ticket["parts"][0]
+    short = video.parts[0][:-1]
+    headers = {**first["headers"], "Content-Length": str(len(short))}
+    assert httpx.put(first["url"], content=short, headers=headers).status_code == 200
+    assert_error(complete(api, alice, video, ticket["upload_id"]), 400, "part_mismatch")
+
+
+def test_parts_are_signed_again_and_held_parts_listed(api: httpx.Client, alice: Account) -> None:
+    video = Video(11 * MIB)
+    ticket = start(api, alice, video, numbers=[1])
+    put_parts(video, ticket["parts"])
+    body = {
+        "sha256": video.sha256,
+        "upload_id": ticket["upload_id"],
+        "part_size": PART,
+        "parts": [{"number": n, "checksum_sha256": video.checksums[n - 1]} for n in (2, 3)],
+        "include_completed": True,
+    }
+    resp = api.post("/v1/uploads/multipart/parts", json=body, headers=auth(alice))
+    assert resp.status_code == 200, resp.text
+    data = resp.json()
+    assert [p["number"] for p in data["completed"]] == [1]
+    put_parts(video, data["parts"])
+    assert complete(api, alice, video, ticket["upload_id"]).status_code == 200
+
+
+def test_another_user_cannot_use_an_upload_id(
+    api: httpx.Client, alice: Account, bob: Account
+) -> None:
+    video = Video(6 * MIB)
+    ticket = start(api, alice, video)
+    start(api, bob, video, numbers=[])  # bob declares the same content under his own key
+    ref = {"sha256": video.sha256, "upload_id": ticket["upload_id"]}
+    parts = {**ref, "part_size": PART, "parts": [], "include_completed": True}
+    for path, body in (
+        ("/v1/uploads/multipart/parts", parts),
+        (
+            "/v1/uploads/multipart/complete",
+            {**ref, "part_size": PART, "checksums": video.checksums},
+        ),
+        ("/v1/uploads/multipart/abort", ref),
+    ):
+        assert_error(api.post(path, json=body, headers=auth(bob)), 404, "upload_not_found")
+    # ...and alice's upload is untouched.
+    put_parts(video, ticket["parts"])
+    assert complete(api, alice, video, ticket["upload_id"]).status_code == 200
+
+
+def test_an_aborted_upload_is_gone(api: httpx.Client, alice: Account) -> None:
+    video = Video(6 * MIB)
+    ticket = start(api, alice, video, numbers=[])
+    ref = {"sha256": video.sha256, "upload_id": ticket["upload_id"]}
+    resp = api.post("/v1/uploads/multipart/abort", json=ref, headers=auth(alice))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "aborted"
+    again = {**ref, "part_size": PART, "parts": []}
+    resp = api.post("/v1/uploads/multipart/parts", json=again, headers=auth(alice))
+    assert_error(resp, 404, "upload_not_found")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"part_size": MIB}, "part_size"),
+        ({"size": 5 * 1024**4 + 1}, "size"),
+        ({"size": 60 * 1024**3, "part_size": PART}, "10000"),
+        ({"parts": [{"number": 9, "checksum_sha256": b64sha(b"x")}]}, "part 9"),
+        ({"parts": [{"number": 1, "checksum_sha256": "not base64"}]}, "checksum_sha256"),
+    ],
+)
+def test_plans_outside_s3_limits_are_422(
+    api: httpx.Client, alice: Account, extra: dict[str, Any], fragment: str
+) -> None:
+    body = {**Video(6 * MIB).start_body(numbers=[]), **extra}
+    resp = api.post("/v1/uploads/multipart", json=body, headers=auth(alice))
+    assert_error(resp, 422, "invalid_request")
+    assert fragment in resp.text
+
+
+def test_multipart_routes_need_a_token(api: httpx.Client) -> None:
+    for path in ("/v1/uploads/multipart", "/v1/uploads/multipart/complete"):
+        assert_error(api.post(path, json={}), 401, "token_missing")
+
+
+def test_the_api_picks_a_part_size_when_none_is_proposed(api: httpx.Client, alice: Account) -> None:
+    video = Video(6 * MIB)
+    body = video.start_body(numbers=[])
+    del body["part_size"]
+    resp = api.post("/v1/uploads/multipart", json=body, headers=auth(alice))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["part_size"] == 8 * MIB
+    assert resp.json()["part_count"] == 1

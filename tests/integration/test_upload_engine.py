@@ -1,0 +1,231 @@
+"""The upload engine over real HTTP: faults injected by a loopback proxy, dedupe, journal."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _uploadkit import (
+    MIB,
+    Account,
+    Proxy,
+    api_server,
+    every,
+    random_file,
+    s3_for,
+    sign_up,
+)
+
+from conftest import settings_for
+from mobile_backup.client import (
+    DUPLICATE,
+    FAILED,
+    UPLOADED,
+    FileResult,
+    Journal,
+    RetryPolicy,
+    Uploader,
+)
+from mobile_backup.core import Ledger, Settings, dynamodb_client, object_key, s3_client
+from mobile_backup.local import provision
+
+pytestmark = pytest.mark.integration
+
+PART = 5 * MIB
+FAST = RetryPolicy(attempts=8, initial=0.02, maximum=0.2)
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Any) -> Any:
+    return provision(endpoint_url=emulator.endpoint_url, stack_name=f"ue{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def cfg(stack: Any) -> Settings:
+    return settings_for(stack)
+
+
+class Net:
+    """The API and S3, each behind its own counting proxy; `fault` applies to both."""
+
+    def __init__(self, api: Proxy, s3: Proxy) -> None:
+        self.api = api
+        self.s3 = s3
+
+    def puts(self) -> int:
+        return len(self.s3.requests(lambda s: s.is_put))
+
+
+@pytest.fixture(scope="module")
+def net(cfg: Settings, emulator: Any) -> Iterator[Net]:
+    with (
+        Proxy(emulator.endpoint_url) as s3_proxy,
+        api_server(cfg, s3=s3_for(s3_proxy.url)) as server,
+        Proxy(server.url) as api_proxy,
+    ):
+        yield Net(api_proxy, s3_proxy)
+
+
+@pytest.fixture
+def clean_net(net: Net) -> Iterator[Net]:
+    net.api.seen.clear()
+    net.s3.seen.clear()
+    net.api.fault = net.s3.fault = None
+    yield net
+    net.api.fault = net.s3.fault = None
+
+
+@pytest.fixture
+def alice(stack: Any, cfg: Settings, tmp_path: Path) -> Account:
+    return sign_up(stack, cfg, tmp_path)
+
+
+def uploader(user: Account, net: Net, **kwargs: Any) -> Uploader:
+    kwargs.setdefault("retry", FAST)
+    kwargs.setdefault("multipart_threshold", PART)
+    kwargs.setdefault("part_size", PART)
+    return Uploader(api=user.api(net.api.url), **kwargs)
+
+
+def stored(cfg: Settings, user: Account, sha: str) -> str:
+    body = s3_client(cfg).get_object(Bucket=cfg.require("bucket"), Key=object_key(user.sub, sha))
+    return hashlib.sha256(body["Body"].read()).hexdigest()
+
+
+def test_a_batch_finishes_through_resets_and_503s(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path
+) -> None:
+    files = {
+        tmp_path / f"IMG_{i:03}.jpg": random_file(tmp_path / f"IMG_{i:03}.jpg", 20_000 + i)
+        for i in range(12)
+    }
+    files[tmp_path / "VID.mp4"] = random_file(tmp_path / "VID.mp4", 3 * PART + 5)
+    # Every third request to the API and to S3 fails: 503, a reset before the server sees
+    # it, or a reset after the server acted (the answer is lost), in turn.
+    clean_net.api.fault = every(3)
+    clean_net.s3.fault = every(3)
+    summary = uploader(alice, clean_net).upload(list(files))
+    assert [(r.path.name, r.status) for r in summary.results] == [
+        (p.name, UPLOADED) for p in files
+    ], [r.reason for r in summary.results]
+    for sha in files.values():
+        assert stored(cfg, alice, sha) == sha
+    injected = [s.action for s in clean_net.s3.seen + clean_net.api.seen if s.action]
+    assert {"503", "reset", "reset-after"} <= set(injected)
+
+
+def test_one_files_failure_does_not_stop_the_others(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path
+) -> None:
+    good = tmp_path / "IMG_ok.jpg"
+    sha = random_file(good, 5000)
+    gone = tmp_path / "IMG_gone.jpg"  # never existed: cannot be read
+    rewritten: list[bool] = []
+    changing = tmp_path / "VID_changing.mp4"
+    random_file(changing, 2 * PART)
+    results: list[FileResult] = []
+
+    class Rewrite:
+        """Rewrites the video once its first part is on the way: it changed mid-upload."""
+
+        def on_queued(self, *, path: Path, size: int) -> None: ...
+
+        def on_progress(self, *, path: Path, bytes_sent: int) -> None:
+            if path == changing and not rewritten:
+                rewritten.append(True)
+                changing.write_bytes(b"x" * (2 * PART))
+
+        def on_done(self, *, result: FileResult) -> None:
+            results.append(result)
+
+    summary = uploader(alice, clean_net, subscribers=[Rewrite()], parallel=1).upload(
+        [gone, good, changing]
+    )
+    by_name = {r.path.name: r for r in summary.results}
+    assert by_name["IMG_ok.jpg"].status == UPLOADED
+    assert by_name["IMG_gone.jpg"].status == FAILED
+    assert "cannot read" in (by_name["IMG_gone.jpg"].reason or "")
+    assert by_name["VID_changing.mp4"].status == FAILED
+    assert "changed" in (by_name["VID_changing.mp4"].reason or "")
+    assert sorted(r.path.name for r in results) == sorted(by_name)  # on_done once per file
+    assert stored(cfg, alice, sha) == sha
+
+
+def test_a_duplicate_sends_no_bytes(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path
+) -> None:
+    photo, video = tmp_path / "IMG_dup.jpg", tmp_path / "VID_dup.mp4"
+    shas = [random_file(photo, 40_000), random_file(video, PART + 1)]
+    first = uploader(alice, clean_net).upload([photo, video])
+    assert [r.status for r in first.results] == [UPLOADED, UPLOADED]
+    # What the ingest does once S3 announces the objects.
+    ledger = Ledger(dynamodb_client(cfg), cfg.require("table"))
+    for path, sha in zip((photo, video), shas, strict=True):
+        ledger.mark_uploaded(alice.sub, sha, size=path.stat().st_size, now=datetime.now(UTC))
+    clean_net.s3.seen.clear()
+    # A fresh journal: only the API can tell these are backed up.
+    again = uploader(alice, clean_net).upload([photo, video])
+    assert [(r.status, r.bytes_sent) for r in again.results] == [(DUPLICATE, 0), (DUPLICATE, 0)]
+    assert clean_net.puts() == 0
+
+
+def test_the_journal_skips_backed_up_files_without_asking_the_api(
+    clean_net: Net, alice: Account, tmp_path: Path
+) -> None:
+    files = [tmp_path / f"IMG_{i}.jpg" for i in range(5)]
+    for f in files:
+        random_file(f, 10_000)
+    journal = Journal(tmp_path / "journal.db")
+    assert {
+        r.status for r in uploader(alice, clean_net, journal=journal).upload(files).results
+    } == {UPLOADED}
+    calls = len(clean_net.api.seen)
+    assert calls == 1  # one presign batch for five photos
+    summary = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload(files)
+    assert {r.status for r in summary.results} == {DUPLICATE}
+    assert len(clean_net.api.seen) == calls
+
+
+def test_cancel_stops_and_a_new_run_finishes_without_resending_parts(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path
+) -> None:
+    video = tmp_path / "VID_long.mp4"
+    sha = random_file(video, 6 * PART)
+    journal = Journal(tmp_path / "journal.db")
+    engine = uploader(alice, clean_net, journal=journal, parallel=1)
+    sent_parts = threading.Event()
+
+    class StopAfterTwoParts:
+        def __init__(self) -> None:
+            self.bytes = 0
+
+        def on_queued(self, *, path: Path, size: int) -> None: ...
+
+        def on_progress(self, *, path: Path, bytes_sent: int) -> None:
+            self.bytes += bytes_sent
+            if self.bytes >= 2 * PART and not sent_parts.is_set():
+                sent_parts.set()
+                engine.cancel()
+
+        def on_done(self, *, result: FileResult) -> None: ...
+
+    engine._engine.subscribers.append(StopAfterTwoParts())
+    first = engine.upload([video])
+    assert first.results[0].status == "cancelled"
+    assert not first.ok
+    done_before = {
+        s.part_number for s in clean_net.s3.requests(lambda s: s.is_part_put and s.status == 200)
+    }
+    assert 2 <= len(done_before) < 6
+    second = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload([video])
+    assert second.results[0].status == UPLOADED
+    assert second.results[0].bytes_sent == (6 - len(done_before)) * PART
+    ok_parts = [s.part_number for s in clean_net.s3.requests(lambda s: s.is_part_put)]
+    assert sorted(ok_parts) == [1, 2, 3, 4, 5, 6]
+    assert stored(cfg, alice, sha) == sha

@@ -1,0 +1,92 @@
+"""Part plans, one-pass hashing of files and parts, and streaming byte ranges."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mobile_backup.client import FileChangedError, choose_part_size
+from mobile_backup.client._parts import (
+    MAX_PARTS,
+    MIB,
+    FileStamp,
+    RangeBody,
+    b64,
+    hash_file,
+    part_count,
+    part_range,
+)
+
+
+@given(st.integers(min_value=0, max_value=5 * 1024**4))
+def test_part_size_keeps_every_file_within_s3_limits(size: int) -> None:
+    part = choose_part_size(size)
+    assert 8 * MIB <= part <= 5 * 1024**3
+    assert part % MIB == 0
+    assert part_count(size, part) <= MAX_PARTS
+
+
+def test_part_size_grows_only_when_needed() -> None:
+    assert choose_part_size(2 * 1024**3) == 8 * MIB
+    assert choose_part_size(100 * 1024**3) == 11 * MIB  # 100 GiB / 10,000 parts, rounded up
+    with pytest.raises(ValueError, match="5 MiB"):
+        choose_part_size(1, preferred=4 * MIB)
+
+
+@settings(max_examples=50)
+@given(size=st.integers(min_value=0, max_value=50_000), part=st.integers(1, 9_000))
+def test_part_ranges_tile_the_file(size: int, part: int) -> None:
+    ranges = [part_range(size, part, n) for n in range(1, part_count(size, part) + 1)]
+    assert sum(length for _, length in ranges) == size
+    assert all(offset == (n * part) for n, (offset, _) in enumerate(ranges))
+
+
+def test_hash_file_gives_the_file_and_part_digests(tmp_path: Path) -> None:
+    data = os.urandom(5 * MIB * 2 + 12345)
+    path = tmp_path / "v.mp4"
+    path.write_bytes(data)
+    file_hash = hash_file(path, part_size=5 * MIB)
+    assert file_hash.sha256 == hashlib.sha256(data).hexdigest()
+    parts = [data[i : i + 5 * MIB] for i in range(0, len(data), 5 * MIB)]
+    assert file_hash.part_checksums == [b64(hashlib.sha256(p).digest()) for p in parts]
+    assert hash_file(path).part_digests == ()
+
+
+def test_an_empty_file_is_one_empty_part(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    file_hash = hash_file(path, part_size=5 * MIB)
+    assert file_hash.part_checksums == [b64(hashlib.sha256(b"").digest())]
+
+
+def test_a_range_body_streams_exactly_its_bytes_in_chunks(tmp_path: Path) -> None:
+    data = os.urandom(10_000)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    seen: list[int] = []
+    body = RangeBody(
+        path,
+        offset=1000,
+        length=5000,
+        stamp=FileStamp.of(path),
+        on_chunk=seen.append,
+        chunk_size=1024,
+    )
+    chunks = list(body)
+    assert b"".join(chunks) == data[1000:6000]
+    assert max(len(c) for c in chunks) == 1024
+    assert sum(seen) == body.sent == 5000
+
+
+def test_a_file_changed_since_hashing_is_not_sent(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * 100)
+    stamp = FileStamp.of(path)
+    path.write_bytes(b"b" * 101)
+    with pytest.raises(FileChangedError):
+        list(RangeBody(path, offset=0, length=100, stamp=stamp))
