@@ -141,7 +141,12 @@ def agent(cloud: Cloud, library: Path) -> Agent:
 
 
 def files_under(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    """The library as a user sees it: every file outside the agent's hidden dir."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != ".mobile-backup"
+    }
 
 
 def drain(agent: Agent) -> int:

@@ -1,10 +1,12 @@
 """The PC agent: consume download messages, verify, file by capture date, write receipts.
 
-One agent serves a household: each member's media goes under `{library}/{user}/{YYYY}/{MM}/`.
+One agent serves a household: each member's media goes under their own folder of the
+library, laid out by a path template (default `{user}/{year}/{month}/{filename}`).
 """
 
 from __future__ import annotations
 
+from mobile_backup.agent._capture import media_capture_time
 from mobile_backup.agent._paths import (
     MAX_FILENAME_BYTES,
     ensure_inside,
@@ -13,9 +15,26 @@ from mobile_backup.agent._paths import (
     sanitize_filename,
 )
 from mobile_backup.agent._placement import STAGING_DIR, Library, Placement
-from mobile_backup.agent._worker import Agent, Outcome, OutcomeKind
+from mobile_backup.agent._reconcile import (
+    AuditFinding,
+    FileState,
+    Reconciler,
+    ReconcileReport,
+)
+from mobile_backup.agent._state import STATE_FILE, Health, PlacedFile, StateDB
+from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
+from mobile_backup.agent._transfer import Bandwidth, Downloader, TransferConfig
+from mobile_backup.agent._worker import (
+    Agent,
+    AgentConfig,
+    Delivery,
+    Outcome,
+    OutcomeKind,
+    config_from_settings,
+)
 from mobile_backup.agent.exceptions import (
     AgentError,
+    Cancelled,
     DownloadError,
     DownloadIntegrityError,
     MalformedMessageError,
@@ -23,20 +42,38 @@ from mobile_backup.agent.exceptions import (
 )
 
 __all__ = [
+    "DEFAULT_TEMPLATE",
     "MAX_FILENAME_BYTES",
     "STAGING_DIR",
+    "STATE_FILE",
     "Agent",
+    "AgentConfig",
     "AgentError",
+    "AuditFinding",
+    "Bandwidth",
+    "Cancelled",
+    "Delivery",
     "DownloadError",
     "DownloadIntegrityError",
+    "Downloader",
+    "FileState",
+    "Health",
     "Library",
     "MalformedMessageError",
     "Outcome",
     "OutcomeKind",
+    "PathTemplate",
+    "PlacedFile",
     "Placement",
+    "ReconcileReport",
+    "Reconciler",
+    "StateDB",
+    "TransferConfig",
     "UnsafePathError",
+    "config_from_settings",
     "ensure_inside",
     "is_reserved_name",
+    "media_capture_time",
     "relative_path",
     "sanitize_filename",
 ]

@@ -18,7 +18,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -61,6 +61,8 @@ class Library:
         chunk_size: bytes per read while downloading.
         link: the hard-link call; injectable to exercise the fallback for filesystems
             without hard links (FAT, exFAT, some network shares).
+        write: the `os.write`-like call every staged byte goes through; the filesystem
+            seam for tests (a disk that fills up, a folder that turns read-only).
     """
 
     def __init__(
@@ -69,11 +71,13 @@ class Library:
         *,
         chunk_size: int = CHUNK_SIZE,
         link: Callable[[Path, Path], None] = os.link,
+        write: Callable[[int, memoryview], int] = os.write,
     ) -> None:
         self._root = root.resolve()
         self._staging = self._root.joinpath(*STAGING_DIR.parts)
         self._chunk_size = chunk_size
         self._link = link
+        self._write = write
         self._hardlinks = True
 
     @property
@@ -84,15 +88,18 @@ class Library:
     def staging(self) -> Path:
         return self._staging
 
-    def prepare(self) -> int:
+    def prepare(self, *, keep: Collection[str] = ()) -> int:
         """Create the library and staging dirs; delete staging leftovers of a crash.
 
-        Returns the number of leftovers removed. Only one agent may use a library at a
-        time: this would delete another agent's in-flight downloads.
+        `keep` names staging files a resumable download still owns. Returns the number of
+        leftovers removed. Only one agent may use a library at a time: this would delete
+        another agent's in-flight downloads.
         """
         self._staging.mkdir(parents=True, exist_ok=True)
         removed = 0
         for entry in self._staging.iterdir():
+            if entry.name in keep and entry.is_file() and not entry.is_symlink():
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
@@ -138,7 +145,7 @@ class Library:
         try:
             digest = hashlib.sha256()
             total = 0
-            with os.fdopen(fd, "wb") as fh:
+            try:
                 while chunk := stream.read(self._chunk_size):
                     total += len(chunk)
                     if total > size:
@@ -147,9 +154,10 @@ class Library:
                             f"received more than the {size} bytes declared for {sha256}"
                         )
                     digest.update(chunk)
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
+                    self.write_all(fd, chunk)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             if total != size:
                 raise DownloadIntegrityError(
                     f"received {total} bytes, expected {size}, for {sha256}"
@@ -161,6 +169,18 @@ class Library:
             path.unlink(missing_ok=True)
             raise
         return path
+
+    def write_all(self, fd: int, data: bytes) -> None:
+        """Write all of `data` at the descriptor's position (through the write seam)."""
+        view = memoryview(data)
+        while view:
+            view = view[self._write(fd, view) :]
+
+    def staging_path(self, name: str) -> Path:
+        """A named (resumable) staging file; `name` is made by the agent, not a phone."""
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise AgentError(f"not a staging file name: {name!r}")
+        return self._staging / name
 
     def place(self, staged: Path, relative: PurePosixPath, *, sha256: str, size: int) -> Placement:
         """Give the verified `staged` file its final name without overwriting anything.

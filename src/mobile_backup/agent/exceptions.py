@@ -8,7 +8,9 @@
         │                              (also InvalidInputError); left for the dead-letter queue
         ├── DownloadIntegrityError     downloaded bytes do not match the declared size or
         │                              SHA-256 (also IntegrityError); never placed
-        └── DownloadError              the object could not be fetched (also ServiceError)
+        ├── DownloadError              the object could not be fetched (also ServiceError)
+        ├── Cancelled                  the agent is stopping; the work is released, not lost
+        └── ServiceInstallError        the service could not be installed or removed
 
 boto3 errors are translated into these at the S3/SQS boundary in `_worker.py`.
 """
@@ -46,3 +48,15 @@ class DownloadError(AgentError, ServiceError):
     """S3 would not give us the object (missing, forbidden, or unreachable)."""
 
     code = "download_failed"
+
+
+class Cancelled(AgentError):
+    """The agent is stopping: this piece of work was released for later, not failed."""
+
+    code = "cancelled"
+
+
+class ServiceInstallError(AgentError):
+    """`agent install` / `uninstall` could not do its job (one readable line)."""
+
+    code = "service_install_failed"

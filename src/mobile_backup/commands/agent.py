@@ -1,37 +1,163 @@
-"""`agent ...`: the PC side."""
+"""`agent ...`: the PC side (run, status, reconcile, redrive, install, uninstall)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import signal
+import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mobile_backup.commands._common import load_profile, out
-from mobile_backup.core import MobileBackupError
+from mobile_backup.commands._common import err, human, load_profile, out, state
+from mobile_backup.core import ConfigError, Settings, config_file_path
+
+if TYPE_CHECKING:
+    from mobile_backup.agent import Agent, AgentConfig
 
 app = typer.Typer(help="The PC agent: collects uploads into your library.")
+
+LibraryOpt = Annotated[
+    Path | None, typer.Option(help="Library root (default: the profile's `library`).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _library(cfg: Settings) -> Path:
+    root = cfg.library
+    if root is None:
+        raise ConfigError("no library folder: pass --library or set it in the profile")
+    return root.expanduser().resolve()
+
+
+def build_agent(
+    cfg: Settings,
+    *,
+    workers: int | None = None,
+    delete_after_download: bool | None = None,
+    path_template: str | None = None,
+    max_bandwidth_mb: float | None = None,
+    part_size_mb: int | None = None,
+    reconcile_hours: float | None = None,
+    wait_seconds: int | None = None,
+) -> Agent:
+    """The agent for a profile plus command-line overrides (template validated here)."""
+    from mobile_backup.agent import Agent, TransferConfig, config_from_settings
+
+    if path_template is not None:
+        cfg = cfg.model_copy(update={"path_template": path_template})
+    transfer: dict[str, Any] = {}
+    if max_bandwidth_mb:
+        transfer["max_bandwidth"] = int(max_bandwidth_mb * 1_000_000)
+    if part_size_mb:
+        transfer["part_size"] = part_size_mb * 1024 * 1024
+        transfer["threshold"] = max(TransferConfig().threshold, 2 * transfer["part_size"])
+    try:
+        config: AgentConfig = config_from_settings(
+            cfg,
+            workers=workers,
+            delete_after_download=delete_after_download,
+            transfer=TransferConfig(**transfer) if transfer else None,
+            reconcile_interval=reconcile_hours * 3600 if reconcile_hours else None,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"invalid agent option: {exc}") from exc
+    kwargs: dict[str, Any] = {"library": _library(cfg), "config": config}
+    if wait_seconds is not None:
+        kwargs["wait_seconds"] = wait_seconds
+    return Agent.from_settings(cfg, **kwargs)
+
+
+def run_agent_until(
+    stop: threading.Event,
+    *,
+    profile: str | None = None,
+    config_file: Path | None = None,
+    **options: Any,
+) -> None:
+    """Run the agent with a rotating log until `stop` is set (the services call this)."""
+    from mobile_backup.agent._logging import configure_file_log, log_path
+    from mobile_backup.core import load_settings
+
+    if config_file is not None:
+        import os
+
+        # The Windows service runs as another account: point it at the installer's config.
+        os.environ["MOBILE_BACKUP_CONFIG_FILE"] = str(config_file)
+    cfg = load_settings(profile)
+    agent = build_agent(cfg, **options)
+    handler = configure_file_log(log_path(agent.library.root))
+    try:
+        agent.run(stop)
+    finally:
+        agent.close()
+        logging.getLogger("mobile_backup").removeHandler(handler)
+        handler.close()
 
 
 @app.command("run")
 def agent_run(
-    library: Annotated[
-        Path | None, typer.Option(help="Library root (default: the profile's `library`).")
+    library: LibraryOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Files at a time.")] = None,
+    delete_after_download: Annotated[
+        bool | None,
+        typer.Option(
+            "--delete-after-download/--keep-cloud-copy",
+            help="Delete the cloud copy once the file is verified here (default: tag it so "
+            "the bucket's lifecycle rule expires it after the retention period).",
+            show_default=False,
+        ),
+    ] = None,
+    path_template: Annotated[
+        str | None,
+        typer.Option(help="Library layout, e.g. '{user}/{year}/{month}/{filename}'."),
+    ] = None,
+    max_bandwidth: Annotated[
+        float | None, typer.Option(help="Download limit in MB/s (default: none).", min=0.01)
+    ] = None,
+    part_size: Annotated[
+        int | None, typer.Option(help="MiB per ranged GET for large files.", min=1, max=512)
+    ] = None,
+    reconcile_every: Annotated[
+        float,
+        typer.Option(help="Hours between reconcile passes, one at start; 0 turns them off."),
+    ] = 6.0,
+    log_file: Annotated[
+        Path | None, typer.Option(help="Rotating log (default: in the library's hidden dir).")
+    ] = None,
+    poll_seconds: Annotated[
+        int | None,
+        typer.Option(min=1, max=20, help="Long-poll wait; a stop waits at most this long."),
     ] = None,
 ) -> None:
     """Collect uploads into the library until stopped (Ctrl+C or SIGTERM)."""
-    from mobile_backup.agent import Agent
+    from mobile_backup.agent._logging import configure_file_log, log_path
 
     cfg = load_profile(library=library)
-    root = cfg.library
-    if root is None:
-        raise MobileBackupError("no library folder: pass --library or set it in the profile")
-    agent = Agent.from_settings(cfg, library=root.expanduser().resolve())
+    agent = build_agent(
+        cfg,
+        workers=workers,
+        delete_after_download=delete_after_download,
+        path_template=path_template,
+        max_bandwidth_mb=max_bandwidth,
+        part_size_mb=part_size,
+        reconcile_hours=reconcile_every or None,
+        wait_seconds=poll_seconds,
+    )
+    log = log_file or log_path(agent.library.root)
+    handler = configure_file_log(log)
+    if not state.verbose:
+        # The file gets INFO; the terminal (or the service journal) only warnings.
+        for h in logging.getLogger().handlers:
+            if h.level == logging.NOTSET:
+                h.setLevel(logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    out.print(f"Agent collecting into {root} (Ctrl+C to stop)…")
+    out.print(f"Agent collecting into {agent.library.root} (Ctrl+C to stop); log: {log}")
     runner = threading.Thread(target=agent.run, args=(stop,), name="agent")
     runner.start()
     try:
@@ -40,4 +166,218 @@ def agent_run(
     except KeyboardInterrupt:
         stop.set()
         runner.join()
+    finally:
+        agent.close()
+        logging.getLogger("mobile_backup").removeHandler(handler)
+        handler.close()
     out.print("Agent stopped.")
+
+
+@app.command("status")
+def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+    """Queue and dead-letter depth, last success, files today, disk free, last error."""
+    from mobile_backup.agent._admin import agent_status as collect
+    from mobile_backup.core import sqs_client
+
+    cfg = load_profile(library=library)
+    root = _library(cfg)
+    queue_url = cfg.downloads_queue_url
+    status = collect(library=root, sqs=sqs_client(cfg) if queue_url else None, queue_url=queue_url)
+    data = status.as_dict()
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    table.add_row("library", str(root))
+    table.add_row("agent", "[green]running[/]" if status.running else "[yellow]not running[/]")
+    if status.queue is not None:
+        table.add_row(
+            "queue", f"{status.queue.visible} waiting, {status.queue.in_flight} in flight"
+        )
+    if status.dlq is not None:
+        colour = "red" if status.dlq.visible else "green"
+        table.add_row("dead letters", f"[{colour}]{status.dlq.visible}[/]")
+    if status.queue_error:
+        table.add_row("queue", f"[red]{status.queue_error}[/]")
+    table.add_row("last success", _when(data["last_success_at"]))
+    table.add_row("files today", f"{data['files_today']} ({human(data['bytes_today'])})")
+    table.add_row("files placed", str(data["placed_total"]))
+    if data["resumable_downloads"]:
+        table.add_row("resumable", f"{data['resumable_downloads']} partial download(s)")
+    free = status.disk_free
+    table.add_row("disk free", human(free) if free is not None else "unknown")
+    if data["paused_until"]:
+        table.add_row("paused", f"[red]{data['pause_reason']} until {data['paused_until']}[/]")
+    if data["last_error"]:
+        table.add_row(
+            "last error", f"[red]{data['last_error']}[/] ({_when(data['last_error_at'])})"
+        )
+    out.print(table)
+
+
+@app.command("reconcile")
+def agent_reconcile(
+    library: LibraryOpt = None,
+    audit: Annotated[bool, typer.Option(help="Also check placed files on disk.")] = True,
+    refetch: Annotated[
+        bool, typer.Option(help="Fetch missing/altered files again (else only report).")
+    ] = True,
+    verify: Annotated[bool, typer.Option(help="Hash every placed file (slow).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch everything the ledger says is uploaded but not here; audit the library."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mobile_backup.agent import Reconciler
+
+    cfg = load_profile(library=library)
+    agent = build_agent(cfg)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as progress:
+            task = progress.add_task("fetching from the ledger", total=None)
+            reconciler = Reconciler(agent, progress=lambda _o: progress.advance(task))
+            report = reconciler.fetch_awaiting()
+            if audit:
+                progress.update(task, description="auditing the library")
+                reconciler.audit(report=report, refetch=refetch, verify=verify)
+    finally:
+        agent.close()
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "outcomes": {str(k): v for k, v in report.outcomes.items()},
+                    "checked": report.checked,
+                    "findings": [
+                        {
+                            "user": f.user_sub,
+                            "sha256": f.sha256,
+                            "path": f.path.as_posix(),
+                            "state": str(f.state),
+                            "action": f.action,
+                        }
+                        for f in report.findings
+                    ],
+                    "problems": report.problems,
+                }
+            )
+        )
+    else:
+        out.print(f"Reconciled: {report.summary()}")
+        for f in report.findings:
+            out.print(f"  [yellow]{f.state}[/] {f.path.as_posix()}: {f.action}", highlight=False)
+        for problem in report.problems:
+            out.print(f"  [red]✗[/] {problem}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("redrive")
+def agent_redrive(
+    limit: Annotated[int | None, typer.Option(min=1, help="Move at most this many.")] = None,
+) -> None:
+    """Move dead-lettered download messages back to the downloads queue."""
+    from mobile_backup.agent._admin import redrive
+    from mobile_backup.core import sqs_client
+
+    cfg = load_profile()
+    moved = redrive(sqs_client(cfg), cfg.require("downloads_queue_url"), limit=limit)
+    out.print(f"Moved {moved} message(s) back to the downloads queue.")
+
+
+ScopeOpt = Annotated[bool, typer.Option("--system", help="Linux: a system-wide unit (needs root).")]
+StartOpt = Annotated[
+    bool, typer.Option("--start/--no-start", help="Load and start it now (or only write it).")
+]
+DirOpt = Annotated[
+    Path | None, typer.Option(help="Write the unit/plist here instead of the standard place.")
+]
+
+
+def _plan(system: bool, directory: Path | None) -> Any:
+    from mobile_backup.agent import _service
+
+    cfg = load_profile()
+    root = _library(cfg)
+    if sys.platform == "darwin":
+        return _service.launchd_plan(
+            profile=state.profile,
+            config_file=config_file_path().resolve(),
+            log_dir=root / ".mobile-backup" / "logs",
+            agents_dir=directory,
+        )
+    return _service.systemd_plan(
+        profile=state.profile,
+        config_file=config_file_path().resolve(),
+        library=root,
+        system=system,
+        unit_dir=directory,
+    )
+
+
+@app.command("install")
+def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt = None) -> None:
+    """Run the agent as a service: Windows service, systemd unit or launchd agent."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        from mobile_backup.agent._winservice import Pywin32Api, install_windows_service
+
+        load_profile()  # a broken profile fails here, not in the service
+        install_windows_service(
+            Pywin32Api(),
+            profile=state.profile,
+            config_file=config_file_path().resolve(),
+            start=start,
+        )
+        out.print("Installed the Windows service MobileBackupAgent (automatic start).")
+        return
+    from mobile_backup.agent._service import install
+
+    plan = _plan(system, dest)
+    install(plan, start=start)
+    out.print(f"Installed {plan.kind} service: {plan.path}")
+    if not start:
+        for argv in plan.enable:
+            out.print(f"  start it with: {' '.join(argv)}", highlight=False)
+
+
+@app.command("uninstall")
+def agent_uninstall(system: ScopeOpt = False, stop: StartOpt = True, dest: DirOpt = None) -> None:
+    """Stop and remove the agent's service."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        from mobile_backup.agent._winservice import Pywin32Api, uninstall_windows_service
+
+        uninstall_windows_service(Pywin32Api(), stop=stop)
+        out.print("Removed the Windows service MobileBackupAgent.")
+        return
+    from mobile_backup.agent._service import uninstall
+
+    plan = _plan(system, dest)
+    if uninstall(plan, stop=stop):
+        out.print(f"Removed {plan.path}")
+    else:
+        out.print(f"No service installed at {plan.path}")
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "never"
+    at = datetime.fromisoformat(iso)
+    ago = (datetime.now(UTC) - at).total_seconds()
+    if ago < 120:
+        return f"{iso} ({ago:.0f} s ago)"
+    if ago < 7200:
+        return f"{iso} ({ago / 60:.0f} min ago)"
+    return f"{iso} ({ago / 3600:.1f} h ago)"
+
+
+__all__ = ["app", "build_agent", "run_agent_until"]

@@ -143,6 +143,13 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     library: Path | None = Field(default=None, description="where the agent files media")
     state_dir: Path | None = Field(default=None, description="parent of each profile's state")
+    # The agent validates the template when it loads it (agent/_template.py).
+    path_template: str = Field(
+        default="{user}/{year}/{month}/{filename}", description="the agent's library layout"
+    )
+    delete_after_download: bool = Field(
+        default=False, description="agent deletes the cloud copy after its receipt"
+    )
 
     @field_validator("api_url", "aws_endpoint_url", "jwks_url")
     @classmethod

@@ -91,6 +91,7 @@ class LocalStack:
         self._emulator: Any = None
         self._api: Any = None
         self._settings: Settings | None = None
+        self._agent: Any = None
         self.user_sub: str | None = None
 
     @property
@@ -140,6 +141,7 @@ class LocalStack:
         agent = Agent.from_settings(
             self.settings, library=self.library, host=_hostname(), wait_seconds=self._poll_seconds
         )
+        self._agent = agent
         self._thread("agent", agent.run)
 
     def stop(self) -> None:
@@ -147,6 +149,9 @@ class LocalStack:
         for t in self._threads:
             t.join(timeout=30)
         self._threads.clear()
+        if self._agent is not None:
+            self._agent.close()  # frees the library's lock and transfer threads
+            self._agent = None
         if self._api is not None:
             self._api.stop()
             self._api = None

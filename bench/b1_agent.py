@@ -1,0 +1,359 @@
+"""B1: the agent receives 1000 photos of 1-5 MB announced on the downloads queue → verified,
+fsynced files in the library; against `s5cmd cp` and `rclone copy` of the same objects from
+the same SeaweedFS endpoint in the same run.
+
+Objects live on SeaweedFS (a real S3 that validates SigV4); the downloads queue and the
+ledger live on the moto emulator (SeaweedFS has neither), so the agent's figure includes
+everything it does for real: receive, GET, SHA-256, fsync, placement, receipt in the ledger,
+tagging, batched delete. The agent runs in a subprocess (this module's `__main__`) so its
+RSS is its own; its clock starts when `Agent.run` starts (after imports) and stops when the
+last file is recorded as placed. The peers' clocks cover their whole process (a Go binary:
+milliseconds of start-up) including their listing.
+
+This module also holds the machinery B2, B4 and B7 reuse (`AgentStack`, `run_agent`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench._harness import (
+    MB,
+    BenchContext,
+    Measurement,
+    Target,
+    make_files,
+    run_measured,
+    scenario,
+)
+from bench._peers import Endpoint, rclone_copy_down, s5cmd_download, s5cmd_upload
+
+BUCKET = "bench"
+
+
+@dataclass
+class AgentStack:
+    """Queue + ledger on the emulator, objects on an S3 endpoint."""
+
+    emulator_url: str
+    region: str
+    table: str
+    queue_url: str
+    dlq_url: str
+    s3: Endpoint
+
+    @classmethod
+    def provision(cls, ctx: BenchContext, s3: Endpoint) -> AgentStack:
+        from mobile_backup.local import provision
+
+        resources = provision(
+            endpoint_url=ctx.emulator().endpoint_url, stack_name=f"b{uuid.uuid4().hex[:8]}"
+        )
+        return cls(
+            emulator_url=resources.endpoint_url,
+            region=resources.region,
+            table=resources.table,
+            queue_url=resources.downloads_queue_url,
+            dlq_url=resources.downloads_dlq_url,
+            s3=s3,
+        )
+
+    def settings(self, library: Path) -> Any:
+        from mobile_backup.core import EMULATOR_KEY, Settings
+
+        return Settings.explicit(
+            profile="bench",
+            local=True,
+            region=self.region,
+            aws_endpoint_url=self.emulator_url,
+            aws_access_key_id=EMULATOR_KEY,
+            aws_secret_access_key=EMULATOR_KEY,
+            bucket=BUCKET,
+            table=self.table,
+            downloads_queue_url=self.queue_url,
+            library=library,
+        )
+
+    def announce(self, files: list[Path], digests: dict[Path, str], user_sub: str) -> None:
+        """What the phone + ingest do for each object already in the bucket: a ledger entry
+        (uploaded) and a download message."""
+        from mobile_backup.core import (
+            DownloadMessage,
+            Ledger,
+            dynamodb_client,
+            object_key,
+            sqs_client,
+        )
+
+        settings = self.settings(Path("/nonexistent"))
+        ledger = Ledger(dynamodb_client(settings), self.table)
+        sqs = sqs_client(settings)
+        now = datetime.now(UTC)
+        bodies = []
+        for path in files:
+            sha = digests[path]
+            size = path.stat().st_size
+            ledger.reserve(
+                user_sub, sha256=sha, filename=f"IMG_{path.name}.jpg", size=size,
+                content_type="image/jpeg", taken_at=now, device="bench", now=now,
+            )  # fmt: skip
+            record = ledger.mark_uploaded(user_sub, sha, size=size, now=now)
+            bodies.append(
+                DownloadMessage(
+                    bucket=BUCKET, key=object_key(user_sub, sha), user_sub=user_sub, sha256=sha,
+                    size=size, filename=f"IMG_{path.name}.jpg", content_type="image/jpeg",
+                    taken_at=now, uploaded_at=record.uploaded_at or now,
+                ).to_json()
+            )  # fmt: skip
+        for i in range(0, len(bodies), 10):
+            sqs.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])
+                ],
+            )
+
+
+def digests_of(files: list[Path]) -> dict[Path, str]:
+    out = {}
+    for path in files:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(4 * MB):
+                h.update(chunk)
+        out[path] = h.hexdigest()
+    return out
+
+
+def by_sha_dir(files: list[Path], digests: dict[Path, str], directory: Path) -> list[Path]:
+    """Hard links named by content hash, so `s5cmd cp dir/*` writes `media/{sub}/{sha}`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    linked = []
+    for path in files:
+        target = directory / digests[path]
+        if not target.exists():
+            os.link(path, target)
+        linked.append(target)
+    return linked
+
+
+def stage_objects(
+    ctx: BenchContext, stack: AgentStack, files: list[Path], digests: dict[Path, str]
+) -> str:
+    """Put this run's objects under a fresh user (unique keys), announce them; the user."""
+    sub = "b" + uuid.uuid4().hex
+    linked = ctx.once("by-sha", lambda: by_sha_dir(files, digests, ctx.work_dir / "by-sha"))
+    s5cmd_upload(stack.s3, linked, bucket=BUCKET, prefix=f"media/{sub}")
+    stack.announce(files, digests, sub)
+    return sub
+
+
+@dataclass
+class AgentRun:
+    elapsed: float
+    files: int
+    bytes: int
+    peak_rss: int
+    parts_fetched: int
+    detail: dict[str, Any]
+
+
+def run_agent(
+    stack: AgentStack,
+    *,
+    library: Path,
+    expect: int,
+    workers: int = 16,
+    max_concurrency: int = 16,
+    part_size: int = 8 * 1024 * 1024,
+    extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> AgentRun:
+    """Run the agent in a subprocess until `expect` files are placed."""
+    job = {
+        "emulator_url": stack.emulator_url,
+        "region": stack.region,
+        "table": stack.table,
+        "queue_url": stack.queue_url,
+        "s3_url": stack.s3.url,
+        "library": str(library),
+        "expect": expect,
+        "workers": workers,
+        "max_concurrency": max_concurrency,
+        "part_size": part_size,
+        **(extra or {}),
+    }
+    job_file = library.parent / f"job-{uuid.uuid4().hex[:8]}.json"
+    library.parent.mkdir(parents=True, exist_ok=True)
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    run = run_measured(
+        [sys.executable, "-m", "bench.b1_agent", str(job_file)],
+        env=env or stack.s3.env(),
+        cwd=Path(__file__).resolve().parent.parent,
+    ).check()
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    return AgentRun(
+        elapsed=answer["elapsed"],
+        files=answer["files"],
+        bytes=answer["bytes"],
+        peak_rss=run.peak_rss,
+        parts_fetched=answer["parts_fetched"],
+        detail=answer,
+    )
+
+
+def agent_settings_record(ctx: BenchContext, workers: int, concurrency: int, part: int) -> None:
+    ctx.record_setting(
+        "agent", {"workers": workers, "ranged_gets_in_flight": concurrency, "part_size": part}
+    )
+
+
+def library_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and ".mobile-backup" not in p.parts]
+
+
+@scenario("B1", "agent receives photos from the queue vs s5cmd / rclone downloads")
+def photos(ctx: BenchContext) -> list[Measurement]:
+    count = 100 if ctx.quick else 1000
+    ctx.record_setting("files", f"{count} x 1-5 MB (mean 3 MB)")
+    files = ctx.once(
+        "files",
+        lambda: make_files(ctx.work_dir / "files", count, min_size=MB, max_size=5 * MB, seed=1),
+    )
+    digests = ctx.once("digests", lambda: digests_of(files))
+    endpoint = Endpoint.from_seaweed(ctx.seaweed())
+    stack = ctx.once("stack", lambda: AgentStack.provision(ctx, endpoint))
+    workers, concurrency = 16, 16
+    agent_settings_record(ctx, workers, concurrency, 8 * 1024 * 1024)
+
+    sub = stage_objects(ctx, stack, files, digests)
+    out = ctx.work_dir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    ours = run_agent(
+        stack, library=out / "agent", expect=count, workers=workers, max_concurrency=concurrency
+    )
+    if len(library_files(out / "agent")) != count:
+        raise RuntimeError("the agent did not place every file")
+    s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "s5cmd")
+    rc = rclone_copy_down(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "rclone")
+    for peer in (s5, rc):
+        if peer.files != count:
+            raise RuntimeError(f"{peer.tool} fetched {peer.files} of {count} files")
+        ctx.record_tool(peer.tool, peer.version)
+        ctx.record_setting(peer.tool, peer.settings)
+    shutil.rmtree(out, ignore_errors=True)
+    ours_mb_s = ours.bytes / MB / ours.elapsed
+    return [
+        Measurement(
+            metric=f"{count} photos: agent vs s5cmd", ours=ours_mb_s, unit="MB/s",
+            peer=s5.mb_per_s, peer_name=s5.name, target=Target.ratio_at_least(1.0),
+            details={"files_per_s": count / ours.elapsed, "agent_peak_rss": ours.peak_rss},
+        ),
+        Measurement(
+            metric=f"{count} photos: agent vs rclone", ours=ours_mb_s, unit="MB/s",
+            peer=rc.mb_per_s, peer_name=rc.name, target=Target.ratio_at_least(1.0),
+        ),
+        Measurement(
+            metric="agent files/s (end to end)", ours=count / ours.elapsed, unit="files/s",
+            peer=s5.files / s5.elapsed, peer_name=s5.name, target=None,
+        ),
+    ]  # fmt: skip
+
+
+# The agent worker (subprocess) -----------------------------------------------------------
+def _worker(job: dict[str, Any]) -> dict[str, Any]:
+    import logging
+
+    from mobile_backup.agent import Agent, AgentConfig, TransferConfig
+    from mobile_backup.core import EMULATOR_KEY, Ledger, Settings, dynamodb_client, sqs_client
+
+    logging.basicConfig(level=logging.WARNING)
+    library = Path(job["library"])
+    settings = Settings.explicit(
+        profile="bench", local=True, region=job["region"], aws_endpoint_url=job["emulator_url"],
+        aws_access_key_id=EMULATOR_KEY, aws_secret_access_key=EMULATOR_KEY, bucket=BUCKET,
+        table=job["table"], downloads_queue_url=job["queue_url"], library=library,
+    )  # fmt: skip
+    s3 = Endpoint(
+        job["s3_url"], os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    ).client(max_pool_connections=max(job["workers"], job["max_concurrency"]) + 8)
+    if job.get("fault_rate"):
+        _inject_faults(s3, float(job["fault_rate"]))
+    part = int(job["part_size"])
+    transfer = TransferConfig(
+        part_size=part, threshold=max(2 * part, 16 * 1024 * 1024),
+        max_concurrency=int(job["max_concurrency"]),
+    )  # fmt: skip
+    agent = Agent(
+        settings=settings, s3=s3, sqs=sqs_client(settings),
+        ledger=Ledger(dynamodb_client(settings), job["table"]), library=library, host="bench",
+        wait_seconds=1,
+        config=AgentConfig(
+            workers=int(job["workers"]), transfer=transfer,
+            # As `agent run` does at start: the ledger, not the (still hidden) message.
+            reconcile_interval=3600.0 if job.get("reconcile_at_start") else None,
+        ),
+    )  # fmt: skip
+    agent.prepare()
+    stop = threading.Event()
+    expect = int(job["expect"])
+    started = time.perf_counter()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    kill_after = job.get("kill_after_parts")
+    try:
+        while agent.state.health(today=datetime.now(UTC).date()).placed_total < expect:
+            if kill_after is not None and agent.downloader.parts_fetched >= kill_after:
+                os.kill(os.getpid(), 9)  # B7: die like a crash, mid-video
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        thread.join()
+    placed = [p for p in library.rglob("*") if p.is_file() and ".mobile-backup" not in p.parts]
+    return {
+        "elapsed": elapsed,
+        "files": len(placed),
+        "bytes": sum(p.stat().st_size for p in placed),
+        "parts_fetched": agent.downloader.parts_fetched,
+    }
+
+
+def _inject_faults(s3: Any, rate: float) -> None:
+    """B7: fail `rate` of S3 requests with a 500, and as many with a connection reset,
+    before they reach the server (botocore's retries and ours must absorb them)."""
+    import random
+
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ConnectionClosedError
+
+    rng = random.Random(7)
+
+    class _Raw:
+        def stream(self, **_: Any) -> Any:
+            yield b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+
+    def maybe_fail(request: Any, **_: Any) -> Any:
+        roll = rng.random()
+        if roll < rate:
+            return AWSResponse(request.url, 500, {}, _Raw())
+        if roll < 2 * rate:
+            raise ConnectionClosedError(endpoint_url=request.url)
+        return None
+
+    s3.meta.events.register("before-send.s3", maybe_fail)
+
+
+if __name__ == "__main__":
+    print(json.dumps(_worker(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))))

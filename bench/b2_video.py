@@ -1,0 +1,73 @@
+"""B2: the agent receives one large video (2 GiB; 256 MiB with --quick) from SeaweedFS, vs
+`s5cmd cp` and boto3's `download_file` of the same object in the same run; peak RSS of each
+process (the agent's must stay under 200 MB whatever the size: it streams ranged GETs to
+their offsets and hashes from the file, never holding the object).
+
+Queue and ledger on the emulator, as in B1 (see `bench.b1_agent`).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from bench._harness import MB, BenchContext, Measurement, Target, make_file, scenario
+from bench._peers import Endpoint, boto3_download, s5cmd_download
+from bench.b1_agent import (
+    BUCKET,
+    AgentStack,
+    agent_settings_record,
+    digests_of,
+    library_files,
+    run_agent,
+    stage_objects,
+)
+
+MiB = 1024 * 1024
+
+
+@scenario("B2", "agent receives one large video vs s5cmd / boto3 download_file")
+def video(ctx: BenchContext) -> list[Measurement]:
+    size = 256 * MiB if ctx.quick else 2048 * MiB
+    ctx.record_setting("video", f"{size // MiB} MiB")
+    files = ctx.once("files", lambda: [make_file(ctx.work_dir / "files" / "v00000", size, seed=2)])
+    digests = ctx.once("digests", lambda: digests_of(files))
+    endpoint = Endpoint.from_seaweed(ctx.seaweed())
+    stack = ctx.once("stack", lambda: AgentStack.provision(ctx, endpoint))
+    workers, concurrency, part = 4, 8, 8 * MiB
+    agent_settings_record(ctx, workers, concurrency, part)
+
+    sub = stage_objects(ctx, stack, files, digests)
+    out = ctx.work_dir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    ours = run_agent(
+        stack, library=out / "agent", expect=1, workers=workers, max_concurrency=concurrency,
+        part_size=part,
+    )  # fmt: skip
+    if [p.stat().st_size for p in library_files(out / "agent")] != [size]:
+        raise RuntimeError("the agent did not place the video")
+    shutil.rmtree(out / "agent")
+    s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "s5cmd")
+    shutil.rmtree(out / "s5cmd")
+    b3 = boto3_download(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "boto3")
+    shutil.rmtree(out, ignore_errors=True)
+    for peer in (s5, b3):
+        if peer.bytes != size:
+            raise RuntimeError(f"{peer.tool} fetched {peer.bytes} of {size} bytes")
+        ctx.record_tool(peer.tool, peer.version)
+        ctx.record_setting(peer.tool, peer.settings)
+    ours_mb_s = size / MB / ours.elapsed
+    return [
+        Measurement(
+            metric=f"{size // MiB} MiB video: agent vs s5cmd", ours=ours_mb_s, unit="MB/s",
+            peer=s5.mb_per_s, peer_name=s5.name, target=Target.ratio_at_least(1.0),
+        ),
+        Measurement(
+            metric=f"{size // MiB} MiB video: agent vs boto3", ours=ours_mb_s, unit="MB/s",
+            peer=b3.mb_per_s, peer_name=b3.name, target=Target.ratio_at_least(1.0),
+        ),
+        Measurement(
+            metric="agent peak RSS (vs s5cmd's)", ours=ours.peak_rss / MB, unit="MB",
+            peer=s5.peak_rss / MB, peer_name=s5.name, target=Target.at_most(200, "MB"),
+            details={"boto3_peak_rss_mb": b3.peak_rss / MB},
+        ),
+    ]  # fmt: skip

@@ -1,0 +1,86 @@
+"""B4: latency from "upload complete" (the client's `on_done`) to "file fsynced in the
+library" (the agent's placement record, written after fsync, verification and rename), on
+the local stack: emulator + HTTP API + ingest poller + agent, all in this process.
+
+Files are uploaded one after another (a phone trickling photos in), 200 of them (50 with
+--quick). p50 and p99 of the per-file latency; target p50 < 0.5 s, p99 < 1 s. There is no
+peer: the seed's promise was "< 30 s".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench._harness import BenchContext, Measurement, Target, make_files, scenario
+
+
+@scenario("B4", "latency: upload complete -> file fsynced in the library (local stack)")
+def latency(ctx: BenchContext) -> list[Measurement]:
+    from mobile_backup.client import ApiClient, Authenticator, TokenStore, Uploader
+    from mobile_backup.local import LocalStack
+
+    count = 50 if ctx.quick else 200
+    ctx.record_setting("files", f"{count} x 100-400 KB, uploaded one at a time")
+    ctx.record_setting("stack", "in-process LocalStack, ingest and agent long-poll 1 s")
+    files = make_files(
+        ctx.work_dir / f"files-{ctx.run}", count, min_size=100_000, max_size=400_000,
+        seed=100 + ctx.run, suffix=".jpg",
+    )  # fmt: skip
+    done_at: dict[str, float] = {}
+
+    class Clock:
+        def on_queued(self, **_: Any) -> None: ...
+
+        def on_progress(self, **_: Any) -> None: ...
+
+        def on_done(self, *, result: Any) -> None:
+            if result.sha256:
+                done_at[result.sha256] = time.time()
+
+    with tempfile.TemporaryDirectory(dir=ctx.work_dir) as tmp:
+        library = Path(tmp) / "library"
+        with LocalStack(library=library, poll_seconds=1) as stack:
+            auth = Authenticator(settings=stack.settings, store=TokenStore(Path(tmp) / "s.json"))
+            auth.login(stack.email, stack.password)
+            api = ApiClient(base_url=stack.settings.require("api_url"), token=auth.access_token)
+            uploader = Uploader(api=api, subscribers=[Clock()], device="bench")
+            try:
+                for path in files:
+                    uploader.upload([path])
+                placed = _wait_placed(library, set(done_at), timeout=120)
+            finally:
+                api.close()
+    latencies = sorted(placed[sha] - done_at[sha] for sha in done_at)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+    within = Target.at_most
+    return [
+        Measurement(metric="p50 upload → fsynced", ours=p50, unit="s", target=within(0.5, "s")),
+        Measurement(metric="p99 upload → fsynced", ours=p99, unit="s", target=within(1.0, "s")),
+        Measurement(
+            metric="max upload → fsynced", ours=latencies[-1], unit="s", target=within(30.0, "s")
+        ),
+    ]
+
+
+def _wait_placed(library: Path, shas: set[str], *, timeout: float) -> dict[str, float]:
+    db = library / ".mobile-backup" / "agent.sqlite3"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+            try:
+                rows = conn.execute("SELECT sha256, placed_at FROM placed").fetchall()
+            finally:
+                conn.close()
+            got = {sha: datetime.fromisoformat(at).astimezone(UTC).timestamp() for sha, at in rows}
+            if shas <= set(got):
+                return got
+        time.sleep(0.2)
+    raise RuntimeError("not every upload reached the library in time")

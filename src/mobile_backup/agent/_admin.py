@@ -1,0 +1,206 @@
+"""`agent status` and `agent redrive`: the queues and the state file, seen from outside.
+
+Both work while the service runs: the status reads the state file read-only (WAL) and the
+queues' attributes; redrive moves dead-lettered messages back to the downloads queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mobile_backup.agent._placement import STAGING_DIR
+from mobile_backup.agent._state import STATE_FILE, Health, StateDB
+from mobile_backup.core import ServiceError, utcnow
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger(__name__)
+
+HIDDEN_DIR = PurePosixPath(STAGING_DIR.parts[0])
+ALIVE_WITHIN = timedelta(seconds=60)
+
+
+def state_path(library: Path) -> Path:
+    """Where the agent serving `library` keeps its state file."""
+    return library.joinpath(*HIDDEN_DIR.parts, STATE_FILE)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    visible: int
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """Everything `agent status` shows."""
+
+    library: Path
+    queue: QueueDepth | None
+    dlq: QueueDepth | None
+    disk_free: int | None
+    health: Health | None
+    """None when no agent has ever run on this library."""
+    running: bool
+    queue_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        h = self.health
+        return {
+            "library": str(self.library),
+            "running": self.running,
+            "queue": None if self.queue is None else vars_of(self.queue),
+            "dlq": None if self.dlq is None else vars_of(self.dlq),
+            "queue_error": self.queue_error,
+            "disk_free": self.disk_free,
+            "last_success_at": _iso(h.last_success_at) if h else None,
+            "files_today": h.files_today if h else 0,
+            "bytes_today": h.bytes_today if h else 0,
+            "placed_total": h.placed_total if h else 0,
+            "resumable_downloads": h.resumable if h else 0,
+            "last_error": h.last_error if h else None,
+            "last_error_code": h.last_error_code if h else None,
+            "last_error_at": _iso(h.last_error_at) if h else None,
+            "paused_until": _iso(h.paused_until) if h else None,
+            "pause_reason": h.pause_reason if h else None,
+            "pid": h.pid if h else None,
+            "host": h.host if h else None,
+        }
+
+
+def vars_of(depth: QueueDepth) -> dict[str, int]:
+    return {"visible": depth.visible, "in_flight": depth.in_flight}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def dead_letter_queue_url(sqs: SQSClient, queue_url: str) -> str | None:
+    """The DLQ of `queue_url`, from its redrive policy (None if it has none)."""
+    import json
+
+    try:
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+        policy = attrs.get("Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        arn = json.loads(policy)["deadLetterTargetArn"]
+        account, name = arn.split(":")[4], arn.split(":")[5]
+        return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    except (BotoCoreError, ClientError, KeyError, IndexError, ValueError) as exc:
+        raise ServiceError(f"could not find the dead-letter queue: {exc}") from exc
+
+
+def queue_depth(sqs: SQSClient, queue_url: str) -> QueueDepth:
+    try:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceError(f"could not read the queue {queue_url}: {exc}") from exc
+    return QueueDepth(
+        visible=int(attrs.get("ApproximateNumberOfMessages", 0)),
+        in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    )
+
+
+def agent_status(
+    *, library: Path, sqs: SQSClient | None, queue_url: str | None, now: datetime | None = None
+) -> AgentStatus:
+    """Collect the status; a queue that cannot be read is reported, not raised."""
+    now = now or utcnow()
+    health: Health | None = None
+    path = state_path(library)
+    if path.exists():
+        db = StateDB(path, readonly=True)
+        try:
+            health = db.health(today=now.date())
+        finally:
+            db.close()
+    queue = dlq = None
+    queue_error = None
+    if sqs is not None and queue_url:
+        try:
+            queue = queue_depth(sqs, queue_url)
+            dlq_url = dead_letter_queue_url(sqs, queue_url)
+            dlq = queue_depth(sqs, dlq_url) if dlq_url else None
+        except ServiceError as exc:
+            queue_error = str(exc)
+    try:
+        free: int | None = shutil.disk_usage(library).free
+    except OSError:
+        free = None
+    running = bool(
+        health and health.pid and health.alive_at and now - health.alive_at < ALIVE_WITHIN
+    )
+    return AgentStatus(
+        library=library,
+        queue=queue,
+        dlq=dlq,
+        disk_free=free,
+        health=health,
+        running=running,
+        queue_error=queue_error,
+    )
+
+
+def redrive(sqs: SQSClient, queue_url: str, *, limit: int | None = None) -> int:
+    """Move messages from the downloads DLQ back to the downloads queue; returns how many.
+
+    Each batch is sent before it is deleted from the DLQ: a crash in between duplicates a
+    message (harmless) and never loses one.
+    """
+    dlq_url = dead_letter_queue_url(sqs, queue_url)
+    if dlq_url is None:
+        raise ServiceError("the downloads queue has no dead-letter queue")
+    moved = 0
+    while limit is None or moved < limit:
+        want = 10 if limit is None else max(1, min(10, limit - moved))
+        try:
+            resp = sqs.receive_message(
+                QueueUrl=dlq_url, MaxNumberOfMessages=want, WaitTimeSeconds=1, VisibilityTimeout=60
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceError(f"could not read the dead-letter queue: {exc}") from exc
+        messages = resp.get("Messages", [])
+        if not messages:
+            break
+        try:
+            sent = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": m.get("Body", "")} for i, m in enumerate(messages)
+                ],
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceError(f"could not send to the downloads queue: {exc}") from exc
+        ok = {int(e["Id"]) for e in sent.get("Successful", [])}
+        done = [(i, m) for i, m in enumerate(messages) if i in ok]
+        if done:
+            try:
+                sqs.delete_message_batch(
+                    QueueUrl=dlq_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m.get("ReceiptHandle", "")} for i, m in done
+                    ],
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise ServiceError(f"could not remove moved messages from the DLQ: {exc}") from exc
+        moved += len(done)
+        if len(done) < len(messages):
+            logger.warning("%d message(s) could not be moved back", len(messages) - len(done))
+            break
+    return moved

@@ -1,0 +1,299 @@
+"""`agent reconcile`: the ledger is the truth, the queue only the fast path.
+
+Two passes:
+
+- **fetch** — every ledger entry that is uploaded but not downloaded (the sparse
+  `awaiting-download` index: a query, never a scan) is delivered exactly as a queue message
+  would be. This covers a PC that was off longer than SQS keeps messages, a purged queue, and
+  messages parked in the dead-letter queue.
+- **audit** — every file the agent placed (its state file, plus this host's receipts in the
+  ledger for the users it serves, in case the state file was lost) is checked on disk.
+  Missing or altered files are reported and fetched again while the cloud copy exists; the
+  altered file itself is never touched (the new copy gets a ` (n)` name).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mobile_backup.agent._paths import ensure_inside
+from mobile_backup.agent._state import PlacedFile
+from mobile_backup.agent._worker import Delivery, Outcome, OutcomeKind
+from mobile_backup.agent.exceptions import UnsafePathError
+from mobile_backup.core import (
+    ConfigError,
+    FileRecord,
+    FileStatus,
+    ServiceError,
+    object_key,
+    sha256_file,
+)
+
+if TYPE_CHECKING:
+    from mobile_backup.agent._worker import Agent
+
+logger = logging.getLogger(__name__)
+
+PAGE = 100
+
+
+class FileState(enum.StrEnum):
+    """What the audit found for one placed file."""
+
+    OK = "ok"
+    MISSING = "missing"
+    """Not at its recorded path any more (deleted, moved or renamed by someone)."""
+    ALTERED = "altered"
+    """Still there, but its bytes are no longer the ones received."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFinding:
+    """One missing or altered file and what was done about it."""
+
+    user_sub: str
+    sha256: str
+    path: PurePosixPath
+    state: FileState
+    action: str
+    """`refetched → {path}`, `cloud copy gone`, `reported` (no re-fetch asked), or an error."""
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What a reconcile pass did."""
+
+    outcomes: dict[OutcomeKind, int] = field(default_factory=dict)
+    checked: int = 0
+    findings: list[AuditFinding] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def count(self, kind: OutcomeKind) -> int:
+        return self.outcomes.get(kind, 0)
+
+    @property
+    def ok(self) -> bool:
+        """True when everything awaiting was delivered and no file is left missing."""
+        bad = (
+            OutcomeKind.FAILED,
+            OutcomeKind.ERROR,
+            OutcomeKind.BLOCKED,
+            OutcomeKind.RELEASED,
+        )
+        unresolved = [f for f in self.findings if not f.action.startswith("refetched")]
+        return not any(self.count(k) for k in bad) and not unresolved and not self.problems
+
+    def summary(self) -> str:
+        parts = [f"{n} {kind}" for kind, n in sorted(self.outcomes.items()) if n]
+        if self.checked:
+            parts.append(f"{self.checked} checked on disk")
+        if self.findings:
+            parts.append(f"{len(self.findings)} missing/altered")
+        return ", ".join(parts) or "nothing to do"
+
+
+class Reconciler:
+    """Reconciles one agent's library with the ledger; uses the agent's own delivery path.
+
+    Args:
+        agent: the agent (its ledger, downloader, state and library).
+        progress: called with each finished outcome (CLI progress bars).
+    """
+
+    def __init__(self, agent: Agent, *, progress: Callable[[Outcome], None] | None = None) -> None:
+        self._agent = agent
+        self._progress = progress
+        bucket = agent.bucket
+        if not bucket:
+            raise ConfigError("reconcile needs the bucket name (setting `bucket`)")
+        self._bucket = bucket
+
+    def run(
+        self, *, audit: bool = True, refetch: bool = True, verify: bool = False
+    ) -> ReconcileReport:
+        """Fetch what is awaiting, then audit the library."""
+        report = self.fetch_awaiting()
+        if audit:
+            self.audit(report=report, refetch=refetch, verify=verify)
+        return report
+
+    # Fetch -----------------------------------------------------------------------------
+    def awaiting(self) -> Iterator[FileRecord]:
+        """Every uploaded-but-not-downloaded ledger entry, page by page (GSI query)."""
+        cursor: str | None = None
+        while True:
+            records, cursor = self._agent.ledger.awaiting_download(limit=PAGE, cursor=cursor)
+            yield from records
+            if cursor is None:
+                return
+
+    def fetch_awaiting(
+        self,
+        *,
+        report: ReconcileReport | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ReconcileReport:
+        """Deliver every awaiting entry with the agent's workers."""
+        report = report or ReconcileReport()
+        lock = threading.Lock()
+
+        def one(record: FileRecord) -> None:
+            outcome = self._agent.deliver(
+                Delivery.from_record(record, bucket=self._bucket),
+                message_id=f"ledger:{record.sha256[:12]}",
+                cancel=cancel,
+            )
+            with lock:
+                report.outcomes[outcome.kind] = report.outcomes.get(outcome.kind, 0) + 1
+                if outcome.kind not in (OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED):
+                    report.problems.append(
+                        f"{object_key(record.user_sub, record.sha256)}: {outcome.kind}"
+                        f"{': ' + outcome.detail if outcome.detail else ''}"
+                    )
+            if self._progress is not None:
+                self._progress(outcome)
+
+        self._agent.prepare()
+        with ThreadPoolExecutor(self._agent.config.workers, thread_name_prefix="reconcile") as pool:
+            futures = []
+            for record in self.awaiting():
+                if cancel is not None and cancel.is_set():
+                    break
+                if record.status != FileStatus.UPLOADED:
+                    continue
+                futures.append(pool.submit(one, record))
+            for future in futures:
+                future.result()
+        return report
+
+    # Audit -----------------------------------------------------------------------------
+    def audit(
+        self,
+        *,
+        report: ReconcileReport | None = None,
+        refetch: bool = True,
+        verify: bool = False,
+    ) -> ReconcileReport:
+        """Check every placed file; re-fetch missing/altered ones while the cloud has them.
+
+        `verify` hashes every file (slow: reads the whole library); otherwise files whose
+        size and modification time are unchanged count as intact and only changed ones are
+        hashed.
+        """
+        report = report or ReconcileReport()
+        self._agent.prepare()
+        for placed in self._placed_files():
+            report.checked += 1
+            found = self._check(placed, verify=verify)
+            if found == FileState.OK:
+                continue
+            action = self._refetch(placed) if refetch else "reported"
+            finding = AuditFinding(
+                user_sub=placed.user_sub,
+                sha256=placed.sha256,
+                path=placed.path,
+                state=found,
+                action=action,
+            )
+            logger.warning(
+                "audit: %s is %s (%s)", placed.path.as_posix(), found.value, finding.action
+            )
+            report.findings.append(finding)
+        return report
+
+    def _placed_files(self) -> Iterator[PlacedFile]:
+        """The state file's placements, then this host's receipts it does not know."""
+        state = self._agent.state
+        yield from state.iter_placed()
+        for user in state.users():
+            cursor: str | None = None
+            while True:
+                try:
+                    records, cursor = self._agent.ledger.list_files(user, limit=PAGE, cursor=cursor)
+                except ServiceError as exc:
+                    logger.warning("could not list the ledger for %s: %s", user, exc)
+                    break
+                for record in records:
+                    receipt = record.receipt
+                    if (
+                        record.status != FileStatus.DOWNLOADED
+                        or receipt is None
+                        or receipt.host != self._agent.host
+                        or state.placed(user, record.sha256) is not None
+                    ):
+                        continue
+                    yield PlacedFile(
+                        user_sub=user,
+                        sha256=record.sha256,
+                        path=PurePosixPath(receipt.path),
+                        size=record.size,
+                        mtime_ns=-1,  # unknown: the file is hashed
+                        placed_at=receipt.at,
+                    )
+                if cursor is None:
+                    break
+
+    def _check(self, placed: PlacedFile, *, verify: bool) -> FileState:
+        try:
+            path = ensure_inside(self._agent.library.root, placed.path)
+            st = path.lstat()
+        except (OSError, UnsafePathError):
+            return FileState.MISSING
+        if not stat.S_ISREG(st.st_mode):
+            return FileState.MISSING
+        if st.st_size != placed.size:
+            return FileState.ALTERED
+        if verify or st.st_mtime_ns != placed.mtime_ns:
+            try:
+                if sha256_file(path) != placed.sha256:
+                    return FileState.ALTERED
+            except OSError:
+                return FileState.MISSING
+            if placed.mtime_ns == -1 or st.st_mtime_ns != placed.mtime_ns:
+                # Adopt the file as it is now, so the next audit need not hash it again.
+                self._agent.state.record_placed(
+                    user_sub=placed.user_sub,
+                    sha256=placed.sha256,
+                    path=placed.path,
+                    size=st.st_size,
+                    mtime_ns=st.st_mtime_ns,
+                    at=placed.placed_at,
+                    new_file=False,
+                )
+        return FileState.OK
+
+    def _refetch(self, placed: PlacedFile) -> str:
+        agent = self._agent
+        try:
+            record = agent.ledger.get(placed.user_sub, placed.sha256)
+        except ServiceError as exc:
+            return f"error: {exc}"
+        if record is None:
+            return "not in the ledger"
+        key = object_key(placed.user_sub, placed.sha256)
+        try:
+            agent.s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                return "cloud copy gone"
+            return f"error: {exc}"
+        except BotoCoreError as exc:
+            return f"error: {exc}"
+        outcome = agent.deliver(Delivery.from_record(record, bucket=self._bucket))
+        if outcome.placement is not None and outcome.kind in (
+            OutcomeKind.PLACED,
+            OutcomeKind.ALREADY_PLACED,
+        ):
+            return f"refetched → {outcome.placement.relative.as_posix()}"
+        return f"error: {outcome.kind}: {outcome.detail or ''}".rstrip(": ")

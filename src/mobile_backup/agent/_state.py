@@ -1,0 +1,314 @@
+"""The agent's local memory: what it placed where, resumable downloads, and its health.
+
+A SQLite file in WAL mode at `{library}/.mobile-backup/agent.sqlite3`. It lives with the
+library rather than in the per-user state dir because it describes the library: the
+content-hash → path map must follow the library if it moves to another disk, and a service
+(often another account: LocalSystem on Windows, a system user under systemd) and the user's
+`mobile-backup agent status` must find the same file, which they do through the one setting
+they share, the library path. WAL lets `agent status` read while the service writes.
+(SQLite's WAL needs the file on a local disk, so a library on a network share is not
+supported for the running agent.)
+
+Tables:
+- `placed`: (user, sha256) → relative path, size, mtime_ns: exactly-once on disk, and what
+  the audit checks the library against.
+- `downloads` / `parts`: ranged downloads in progress and their completed parts, so a
+  restarted agent resumes instead of fetching finished parts again.
+- `kv` and `daily`: last success, last error, pause, liveness, files per day.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mobile_backup.agent.exceptions import AgentError
+
+STATE_FILE = "agent.sqlite3"
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS placed (
+    user_sub TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    placed_at TEXT NOT NULL,
+    PRIMARY KEY (user_sub, sha256)
+);
+CREATE TABLE IF NOT EXISTS downloads (
+    name TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    part_size INTEGER NOT NULL,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    name TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (name, idx)
+);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS daily (
+    day TEXT PRIMARY KEY,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedFile:
+    """One row of `placed`: a file the agent put in the library."""
+
+    user_sub: str
+    sha256: str
+    path: PurePosixPath
+    size: int
+    mtime_ns: int
+    placed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What `agent status` shows from the state file."""
+
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_code: str | None
+    last_error_at: datetime | None
+    paused_until: datetime | None
+    pause_reason: str | None
+    alive_at: datetime | None
+    pid: int | None
+    host: str | None
+    files_today: int
+    bytes_today: int
+    placed_total: int
+    resumable: int
+
+
+class StateDB:
+    """The state file; thread-safe (one connection behind a lock), cheap to open.
+
+    Args:
+        path: the SQLite file (its folder is created).
+        readonly: open an existing file for reading only (`agent status`).
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        try:
+            if readonly:
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+                conn.execute("PRAGMA journal_mode=WAL")
+                # FULL: a committed placement survives power loss as the fsynced file does.
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO kv(key, value) VALUES ('schema', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                conn.commit()
+        except sqlite3.Error as exc:
+            raise AgentError(f"cannot open the agent state file {path}: {exc}") from exc
+        self._conn = conn
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                with self._conn:  # one transaction, committed or rolled back
+                    return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise AgentError(f"agent state file {self._path}: {exc}") from exc
+
+    # Placed files ----------------------------------------------------------------------
+    def placed(self, user_sub: str, sha256: str) -> PlacedFile | None:
+        rows = self._run(
+            "SELECT user_sub, sha256, path, size, mtime_ns, placed_at FROM placed "
+            "WHERE user_sub = ? AND sha256 = ?",
+            (user_sub, sha256),
+        )
+        return _placed(rows[0]) if rows else None
+
+    def record_placed(
+        self,
+        *,
+        user_sub: str,
+        sha256: str,
+        path: PurePosixPath,
+        size: int,
+        mtime_ns: int,
+        at: datetime,
+        new_file: bool,
+    ) -> None:
+        """Remember where this content is; count it for today when it is a new file."""
+        with self._lock:
+            try:
+                with self._conn:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO placed VALUES (?, ?, ?, ?, ?, ?)",
+                        (user_sub, sha256, path.as_posix(), size, mtime_ns, at.isoformat()),
+                    )
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO kv VALUES ('last_success_at', ?)",
+                        (json.dumps(at.isoformat()),),
+                    )
+                    if new_file:
+                        self._conn.execute(
+                            "INSERT INTO daily VALUES (?, 1, ?) ON CONFLICT(day) DO UPDATE "
+                            "SET files = files + 1, bytes = bytes + excluded.bytes",
+                            (at.date().isoformat(), size),
+                        )
+            except sqlite3.Error as exc:
+                raise AgentError(f"agent state file {self._path}: {exc}") from exc
+
+    def iter_placed(self, batch: int = 500) -> Iterator[PlacedFile]:
+        """Every placed file, in key order, read in batches (the audit walks this)."""
+        last: tuple[str, str] = ("", "")
+        while True:
+            rows = self._run(
+                "SELECT user_sub, sha256, path, size, mtime_ns, placed_at FROM placed "
+                "WHERE (user_sub, sha256) > (?, ?) ORDER BY user_sub, sha256 LIMIT ?",
+                (*last, batch),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield _placed(row)
+            last = (rows[-1][0], rows[-1][1])
+
+    def users(self) -> list[str]:
+        return [r[0] for r in self._run("SELECT DISTINCT user_sub FROM placed ORDER BY 1")]
+
+    def forget_placed(self, user_sub: str, sha256: str) -> None:
+        self._run("DELETE FROM placed WHERE user_sub = ? AND sha256 = ?", (user_sub, sha256))
+
+    # Resumable downloads ---------------------------------------------------------------
+    def begin_download(
+        self, name: str, *, sha256: str, size: int, part_size: int, at: datetime
+    ) -> set[int]:
+        """Register a ranged download; returns the parts already completed (to resume).
+
+        A registration for other bytes or another part size starts over.
+        """
+        with self._lock:
+            try:
+                with self._conn:
+                    row = self._conn.execute(
+                        "SELECT sha256, size, part_size FROM downloads WHERE name = ?", (name,)
+                    ).fetchone()
+                    if row == (sha256, size, part_size):
+                        done = self._conn.execute(
+                            "SELECT idx FROM parts WHERE name = ?", (name,)
+                        ).fetchall()
+                        return {r[0] for r in done}
+                    self._conn.execute("DELETE FROM parts WHERE name = ?", (name,))
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO downloads VALUES (?, ?, ?, ?, ?)",
+                        (name, sha256, size, part_size, at.isoformat()),
+                    )
+                    return set()
+            except sqlite3.Error as exc:
+                raise AgentError(f"agent state file {self._path}: {exc}") from exc
+
+    def part_done(self, name: str, idx: int) -> None:
+        # synchronous=FULL is not needed for this: a part recorded but lost in a power cut
+        # is caught by the whole-file hash, and the download then starts over.
+        self._run("INSERT OR IGNORE INTO parts VALUES (?, ?)", (name, idx))
+
+    def end_download(self, name: str) -> None:
+        with self._lock:
+            try:
+                with self._conn:
+                    self._conn.execute("DELETE FROM parts WHERE name = ?", (name,))
+                    self._conn.execute("DELETE FROM downloads WHERE name = ?", (name,))
+            except sqlite3.Error as exc:
+                raise AgentError(f"agent state file {self._path}: {exc}") from exc
+
+    def resumable(self) -> set[str]:
+        """Names of staging files a restarted agent may resume."""
+        return {r[0] for r in self._run("SELECT name FROM downloads")}
+
+    # Health ----------------------------------------------------------------------------
+    def set_values(self, **values: object) -> None:
+        """Store health values (JSON-encoded); None deletes a key."""
+        with self._lock:
+            try:
+                with self._conn:
+                    for key, value in values.items():
+                        if value is None:
+                            self._conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+                        else:
+                            encoded = value.isoformat() if isinstance(value, datetime) else value
+                            self._conn.execute(
+                                "INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                                (key, json.dumps(encoded)),
+                            )
+            except sqlite3.Error as exc:
+                raise AgentError(f"agent state file {self._path}: {exc}") from exc
+
+    def record_error(self, *, code: str, message: str, at: datetime) -> None:
+        self.set_values(last_error=message[:500], last_error_code=code, last_error_at=at)
+
+    def health(self, *, today: date) -> Health:
+        kv = dict(self._run("SELECT key, value FROM kv"))
+        day = self._run("SELECT files, bytes FROM daily WHERE day = ?", (today.isoformat(),))
+        total = self._run("SELECT COUNT(*) FROM placed")[0][0]
+        resumable = self._run("SELECT COUNT(*) FROM downloads")[0][0]
+
+        def val(key: str) -> Any:
+            raw = kv.get(key)
+            if raw is None:
+                return None
+            return json.loads(raw)
+
+        def when(key: str) -> datetime | None:
+            raw = val(key)
+            return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+        return Health(
+            last_success_at=when("last_success_at"),
+            last_error=val("last_error"),
+            last_error_code=val("last_error_code"),
+            last_error_at=when("last_error_at"),
+            paused_until=when("paused_until"),
+            pause_reason=val("pause_reason"),
+            alive_at=when("alive_at"),
+            pid=val("pid"),
+            host=val("host"),
+            files_today=day[0][0] if day else 0,
+            bytes_today=day[0][1] if day else 0,
+            placed_total=total,
+            resumable=resumable,
+        )
+
+
+def _placed(row: tuple[Any, ...]) -> PlacedFile:
+    return PlacedFile(
+        user_sub=row[0],
+        sha256=row[1],
+        path=PurePosixPath(row[2]),
+        size=row[3],
+        mtime_ns=row[4],
+        placed_at=datetime.fromisoformat(row[5]),
+    )

@@ -1,0 +1,210 @@
+"""The agent as a real process (`python -m mobile_backup agent run`) against the emulator
+running in this test process: kill -9 mid-download, SIGTERM mid-batch, status while running."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from test_agent import SUB, Cloud, files_under
+
+from mobile_backup.agent import StateDB
+from mobile_backup.core import Ledger, Settings, dynamodb_client, s3_client, sqs_client
+
+pytestmark = pytest.mark.integration
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def cloud(settings: Settings) -> Cloud:
+    cloud = Cloud(
+        settings=settings,
+        s3=s3_client(settings),
+        sqs=sqs_client(settings),
+        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+    )
+    # A killed agent's message comes back after 2 s instead of 5 minutes.
+    cloud.sqs.set_queue_attributes(QueueUrl=cloud.queue, Attributes={"VisibilityTimeout": "2"})
+    return cloud
+
+
+def agent_env(settings: Settings, library: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "MOBILE_BACKUP_LOCAL": "true",
+            "MOBILE_BACKUP_REGION": settings.region,
+            "MOBILE_BACKUP_AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+            "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": "testing",
+            "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": "testing",
+            "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": settings.require("downloads_queue_url"),
+            "MOBILE_BACKUP_TABLE": settings.require("table"),
+            "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
+            "MOBILE_BACKUP_LIBRARY": str(library),
+        }
+    )
+    return env
+
+
+def cli(settings: Settings, library: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "mobile_backup", "agent", *args]
+
+
+@pytest.fixture
+def spawn(settings: Settings) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(library: Path, *args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            cli(settings, library, "run", "--reconcile-every", "0", "--poll-seconds", "1", *args),
+            env=agent_env(settings, library),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def parts_journaled(library: Path) -> int:
+    path = library / ".mobile-backup" / "agent.sqlite3"
+    if not path.exists():
+        return 0
+    db = StateDB(path, readonly=True)
+    try:
+        return len(db._run("SELECT idx FROM parts"))
+    except Exception:
+        return 0
+    finally:
+        db.close()
+
+
+def test_kill_9_mid_download_then_restart_gives_exactly_one_verified_file(
+    cloud: Cloud, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]
+) -> None:
+    data = random.Random(9).randbytes(17 * MiB)
+    message = cloud.upload(data, filename="VID_0001.mp4")
+    cloud.send(message.to_json())
+    library = tmp_path / "library"
+
+    # 1 MiB parts at 4 MB/s: about four seconds for the whole video.
+    first = spawn(library, "--part-size", "1", "--max-bandwidth", "4", "--workers", "1")
+    wait_for(lambda: parts_journaled(library) >= 3, what="a few parts on disk")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    done_at_kill = parts_journaled(library)
+    assert 3 <= done_at_kill < 17
+    assert files_under(library) == {}, "a partial file is visible in the library"
+
+    second = spawn(library, "--part-size", "1", "--workers", "1")
+    wait_for(lambda: cloud.counts() == (0, 0), what="the video to be acknowledged")
+    second.send_signal(signal.SIGTERM)
+    output, _ = second.communicate(timeout=30)
+    assert second.returncode == 0, output
+
+    placed = files_under(library)
+    assert list(placed) == [f"{SUB}/2024/07/VID_0001.mp4"]
+    assert hashlib.sha256(placed[f"{SUB}/2024/07/VID_0001.mp4"]).hexdigest() == message.sha256
+    assert list((library / ".mobile-backup" / "staging").iterdir()) == []
+    log = (library / ".mobile-backup" / "logs" / "agent.log").read_text(encoding="utf-8")
+    assert "resuming" in log  # the restart continued from the journal, not from zero
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.receipt is not None
+
+
+def test_sigterm_mid_batch_loses_nothing(
+    cloud: Cloud, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]
+) -> None:
+    rng = random.Random(4)
+    expected = {}
+    for i in range(12):
+        data = rng.randbytes(200 * 1024)
+        message = cloud.upload(data, filename=f"IMG_{i:03d}.jpg")
+        cloud.send(message.to_json())
+        expected[f"{SUB}/2024/07/IMG_{i:03d}.jpg"] = data
+    library = tmp_path / "library"
+
+    proc = spawn(library, "--max-bandwidth", "1", "--workers", "2")
+    wait_for(lambda: len(files_under(library)) >= 1, what="a first file")
+    status = subprocess.run(
+        cli(cloud.settings, library, "status", "--json"),
+        env=agent_env(cloud.settings, library),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shown = json.loads(status.stdout)
+    assert shown["running"] is True
+    assert shown["files_today"] >= 1
+    assert shown["queue"]["visible"] + shown["queue"]["in_flight"] >= 1
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "Agent stopped." in output
+
+    placed = files_under(library)
+    assert 1 <= len(placed) < 12
+    assert all(expected[k] == v for k, v in placed.items())
+    assert cloud.counts()[1] == 0  # nothing left invisible: all released or acknowledged
+
+    again = spawn(library, "--workers", "4")
+    wait_for(lambda: cloud.counts() == (0, 0), what="the rest of the batch")
+    again.send_signal(signal.SIGTERM)
+    again.communicate(timeout=30)
+    assert files_under(library) == expected
+
+
+def test_cli_reconcile_and_status_report_readably(cloud: Cloud, tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    message = cloud.upload(b"reconciled through the CLI", filename="c.jpg")
+    env = agent_env(cloud.settings, library)
+    run = subprocess.run(
+        cli(cloud.settings, library, "reconcile", "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    assert report["ok"] is True
+    assert report["outcomes"] == {"placed": 1}
+    assert files_under(library) == {f"{SUB}/2024/07/c.jpg": b"reconciled through the CLI"}
+    del message
+    bad = subprocess.run(
+        cli(cloud.settings, library, "run", "--path-template", "{user}/{nope}/{filename}"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    # One message (the console may wrap it to the terminal's width), no traceback.
+    assert bad.stderr.startswith("error: path template")
+    assert "unknown field {nope}" in " ".join(bad.stderr.split())
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,157 @@
+"""`agent reconcile` against the emulator: the ledger's GSI finds what the queue lost, and
+the audit finds what the library lost."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from test_agent import SUB, TAKEN, Cloud, files_under
+
+from mobile_backup.agent import Agent, FileState, OutcomeKind, Reconciler
+from mobile_backup.core import FileStatus, Ledger, Settings, dynamodb_client, s3_client, sqs_client
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cloud(settings: Settings) -> Cloud:
+    return Cloud(
+        settings=settings,
+        s3=s3_client(settings),
+        sqs=sqs_client(settings),
+        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+    )
+
+
+def make_agent(cloud: Cloud, root: Path, host: str = "test-pc") -> Agent:
+    return Agent(
+        settings=cloud.settings,
+        s3=cloud.s3,
+        sqs=cloud.sqs,
+        ledger=cloud.ledger,
+        library=root,
+        host=host,
+        wait_seconds=0,
+    )
+
+
+def test_a_purged_queue_still_delivers_every_file(cloud: Cloud, tmp_path: Path) -> None:
+    rng = random.Random(11)
+    expected = {}
+    for i in range(12):
+        data = rng.randbytes(3000 + i)
+        # Some without a phone time: filed by upload month (the bytes carry no EXIF).
+        message = cloud.upload(data, filename=f"IMG_{i}.jpg", taken_at=TAKEN if i % 3 else None)
+        cloud.send(message.to_json())
+        when = (message.taken_at or message.uploaded_at).astimezone(UTC)
+        expected[f"{SUB}/{when.year:04d}/{when.month:02d}/IMG_{i}.jpg"] = data
+    # The PC was off longer than SQS kept the messages.
+    cloud.sqs.purge_queue(QueueUrl=cloud.queue)
+    root = tmp_path / "library"
+    agent = make_agent(cloud, root)
+    assert agent.poll_once() == 0
+
+    report = Reconciler(agent).run()
+
+    assert report.count(OutcomeKind.PLACED) == 12
+    assert report.ok
+    assert files_under(root) == expected
+    awaiting, _ = cloud.ledger.awaiting_download(limit=100)
+    assert awaiting == []
+    # A second pass finds nothing left to do and every file intact.
+    again = Reconciler(agent).run()
+    assert again.outcomes == {}
+    assert again.checked == 12
+    assert again.findings == []
+    agent.close()
+
+
+def test_the_audit_reports_and_refetches_missing_and_altered_files(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    root = tmp_path / "library"
+    agent = make_agent(cloud, root)
+    gone = cloud.upload(b"deleted by someone", filename="gone.jpg")
+    edited = cloud.upload(b"edited by someone", filename="edited.jpg")
+    fine = cloud.upload(b"left alone", filename="fine.jpg")
+    for m in (gone, edited, fine):
+        cloud.send(m.to_json())
+    agent.poll_once()
+    folder = root / SUB / "2024" / "07"
+    (folder / "gone.jpg").unlink()
+    (folder / "edited.jpg").write_bytes(b"EDITED by someone")  # same size, other bytes
+
+    report = Reconciler(agent).audit()
+
+    assert report.checked == 3
+    found = {f.path.name: f for f in report.findings}
+    assert set(found) == {"gone.jpg", "edited.jpg"}
+    assert found["gone.jpg"].state == FileState.MISSING
+    assert found["gone.jpg"].action == f"refetched → {SUB}/2024/07/gone.jpg"
+    assert found["edited.jpg"].state == FileState.ALTERED
+    assert found["edited.jpg"].action == f"refetched → {SUB}/2024/07/edited (1).jpg"
+    assert report.ok
+    # The user's edit is never overwritten; the original comes back beside it.
+    assert files_under(root) == {
+        f"{SUB}/2024/07/gone.jpg": b"deleted by someone",
+        f"{SUB}/2024/07/edited.jpg": b"EDITED by someone",
+        f"{SUB}/2024/07/edited (1).jpg": b"edited by someone",
+        f"{SUB}/2024/07/fine.jpg": b"left alone",
+    }
+    record = cloud.ledger.get(SUB, edited.sha256)
+    assert record is not None
+    assert record.receipt is not None
+    assert record.receipt.path == f"{SUB}/2024/07/edited (1).jpg"
+    agent.close()
+
+
+def test_a_file_lost_after_its_cloud_copy_expired_is_reported_not_hidden(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    root = tmp_path / "library"
+    agent = make_agent(cloud, root)
+    message = cloud.upload(b"only copy was here", filename="lost.jpg")
+    cloud.send(message.to_json())
+    agent.poll_once()
+    (root / SUB / "2024" / "07" / "lost.jpg").unlink()
+    cloud.s3.delete_object(Bucket=message.bucket, Key=message.key)  # lifecycle expiry
+
+    report = Reconciler(agent).audit(refetch=True)
+
+    assert [(f.state, f.action) for f in report.findings] == [
+        (FileState.MISSING, "cloud copy gone")
+    ]
+    assert not report.ok
+    only_reported = Reconciler(agent).audit(refetch=False)
+    assert [f.action for f in only_reported.findings] == ["reported"]
+    agent.close()
+
+
+def test_a_lost_state_file_is_rebuilt_from_this_hosts_receipts(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    root = tmp_path / "library"
+    agent = make_agent(cloud, root)
+    message = cloud.upload(b"receipted", filename="r.jpg")
+    cloud.send(message.to_json())
+    agent.poll_once()
+    # Keep one other file so the audit knows which users this PC serves.
+    other = cloud.upload(b"another", filename="o.jpg")
+    cloud.send(other.to_json())
+    agent.poll_once()
+    agent.state.forget_placed(SUB, message.sha256)
+
+    report = Reconciler(agent).audit()
+
+    assert report.checked == 2
+    assert report.findings == []
+    placed = agent.state.placed(SUB, message.sha256)
+    assert placed is not None
+    assert placed.path.as_posix() == f"{SUB}/2024/07/r.jpg"
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.status == FileStatus.DOWNLOADED
+    agent.close()
