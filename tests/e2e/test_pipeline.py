@@ -33,7 +33,7 @@ def cli_env() -> dict[str, str]:
 
 def test_demo_delivers_every_sample_verified_and_filed_by_capture_date(tmp_path: Path) -> None:
     report = run_demo(library=tmp_path / "library", workdir=tmp_path / "work", timeout=60)
-    assert report.ok
+    assert report.ok, [r for r in report.rows if not r.verified]
     assert len(report.rows) == 6
     samples = {s.path.name: s for s in make_samples(tmp_path / "again")}
     for row in report.rows:

@@ -72,7 +72,7 @@ class LocalStack:
         library: Path,
         emulator_port: int = 0,
         api_port: int = 0,
-        stack_name: str = "mobile-backup-local",
+        stack_name: str | None = None,
         email: str = DEMO_EMAIL,
         password: str | None = None,
         run_agent: bool = True,
@@ -83,7 +83,9 @@ class LocalStack:
         self.password = password or f"Demo-{secrets.token_urlsafe(9)}1!"
         self._emulator_port = emulator_port
         self._api_port = api_port
-        self._stack_name = stack_name
+        # moto keeps its state per process, not per server: two stacks in one process (the
+        # demo, tests) would share queues under one name, so each gets a name of its own.
+        self._stack_name = stack_name or f"mobile-backup-local-{secrets.token_hex(3)}"
         self._run_agent = run_agent
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
