@@ -44,8 +44,25 @@ def test_the_lambda_handler_imports_nothing_it_does_not_need() -> None:
         "platformdirs",
         "PIL",
         "flet",
+        # Cold start: settings are read without pydantic-settings.
+        "pydantic_settings",
     }
     assert not loaded & forbidden
+
+
+def test_a_cold_lambda_defers_what_its_first_request_may_not_need() -> None:
+    # Powertools' OpenAPI models are needed only to serve /v1/openapi.json; boto3 only
+    # once the first request builds the clients.
+    code = (
+        "import json, sys; import mobile_backup.api.handler, mobile_backup.ingest.handler; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(json.loads(result.stdout))
+    assert "aws_lambda_powertools.event_handler.openapi.models" not in loaded
+    assert not {"boto3", "pydantic_settings", "s3transfer"} & loaded
 
 
 def test_the_asgi_adapter_is_loaded_only_when_asked_for() -> None:

@@ -22,11 +22,26 @@ ALICE = Principal(sub="11111111-2222-3333-4444-555555555555", username="alice")
 
 
 class MemoryLedger:
-    """Just enough of `Ledger` for the service: reserve returns the stored status."""
+    """Just enough of `Ledger` for the service: reads and reserve return the stored status."""
 
     def __init__(self, statuses: dict[str, FileStatus] | None = None) -> None:
         self.statuses = statuses or {}
         self.reserved: list[tuple[str, str, dict[str, Any]]] = []
+
+    def get_many(self, user_sub: str, sha256s: Any) -> dict[str, FileRecord]:
+        return {
+            sha: FileRecord(
+                user_sub=user_sub,
+                sha256=sha,
+                filename="stored.jpg",
+                size=1,
+                content_type="image/jpeg",
+                status=self.statuses[sha],
+                created_at=NOW,
+            )
+            for sha in sha256s
+            if sha in self.statuses
+        }
 
     def reserve(self, user_sub: str, *, sha256: str, now: datetime, **meta: Any) -> FileRecord:
         self.reserved.append((user_sub, sha256, meta))
@@ -128,18 +143,17 @@ def test_the_ledger_decides_duplicate_or_upload(status: FileStatus, answer: str)
     assert (result.upload is None) is (answer == "duplicate")
 
 
-def test_answers_keep_request_order_and_repeats_are_reserved_once() -> None:
+def test_answers_keep_request_order_and_only_new_files_are_reserved_once() -> None:
     ledger = MemoryLedger({entry(b"old")["sha256"]: FileStatus.UPLOADED})
     entries = [entry(b"new"), entry(b"old"), entry(b"new", filename="copy.jpg"), entry(b"z")]
     results = service(ledger).plan(ALICE, request(*entries)).results
     assert [r.sha256 for r in results] == [e["sha256"] for e in entries]
     assert [r.status for r in results] == ["upload", "duplicate", "upload", "upload"]
     assert results[0] == results[2]
-    assert [sha for _, sha, _ in ledger.reserved] == [
-        entry(b"new")["sha256"],
-        entry(b"old")["sha256"],
-        entry(b"z")["sha256"],
-    ]
+    # Reservations run concurrently, so their order is not the request's.
+    assert sorted(sha for _, sha, _ in ledger.reserved) == sorted(
+        [entry(b"new")["sha256"], entry(b"z")["sha256"]]
+    )
 
 
 def test_a_presigning_failure_is_a_service_error() -> None:
@@ -149,3 +163,29 @@ def test_a_presigning_failure_is_a_service_error() -> None:
 
     with pytest.raises(ServiceError, match="presign"):
         service(MemoryLedger(), Broken()).plan(ALICE, request(entry(b"x")))
+
+
+def test_a_file_uploaded_since_the_batch_read_is_still_a_duplicate() -> None:
+    # The batch read saw nothing; the conditional reservation learns it is uploaded now.
+    sha = entry(b"x")["sha256"]
+
+    class Racing(MemoryLedger):
+        def get_many(self, user_sub: str, sha256s: Any) -> dict[str, FileRecord]:
+            return {}
+
+    ledger = Racing({sha: FileStatus.UPLOADED})
+    (result,) = service(ledger).plan(ALICE, request(entry(b"x"))).results
+    assert result.status == "duplicate"
+    assert [s for _, s, _ in ledger.reserved] == [sha]
+
+
+def test_a_failed_reservation_fails_the_batch() -> None:
+    class Failing(MemoryLedger):
+        def reserve(self, user_sub: str, *, sha256: str, now: datetime, **meta: Any) -> FileRecord:
+            if sha256 == entry(b"bad")["sha256"]:
+                raise ServiceError("could not write the ledger: throttled")
+            return super().reserve(user_sub, sha256=sha256, now=now, **meta)
+
+    batch = request(entry(b"a"), entry(b"bad"), entry(b"c"))
+    with pytest.raises(ServiceError, match="write the ledger"):
+        service(Failing()).plan(ALICE, batch)

@@ -35,7 +35,8 @@ def _name(requirement: str) -> str:
 
 def test_requirements_are_the_lambda_extra_and_the_base_minus_boto3() -> None:
     names = {_name(r) for r in lambda_requirements()}
-    assert {"aws-lambda-powertools", "pyjwt", "pydantic", "pydantic-settings"} <= names
+    assert {"aws-lambda-powertools", "pyjwt", "pydantic"} <= names
+    assert "pydantic-settings" not in names  # settings are read without it (cold start)
     # boto3 comes with the runtime; nothing of the client, CLI, agent, local stack or tests.
     for absent in ("boto3", "botocore", "httpx", "typer", "rich", "moto", "pillow", "pytest"):
         assert absent not in names

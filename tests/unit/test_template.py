@@ -11,6 +11,7 @@ from cfnlint.api import ManualArgs, lint_file
 
 import mobile_backup.local
 from mobile_backup.core import AWAITING_INDEX, Settings
+from mobile_backup.core._settings import ENV_PREFIX
 from mobile_backup.local import TemplateError, load_template, resolve
 from mobile_backup.local._template import default_template_path
 
@@ -372,7 +373,7 @@ def test_function_environment_names_are_settings(template: dict[str, Any]) -> No
         for function in ("ApiFunction", "IngestFunction")
         for name in props(template, function)["Environment"]["Variables"]
     ]
-    prefix = Settings.model_config["env_prefix"]
+    prefix = ENV_PREFIX
     assert names
     for name in names:
         assert name.startswith(prefix)

@@ -23,7 +23,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
@@ -156,6 +155,34 @@ def openapi_document(app: APIGatewayHttpResolver) -> str:
     return json.dumps(doc, indent=2)
 
 
+class _LazyS3:
+    """An S3 client built on first use, then shared (thread-safe).
+
+    Building a boto3 S3 client loads its (large) service model and endpoint rules, about
+    150 ms; a cold Lambda whose first request only reads the ledger (`GET /v1/files`)
+    should not pay for it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: S3Client | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = s3_client(self._settings)
+                client = self._client
+        return getattr(client, name)
+
+
+def lazy_s3_client(settings: Settings) -> S3Client:
+    """The S3 client `settings` describe, built when first used."""
+    return cast("S3Client", _LazyS3(settings))
+
+
 def ledger_for(settings: Settings) -> Ledger:
     """The ledger `settings` describe (thread-safe; build once and share)."""
     return Ledger(dynamodb_client(settings), settings.require("table"))
@@ -183,7 +210,7 @@ def create_app(
     if ledger is None:
         ledger = ledger_for(settings)
     if s3 is None:
-        s3 = s3_client(settings)
+        s3 = lazy_s3_client(settings)
     if verifier is None:
         verifier = verifier_for(settings)
     service = UploadService(
@@ -235,12 +262,6 @@ def create_app(
     def health() -> Health:
         return Health()
 
-    app.configure_openapi(
-        title=API_TITLE,
-        version=__version__,
-        description="Presigned uploads and the per-user ledger of Mobile Backup.",
-        security_schemes={BEARER_SCHEME: HTTPBearer(bearerFormat="JWT")},
-    )
     openapi_cache: list[str] = []
 
     @route(
@@ -252,6 +273,16 @@ def create_app(
     )
     def openapi() -> Response[str]:
         if not openapi_cache:  # generating the document is slow; it never changes
+            # Configured here, not in create_app: Powertools' OpenAPI models cost ~70 ms to
+            # import and only this route needs them (request validation does not).
+            from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+            app.configure_openapi(
+                title=API_TITLE,
+                version=__version__,
+                description="Presigned uploads and the per-user ledger of Mobile Backup.",
+                security_schemes={BEARER_SCHEME: HTTPBearer(bearerFormat="JWT")},
+            )
             openapi_cache.append(openapi_document(app))
         return Response(200, content_types.APPLICATION_JSON, openapi_cache[0])
 

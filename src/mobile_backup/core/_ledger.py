@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
 AWAITING_INDEX = "awaiting-download"
 AWAITING_PK_VALUE = "UPLOADED"
 MAX_PAGE = 1000
+# DynamoDB's limit of keys per BatchGetItem call.
+BATCH_GET_KEYS = 100
+# Rounds of re-asking for UnprocessedKeys (throttling) before giving up.
+BATCH_GET_ROUNDS = 5
 
 
 def user_pk(user_sub: str) -> str:
@@ -110,6 +116,38 @@ class Ledger:
             raise _service_error("read the ledger", exc) from exc
         item = resp.get("Item")
         return _record_from_item(item) if item else None
+
+    def get_many(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
+        """The user's entries for these digests, by digest (absent ones are left out).
+
+        One strongly consistent BatchGetItem per 100 distinct digests, instead of one
+        request per file; keys DynamoDB leaves unprocessed (throttling) are asked again.
+        """
+        wanted = list(dict.fromkeys(sha256s))
+        pk = _s(user_pk(user_sub))
+        found: dict[str, FileRecord] = {}
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            keys: list[dict[str, Any]] = [
+                {"pk": pk, "sk": _s(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
+            ]
+            for round_ in range(BATCH_GET_ROUNDS):
+                try:
+                    resp = self._db.batch_get_item(
+                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                    )
+                except Exception as exc:
+                    raise _service_error("read the ledger", exc) from exc
+                for item in resp.get("Responses", {}).get(self._table, []):
+                    record = _record_from_item(item)
+                    found[record.sha256] = record
+                unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
+                keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
+                if not keys:
+                    break
+                time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
+            else:
+                raise ServiceError("could not read the ledger: the table kept throttling reads")
+        return found
 
     def list_files(
         self, user_sub: str, *, limit: int = 100, cursor: str | None = None

@@ -16,9 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from mobile_backup.core._errors import ConfigError
 
@@ -95,32 +93,39 @@ def write_profile(name: str, values: dict[str, object], path: Path | None = None
     return path
 
 
-class _ProfileSource(PydanticBaseSettingsSource):
-    """Values from the selected profile of the config file (lowest precedence)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], profile: str) -> None:
-        super().__init__(settings_cls)
-        self._profile = profile
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # __call__ is overridden
-
-    def __call__(self) -> dict[str, Any]:
-        profiles = read_profiles()
-        if self._profile not in profiles:
-            if self._profile != DEFAULT_PROFILE:
-                known = ", ".join(sorted(profiles)) or "none"
-                raise ConfigError(
-                    f"no profile named {self._profile!r} in {config_file_path()} (known: {known})"
-                )
-            return {}
-        return dict(profiles[self._profile])
+def _profile_values(profile: str) -> dict[str, Any]:
+    """The selected profile's values from the config file (lowest precedence)."""
+    profiles = read_profiles()
+    if profile not in profiles:
+        if profile != DEFAULT_PROFILE:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(
+                f"no profile named {profile!r} in {config_file_path()} (known: {known})"
+            )
+        return {}
+    return dict(profiles[profile])
 
 
-class Settings(BaseSettings):
-    """Everything any component needs to know about one deployment."""
+def _environment_values() -> dict[str, str]:
+    """`MOBILE_BACKUP_<FIELD>` variables by field name; names match case-insensitively."""
+    values: dict[str, str] = {}
+    for key, value in os.environ.items():
+        upper = key.upper()
+        if upper.startswith(ENV_PREFIX):
+            name = upper.removeprefix(ENV_PREFIX).lower()
+            if name in Settings.model_fields:
+                values[name] = value
+    return values
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+class Settings(BaseModel):
+    """Everything any component needs to know about one deployment.
+
+    A plain model: `load_settings` gathers the environment and the config file. (Not
+    pydantic-settings, whose import alone costs a Lambda cold start ~50-100 ms.)
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
 
     profile: str = DEFAULT_PROFILE
     local: bool = Field(default=False, description="True for the embedded local stack")
@@ -156,19 +161,6 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
-        profile = init_kwargs.get("profile") or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-        return (init_settings, env_settings, _ProfileSource(settings_cls, str(profile)))
-
     def model_post_init(self, context: Any, /) -> None:
         secret = self.aws_secret_access_key
         if not self.local and secret is not None and secret.get_secret_value() == EMULATOR_KEY:
@@ -184,7 +176,7 @@ class Settings(BaseSettings):
         For code that builds a deployment's settings itself: the local stack and tests.
         """
         try:
-            return _ExplicitSettings(**values)
+            return cls(**values)
         except ValidationError as exc:
             raise _config_error(exc) from exc
 
@@ -220,19 +212,6 @@ class Settings(BaseSettings):
         return str(value)
 
 
-class _ExplicitSettings(Settings):
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
 def _config_error(exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
@@ -244,7 +223,11 @@ def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
     kwargs = {k: v for k, v in overrides.items() if v is not None}
     if profile:
         kwargs["profile"] = profile
+    environment = _environment_values()
+    selected = kwargs.get("profile") or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    # Precedence: explicit argument > environment > the profile in the config file > default.
+    values = {**_profile_values(str(selected)), **environment, **kwargs}
     try:
-        return Settings(**kwargs)
+        return Settings(**values)
     except ValidationError as exc:
         raise _config_error(exc) from exc

@@ -1,0 +1,115 @@
+"""`Ledger.get_many`: one batch read of a user's entries, on the emulator's DynamoDB."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mobile_backup.core import FileStatus, Ledger, ServiceError, Settings, dynamodb_client
+
+NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
+
+
+def sha(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def sub() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Ledger:
+    return Ledger(dynamodb_client(settings), settings.require("table"))
+
+
+def reserve(ledger: Ledger, user: str, digest: str) -> None:
+    ledger.reserve(
+        user,
+        sha256=digest,
+        filename=f"{digest[:8]}.jpg",
+        size=10,
+        content_type="image/jpeg",
+        taken_at=None,
+        device=None,
+        now=NOW,
+    )
+
+
+def test_returns_the_users_entries_with_their_status_and_leaves_out_unknown_ones(
+    ledger: Ledger,
+) -> None:
+    alice = sub()
+    reserve(ledger, alice, sha(1))
+    reserve(ledger, alice, sha(2))
+    ledger.mark_uploaded(alice, sha(2), size=10, now=NOW)
+
+    found = ledger.get_many(alice, [sha(1), sha(2), sha(3), sha(1)])
+
+    assert set(found) == {sha(1), sha(2)}
+    assert found[sha(1)].status is FileStatus.PENDING
+    assert found[sha(2)].status is FileStatus.UPLOADED
+    assert found[sha(1)].filename == f"{sha(1)[:8]}.jpg"
+    assert found[sha(1)] == ledger.get(alice, sha(1))
+
+
+def test_never_returns_another_users_entry(ledger: Ledger) -> None:
+    alice, bob = sub(), sub()
+    reserve(ledger, alice, sha(1))
+    assert ledger.get_many(bob, [sha(1)]) == {}
+    assert set(ledger.get_many(alice, [sha(1)])) == {sha(1)}
+
+
+def test_no_digests_is_no_entries(ledger: Ledger) -> None:
+    assert ledger.get_many(sub(), []) == {}
+
+
+def test_more_digests_than_one_batch_call_holds(ledger: Ledger) -> None:
+    # DynamoDB takes at most 100 keys per BatchGetItem; 150 needs two calls.
+    alice = sub()
+    stored = [sha(n) for n in range(0, 150, 3)]
+    for digest in stored:
+        reserve(ledger, alice, digest)
+    found = ledger.get_many(alice, [sha(n) for n in range(150)])
+    assert set(found) == set(stored)
+
+
+class Throttling:
+    """A DynamoDB client whose batch reads leave keys unprocessed the first `times` calls."""
+
+    def __init__(self, real: Any, times: int) -> None:
+        self._real = real
+        self.times = times
+        self.calls = 0
+
+    def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls <= self.times:
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+        return dict(self._real.batch_get_item(RequestItems=RequestItems))
+
+
+def test_unprocessed_keys_are_asked_again(settings: Settings, ledger: Ledger) -> None:
+    alice = sub()
+    reserve(ledger, alice, sha(1))
+    client = Throttling(dynamodb_client(settings), times=2)
+    throttled = Ledger(client, settings.require("table"))  # type: ignore[arg-type]
+    assert set(throttled.get_many(alice, [sha(1), sha(2)])) == {sha(1)}
+    assert client.calls == 3
+
+
+def test_a_table_that_keeps_throttling_is_a_service_error(settings: Settings) -> None:
+    client = Throttling(dynamodb_client(settings), times=100)
+    throttled = Ledger(client, settings.require("table"))  # type: ignore[arg-type]
+    with pytest.raises(ServiceError, match="throttling"):
+        throttled.get_many(sub(), [sha(1)])
+
+
+def test_a_missing_table_is_a_service_error(settings: Settings) -> None:
+    broken = Ledger(dynamodb_client(settings), "no-such-table")
+    with pytest.raises(ServiceError, match="read the ledger"):
+        broken.get_many(sub(), [sha(1)])
