@@ -7,7 +7,8 @@ ledger live on the moto emulator (SeaweedFS has neither), so the agent's figure 
 everything it does for real: receive, GET, SHA-256, fsync, placement, receipt in the ledger,
 tagging, batched delete. The agent runs in a subprocess (this module's `__main__`) so its
 RSS is its own; its clock starts when `Agent.run` starts (after imports) and stops when the
-last file is recorded as placed. The peers' clocks cover their whole process (a Go binary:
+last file is placed and every receipt is in the ledger (the batched deletes may trail by
+their 50 ms linger). The peers' clocks cover their whole process (a Go binary:
 milliseconds of start-up) including their listing.
 
 This module also holds the machinery B2, B4 and B7 reuse (`AgentStack`, `run_agent`).
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -197,19 +199,26 @@ def run_agent(
     job_file = library.parent / f"job-{uuid.uuid4().hex[:8]}.json"
     library.parent.mkdir(parents=True, exist_ok=True)
     job_file.write_text(json.dumps(job), encoding="utf-8")
+    argv = [sys.executable, "-m", "bench.b1_agent", str(job_file)]
+    profile = os.environ.get("BENCH_AGENT_PYSPY")
+    if profile:
+        # Development aid: sample the agent with py-spy (folded stacks); RSS is then py-spy's.
+        out_file = f"{profile}-{uuid.uuid4().hex[:6]}.txt"
+        argv = ["py-spy", "record", "--format", "raw", "--threads", "--idle", "-r", "100",
+                "-o", out_file, "--", *argv]  # fmt: skip
     run = run_measured(
-        [sys.executable, "-m", "bench.b1_agent", str(job_file)],
+        argv,
         env=env or stack.s3.env(),
         cwd=Path(__file__).resolve().parent.parent,
     ).check()
-    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    answer = json.loads([ln for ln in run.stdout.splitlines() if ln.startswith("{")][-1])
     return AgentRun(
         elapsed=answer["elapsed"],
         files=answer["files"],
         bytes=answer["bytes"],
         peak_rss=run.peak_rss,
         parts_fetched=answer["parts_fetched"],
-        detail=answer,
+        detail={**answer, "process_s": run.elapsed},
     )
 
 
@@ -308,17 +317,26 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     agent.prepare()
     stop = threading.Event()
     expect = int(job["expect"])
+    # B7 reads this from a process it kills: when the agent's own work began (wall clock).
+    print(json.dumps({"run_started_at": time.time()}), flush=True)
     started = time.perf_counter()
     thread = threading.Thread(target=agent.run, args=(stop,))
     thread.start()
     kill_after = job.get("kill_after_parts")
+    # Watch the state file through a connection of our own: polling through the agent's
+    # would take the lock its workers need (WAL lets this reader run beside them).
+    watch = sqlite3.connect(f"{agent.state.path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        while agent.state.health(today=datetime.now(UTC).date()).placed_total < expect:
+        while (
+            agent.receipts_written < expect
+            or watch.execute("SELECT COUNT(*) FROM placed").fetchone()[0] < expect
+        ):
             if kill_after is not None and agent.downloader.parts_fetched >= kill_after:
                 os.kill(os.getpid(), 9)  # B7: die like a crash, mid-video
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
     finally:
+        watch.close()
         stop.set()
         thread.join()
     placed = [p for p in library.rglob("*") if p.is_file() and ".mobile-backup" not in p.parts]

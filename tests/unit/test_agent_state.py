@@ -82,3 +82,31 @@ def test_an_unreadable_state_file_is_one_agent_error(tmp_path: Path) -> None:
     with pytest.raises(AgentError) as info:
         StateDB(bad)
     assert str(bad) in str(info.value)
+
+
+def test_concurrent_placements_share_commits_and_none_is_lost(db: StateDB) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(8)
+
+    def place(worker: int) -> None:
+        start.wait()
+        for i in range(25):
+            sha = f"{worker:02x}{i:062x}"
+            db.record_placed(
+                user_sub=SUB, sha256=sha, path=PurePosixPath(SUB, sha), size=3,
+                mtime_ns=i, at=AT, new_file=True,
+            )  # fmt: skip
+            # Returned means committed: a second connection already sees it.
+            assert db.placed(SUB, sha) is not None
+
+    with ThreadPoolExecutor(8) as pool:
+        for future in [pool.submit(place, w) for w in range(8)]:
+            future.result()  # an assertion failed in a thread fails the test
+    other = sqlite3.connect(db.path)
+    assert other.execute("SELECT COUNT(*) FROM placed").fetchone()[0] == 200
+    assert other.execute("SELECT files, bytes FROM daily").fetchall() == [(200, 600)]
+    other.close()
+    health = db.health(today=AT.date())
+    assert (health.placed_total, health.files_today) == (200, 200)

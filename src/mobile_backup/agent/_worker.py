@@ -6,11 +6,14 @@ backoff set through its visibility) and, after the queue's `maxReceiveCount`, to
 dead-letter queue. Redelivery is harmless: the state file maps each user's content hash to
 the file placed for it, so the same content is never written twice.
 
-`run` is the service loop: one receiver long-polls in batches of up to ten, a pool of
-workers processes messages, a heartbeat thread keeps in-flight messages invisible and an
-acknowledger deletes finished ones in batches. Disk full or permission denied pauses the
-loop (messages are put back, not failed); stopping releases work that has not started and
-gives work in flight a grace period before interrupting it (resumable, released).
+`run` is the service loop: one receiver long-polls in batches of up to ten (two more
+receive without waiting while batches keep coming), a pool of workers downloads, verifies
+and places files, receipt threads then write each placed file's receipt (so the next
+download does not wait for the ledger), a heartbeat thread keeps in-flight messages
+invisible and an acknowledger deletes finished ones in batches. Disk full or permission
+denied pauses the loop (messages are put back, not failed); stopping releases work that
+has not started and gives work in flight a grace period before interrupting it
+(resumable, released); every file already placed gets its receipt before `run` returns.
 """
 
 from __future__ import annotations
@@ -137,6 +140,8 @@ class AgentConfig:
     """Messages processed at the same time."""
     prefetch: int = MAX_BATCH
     """Messages received ahead of free workers (released at once on stop)."""
+    receivers: int = 3
+    """Receive calls in flight while messages keep coming (one long poll when idle)."""
     transfer: TransferConfig = field(default_factory=TransferConfig)
     path_template: PathTemplate = field(default_factory=PathTemplate.parse)
     delete_after_download: bool = False
@@ -151,8 +156,10 @@ class AgentConfig:
     """Seconds between reconcile passes inside `run` (None: only on demand)."""
 
     def __post_init__(self) -> None:
-        if self.workers < 1 or self.prefetch < 0:
-            raise ConfigError("the agent needs at least one worker and a non-negative prefetch")
+        if self.workers < 1 or self.prefetch < 0 or self.receivers < 1:
+            raise ConfigError(
+                "the agent needs at least one worker and one receiver, and a non-negative prefetch"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +262,9 @@ class Agent:
         self._blocked_streak = 0
         self._keeper: VisibilityKeeper | None = None
         self._alive_at = 0.0
+        self._count_lock = threading.Lock()
+        self.receipts_written = 0
+        """Receipts written to the ledger since start (benchmarks wait for these)."""
 
     @classmethod
     def from_settings(
@@ -401,28 +411,69 @@ class Agent:
         idle = threading.Condition(unstarted_lock)
         cancel = threading.Event()
 
+        # Receipts (a ledger write, a tag, then the acknowledgement) run on their own
+        # threads so a worker goes on to the next download as soon as its file is placed;
+        # at most `receipt_slots` wait, which holds the workers back when the ledger lags.
+        finisher = ThreadPoolExecutor(cfg.workers, thread_name_prefix="receipt")
+        receipt_slots = threading.BoundedSemaphore(2 * cfg.workers)
+
+        def finish(mid: str, step: Callable[[], Outcome]) -> None:
+            try:
+                step()
+            except Exception:
+                logger.exception("unexpected error finishing message %s", mid)
+            finally:
+                keeper.untrack(mid)  # tracked (kept invisible) until acknowledged
+                receipt_slots.release()
+
         def work(msg: MessageTypeDef) -> None:
             mid = msg.get("MessageId", "?")
+            deferred = False
+
+            def defer(step: Callable[[], Outcome]) -> None:
+                nonlocal deferred
+                receipt_slots.acquire()
+                try:
+                    finisher.submit(finish, mid, step)
+                except BaseException:
+                    receipt_slots.release()
+                    raise
+                deferred = True
+
             try:
                 with unstarted_lock:
                     if stop.is_set() or mid not in unstarted:
                         return  # stopping: left for (or already given) release, not started
                     del unstarted[mid]
                     in_flight.add(mid)
-                self._handle(msg, cancel=cancel, ack=acker.ack)
+                self._handle(msg, cancel=cancel, ack=acker.ack, defer=defer)
             except Exception:  # one bad message must never stop the others
                 logger.exception("unexpected error on message %s", mid)
             finally:
-                keeper.untrack(mid)
+                if not deferred:
+                    keeper.untrack(mid)
                 with unstarted_lock:
                     in_flight.discard(mid)
                     idle.notify_all()
                 slots.release()
 
-        errors = 0
-        try:
-            while not stop.is_set():
-                self._beat_alive()
+        # One receiver long-polls; while batches keep coming (`busy`), the others receive
+        # too (without waiting), so workers are not starved by one receive's round trip
+        # and an idle agent still makes one long poll at a time.
+        busy = threading.Event()
+        receiving = threading.Event()
+        receiving.set()
+
+        def receive_loop(primary: bool) -> None:
+            errors = 0
+            while receiving.is_set() and not stop.is_set():
+                if primary:
+                    self._beat_alive()
+                elif not busy.wait(0.5):
+                    continue
+                elif self._probing():
+                    stop.wait(0.5)  # one receiver probes a paused library, not three
+                    continue
                 if self._wait_out_pause(stop):
                     continue
                 if not slots.acquire(timeout=0.5):
@@ -436,17 +487,23 @@ class Agent:
                         slots.release()
                     free = 1
                 try:
-                    messages = self._receive(free, self._wait_seconds)
+                    messages = self._receive(free, self._wait_seconds if primary else 0)
                 except ServiceError as exc:
                     for _ in range(free):
                         slots.release()
+                    busy.clear()
                     delay = ERROR_BACKOFF_SECONDS[min(errors, len(ERROR_BACKOFF_SECONDS) - 1)]
                     errors += 1
                     logger.error("%s; retrying in %.0f s", exc, delay)
                     self._state.record_error(code=exc.code, message=str(exc), at=self._clock())
-                    stop.wait(delay)
+                    if primary:  # the others wait for it to succeed again (`busy`)
+                        stop.wait(delay)
                     continue
                 errors = 0
+                if messages:
+                    busy.set()
+                else:
+                    busy.clear()
                 for _ in range(free - len(messages)):
                     slots.release()
                 for msg in messages:
@@ -455,8 +512,23 @@ class Agent:
                     with unstarted_lock:
                         unstarted[mid] = msg
                     pool.submit(work, msg)
+
+        extra = [
+            threading.Thread(target=receive_loop, args=(False,), name=f"receive-{i}", daemon=True)
+            for i in range(1, cfg.receivers)
+        ]
+        try:
+            for t in extra:
+                t.start()
+            receive_loop(True)
         finally:
+            receiving.clear()
+            busy.set()  # wake the extra receivers so they see that receiving is over
+            for t in extra:
+                if t.is_alive():
+                    t.join()
             self._shut_down(pool, unstarted, unstarted_lock, in_flight, idle, cancel)
+            finisher.shutdown(wait=True)  # every placed file gets its receipt before we go
             acker.flush()
             background.set()
             for t in helpers:
@@ -540,7 +612,11 @@ class Agent:
         *,
         cancel: threading.Event | None = None,
         ack: Callable[[str, str], None] | None,
+        defer: Callable[[Callable[[], Outcome]], None] | None = None,
     ) -> Outcome:
+        """Process one message. With `defer`, the receipt and acknowledgement of a placed
+        file are handed to it (to run on another thread) so this one can take the next
+        download; they are created only after the file is fsynced, verified and placed."""
         message_id = msg.get("MessageId", "?")
         handle = msg.get("ReceiptHandle", "")
         attempt = int(msg.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -552,7 +628,32 @@ class Agent:
             )
             self._retry_later(message_id, handle, attempt)
             return Outcome(OutcomeKind.MALFORMED, message_id, detail=str(exc))
-        outcome = self.deliver(Delivery.from_message(message), message_id=message_id, cancel=cancel)
+        item = Delivery.from_message(message)
+        self.prepare()
+        placed = self._deliver_file(item, message_id=message_id, cancel=cancel)
+        if isinstance(placed, Outcome):
+            return self._settle(placed, handle, attempt, ack)
+        placement = placed
+
+        def finish() -> Outcome:
+            outcome = self._receipt(item, message_id=message_id, placement=placement)
+            return self._settle(outcome, handle, attempt, ack)
+
+        if defer is None:
+            return finish()
+        defer(finish)
+        kind = OutcomeKind.ALREADY_PLACED if placement.already_present else OutcomeKind.PLACED
+        return Outcome(kind, message_id, placement=placement, detail="receipt pending")
+
+    def _settle(
+        self,
+        outcome: Outcome,
+        handle: str,
+        attempt: int,
+        ack: Callable[[str, str], None] | None,
+    ) -> Outcome:
+        """Acknowledge a delivered message, or put back / back off one that was not."""
+        message_id = outcome.message_id
         if outcome.kind in (OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED, OutcomeKind.STALE):
             acknowledged = self._acknowledge(message_id, handle, ack)
             return Outcome(
@@ -582,8 +683,17 @@ class Agent:
         """Bring one file into the library and write its receipt; never raises for a bad
         file, a bad object or a full disk: the outcome says what happened."""
         self.prepare()
+        placed = self._deliver_file(item, message_id=message_id, cancel=cancel)
+        if isinstance(placed, Outcome):
+            return placed
+        return self._receipt(item, message_id=message_id, placement=placed)
+
+    def _deliver_file(
+        self, item: Delivery, *, message_id: str, cancel: threading.Event | None
+    ) -> Placement | Outcome:
+        """The placement (file fsynced, verified, in place), or the outcome saying why not."""
         try:
-            placement = self._place(item, cancel)
+            return self._place(item, cancel)
         except Cancelled as exc:
             return Outcome(OutcomeKind.RELEASED, message_id, detail=str(exc))
         except DownloadIntegrityError as exc:
@@ -599,6 +709,9 @@ class Agent:
             return self._transient(message_id, item, exc)
         except MobileBackupError as exc:
             return self._transient(message_id, item, exc)
+
+    def _receipt(self, item: Delivery, *, message_id: str, placement: Placement) -> Outcome:
+        """Write the receipt of a placed file (then tag or delete the cloud copy)."""
         kind = OutcomeKind.ALREADY_PLACED if placement.already_present else OutcomeKind.PLACED
         receipt = Receipt(
             host=self._host,
@@ -612,6 +725,8 @@ class Agent:
             # The file is safely placed; the redelivered message will find it and retry this.
             logger.warning("placed %s but could not write its receipt: %s", placement.path, exc)
             return Outcome(OutcomeKind.ERROR, message_id, placement=placement, detail=str(exc))
+        with self._count_lock:
+            self.receipts_written += 1
         self._after_receipt(item)
         self._unblocked()
         logger.info("%s %s → %s", kind, item.key, placement.relative)
