@@ -28,10 +28,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._paths import ensure_inside
 from mobile_backup.agent._state import PlacedFile
-from mobile_backup.agent._worker import Delivery, Outcome, OutcomeKind
+from mobile_backup.agent._worker import Outcome, OutcomeKind
 from mobile_backup.agent.exceptions import UnsafePathError
 from mobile_backup.core import (
     ConfigError,
+    DownloadMessage,
     FileRecord,
     FileStatus,
     ServiceError,
@@ -149,7 +150,7 @@ class Reconciler:
 
         def one(record: FileRecord) -> None:
             outcome = self._agent.deliver(
-                Delivery.from_record(record, bucket=self._bucket),
+                DownloadMessage.for_record(record, bucket=self._bucket),
                 message_id=f"ledger:{record.sha256[:12]}",
                 cancel=cancel,
             )
@@ -290,7 +291,7 @@ class Reconciler:
             return f"error: {exc}"
         except BotoCoreError as exc:
             return f"error: {exc}"
-        outcome = agent.deliver(Delivery.from_record(record, bucket=self._bucket))
+        outcome = agent.deliver(DownloadMessage.for_record(record, bucket=self._bucket))
         if outcome.placement is not None and outcome.kind in (
             OutcomeKind.PLACED,
             OutcomeKind.ALREADY_PLACED,

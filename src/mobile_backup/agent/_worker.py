@@ -57,7 +57,6 @@ from mobile_backup.agent.exceptions import (
 from mobile_backup.core import (
     ConfigError,
     DownloadMessage,
-    FileRecord,
     FileStatus,
     InvalidKeyError,
     Ledger,
@@ -162,47 +161,9 @@ class AgentConfig:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One file to bring to the library: from a queue message or a ledger entry."""
-
-    bucket: str
-    key: str
-    user_sub: str
-    sha256: str
-    size: int
-    filename: str
-    content_type: str
-    taken_at: datetime | None
-    uploaded_at: datetime
-
-    @classmethod
-    def from_message(cls, message: DownloadMessage) -> Delivery:
-        return cls(
-            bucket=message.bucket,
-            key=message.key,
-            user_sub=message.user_sub,
-            sha256=message.sha256,
-            size=message.size,
-            filename=message.filename,
-            content_type=message.content_type,
-            taken_at=message.taken_at,
-            uploaded_at=message.uploaded_at,
-        )
-
-    @classmethod
-    def from_record(cls, record: FileRecord, *, bucket: str) -> Delivery:
-        return cls(
-            bucket=bucket,
-            key=object_key(record.user_sub, record.sha256),
-            user_sub=record.user_sub,
-            sha256=record.sha256,
-            size=record.size,
-            filename=record.filename,
-            content_type=record.content_type,
-            taken_at=record.taken_at,
-            uploaded_at=record.uploaded_at or record.created_at,
-        )
+# The agent's unit of work is what the downloads queue carries; reconcile builds the same
+# from a ledger entry (`DownloadMessage.for_record`).
+Delivery = DownloadMessage
 
 
 class Agent:
@@ -628,7 +589,7 @@ class Agent:
             )
             self._retry_later(message_id, handle, attempt)
             return Outcome(OutcomeKind.MALFORMED, message_id, detail=str(exc))
-        item = Delivery.from_message(message)
+        item = message
         self.prepare()
         placed = self._deliver_file(item, message_id=message_id, cancel=cancel)
         if isinstance(placed, Outcome):

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mobile_backup.core._keys import object_key
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -69,6 +71,22 @@ class DownloadMessage(BaseModel):
     content_type: str
     taken_at: datetime | None = None
     uploaded_at: datetime
+
+    @classmethod
+    def for_record(cls, record: FileRecord, *, bucket: str) -> DownloadMessage:
+        """What to fetch for a ledger entry (ingest announces it; reconcile rebuilds it)."""
+        return cls(
+            bucket=bucket,
+            key=object_key(record.user_sub, record.sha256),
+            user_sub=record.user_sub,
+            sha256=record.sha256,
+            size=record.size,
+            filename=record.filename,
+            content_type=record.content_type,
+            taken_at=record.taken_at,
+            # mark_uploaded always sets uploaded_at; the fallback guards a hand-edited item.
+            uploaded_at=record.uploaded_at or record.created_at,
+        )
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -141,7 +141,7 @@ class IngestProcessor:
         if record.status != FileStatus.UPLOADED or record.announced_at is not None:
             logger.info("%s is already %s; nothing to announce", key, _state(record))
             return False
-        message = _download_message(obj, record)
+        message = DownloadMessage.for_record(record, bucket=obj.bucket)
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message.to_json())
         except Exception as exc:  # botocore raises many unrelated types; all mean "not sent"
@@ -155,22 +155,6 @@ def _state(record: FileRecord) -> str:
     if record.status == FileStatus.UPLOADED:
         return "announced"
     return str(record.status)
-
-
-def _download_message(obj: _CreatedObject, record: FileRecord) -> DownloadMessage:
-    # mark_uploaded always sets uploaded_at; the fallback only guards a hand-edited item.
-    uploaded_at = record.uploaded_at or record.created_at
-    return DownloadMessage(
-        bucket=obj.bucket,
-        key=str(obj.key),
-        user_sub=record.user_sub,
-        sha256=record.sha256,
-        size=record.size,
-        filename=record.filename,
-        content_type=record.content_type,
-        taken_at=record.taken_at,
-        uploaded_at=uploaded_at,
-    )
 
 
 def _parse_body(body: str) -> Mapping[str, Any]:
