@@ -13,6 +13,8 @@ from mobile_backup.client.exceptions import ApiError, TransportError
 from mobile_backup.core import FileRecord
 
 MAX_BATCH = 100
+# `FileRecord.user_sub` of records listed by the API: always the signed-in caller.
+CALLER = "me"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +210,9 @@ class ApiClient:
         if cursor:
             params["cursor"] = cursor
         data = self._request("GET", "/v1/files", params=params)
-        records = []
-        for f in data["files"]:
-            records.append(FileRecord.model_validate({**f, "user_sub": "me"}))
+        # The API lists only the caller's own files and never echoes the user id; the
+        # record's user field is filled with a marker that means "the signed-in user".
+        records = [FileRecord.model_validate({**f, "user_sub": CALLER}) for f in data["files"]]
         return FilePage(files=records, next_cursor=data.get("next_cursor"))
 
     def iter_files(self, *, page_size: int = 500) -> list[FileRecord]:
