@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-dev
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit integration e2e bench clean venv
+.PHONY: demo test lint typecheck unit integration e2e bench torture clean venv
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -56,6 +56,11 @@ e2e: $(STAMP) $(CHROMIUM)
 ## `make bench ARGS="B1 B3 --quick"`; writes bench/results/latest.{md,json}.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
+
+## Crash-consistency torture, long run: 1,000 SIGKILLs of the client and the agent, then every
+## invariant checked; writes bench/results/torture.{md,json}. `make torture ARGS="--seed N"` replays.
+torture: $(STAMP)
+	$(BIN)/python -m bench.torture $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from mobile_backup.agent._paths import ensure_inside, split_extension
 from mobile_backup.agent.exceptions import AgentError, DownloadIntegrityError
-from mobile_backup.core import sha256_file
+from mobile_backup.core import crash_point, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ class Library:
                     return self._placement(target, already_present=True)
                 continue
             _fsync_dir(directory)
+            crash_point("agent.placed")
             return self._placement(target, already_present=False)
         raise AgentError(f"more than {MAX_COLLISIONS} different files named {relative}")
 
@@ -214,6 +215,7 @@ class Library:
                 logger.info("hard links unavailable in %s (%s); using rename", self._root, exc)
                 self._hardlinks = False
             else:
+                crash_point("agent.linked")
                 staged.unlink()
                 return
         # Reserve the name exclusively, then rename over our own empty reservation. A crash

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mobile_backup.core import crash_point
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -193,6 +195,7 @@ class Acknowledger:
                 # Harmless: the messages come back and find their files already placed.
                 logger.warning("could not delete %d message(s): %s", len(batch), exc)
                 continue
+            crash_point("agent.acked")
             ok += len(resp.get("Successful", []))
             for failure in resp.get("Failed", []):
                 logger.warning("delete refused: %s", failure.get("Message"))

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._placement import Library, Readable
 from mobile_backup.agent.exceptions import Cancelled, DownloadError, DownloadIntegrityError
-from mobile_backup.core import utcnow
+from mobile_backup.core import crash_point, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -253,6 +253,7 @@ class Downloader:
                 raise errors[0]
             with path.open("rb+") as synced:
                 os.fsync(synced.fileno())
+            crash_point("agent.staged")
         except BaseException as exc:
             failed.set()
             for future in futures:
@@ -295,8 +296,10 @@ class Downloader:
                     logger.info("part %d of %s broke off (%s); retrying", idx, key, exc)
             with self._count_lock:
                 self.parts_fetched += 1
+            crash_point("agent.part_written")
             if self._state is not None:
                 self._state.part_done(name, idx)
+            crash_point("agent.part_journaled")
             done.set()
         except BaseException as exc:
             on_error(exc)

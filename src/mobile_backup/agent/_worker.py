@@ -64,6 +64,7 @@ from mobile_backup.core import (
     Receipt,
     ServiceError,
     Settings,
+    crash_point,
     dynamodb_client,
     object_key,
     s3_client,
@@ -686,9 +687,11 @@ class Agent:
             # The file is safely placed; the redelivered message will find it and retry this.
             logger.warning("placed %s but could not write its receipt: %s", placement.path, exc)
             return Outcome(OutcomeKind.ERROR, message_id, placement=placement, detail=str(exc))
+        crash_point("agent.receipt")
         with self._count_lock:
             self.receipts_written += 1
         self._after_receipt(item)
+        crash_point("agent.tagged")
         self._unblocked()
         logger.info("%s %s → %s", kind, item.key, placement.relative)
         return Outcome(kind, message_id, placement=placement)
@@ -766,6 +769,7 @@ class Agent:
                 if self._owner and item.size >= self._config.transfer.threshold:
                     self._state.end_download(name)
             self._remember(item, placement)
+            crash_point("agent.remembered")
             return placement
 
     def _staging_name(self, item: Delivery) -> str:
@@ -914,6 +918,8 @@ class Agent:
         except (BotoCoreError, ClientError) as exc:
             raise ServiceError(f"could not receive from the downloads queue: {exc}") from exc
         messages = resp.get("Messages", [])
+        if messages:
+            crash_point("agent.received")
         keeper = self._keeper
         if keeper is not None:
             for msg in messages:

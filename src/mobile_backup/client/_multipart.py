@@ -22,7 +22,7 @@ from mobile_backup.client._parts import RangeBody, part_count, part_range
 from mobile_backup.client._results import DUPLICATE, UPLOADED, FileResult
 from mobile_backup.client._transfer import UrlRejectedError, fresh_until, put_range
 from mobile_backup.client.exceptions import ApiError, FileChangedError, UploadError
-from mobile_backup.core import MobileBackupError
+from mobile_backup.core import MobileBackupError, crash_point
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class MultipartJob:
                     if exc.code == "upload_not_found":
                         break  # expired or aborted under us: start over once
                     raise
+                crash_point("client.completed")
                 e.journal.mark_done(p.hash.sha256, path=p.path, size=p.size)
                 return self._result(UPLOADED)
             else:
@@ -294,11 +295,13 @@ class MultipartJob:
             return str(resp.headers.get("etag", ""))
 
         etag = e.call(once)
+        crash_point("client.part_sent")
         # Noted at once: the smaller the gap between S3's answer and this note, the fewer
         # parts a crash can leave for the API's listing to catch.
         e.journal.part_done(
             self._upload_id, JournalPart(number, length, etag, p.hash.part_checksum(number))
         )
+        crash_point("client.part_journaled")
         with self._sent_lock:
             self._sent += length
 

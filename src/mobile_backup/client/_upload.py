@@ -48,7 +48,7 @@ from mobile_backup.client._results import (
 from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._transfer import UrlRejectedError, fresh_until, put_range
 from mobile_backup.client.exceptions import FileChangedError, UploadError
-from mobile_backup.core import MobileBackupError
+from mobile_backup.core import MobileBackupError, crash_point
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,7 @@ class Uploader:
         except MobileBackupError as exc:
             return [_done_future(e.finish(e.failed(p, exc))) for p in batch]
         received = time.monotonic()
+        crash_point("client.presigned")
         e.journal.mark_presigned(
             (p.hash.sha256, p.path, p.size)
             for p, t in zip(batch, tickets, strict=True)
@@ -309,7 +310,9 @@ class Uploader:
                 log.info("%s: upload URL refused, asking for a new one", p.path.name)
                 current = None
                 continue
+            crash_point("client.put")
             e.journal.mark_done(p.hash.sha256, path=p.path, size=p.size)
+            crash_point("client.done")
             return _result(p, UPLOADED, bytes_sent=p.size)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mobile_backup.core._aws import cognito_client, dynamodb_client, s3_client, sqs_client
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
+from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
     AuthError,
     ConfigError,
@@ -63,6 +64,8 @@ __all__ = [
     "b64_to_hex",
     "cognito_client",
     "config_file_path",
+    "crash_point",
+    "crash_points",
     "decode_event_key",
     "dump_record",
     "dynamodb_client",

@@ -106,6 +106,18 @@ def _profile_values(profile: str) -> dict[str, Any]:
     return dict(profiles[profile])
 
 
+CRASH_AT_ENV = f"{ENV_PREFIX}CRASH_AT"
+
+
+def crash_spec() -> str | None:
+    """The crash point this process was asked to die at (`NAME:N`), for torture runs only.
+
+    Read here, not through `Settings`: crash points sit deep in code that holds no settings,
+    and the value is a test seam, never configuration a user sets.
+    """
+    return os.environ.get(CRASH_AT_ENV) or None
+
+
 def _environment_values() -> dict[str, str]:
     """`MOBILE_BACKUP_<FIELD>` variables by field name; names match case-insensitively."""
     values: dict[str, str] = {}
