@@ -13,6 +13,34 @@ import pytest
 from mobile_backup.core import EMULATOR_KEY, Settings
 
 EVENTS_DIR = Path(__file__).parent / "events"
+RECORD_ENV = "MOBILE_BACKUP_RECORD_AWS_CALLS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Record every AWS call the components make in this run (child processes inherit it),
+    for the IAM test that runs last (`test_zz_iam_calls.py`)."""
+    import os
+    import tempfile
+
+    config.addinivalue_line("markers", "last: runs after every other test (reads their record)")
+    if not os.environ.get(RECORD_ENV):
+        folder = Path(tempfile.mkdtemp(prefix="mobile-backup-aws-calls-"))
+        os.environ[RECORD_ENV] = str(folder / "calls.jsonl")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    last = [item for item in items if item.get_closest_marker("last")]
+    items[:] = [item for item in items if not item.get_closest_marker("last")] + last
+    # The whole suite, as `make test` runs it: only then is "no test uses this grant" news.
+    config.stash[FULL_RUN] = (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not config.getoption("lf", False)
+    )
+
+
+FULL_RUN = pytest.StashKey[bool]()
 
 
 def load_event(name: str) -> dict[str, Any]:

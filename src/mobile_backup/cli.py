@@ -17,8 +17,8 @@ from mobile_backup import __version__
 from mobile_backup.commands import account, agent, local, upload
 from mobile_backup.commands import app as app_cmd
 from mobile_backup.commands import deploy as deploy_cmd
-from mobile_backup.commands._common import ProfileOpt, err, out, state
-from mobile_backup.core import MobileBackupError
+from mobile_backup.commands._common import ProfileOpt, err, out, safe, state
+from mobile_backup.core import MobileBackupError, redact_handlers
 
 app = typer.Typer(
     name="mobile-backup",
@@ -62,6 +62,7 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact_handlers()  # `-v` shows requests, never the credentials in presigned URLs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,10 +76,12 @@ def main(argv: list[str] | None = None) -> None:
         err.print("interrupted")
         sys.exit(130)
     except MobileBackupError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {safe(exc)}", highlight=False)
         sys.exit(1)
     except Exception as exc:  # a bug: still one line, the traceback only with --verbose
         if state.verbose:
             err.print_exception()
-        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (run with -v for details)")
+        err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {safe(exc)} (run with -v for details)"
+        )
         sys.exit(70)

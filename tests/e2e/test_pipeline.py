@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,21 @@ def test_local_up_serves_other_commands_through_the_local_profile(
             p.name for p in library.rglob("*") if p.is_file() and ".mobile-backup" not in p.parts
         )
         assert placed == sorted(p.name for p in roll.iterdir())
+
+        # A name that looks like Rich markup, uploaded with -v: printed as itself, and the
+        # verbose log shows each request without the presigned URL's credentials.
+        odd = tmp_path / "odd"
+        odd.mkdir()
+        (odd / "IMG [red]x[bold].jpg").write_bytes((roll / "IMG_2000.jpg").read_bytes() + b"odd")
+        verbose = _cli("-v", "--profile", "local", "upload", str(odd), env=cli_env)
+        assert verbose.returncode == 0, verbose.stdout + verbose.stderr
+        assert "1 uploaded" in verbose.stdout
+        logged = verbose.stdout + verbose.stderr
+        assert "X-Amz-Signature=REDACTED" in logged  # the request was logged, redacted
+        assert not re.search(r"X-Amz-(Signature|Credential|Security-Token)=(?!REDACTED)", logged)
+        listed = _cli("--profile", "local", "status", env=cli_env)
+        assert listed.returncode == 0, listed.stderr
+        assert "IMG [red]x[bold].jpg" in listed.stdout
     finally:
         stack.send_signal(signal.SIGINT)
         out, err = stack.communicate(timeout=60)
@@ -115,6 +131,7 @@ def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str
     cases = [
         (("--profile", "nowhere", "status"), "no profile named 'nowhere'"),
         (("upload", str(tmp_path / "missing.jpg")), "no such file or folder"),
+        (("upload", str(tmp_path / "x[/b]")), "x[/b]"),
         (("status",), "setting 'api_url' is not configured"),
     ]
     for args, expected in cases:

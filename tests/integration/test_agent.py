@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from _forbidden import forbid_missing
 
 from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
 from mobile_backup.core import (
@@ -300,7 +301,15 @@ def test_malformed_messages_are_reported_and_kept(cloud: Cloud, agent: Agent) ->
     assert not any(o.acknowledged for o in outcomes)
 
 
-def test_a_missing_object_is_recorded_as_failed(cloud: Cloud, agent: Agent) -> None:
+@pytest.fixture(params=["404", "403"])
+def s3_says(request: pytest.FixtureRequest, cloud: Cloud) -> list[str]:
+    """How S3 answers for a missing key: 404 (a lister) or 403 (AWS, without ListBucket)."""
+    return forbid_missing(cloud.s3) if request.param == "403" else []
+
+
+def test_a_missing_object_is_recorded_as_failed(
+    cloud: Cloud, agent: Agent, s3_says: list[str]
+) -> None:
     message = cloud.upload(b"gone photo", filename="gone.jpg")
     cloud.s3.delete_object(Bucket=message.bucket, Key=message.key)
     cloud.send(message.to_json())
@@ -313,10 +322,14 @@ def test_a_missing_object_is_recorded_as_failed(cloud: Cloud, agent: Agent) -> N
     record = cloud.ledger.get(SUB, message.sha256)
     assert record is not None
     assert record.status == FileStatus.FAILED
+    assert record.failed_reason is not None
+    assert "not in the bucket" in record.failed_reason
+    if s3_says:  # the 403 was really seen, and settled by listing the key
+        assert message.key in s3_says
 
 
 def test_a_stale_duplicate_after_the_cloud_copy_expired_is_dropped(
-    cloud: Cloud, agent: Agent, library: Path
+    cloud: Cloud, agent: Agent, library: Path, s3_says: list[str]
 ) -> None:
     message = cloud.upload(b"expired later", filename="old.jpg")
     cloud.send(message.to_json())
@@ -336,6 +349,7 @@ def test_a_stale_duplicate_after_the_cloud_copy_expired_is_dropped(
     assert record is not None
     assert record.status == FileStatus.DOWNLOADED
     assert cloud.counts() == (0, 0)
+    assert not s3_says or message.key in s3_says
 
 
 def test_leftovers_of_a_crash_are_cleaned_at_start(cloud: Cloud, library: Path) -> None:

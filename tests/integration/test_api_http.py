@@ -453,3 +453,78 @@ def test_a_cors_preflight_needs_no_token(api: httpx.Client) -> None:
     assert "POST" in response.headers["access-control-allow-methods"]
     allowed = response.headers["access-control-allow-headers"].lower()
     assert "authorization" in allowed
+
+
+# Bad input is never a 5xx ------------------------------------------------------------------
+def test_a_deeply_nested_body_is_400_not_a_crash(api: httpx.Client, alice: User) -> None:
+    for depth in (2_000, 100_000):
+        body = b"[" * depth + b"]" * depth
+        response = api.post(
+            "/v1/uploads", content=body, headers={**alice.auth, "content-type": "application/json"}
+        )
+        assert_error(response, 400, "invalid_json")
+    nested = b'{"files": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}"
+    response = api.post(
+        "/v1/uploads", content=nested, headers={**alice.auth, "content-type": "application/json"}
+    )
+    assert_error(response, 400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"files=1&x=2", "application/x-www-form-urlencoded"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="files"\r\n\r\n[]\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+        (b'{"files": []}', ""),
+    ],
+)
+def test_a_body_that_is_not_json_by_type_is_415(
+    api: httpx.Client, alice: User, content: bytes, content_type: str
+) -> None:
+    headers = {**alice.auth}
+    if content_type:
+        headers["content-type"] = content_type
+    response = api.post("/v1/uploads", content=content, headers=headers)
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def _token_with_header(header: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        raw = base64.urlsafe_b64encode(json_dumps(value).encode()).decode()
+        return raw.rstrip("=")
+
+    return f"{part(header)}.{part({'sub': 'x', 'token_use': 'access'})}.c2ln"
+
+
+def json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "RS256", "kid": 123},
+        {"alg": "RS256", "kid": ["a"]},
+        {"alg": "RS256", "kid": "k", "crit": ["exp"]},
+        {"alg": "RS256", "kid": "k", "crit": "nope"},
+        {"alg": ["RS256"], "kid": "k"},
+    ],
+)
+def test_a_token_with_a_malformed_header_is_401(api: httpx.Client, header: dict[str, Any]) -> None:
+    token = _token_with_header(header)
+    response = api.get("/v1/files", headers={"Authorization": f"Bearer {token}"})
+    assert_error(response, 401, "token_invalid")
+
+
+def test_a_cursor_without_its_sort_key_is_400(api: httpx.Client, alice: User) -> None:
+    import json
+
+    for inner in ({"pk": f"USER#{alice.sub}"}, {"pk": f"USER#{alice.sub}", "sk": 5}, [], "x"):
+        cursor = base64.urlsafe_b64encode(json.dumps(inner).encode()).decode().rstrip("=")
+        response = api.get("/v1/files", params={"cursor": cursor}, headers=alice.auth)
+        assert_error(response, 400, "invalid_cursor")

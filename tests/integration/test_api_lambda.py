@@ -135,6 +135,23 @@ def test_the_handler_rejects_a_missing_token(
     assert (status, body["code"]) == (401, "token_missing")
 
 
+@pytest.mark.parametrize(
+    "header", [{"alg": "RS256", "kid": 7}, {"alg": "RS256", "kid": "k", "crit": ["exp"]}]
+)
+def test_a_token_header_pyjwt_refuses_is_401_through_the_lambda_entry_point(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, header: dict[str, Any]
+) -> None:
+    import base64
+    import json
+
+    configure_env(monkeypatch, settings)
+    part = base64.urlsafe_b64encode(json.dumps(header).encode()).decode().rstrip("=")
+    event = load_event("api_http_v2_get_files.json")
+    event["headers"]["authorization"] = f"Bearer {part}.e30.c2ln"
+    status, body = invoke(event)
+    assert (status, body["code"]) == (401, "token_invalid")
+
+
 def test_a_misconfigured_function_answers_json_and_retries_next_time(
     monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
@@ -167,3 +184,37 @@ def test_failures_are_logged_as_json_without_the_token(
     # Neither the token nor its claims segment appears anywhere in the logs.
     assert token not in out
     assert token.split(".")[1] not in out
+
+
+def test_debug_settings_never_print_the_event_or_a_presigned_url(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    resources: Any,
+    function_logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """POWERTOOLS_DEV / event-handler debug would print every event, bearer token included."""
+    configure_env(monkeypatch, settings)
+    for var in ("POWERTOOLS_DEV", "POWERTOOLS_EVENT_HANDLER_DEBUG", "POWERTOOLS_LOGGER_LOG_EVENT"):
+        monkeypatch.setenv(var, "true")
+    _, token = sign_in(settings, resources)
+    event = load_event("api_http_v2_get_files.json")
+    event["headers"]["authorization"] = f"Bearer {token}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/uploads"
+    event["requestContext"]["http"]["method"] = "POST"
+    event["body"] = json.dumps(
+        {
+            "files": [
+                {"sha256": "a" * 64, "size": 3, "filename": "a.jpg", "content_type": "image/jpeg"}
+            ]
+        }
+    )
+    event["headers"]["content-type"] = "application/json"
+    lambda_entry.logger.info("presigned %s", "http://h/b/k?X-Amz-Signature=deadbeef&a=1")
+    status, body = invoke(event)
+    assert status == 200, body
+    printed = capsys.readouterr().out + function_logs.getvalue()
+    assert token not in printed
+    assert token.split(".")[1] not in printed
+    assert "deadbeef" not in printed
+    assert "X-Amz-Signature=REDACTED" in printed  # the log line is there, its secret is not

@@ -277,3 +277,37 @@ def test_the_api_picks_a_part_size_when_none_is_proposed(api: httpx.Client, alic
     assert resp.status_code == 200, resp.text
     assert resp.json()["part_size"] == 8 * MIB
     assert resp.json()["part_count"] == 1
+
+
+@pytest.mark.parametrize("s3_says", ["404", "403"])
+def test_completing_an_aborted_upload_is_not_found_not_unavailable(
+    api: httpx.Client, alice: Account, cfg: Settings, s3_says: str
+) -> None:
+    """On AWS a role without ListBucket gets 403 for the missing object; it still means gone."""
+    from _forbidden import forbid_missing
+
+    from mobile_backup.api._auth import Principal
+    from mobile_backup.api._models import MultipartCompleteRequest
+    from mobile_backup.api._multipart import MultipartService, UploadNotFoundError
+
+    video = Video(6 * MIB)
+    ticket = start(api, alice, video)
+    ref = {"sha256": video.sha256, "upload_id": ticket["upload_id"]}
+    assert api.post("/v1/uploads/multipart/abort", json=ref, headers=auth(alice)).is_success
+    s3 = s3_client(cfg)
+    forbidden = forbid_missing(s3) if s3_says == "403" else []
+    service = MultipartService(
+        ledger=Ledger(dynamodb_client(cfg), cfg.require("table")),
+        s3=s3,
+        bucket=cfg.require("bucket"),
+        clock=lambda: datetime.now(UTC),
+        expiry_seconds=900,
+    )
+    request = MultipartCompleteRequest(**ref, part_size=PART, checksums=video.checksums)
+    with pytest.raises(UploadNotFoundError):
+        service.complete(Principal(sub=alice.sub, username=alice.email), request)
+    assert forbidden == ([object_key(alice.sub, video.sha256)] if forbidden else [])
+    # And through HTTP, as the phone sees it.
+    body = {**ref, "part_size": PART, "checksums": video.checksums}
+    assert_error(api.post("/v1/uploads/multipart/complete", json=body, headers=auth(alice)),
+                 404, "upload_not_found")  # fmt: skip

@@ -11,6 +11,8 @@ import logging
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from mobile_backup.core import RedactingFilter
+
 LOG_FILE = Path(".mobile-backup", "logs", "agent.log")
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
@@ -37,6 +39,7 @@ def configure_file_log(
     )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(RedactingFilter())  # the log outlives any presigned URL it might show
     target = logging.getLogger(logger_name)
     target.addHandler(handler)
     if target.level == logging.NOTSET or target.level > level:

@@ -37,6 +37,7 @@ from mobile_backup.core import (
     FileStatus,
     ServiceError,
     object_key,
+    object_missing,
     sha256_file,
 )
 
@@ -285,8 +286,7 @@ class Reconciler:
         try:
             agent.s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in {"404", "NoSuchKey", "NotFound"}:
+            if object_missing(agent.s3, self._bucket, key, exc):
                 return "cloud copy gone"
             return f"error: {exc}"
         except BotoCoreError as exc:

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._placement import Library, Readable
 from mobile_backup.agent.exceptions import Cancelled, DownloadError, DownloadIntegrityError
-from mobile_backup.core import crash_point, utcnow
+from mobile_backup.core import crash_point, error_code, object_missing, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 OBJECT_MISSING = "object_missing"
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
@@ -353,10 +352,9 @@ class Downloader:
             else:
                 resp = self._s3.get_object(Bucket=bucket, Key=key, Range=byte_range)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in _MISSING_CODES:
+            if object_missing(self._s3, bucket, key, exc):
                 raise DownloadError(f"{key} is not in the bucket", code=OBJECT_MISSING) from exc
-            if code == "InvalidRange":
+            if error_code(exc) == "InvalidRange":
                 raise DownloadIntegrityError(f"{key} is shorter than the ledger says") from exc
             raise DownloadError(f"could not get {key}: {exc}") from exc
         except BotoCoreError as exc:

@@ -7,6 +7,7 @@ ASGI adapter in `_asgi.py`.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -74,6 +75,58 @@ _BEARER: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 _PRINCIPAL_KEY = "mobile_backup_principal"
 MAX_CURSOR_LENGTH = 4096
 _POWERTOOLS_422 = "HTTPValidationError"
+
+
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def parse_json_body(text: str) -> Any:
+    """`json.loads` for request bodies: nesting deeper than any of our shapes (32 levels)
+    is a decode error, never a RecursionError (a 500) or a deep walk in the validator."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise json.JSONDecodeError(
+                f"nested more than {MAX_JSON_DEPTH} levels deep", text, match.start()
+            )
+    return json.loads(text)
+
+
+def _json_only_validation() -> Any:
+    """Powertools' request validation, but a body must be declared JSON.
+
+    Powertools also parses form-encoded and multipart bodies into the JSON model (and
+    treats a missing Content-Type as JSON); the API speaks JSON only, so anything else is
+    refused as an unsupported media type (415) before it is parsed.
+    """
+    from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+        OpenAPIRequestValidationMiddleware,
+    )
+
+    class JsonOnlyValidation(OpenAPIRequestValidationMiddleware):
+        def _get_body(self, app: Any) -> dict[str, Any]:
+            content_type = app.current_event.headers.get("content-type", "")
+            media_type = content_type.split(";", 1)[0].strip().lower()
+            if media_type != "application/json" and not media_type.endswith("+json"):
+                raise RequestUnsupportedContentType(
+                    "Unsupported content type",
+                    errors=[
+                        {
+                            "type": "unsupported_content_type",
+                            "loc": ("body",),
+                            "msg": content_type,
+                            "input": {},
+                            "ctx": {},
+                        }
+                    ],
+                )
+            body: dict[str, Any] = super()._get_body(app)
+            return body
+
+    return JsonOnlyValidation()  # type: ignore[no-untyped-call]  # Powertools: untyped __init__
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -229,7 +282,11 @@ def create_app(
     )
 
     app = ApiResolver(
+        # Explicit: Powertools' debug mode (POWERTOOLS_DEV) prints whole events, bearer
+        # tokens included; no environment variable may turn that on.
+        debug=False,
         enable_validation=True,
+        json_body_deserializer=parse_json_body,
         # Bearer tokens are never sent implicitly by browsers, so any origin is safe and lets
         # the web build of the app call the API.
         cors=CORSConfig(
@@ -238,6 +295,7 @@ def create_app(
             max_age=600,
         ),
     )
+    app._request_validation_middleware = _json_only_validation()
     # Our routes are all static paths, so (method, path) identifies the route.
     allowed_methods: dict[str, set[str]] = {}
     public: set[tuple[str, str]] = set()

@@ -87,7 +87,7 @@ class TokenVerifier:
         """Verify an access token and return who it belongs to; raise an AuthError if not."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # DecodeError, a non-string kid, a bad `crit`
             raise TokenInvalidError("the bearer token is not a well-formed JWT") from exc
         # Checked before any key lookup: `none` and HMAC tokens never reach the verifier.
         if header.get("alg") not in ALGORITHMS:

@@ -40,7 +40,9 @@ from mobile_backup.core import (
     Ledger,
     NotFoundError,
     ServiceError,
+    boto_errors,
     object_key,
+    object_missing,
 )
 
 if TYPE_CHECKING:
@@ -204,7 +206,7 @@ class MultipartService:
                     ]
                 },
             )
-        except Exception as exc:
+        except boto_errors() as exc:
             code = _error_code(exc)
             if code == "NoSuchUpload" and self._object_size(key) == record.size:
                 return done  # a concurrent complete won the race
@@ -222,7 +224,7 @@ class MultipartService:
             self._s3.abort_multipart_upload(
                 Bucket=self._bucket, Key=key, UploadId=request.upload_id
             )
-        except Exception as exc:
+        except boto_errors() as exc:
             if _error_code(exc) != "NoSuchUpload":  # aborted concurrently: the same outcome
                 raise _service_error("abort the upload", exc) from exc
         return MultipartResult(sha256=request.sha256, status="aborted")
@@ -242,7 +244,7 @@ class MultipartService:
                 ContentType=content_type,
                 ChecksumAlgorithm="SHA256",
             )
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("start the upload", exc) from exc
         return resp["UploadId"]
 
@@ -252,7 +254,7 @@ class MultipartService:
         while True:
             try:
                 resp: Any = self._s3.list_multipart_uploads(**kwargs)
-            except Exception as exc:
+            except boto_errors() as exc:
                 raise _service_error("list uploads", exc) from exc
             uploads = [u for u in resp.get("Uploads", []) if u.get("Key") == key]
             uploads.sort(key=lambda u: u.get("Initiated") or 0, reverse=True)
@@ -277,7 +279,7 @@ class MultipartService:
         while True:
             try:
                 resp: Any = self._s3.list_parts(**kwargs)
-            except Exception as exc:
+            except boto_errors() as exc:
                 if _error_code(exc) == "NoSuchUpload":
                     raise UploadNotFoundError(f"no upload {upload_id!r} for this file") from exc
                 raise _service_error("list the parts", exc) from exc
@@ -343,8 +345,8 @@ class MultipartService:
     def _object_size(self, key: str) -> int | None:
         try:
             resp = self._s3.head_object(Bucket=self._bucket, Key=key)
-        except Exception as exc:
-            if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+        except boto_errors() as exc:
+            if object_missing(self._s3, self._bucket, key, exc):
                 return None
             raise _service_error("look up the object", exc) from exc
         return int(resp["ContentLength"])
@@ -376,7 +378,7 @@ class MultipartService:
                     ExpiresIn=self._expiry,
                     HttpMethod="PUT",
                 )
-            except Exception as exc:  # botocore raises a wide family here
+            except boto_errors() as exc:
                 raise _service_error("presign a part", exc) from exc
             out.append(
                 PresignedPart(

@@ -24,7 +24,7 @@ from mobile_backup.api._models import (
     UploadResponse,
     UploadResult,
 )
-from mobile_backup.core import FileStatus, Ledger, ServiceError, hex_to_b64, object_key
+from mobile_backup.core import FileStatus, Ledger, ServiceError, boto_errors, hex_to_b64, object_key
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class UploadService:
                 ExpiresIn=self._expiry,
                 HttpMethod="PUT",
             )
-        except Exception as exc:  # botocore raises a wide family here (credentials, params)
+        except boto_errors() as exc:  # credentials, parameters: ours to report, not a bug
             raise ServiceError(f"could not presign the upload: {exc}") from exc
         return PresignedUpload(
             url=url,

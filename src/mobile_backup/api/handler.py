@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 
 from mobile_backup.api._app import create_app
 from mobile_backup.api.exceptions import error_body, status_for
-from mobile_backup.core import MobileBackupError, load_settings
+from mobile_backup.core import MobileBackupError, RedactingFilter, load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -26,6 +26,8 @@ SERVICE_NAME = "mobile-backup-api"
 PACKAGE_LOGGER = "mobile_backup"
 
 logger = Logger(service=SERVICE_NAME)
+# Presigned URLs and tokens never reach CloudWatch, whatever is logged (core/_redact.py).
+logger.registered_handler.addFilter(RedactingFilter())
 
 _app: APIGatewayHttpResolver | None = None
 

@@ -81,7 +81,7 @@ class RichProgress:
             task = self._tasks.get(path)
             if task is None:
                 size = path.stat().st_size
-                task = self._p.add_task(f"  {path.name[:40]}", total=size)
+                task = self._p.add_task(f"  {safe(path.name[:40])}", total=size)
                 self._tasks[path] = task
             self._sent[path] = self._sent.get(path, 0) + bytes_sent
         self._p.advance(task, bytes_sent)
@@ -95,6 +95,16 @@ class RichProgress:
             self._p.remove_task(task)
         # Skipped, failed or interrupted bytes still count as dealt with for the overall bar.
         self._p.advance(self._overall, max(0, result.size - shown))
+
+
+def safe(text: object) -> str:
+    """User or cloud text (a file name, a ledger entry, an error) ready for Rich: markup
+    escaped, so `x[/b].jpg` prints as itself, and secrets redacted (core/_redact.py)."""
+    from rich.markup import escape
+
+    from mobile_backup.core import redact
+
+    return escape(redact(str(text)))
 
 
 def progress_bar() -> Progress:
@@ -123,7 +133,7 @@ def print_summary(summary: UploadSummary) -> None:
     )
     for r in summary.results:
         if r.status == FAILED:
-            out.print(f"  [red]✗[/] {r.path}: {r.reason}", markup=True, highlight=False)
+            out.print(f"  [red]✗[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
 
 
 def api_client(settings: Settings) -> ApiClient:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mobile_backup.commands._common import api_client, err, human, load_profile, out
+from mobile_backup.commands._common import api_client, err, human, load_profile, out, safe
 
 
 def login(
@@ -28,7 +28,7 @@ def login(
     else:
         password = getpass.getpass("Password: ")
     Authenticator(settings=cfg).login(email, password)
-    out.print(f"Signed in as [bold]{email}[/] (profile {cfg.profile}).")
+    out.print(f"Signed in as [bold]{safe(email)}[/] (profile {safe(cfg.profile)}).")
 
 
 def logout() -> None:
@@ -67,6 +67,6 @@ def status(
         table.add_column(col)
     for f in sorted(files, key=lambda f: f.created_at, reverse=True)[:limit]:
         receipt = f"{f.receipt.host}: {f.receipt.path}" if f.receipt else (f.failed_reason or "—")
-        table.add_row(f.filename, human(f.size), str(f.status), receipt)
+        table.add_row(safe(f.filename), human(f.size), str(f.status), safe(receipt))
     if files:
         out.print(table)

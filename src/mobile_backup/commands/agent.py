@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mobile_backup.commands._common import err, human, load_profile, out, state
+from mobile_backup.commands._common import err, human, load_profile, out, safe, state
 from mobile_backup.core import ConfigError, Settings, config_file_path
 
 if TYPE_CHECKING:
@@ -157,7 +157,9 @@ def agent_run(
                 h.setLevel(logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    out.print(f"Agent collecting into {agent.library.root} (Ctrl+C to stop); log: {log}")
+    out.print(
+        f"Agent collecting into {safe(agent.library.root)} (Ctrl+C to stop); log: {safe(log)}"
+    )
     runner = threading.Thread(target=agent.run, args=(stop,), name="agent")
     runner.start()
     try:
@@ -190,7 +192,7 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
     from rich.table import Table
 
     table = Table(show_header=False, box=None)
-    table.add_row("library", str(root))
+    table.add_row("library", safe(root))
     table.add_row("agent", "[green]running[/]" if status.running else "[yellow]not running[/]")
     if status.queue is not None:
         table.add_row(
@@ -200,7 +202,7 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
         colour = "red" if status.dlq.visible else "green"
         table.add_row("dead letters", f"[{colour}]{status.dlq.visible}[/]")
     if status.queue_error:
-        table.add_row("queue", f"[red]{status.queue_error}[/]")
+        table.add_row("queue", f"[red]{safe(status.queue_error)}[/]")
     table.add_row("last success", _when(data["last_success_at"]))
     table.add_row("files today", f"{data['files_today']} ({human(data['bytes_today'])})")
     table.add_row("files placed", str(data["placed_total"]))
@@ -275,9 +277,10 @@ def agent_reconcile(
     else:
         out.print(f"Reconciled: {report.summary()}")
         for f in report.findings:
-            out.print(f"  [yellow]{f.state}[/] {f.path.as_posix()}: {f.action}", highlight=False)
+            where = safe(f.path.as_posix())
+            out.print(f"  [yellow]{f.state}[/] {where}: {safe(f.action)}", highlight=False)
         for problem in report.problems:
-            out.print(f"  [red]✗[/] {problem}", highlight=False)
+            out.print(f"  [red]✗[/] {safe(problem)}", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -16,6 +16,7 @@ from mobile_backup.commands._common import (
     out,
     print_summary,
     progress_bar,
+    safe,
     wait_for_signal,
 )
 from mobile_backup.core import MobileBackupError
@@ -52,7 +53,7 @@ def local_up(
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_row("emulator (S3, SQS, DynamoDB, Cognito)", s.aws_endpoint_url or "")
         table.add_row("HTTP API", s.api_url or "")
-        table.add_row("library (agent output)", str(library))
+        table.add_row("library (agent output)", safe(library))
         table.add_row("demo user", stack.email)
         table.add_row("demo password", stack.password)
         table.add_row("profile written", f"{LOCAL_PROFILE} → {path}")
@@ -103,11 +104,11 @@ def demo(
         table.add_column("filed as", overflow="fold")
         for row in report.rows:
             table.add_row(
-                row.name,
+                safe(row.name),
                 human(row.size),
-                "[green]✓[/]" if row.verified else f"[red]✗ {row.problem}[/]",
+                "[green]✓[/]" if row.verified else f"[red]✗ {safe(row.problem)}[/]",
                 f"{row.seconds:.2f} s" if row.seconds is not None else "—",
-                row.placed_at.split("/", 1)[-1] if row.placed_at else "—",
+                safe(row.placed_at.split("/", 1)[-1]) if row.placed_at else "—",
             )
         out.print(table)
         if library is None:

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from mobile_backup.core._aws import cognito_client, dynamodb_client, s3_client, sqs_client
+from mobile_backup.core._boundary import (
+    NOT_FOUND_CODES,
+    aws_call,
+    boto_errors,
+    error_code,
+    object_missing,
+)
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
 from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
@@ -33,6 +40,7 @@ from mobile_backup.core._models import (
     dump_record,
     utcnow,
 )
+from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
 from mobile_backup.core._settings import (
     EMULATOR_KEY,
     Settings,
@@ -46,6 +54,7 @@ __all__ = [
     "AWAITING_INDEX",
     "EMULATOR_KEY",
     "MEDIA_PREFIX",
+    "NOT_FOUND_CODES",
     "AuthError",
     "ConfigError",
     "DownloadMessage",
@@ -59,9 +68,12 @@ __all__ = [
     "NotFoundError",
     "ObjectKey",
     "Receipt",
+    "RedactingFilter",
     "ServiceError",
     "Settings",
+    "aws_call",
     "b64_to_hex",
+    "boto_errors",
     "cognito_client",
     "config_file_path",
     "crash_point",
@@ -69,13 +81,17 @@ __all__ = [
     "decode_event_key",
     "dump_record",
     "dynamodb_client",
+    "error_code",
     "hex_to_b64",
     "is_sha256_hex",
     "is_user_sub",
     "load_settings",
     "object_key",
+    "object_missing",
     "parse_object_key",
     "read_profiles",
+    "redact",
+    "redact_handlers",
     "s3_client",
     "sha256_file",
     "sha256_stream",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core._settings import Settings
+from mobile_backup.core._settings import Settings, record_calls_path
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -43,23 +43,31 @@ def _session(settings: Settings) -> Any:
     return boto3.session.Session()
 
 
+def _client(settings: Settings, service: str) -> Any:
+    client = _session(settings).client(service, **_client_kwargs(settings))
+    record = record_calls_path()
+    if record:  # the IAM test: every call this client makes is written down
+        from mobile_backup.core._calls import CallRecorder
+
+        CallRecorder(record).attach(client)
+    return client
+
+
 def s3_client(settings: Settings) -> S3Client:
-    client: S3Client = _session(settings).client("s3", **_client_kwargs(settings))
+    client: S3Client = _client(settings, "s3")
     return client
 
 
 def sqs_client(settings: Settings) -> SQSClient:
-    client: SQSClient = _session(settings).client("sqs", **_client_kwargs(settings))
+    client: SQSClient = _client(settings, "sqs")
     return client
 
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
-    client: DynamoDBClient = _session(settings).client("dynamodb", **_client_kwargs(settings))
+    client: DynamoDBClient = _client(settings, "dynamodb")
     return client
 
 
 def cognito_client(settings: Settings) -> CognitoIdentityProviderClient:
-    client: CognitoIdentityProviderClient = _session(settings).client(
-        "cognito-idp", **_client_kwargs(settings)
-    )
+    client: CognitoIdentityProviderClient = _client(settings, "cognito-idp")
     return client

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mobile_backup.core._boundary import boto_errors
 from mobile_backup.core._errors import InvalidInputError, ServiceError
 from mobile_backup.core._models import FileRecord, FileStatus, Receipt
 
@@ -51,14 +52,27 @@ def _encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(flat, sort_keys=True).encode()).decode()
 
 
-def _decode_cursor(cursor: str, *, expect_pk: str | None) -> dict[str, Any]:
+TABLE_KEYS = frozenset({"pk", "sk"})
+INDEX_KEYS = TABLE_KEYS | {"gsi1pk", "gsi1sk"}
+
+
+def _decode_cursor(cursor: str, *, expect_pk: str | None, keys: frozenset[str]) -> dict[str, Any]:
+    """The start key a cursor carries; exactly `keys`, all strings, or `invalid_cursor`.
+
+    DynamoDB refuses a start key without the full key schema (a ValidationException, which
+    would otherwise surface as a 503), so a cursor is checked before it is used.
+    """
     try:
         flat = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInputError(
             "the cursor is not one this API issued", code="invalid_cursor"
         ) from exc
-    if not isinstance(flat, dict) or not all(isinstance(v, str) for v in flat.values()):
+    if (
+        not isinstance(flat, dict)
+        or set(flat) != keys
+        or not all(isinstance(v, str) for v in flat.values())
+    ):
         raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
     if expect_pk is not None and flat.get("pk") != expect_pk:
         # A cursor from another user's listing must not open that user's partition.
@@ -112,7 +126,7 @@ class Ledger:
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 ConsistentRead=True,
             )
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("read the ledger", exc) from exc
         item = resp.get("Item")
         return _record_from_item(item) if item else None
@@ -135,7 +149,7 @@ class Ledger:
                     resp = self._db.batch_get_item(
                         RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
                     )
-                except Exception as exc:
+                except boto_errors() as exc:
                     raise _service_error("read the ledger", exc) from exc
                 for item in resp.get("Responses", {}).get(self._table, []):
                     record = _record_from_item(item)
@@ -161,10 +175,10 @@ class Ledger:
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=pk)
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
         try:
             resp = self._db.query(**kwargs)
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("list the ledger", exc) from exc
         records = [_record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
@@ -182,10 +196,10 @@ class Ledger:
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=None)
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
         try:
             resp = self._db.query(**kwargs)
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("query the ledger index", exc) from exc
         records = [_record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
@@ -251,7 +265,7 @@ class Ledger:
                     now=now,
                 )
             return existing
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc
         return _record_from_item(resp["Attributes"])
 
@@ -293,7 +307,7 @@ class Ledger:
             if existing is None:
                 raise ServiceError("ledger entry vanished during an update") from None
             return existing
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc
         return _record_from_item(resp["Attributes"])
 
@@ -309,7 +323,7 @@ class Ledger:
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc
         return True
 
@@ -338,7 +352,7 @@ class Ledger:
                     },
                 },
             )
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("write the receipt", exc) from exc
 
     def mark_failed(self, user_sub: str, sha256: str, *, reason: str, now: datetime) -> bool:
@@ -362,7 +376,7 @@ class Ledger:
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
-        except Exception as exc:
+        except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc
         return True
 

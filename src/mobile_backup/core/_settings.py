@@ -118,6 +118,18 @@ def crash_spec() -> str | None:
     return os.environ.get(CRASH_AT_ENV) or None
 
 
+RECORD_CALLS_ENV = f"{ENV_PREFIX}RECORD_AWS_CALLS"
+
+
+def record_calls_path() -> str | None:
+    """Where to record every AWS call this process makes (the IAM test sets it), or None.
+
+    A test seam like `crash_spec`: read here so that client construction, which holds no
+    settings of its own for it, can ask.
+    """
+    return os.environ.get(RECORD_CALLS_ENV) or None
+
+
 def _environment_values() -> dict[str, str]:
     """`MOBILE_BACKUP_<FIELD>` variables by field name; names match case-insensitively."""
     values: dict[str, str] = {}

@@ -27,6 +27,7 @@ from mobile_backup.core import (
     Ledger,
     ObjectKey,
     Settings,
+    boto_errors,
     decode_event_key,
     dynamodb_client,
     parse_object_key,
@@ -144,7 +145,7 @@ class IngestProcessor:
         message = DownloadMessage.for_record(record, bucket=obj.bucket)
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message.to_json())
-        except Exception as exc:  # botocore raises many unrelated types; all mean "not sent"
+        except boto_errors() as exc:  # anything else is a bug, not "not sent"
             raise AnnounceError(f"could not send the download message for {key}: {exc}") from exc
         self._ledger.mark_announced(key.user_sub, key.sha256, now=self._clock())
         logger.info("announced %s (%d bytes) to the agent", key, obj.size)

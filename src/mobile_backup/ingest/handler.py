@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from mobile_backup.core import load_settings
+from mobile_backup.core import RedactingFilter, load_settings
 from mobile_backup.ingest._processor import IngestProcessor
 
 SERVICE = "mobile-backup-ingest"
@@ -34,6 +34,7 @@ PACKAGE_LOGGER = "mobile_backup"
 # copied onto the package's stdlib loggers (see `_default_handler`); everything else logs
 # through stdlib `logging`, so the local poller keeps its host process's log format.
 logger = Logger(service=SERVICE)
+logger.registered_handler.addFilter(RedactingFilter())  # no secret reaches CloudWatch
 _log = logging.getLogger(__name__)
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]

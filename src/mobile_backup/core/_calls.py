@@ -1,0 +1,77 @@
+"""Recording of every AWS call a process makes, labelled with the component that made it.
+
+The emulator does not enforce IAM, so the tests prove invariant 7 ("the template grants
+exactly what the code calls") another way: with `MOBILE_BACKUP_RECORD_AWS_CALLS=FILE` set,
+every client built by `core._aws` appends one JSON line per API call (presigned URLs
+included, since the phone's request runs under the signer's role) to FILE:
+
+    {"component": "agent", "service": "s3", "operation": "GetObject",
+     "params": {"Bucket": "...", "Key": "media/..."}}
+
+The component is the first `mobile_backup` package on the call stack above `core` (the
+ledger is shared code: a receipt written by the agent is the agent's call). The IAM test
+(`tests/test_zz_iam_calls.py`) reads the file and checks each call against the role that
+component runs under in `infra/template.yaml`. Off (no handler at all) unless the
+variable is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+# The request parameters that name a resource or a policy condition key; nothing else
+# (never a body, a token or a filename) is written.
+_KEPT = ("Bucket", "Key", "Prefix", "QueueUrl", "QueueName", "TableName", "IndexName",
+         "UserPoolId", "SourceArn", "DestinationArn")  # fmt: skip
+
+# `mobile_backup.commands.X` runs under the role of the component the command drives.
+_COMMANDS = {"agent": "agent", "deploy": "admin", "account": "admin", "local": "local"}
+_PACKAGES = {"deploy": "admin"}
+
+
+def component_of_caller(depth: int = 2) -> str:
+    """The component whose code is making the current call (see the module docstring)."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        parts = module.split(".")
+        if parts[0] == "mobile_backup" and len(parts) > 1 and parts[1] not in ("core", "_"):
+            if parts[1] == "commands" and len(parts) > 2:
+                return _COMMANDS.get(parts[2], "cli")
+            return _PACKAGES.get(parts[1], parts[1])
+        frame = frame.f_back  # type: ignore[assignment]
+    return "other"
+
+
+class CallRecorder:
+    """Appends one line per call to `path`; safe across threads and processes (O_APPEND)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-parameter-build.*.*", self._on_call)
+
+    def _on_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        kept: dict[str, Any] = {k: params[k] for k in _KEPT if k in params}
+        if "RequestItems" in params:  # BatchGetItem / BatchWriteItem: the tables
+            kept["TableNames"] = sorted(params["RequestItems"])
+        line = {
+            "component": component_of_caller(3),
+            "service": model.service_model.endpoint_prefix,
+            "operation": model.name,
+            "params": kept,
+        }
+        data = (json.dumps(line, sort_keys=True) + "\n").encode()
+        with self._lock:
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)

@@ -1,0 +1,78 @@
+"""The AWS error boundary: botocore errors become ours, everything else stays a bug."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from mobile_backup.core import Ledger, ServiceError, aws_call, object_missing
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
+
+
+def test_botocore_errors_become_service_errors() -> None:
+    with pytest.raises(ServiceError, match="could not read it"), aws_call("read it"):
+        raise client_error("ThrottlingException")
+    with pytest.raises(ServiceError), aws_call("read it"):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+
+def test_a_bug_is_not_dressed_up_as_a_service_error() -> None:
+    with pytest.raises(KeyError), aws_call("read it"):
+        raise KeyError("a bug")
+    with pytest.raises(RecursionError), aws_call("read it"):
+        raise RecursionError
+
+
+class _Db:
+    """A DynamoDB client whose every call fails with `exc` (the ledger's seam)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self._exc = exc
+
+        class _Exceptions:
+            ConditionalCheckFailedException = type("ConditionalCheckFailed", (Exception,), {})
+
+        self.exceptions = _Exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**_: Any) -> Any:
+            raise self._exc
+
+        return call
+
+
+def test_the_ledger_translates_aws_failures_only() -> None:
+    with pytest.raises(ServiceError):
+        Ledger(_Db(client_error("ProvisionedThroughputExceededException")), "t").get("u", "h")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Ledger(_Db(TypeError("a bug in our request")), "t").get("u", "h")  # type: ignore[arg-type]
+
+
+class _S3:
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.listed: list[str] = []
+
+    def list_objects_v2(self, *, Bucket: str, Prefix: str, MaxKeys: int) -> dict[str, Any]:
+        self.listed.append(Prefix)
+        return {"Contents": [{"Key": k} for k in self.keys if k.startswith(Prefix)][:MaxKeys]}
+
+
+def test_a_404_is_missing_without_asking_and_a_403_is_settled_by_listing() -> None:
+    s3 = _S3(["media/u/present"])
+    assert object_missing(s3, "b", "media/u/gone", client_error("NoSuchKey", 404))  # type: ignore[arg-type]
+    assert s3.listed == []
+    assert object_missing(s3, "b", "media/u/gone", client_error("403", 403))  # type: ignore[arg-type]
+    # Denied although present: a real permission problem, not a missing object.
+    assert not object_missing(s3, "b", "media/u/present", client_error("AccessDenied", 403))  # type: ignore[arg-type]
+    # A key that is only a prefix of another is still missing.
+    assert object_missing(s3, "b", "media/u/pre", client_error("AccessDenied", 403))  # type: ignore[arg-type]
+    assert not object_missing(s3, "b", "media/u/x", client_error("SlowDown", 503))  # type: ignore[arg-type]
