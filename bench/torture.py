@@ -275,18 +275,23 @@ class Torture:
                 kind = "duplicate"
                 name = f"COPY_{number:04d}_{i}{earlier.path.suffix}"
                 data = earlier.path.read_bytes()
-            elif roll < 0.27 and self.files:
-                earlier = self.rng.choice(
-                    [f for f in self.files if f.kind != "video"] or self.files
-                )
-                kind, name = "same-name", earlier.path.name
+            elif roll < 0.27 and (others := self._earlier_photos(folder)):
+                # An earlier round's name (another folder), never a path of this round:
+                # the same name with other bytes must reach the library as a second file.
+                kind, name = "same-name", self.rng.choice(others).path.name
+                if (folder / name).exists():
+                    kind, name = "photo", f"IMG_{number:04d}_{i}.jpg"
                 data = self._photo(folder, name)
             else:
                 kind, name = "photo", f"IMG_{number:04d}_{i}.jpg"
                 data = self._photo(folder, name)
             path = folder / name
+            assert not path.exists(), f"the harness would overwrite {path}"
             path.write_bytes(data)
             self.files.append(SourceFile(path, hashlib.sha256(data).hexdigest(), kind))
+
+    def _earlier_photos(self, folder: Path) -> list[SourceFile]:
+        return [f for f in self.files if f.path.parent != folder and f.kind != "video"]
 
     # Rounds ------------------------------------------------------------------------------
     def _plan(self, number: int) -> list[Kill]:
@@ -629,12 +634,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-run", type=int, default=100, help="kill points per seeded run")
     parser.add_argument("--seed", type=int, default=None, help="replay one run with this seed")
     parser.add_argument("--out", type=Path, default=Path("bench/results/torture.md"))
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="work in this folder and keep it (logs, files)"
+    )
     args = parser.parse_args(argv)
     reports: list[TortureReport] = []
     seeds = [args.seed] if args.seed is not None else None
     remaining = args.kill_points
     index = 0
-    with tempfile.TemporaryDirectory(prefix="mobile-backup-torture-") as tmp:
+    with contextlib.ExitStack() as cleanup:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep.resolve())
+        else:
+            tmp = cleanup.enter_context(
+                tempfile.TemporaryDirectory(prefix="mobile-backup-torture-")
+            )
         # Never the user's own config, tokens or journal.
         os.environ["MOBILE_BACKUP_CONFIG_FILE"] = str(Path(tmp) / "home" / "config.toml")
         os.environ["MOBILE_BACKUP_STATE_DIR"] = str(Path(tmp) / "home" / "state")

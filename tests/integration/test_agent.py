@@ -271,6 +271,9 @@ def test_a_corrupt_object_ends_in_the_dead_letter_queue(
     attrs = cloud.sqs.get_queue_attributes(QueueUrl=cloud.queue, AttributeNames=["RedrivePolicy"])
     assert receives == int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
     assert files_under(library) == {}
+    # Tagged, so the template's `expire-corrupt` rule removes it; never `downloaded`.
+    tags = cloud.s3.get_object_tagging(Bucket=message.bucket, Key=message.key)["TagSet"]
+    assert tags == [{"Key": "state", "Value": "corrupt"}]
 
 
 def test_a_bad_message_never_stops_the_good_ones(cloud: Cloud, agent: Agent, library: Path) -> None:

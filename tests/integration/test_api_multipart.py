@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from _uploadkit import MIB, Account, api_server, sign_up
+from botocore.exceptions import ClientError
 
 from conftest import settings_for
 from mobile_backup.core import Ledger, Settings, dynamodb_client, object_key, s3_client
@@ -55,8 +56,11 @@ def auth(user: Account) -> dict[str, str]:
     return {"Authorization": f"Bearer {user.auth.access_token()}"}
 
 
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+def b64crc(data: bytes) -> str:
+    """base64 CRC64NVME, as S3 takes it (awscrt; checked against a reference in unit tests)."""
+    from awscrt.checksums import crc64nvme
+
+    return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
 
 
 class Video:
@@ -66,7 +70,8 @@ class Video:
         self.data = os.urandom(size)
         self.sha256 = hashlib.sha256(self.data).hexdigest()
         self.parts = [self.data[i : i + PART] for i in range(0, size, PART)]
-        self.checksums = [b64sha(p) for p in self.parts]
+        self.checksums = [b64crc(p) for p in self.parts]
+        self.crc64nvme = b64crc(self.data)
 
     def start_body(self, *, numbers: list[int] | None = None, **extra: Any) -> dict[str, Any]:
         numbers = numbers if numbers is not None else list(range(1, len(self.parts) + 1))
@@ -76,7 +81,8 @@ class Video:
             "filename": "VID_0001.mp4",
             "content_type": "video/mp4",
             "part_size": PART,
-            "parts": [{"number": n, "checksum_sha256": self.checksums[n - 1]} for n in numbers],
+            "crc64nvme": self.crc64nvme,
+            "parts": [{"number": n, "checksum_crc64nvme": self.checksums[n - 1]} for n in numbers],
         }
         body.update(extra)
         return body
@@ -124,7 +130,7 @@ def test_parts_signed_by_the_api_assemble_the_file_at_the_users_key(
     assert ticket["part_count"] == 3
     assert ticket["completed"] == []
     for part, checksum in zip(ticket["parts"], video.checksums, strict=True):
-        assert part["headers"]["x-amz-checksum-sha256"] == checksum
+        assert part["headers"]["x-amz-checksum-crc64nvme"] == checksum
     assert [p["headers"]["Content-Length"] for p in ticket["parts"]] == [
         str(PART),
         str(PART),
@@ -200,7 +206,7 @@ def test_parts_are_signed_again_and_held_parts_listed(api: httpx.Client, alice: 
         "sha256": video.sha256,
         "upload_id": ticket["upload_id"],
         "part_size": PART,
-        "parts": [{"number": n, "checksum_sha256": video.checksums[n - 1]} for n in (2, 3)],
+        "parts": [{"number": n, "checksum_crc64nvme": video.checksums[n - 1]} for n in (2, 3)],
         "include_completed": True,
     }
     resp = api.post("/v1/uploads/multipart/parts", json=body, headers=auth(alice))
@@ -251,8 +257,9 @@ def test_an_aborted_upload_is_gone(api: httpx.Client, alice: Account) -> None:
         ({"part_size": MIB}, "part_size"),
         ({"size": 5 * 1024**4 + 1}, "size"),
         ({"size": 60 * 1024**3, "part_size": PART}, "10000"),
-        ({"parts": [{"number": 9, "checksum_sha256": b64sha(b"x")}]}, "part 9"),
-        ({"parts": [{"number": 1, "checksum_sha256": "not base64"}]}, "checksum_sha256"),
+        ({"parts": [{"number": 9, "checksum_crc64nvme": b64crc(b"x")}]}, "part 9"),
+        ({"parts": [{"number": 1, "checksum_crc64nvme": "not base64"}]}, "checksum_crc64nvme"),
+        ({"crc64nvme": "AAAA"}, "crc64nvme"),
     ],
 )
 def test_plans_outside_s3_limits_are_422(
@@ -311,3 +318,28 @@ def test_completing_an_aborted_upload_is_not_found_not_unavailable(
     body = {**ref, "part_size": PART, "checksums": video.checksums}
     assert_error(api.post("/v1/uploads/multipart/complete", json=body, headers=auth(alice)),
                  404, "upload_not_found")  # fmt: skip
+
+
+def test_parts_that_do_not_make_the_declared_file_are_never_uploaded(
+    api: httpx.Client, alice: Account, cfg: Settings
+) -> None:
+    """Every part is the one declared (S3 checks each), but together they are not the file
+    whose CRC64NVME was declared with its SHA-256 (a client bug, or a file edited between
+    hashing passes): S3 refuses to assemble them, so the ledger never says `uploaded`."""
+    video = Video(11 * MIB)
+    body = video.start_body(crc64nvme=b64crc(video.data[::-1]))
+    resp = api.post("/v1/uploads/multipart", json=body, headers=auth(alice))
+    assert resp.status_code == 200, resp.text
+    ticket = resp.json()
+    put_parts(video, ticket["parts"])
+    refused = complete(api, alice, video, ticket["upload_id"])
+    assert_error(refused, 400, "file_mismatch")
+    key = object_key(alice.sub, video.sha256)
+    with pytest.raises(ClientError, match=r"404"):
+        s3_client(cfg).head_object(Bucket=cfg.require("bucket"), Key=key)
+    record = Ledger(dynamodb_client(cfg), cfg.require("table")).get(alice.sub, video.sha256)
+    assert record is not None
+    assert record.status == "pending"
+    # A later complete cannot slip another checksum in: the one declared at start decides.
+    again = complete(api, alice, video, ticket["upload_id"])
+    assert_error(again, 400, "file_mismatch")

@@ -51,11 +51,15 @@ def alice(stack: Any, cfg: Settings, tmp_path: Path) -> Account:
     return sign_up(stack, cfg, tmp_path)
 
 
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+def b64crc(data: bytes) -> str:
+    from awscrt.checksums import crc64nvme
+
+    return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
 
 
-def start(api_url: str, user: Account, data: bytes, numbers: list[int]) -> dict[str, Any]:
+def start(
+    api_url: str, user: Account, data: bytes, numbers: list[int], *, declared: bytes | None = None
+) -> dict[str, Any]:
     parts = [data[i : i + PART] for i in range(0, len(data), PART)]
     body = {
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -63,7 +67,8 @@ def start(api_url: str, user: Account, data: bytes, numbers: list[int]) -> dict[
         "filename": "clip.mp4",
         "content_type": "video/mp4",
         "part_size": PART,
-        "parts": [{"number": n, "checksum_sha256": b64sha(parts[n - 1])} for n in numbers],
+        "crc64nvme": b64crc(data if declared is None else declared),
+        "parts": [{"number": n, "checksum_crc64nvme": b64crc(parts[n - 1])} for n in numbers],
     }
     headers = {"Authorization": f"Bearer {user.auth.access_token()}"}
     resp = httpx.post(f"{api_url}/v1/uploads/multipart", json=body, headers=headers, timeout=30)
@@ -94,13 +99,14 @@ def test_the_engine_uploads_small_and_multipart_files_to_seaweedfs(
     for sha, name in shas.items():
         got = s3.get_object(Bucket=BUCKET, Key=object_key(alice.sub, sha))["Body"].read()
         assert got == (tmp_path / name).read_bytes()
-    # The multipart object carries S3's composite checksum over the part checksums.
+    # The multipart object carries the whole file's CRC64NVME, checked by S3 at completion.
+    video = tmp_path / "VID_1.mp4"
     head = s3.head_object(
         Bucket=BUCKET,
         Key=object_key(alice.sub, next(iter(s for s, n in shas.items() if n == "VID_1.mp4"))),
         ChecksumMode="ENABLED",
     )
-    assert head["ChecksumSHA256"].endswith("-3")
+    assert head["ChecksumCRC64NVME"] == b64crc(video.read_bytes())
     again = Uploader(api=api, journal=uploader.journal).upload([tmp_path / "VID_1.mp4"])
     assert again.results[0].status == DUPLICATE
     api.close()
@@ -119,11 +125,11 @@ def test_a_part_body_other_than_the_signed_one_is_rejected(
     assert resp.status_code == 400, resp.text
     assert s3_code(resp) == "BadDigest"
     # Another length than the signed one: the signature does not match.
-    unsigned_length = {"x-amz-checksum-sha256": part2["headers"]["x-amz-checksum-sha256"]}
+    unsigned_length = {"x-amz-checksum-crc64nvme": part2["headers"]["x-amz-checksum-crc64nvme"]}
     resp = httpx.put(part2["url"], content=data[PART:] + b"x", headers=unsigned_length)
     assert resp.status_code == 403, resp.text
     # Another checksum header than the signed one: the signature does not match.
-    forged = {**part1["headers"], "x-amz-checksum-sha256": b64sha(tampered)}
+    forged = {**part1["headers"], "x-amz-checksum-crc64nvme": b64crc(tampered)}
     resp = httpx.put(part1["url"], content=tampered, headers=forged)
     assert resp.status_code == 403, resp.text
     assert s3_code(resp) == "SignatureDoesNotMatch"
@@ -196,3 +202,29 @@ def test_an_expired_part_url_is_signed_again(
     assert api_proxy.requests(lambda s: s.path == "/v1/uploads/multipart/parts")
     got = seaweed.client().get_object(Bucket=BUCKET, Key=object_key(alice.sub, sha))
     assert hashlib.sha256(got["Body"].read()).hexdigest() == sha
+
+
+def test_parts_that_do_not_make_the_declared_file_are_refused_by_s3(
+    api_url: str, alice: Account, seaweed: Any
+) -> None:
+    """SeaweedFS, like S3, checks the full-object CRC64NVME when it assembles the parts."""
+    data = os.urandom(PART + 4321)
+    ticket = start(api_url, alice, data, [1, 2], declared=data[::-1])
+    for part in ticket["parts"]:
+        number = part["number"]
+        body = data[(number - 1) * PART : number * PART]
+        assert httpx.put(part["url"], content=body, headers=part["headers"]).status_code == 200
+    body = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "upload_id": ticket["upload_id"],
+        "part_size": PART,
+        "checksums": [b64crc(data[:PART]), b64crc(data[PART:])],
+    }
+    headers = {"Authorization": f"Bearer {alice.auth.access_token()}"}
+    resp = httpx.post(f"{api_url}/v1/uploads/multipart/complete", json=body, headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "file_mismatch"
+    listed = seaweed.client().list_objects_v2(
+        Bucket=BUCKET, Prefix=object_key(alice.sub, hashlib.sha256(data).hexdigest())
+    )
+    assert listed.get("KeyCount", 0) == 0  # nothing was stored under the file's key

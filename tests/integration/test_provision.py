@@ -186,8 +186,9 @@ def test_retention_parameter_reaches_the_lifecycle(emulator: EmulatorServer) -> 
         stack_name=f"r{uuid.uuid4().hex[:10]}",
         parameters={"RetentionDays": "7"},
     )
-    expiring = [rule for rule in _lifecycle_by_id(resources).values() if "Expiration" in rule]
-    assert [rule["Expiration"] for rule in expiring] == [{"Days": 7}]
+    rules = _lifecycle_by_id(resources)
+    assert rules["expire-downloaded"]["Expiration"] == {"Days": 7}
+    assert rules["expire-corrupt"]["Expiration"] == {"Days": 30}  # not the retention period
 
 
 @pytest.mark.parametrize(

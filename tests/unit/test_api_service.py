@@ -157,12 +157,23 @@ def test_answers_keep_request_order_and_only_new_files_are_reserved_once() -> No
 
 
 def test_a_presigning_failure_is_a_service_error() -> None:
+    from botocore.exceptions import NoCredentialsError
+
     class Broken:
         def generate_presigned_url(self, *args: Any, **kwargs: Any) -> str:
-            raise RuntimeError("no credentials")
+            raise NoCredentialsError
 
     with pytest.raises(ServiceError, match="presign"):
         service(MemoryLedger(), Broken()).plan(ALICE, request(entry(b"x")))
+
+
+def test_a_bug_while_presigning_stays_a_bug_not_a_503() -> None:
+    class Buggy:
+        def generate_presigned_url(self, *args: Any, **kwargs: Any) -> str:
+            raise KeyError("a bug of ours")
+
+    with pytest.raises(KeyError):
+        service(MemoryLedger(), Buggy()).plan(ALICE, request(entry(b"x")))
 
 
 def test_a_file_uploaded_since_the_batch_read_is_still_a_duplicate() -> None:

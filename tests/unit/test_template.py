@@ -211,12 +211,15 @@ def test_lifecycle_never_expires_a_copy_the_pc_has_not_verified(template: dict[s
     assert [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in aborts] == [1]
 
     expiring = [r for r in rules if any(k.startswith(("Expiration", "Noncurrent")) for k in r)]
-    assert len(expiring) == 1
-    for rule in expiring:
-        # Only objects tagged by the agent after its receipt; never by prefix alone.
-        assert rule["TagFilters"] == [{"Key": "state", "Value": "downloaded"}]
-        assert rule["ExpirationInDays"] == {"Ref": "RetentionDays"}
+    by_state = {r["TagFilters"][0]["Value"]: r for r in expiring}
+    # Only objects the agent tagged: after its receipt (`downloaded`, kept RetentionDays), or
+    # whose bytes it found do not match their key (`corrupt`: no copy of any file).
+    assert set(by_state) == {"downloaded", "corrupt"}
+    for state, rule in by_state.items():
+        assert rule["TagFilters"] == [{"Key": "state", "Value": state}]
         assert "ObjectSizeGreaterThan" not in rule
+        assert "Prefix" not in rule
+    assert by_state["downloaded"]["ExpirationInDays"] == {"Ref": "RetentionDays"}
     # Every other rule applies to untagged objects too, and none of them expires anything.
     for rule in rules:
         if "TagFilters" not in rule:
@@ -573,7 +576,10 @@ def test_undownloaded_objects_are_never_expired_after_the_transform(
     (bucket,) = of_type(transformed, "AWS::S3::Bucket").values()
     for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]:
         if any(k.startswith(("Expiration", "Noncurrent")) for k in rule):
-            assert rule["TagFilters"] == [{"Key": "state", "Value": "downloaded"}]
+            assert rule["TagFilters"] in (
+                [{"Key": "state", "Value": "downloaded"}],
+                [{"Key": "state", "Value": "corrupt"}],
+            )
 
 
 def test_http_api_is_throttled_and_access_logged(transformed: dict[str, Any]) -> None:

@@ -87,6 +87,7 @@ DEFAULT_WAIT_SECONDS = 5
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
 # The lifecycle rule expires objects carrying this tag (infra/template.yaml).
 DOWNLOADED_TAG = ("state", "downloaded")
+CORRUPT_TAG = ("state", "corrupt")  # the template's lifecycle rule expires these
 HIDDEN_DIR = PurePosixPath(STAGING_DIR.parts[0])
 # Errors that mean "this disk or folder will not take the file now": wait, do not fail it.
 _BLOCKING_ERRNOS = {
@@ -659,6 +660,7 @@ class Agent:
         except Cancelled as exc:
             return Outcome(OutcomeKind.RELEASED, message_id, detail=str(exc))
         except DownloadIntegrityError as exc:
+            self._tag(item, CORRUPT_TAG)
             return self._fail(message_id, item, f"integrity: {exc}")
         except DownloadError as exc:
             if exc.code == OBJECT_MISSING:
@@ -809,17 +811,25 @@ class Agent:
 
     def _after_receipt(self, item: Delivery) -> None:
         """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe."""
+        if not self._config.delete_after_download:
+            self._tag(item, DOWNLOADED_TAG)
+            return
         try:
-            if self._config.delete_after_download:
-                self._s3.delete_object(Bucket=item.bucket, Key=item.key)
-            else:
-                self._s3.put_object_tagging(
-                    Bucket=item.bucket,
-                    Key=item.key,
-                    Tagging={"TagSet": [{"Key": DOWNLOADED_TAG[0], "Value": DOWNLOADED_TAG[1]}]},
-                )
+            self._s3.delete_object(Bucket=item.bucket, Key=item.key)
         except (BotoCoreError, ClientError) as exc:
-            logger.warning("could not tag or delete %s after its receipt: %s", item.key, exc)
+            logger.warning("could not delete %s after its receipt: %s", item.key, exc)
+
+    def _tag(self, item: Delivery, tag: tuple[str, str]) -> None:
+        """Tag the cloud copy (`state=downloaded|corrupt`, which lifecycle rules expire);
+        best effort: an untagged object is only kept longer, never lost."""
+        try:
+            self._s3.put_object_tagging(
+                Bucket=item.bucket,
+                Key=item.key,
+                Tagging={"TagSet": [{"Key": tag[0], "Value": tag[1]}]},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("could not tag %s as %s=%s: %s", item.key, *tag, exc)
 
     def _fail(self, message_id: str, item: Delivery, reason: str) -> Outcome:
         logger.error("%s cannot be delivered (kept for retry/DLQ): %s", item.key, reason)

@@ -161,6 +161,21 @@ MAX_PARTS_PER_REQUEST = 100
 MAX_UPLOAD_ID_LENGTH = 1024
 # base64 of a 32-byte SHA-256 digest, as S3 takes it in `x-amz-checksum-sha256`.
 SHA256_B64_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
+# base64 of an 8-byte CRC64NVME, as S3 takes it in `x-amz-checksum-crc64nvme`.
+CRC64_B64_PATTERN = r"^[A-Za-z0-9+/]{11}=$"
+# Multipart uploads carry CRC64NVME: S3 checks each part against its own and, at
+# completion, the whole object against the file's (a "full object" checksum, which S3 can
+# only combine for CRCs). Single PUTs carry the whole file's SHA-256.
+PART_CHECKSUM_HEADER = "x-amz-checksum-crc64nvme"
+
+Crc64B64 = Annotated[
+    str,
+    Field(
+        pattern=CRC64_B64_PATTERN,
+        description="base64 of the big-endian CRC64NVME",
+        examples=["AAAAAAAAAAA="],
+    ),
+]
 
 Sha256B64 = Annotated[
     str,
@@ -213,12 +228,12 @@ def default_part_size(size: int) -> int:
 
 
 class PartChecksum(BaseModel):
-    """A part the client is about to send: its number and the SHA-256 S3 must verify."""
+    """A part the client is about to send: its number and the CRC64NVME S3 must verify."""
 
     model_config = ConfigDict(extra="forbid")
 
     number: Annotated[int, Field(strict=True, ge=1, le=MAX_PARTS)]
-    checksum_sha256: Sha256B64
+    checksum_crc64nvme: Crc64B64
 
 
 def _check_part_numbers(parts: list[PartChecksum], count: int) -> None:
@@ -241,6 +256,13 @@ class MultipartStart(UploadFile):
     size: Annotated[
         int,
         Field(strict=True, ge=1, le=MAX_OBJECT_SIZE, description="bytes; at most 5 TiB"),
+    ]
+    crc64nvme: Annotated[
+        Crc64B64,
+        Field(
+            description="the whole file's CRC64NVME, computed with its SHA-256: S3 refuses to "
+            "complete an object whose parts do not make exactly this file"
+        ),
     ]
     part_size: PartSize | None = None
     parts: Annotated[list[PartChecksum], Field(max_length=MAX_PARTS_PER_REQUEST)] = []
@@ -288,12 +310,13 @@ class MultipartPartsRequest(_UploadRef):
 class MultipartCompleteRequest(_UploadRef):
     """`POST /v1/uploads/multipart/complete`: assemble the object from its parts.
 
-    `checksums` are every part's SHA-256 (base64) in part order; the API checks that S3 holds
-    exactly those parts, of the sizes the declared total implies, before completing.
+    `checksums` are every part's CRC64NVME (base64) in part order; the API checks that S3
+    holds exactly those parts, of the sizes the declared total implies, then S3 checks the
+    assembled object against the file's CRC64NVME declared when the upload started.
     """
 
     part_size: PartSize
-    checksums: Annotated[list[Sha256B64], Field(min_length=1, max_length=MAX_PARTS)]
+    checksums: Annotated[list[Crc64B64], Field(min_length=1, max_length=MAX_PARTS)]
 
 
 class MultipartAbortRequest(_UploadRef):

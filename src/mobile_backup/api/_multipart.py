@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobile_backup.api._auth import Principal
 from mobile_backup.api._models import (
-    CHECKSUM_HEADER,
+    PART_CHECKSUM_HEADER,
     CompletedPart,
     MultipartAbortRequest,
     MultipartCompleteRequest,
@@ -79,6 +79,12 @@ class PartMismatchError(IntegrityError):
     code = "part_mismatch"
 
 
+class FileMismatchError(IntegrityError):
+    """The parts S3 holds do not assemble into the file declared at start (full-object CRC)."""
+
+    code = "file_mismatch"
+
+
 def _error_code(exc: Exception) -> str:
     response: Any = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -115,6 +121,7 @@ class MultipartService:
             taken_at=request.taken_at,
             device=request.device,
             now=now,
+            crc64nvme=request.crc64nvme,
         )
         if record.status in _ALREADY_BACKED_UP:
             return MultipartUpload(sha256=request.sha256, status="duplicate")
@@ -189,18 +196,26 @@ class MultipartService:
                 f"{len(request.checksums)} checksum(s) were sent",
                 code="invalid_part_count",
             )
+        if record.crc64nvme is None:
+            raise InvalidInputError(
+                "this upload was started without the file's checksum; start it again",
+                code="file_checksum_missing",
+            )
         parts = self._checked_parts(key, request, record.size, count)
         try:
             self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 UploadId=request.upload_id,
+                # S3 assembles the object only if it is exactly the file declared at start.
+                ChecksumCRC64NVME=record.crc64nvme,
+                ChecksumType="FULL_OBJECT",
                 MultipartUpload={
                     "Parts": [
                         {
                             "PartNumber": p["PartNumber"],
                             "ETag": p["ETag"],
-                            "ChecksumSHA256": request.checksums[p["PartNumber"] - 1],
+                            "ChecksumCRC64NVME": request.checksums[p["PartNumber"] - 1],
                         }
                         for p in parts
                     ]
@@ -210,7 +225,12 @@ class MultipartService:
             code = _error_code(exc)
             if code == "NoSuchUpload" and self._object_size(key) == record.size:
                 return done  # a concurrent complete won the race
-            if code in {"InvalidPart", "InvalidPartOrder", "BadDigest", "EntityTooSmall"}:
+            if code == "BadDigest":
+                raise FileMismatchError(
+                    "the parts do not make the file that was declared (its CRC64NVME differs); "
+                    "nothing was stored: hash the file again and start over"
+                ) from exc
+            if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
                 raise PartMismatchError(f"S3 refused to assemble the parts ({code})") from exc
             raise _service_error("complete the upload", exc) from exc
         logger.info("completed multipart upload of %s (%d parts)", key, count)
@@ -242,7 +262,8 @@ class MultipartService:
                 Bucket=self._bucket,
                 Key=key,
                 ContentType=content_type,
-                ChecksumAlgorithm="SHA256",
+                ChecksumAlgorithm="CRC64NVME",
+                ChecksumType="FULL_OBJECT",
             )
         except boto_errors() as exc:
             raise _service_error("start the upload", exc) from exc
@@ -294,6 +315,9 @@ class MultipartService:
         """The newest upload under `key` whose parts all fit this file and part size."""
         for upload in self._uploads(key):
             upload_id = str(upload["UploadId"])
+            if upload.get("ChecksumAlgorithm", "CRC64NVME") != "CRC64NVME":
+                continue  # started by an older client with per-part SHA-256: not completable
+
             try:
                 parts = self._list_parts(key, upload_id)
             except UploadNotFoundError:
@@ -334,7 +358,7 @@ class MultipartService:
             want = part_length(size, request.part_size, number)
             if got != want:
                 raise PartMismatchError(f"part {number} is {got} bytes; it must be {want}")
-            held = part.get("ChecksumSHA256")
+            held = part.get("ChecksumCRC64NVME")
             if held and held != request.checksums[number - 1]:
                 raise PartMismatchError(f"part {number} does not have the declared checksum")
             total += got
@@ -373,7 +397,7 @@ class MultipartService:
                         "UploadId": upload_id,
                         "PartNumber": part.number,
                         "ContentLength": length,
-                        "ChecksumSHA256": part.checksum_sha256,
+                        "ChecksumCRC64NVME": part.checksum_crc64nvme,
                     },
                     ExpiresIn=self._expiry,
                     HttpMethod="PUT",
@@ -384,7 +408,10 @@ class MultipartService:
                 PresignedPart(
                     number=part.number,
                     url=url,
-                    headers={"Content-Length": str(length), CHECKSUM_HEADER: part.checksum_sha256},
+                    headers={
+                        "Content-Length": str(length),
+                        PART_CHECKSUM_HEADER: part.checksum_crc64nvme,
+                    },
                     expires_at=expires_at,
                 )
             )

@@ -158,11 +158,14 @@ class ApiClient:
         self,
         file: UploadRequest,
         *,
+        crc64nvme: str,
         part_size: int | None = None,
         parts: Sequence[tuple[int, str]] = (),
     ) -> MultipartTicket:
-        """Start (or resume) a multipart upload; presign `parts` ((number, base64 SHA-256))."""
+        """Start (or resume) a multipart upload of the file whose whole CRC64NVME (base64) is
+        `crc64nvme`; presign `parts` ((number, base64 CRC64NVME of the part))."""
         body = file.to_json()
+        body["crc64nvme"] = crc64nvme
         if part_size is not None:
             body["part_size"] = part_size
         body["parts"] = _parts_json(parts)
@@ -228,7 +231,7 @@ class ApiClient:
 
 
 def _parts_json(parts: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
-    return [{"number": n, "checksum_sha256": c} for n, c in parts]
+    return [{"number": n, "checksum_crc64nvme": c} for n, c in parts]
 
 
 def _ticket(data: dict[str, Any]) -> MultipartTicket:

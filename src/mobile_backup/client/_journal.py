@@ -2,7 +2,7 @@
 
 Three tables:
 
-- `hashes`: the local hash cache, one row per path, valid while size and mtime are the ones
+- `hashes_v2`: the local hash cache, one row per path, valid while size and mtime are the ones
   recorded; also keeps the per-part digests of files sent in parts.
 - `uploads`: one row per content (SHA-256): `presigned` → `uploading` (with the multipart
   upload id and part size) → `done`.
@@ -29,16 +29,19 @@ from mobile_backup.client._parts import FileHash, FileStamp
 from mobile_backup.client.exceptions import JournalError
 
 PRESIGNED, UPLOADING, DONE = "presigned", "uploading", "done"
-DIGEST_SIZE = 32
+CRC_SIZE = 8
 
+# `hashes_v2`: parts are CRC64NVME (8 bytes each) with the whole file's CRC64NVME; a cache
+# from before (SHA-256 parts, table `hashes`) is simply not read: those files hash again.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS hashes (
+CREATE TABLE IF NOT EXISTS hashes_v2 (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
     part_size INTEGER,
-    part_digests BLOB,
+    part_crcs BLOB,
+    crc64nvme TEXT,
     hashed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -146,27 +149,28 @@ class Journal:
     def cached_hash(self, path: Path, stamp: FileStamp) -> FileHash | None:
         """The hash recorded for `path` if its size and mtime are still `stamp`'s."""
         rows = self._query(
-            "SELECT sha256, part_size, part_digests FROM hashes "
+            "SELECT sha256, part_size, part_crcs, crc64nvme FROM hashes_v2 "
             "WHERE path = ? AND size = ? AND mtime_ns = ?",
             (str(path), stamp.size, stamp.mtime_ns),
         )
         if not rows:
             return None
-        sha256, part_size, blob = rows[0]
+        sha256, part_size, blob, crc64nvme = rows[0]
         digests: tuple[bytes, ...] = ()
         if isinstance(blob, bytes):
-            digests = tuple(blob[i : i + DIGEST_SIZE] for i in range(0, len(blob), DIGEST_SIZE))
+            digests = tuple(blob[i : i + CRC_SIZE] for i in range(0, len(blob), CRC_SIZE))
         return FileHash(
             sha256=str(sha256),
             stamp=stamp,
             part_size=int(part_size) if isinstance(part_size, int) else None,
             part_digests=digests,
+            crc64nvme=str(crc64nvme) if crc64nvme else None,
         )
 
     def remember_hash(self, path: Path, file_hash: FileHash) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO hashes_v2 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(path),
                     file_hash.stamp.size,
@@ -174,6 +178,7 @@ class Journal:
                     file_hash.sha256,
                     file_hash.part_size,
                     b"".join(file_hash.part_digests) if file_hash.part_digests else None,
+                    file_hash.crc64nvme,
                     time.time(),
                 ),
             )

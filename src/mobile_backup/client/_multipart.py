@@ -144,9 +144,12 @@ class MultipartJob:
                 e.journal.forget_upload(p.hash.sha256)
             else:
                 return ticket
+        if p.hash.crc64nvme is None:  # hashed without parts: cannot happen for a multipart file
+            raise UploadError(f"{p.path.name} was hashed without its parts; hash it again")
         ticket = e.call(
             e.api.start_multipart,
             p.request,
+            crc64nvme=p.hash.crc64nvme,
             part_size=self._part_size,
             parts=self._first_batch(set()),
         )

@@ -339,8 +339,10 @@ class Uploader:
 def _fits(file_hash: FileHash, part_size: int | None) -> bool:
     if part_size is None:
         return True
-    return file_hash.part_size == part_size and len(file_hash.part_digests) == part_count(
-        file_hash.size, part_size
+    return (
+        file_hash.part_size == part_size
+        and file_hash.crc64nvme is not None
+        and len(file_hash.part_digests) == part_count(file_hash.size, part_size)
     )
 
 

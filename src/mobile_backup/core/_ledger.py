@@ -107,6 +107,7 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
             "downloaded_at": s("downloaded_at"),
             "failed_reason": s("failed_reason"),
             "receipt": receipt,
+            "crc64nvme": s("crc64nvme"),
         }
     )
 
@@ -217,11 +218,14 @@ class Ledger:
         taken_at: datetime | None,
         device: str | None,
         now: datetime,
+        crc64nvme: str | None = None,
     ) -> FileRecord:
         """Record an intended upload as `pending`, or return what the ledger already has.
 
         A `pending` or `failed` entry is refreshed with the new request's metadata (the
         upload is being retried); `uploaded`/`downloaded` entries are left untouched.
+        `crc64nvme` (multipart uploads) is the file's full-object checksum that completing
+        the upload is checked against, whatever a later request says.
         """
         names = {"#st": "status", "#size": "size"}
         values: dict[str, Any] = {
@@ -241,6 +245,9 @@ class Ledger:
                 sets.append(f"{attr} = :{attr}")
             else:
                 removes.append(attr)
+        if crc64nvme:
+            values[":crc"] = _s(crc64nvme)
+            sets.append("crc64nvme = :crc")
         try:
             resp = self._db.update_item(
                 TableName=self._table,
@@ -263,6 +270,7 @@ class Ledger:
                     taken_at=taken_at,
                     device=device,
                     now=now,
+                    crc64nvme=crc64nvme,
                 )
             return existing
         except boto_errors() as exc:

@@ -54,6 +54,8 @@ class FileRecord(BaseModel):
     downloaded_at: datetime | None = None
     failed_reason: str | None = None
     receipt: Receipt | None = None
+    crc64nvme: str | None = None
+    """The file's full-object CRC64NVME, declared when a multipart upload started."""
 
 
 class DownloadMessage(BaseModel):

@@ -47,6 +47,10 @@ class EmulatorServer:
         # and the tests need.
         from moto.server import ThreadedMotoServer
 
+        from mobile_backup.local._emulator_fixes import apply_emulator_fixes
+
+        apply_emulator_fixes()  # where moto is laxer than AWS in ways our invariants rely on
+
         # werkzeug logs every request at INFO through its own handler; a developer running
         # the local stack wants our logs, not the emulator's access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

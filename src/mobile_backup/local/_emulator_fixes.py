@@ -1,0 +1,65 @@
+"""Where moto is laxer than AWS in a way our invariants depend on, the local stack makes it
+strict. Each fix is small, checked against the moto it patches, and tested
+(`tests/integration/test_emulator_fixes.py`).
+
+- **Full-object checksums at CompleteMultipartUpload.** S3 refuses to assemble a multipart
+  upload created with `ChecksumType=FULL_OBJECT` when the checksum the client declares at
+  completion is not the assembled object's (`BadDigest`); moto 5 computes the object's
+  checksum but never compares. Without this, the local stack would answer "uploaded" for
+  an object whose parts do not make the declared file.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_patched = threading.Lock()
+_applied = False
+
+
+def apply_emulator_fixes() -> None:
+    """Install every fix once per process (moto's state and classes are process-wide)."""
+    global _applied
+    with _patched:
+        if _applied:
+            return
+        _enforce_full_object_checksums()
+        _applied = True
+
+
+def _enforce_full_object_checksums() -> None:
+    from moto.s3 import models, responses
+    from moto.s3.exceptions import S3ClientError
+
+    response_cls: Any = responses.S3Response
+    multipart_cls: Any = models.FakeMultipart
+    for cls, name in ((response_cls, "_complete_multipart_body"), (multipart_cls, "complete")):
+        if not callable(getattr(cls, name, None)):  # a moto that moved them: fail loudly
+            raise RuntimeError(f"moto changed: {cls.__name__}.{name} is gone; update this fix")
+    declared = threading.local()
+    parse_body = response_cls._complete_multipart_body
+    assemble = multipart_cls.complete
+
+    def remember_declared(self: Any, body: bytes) -> Any:
+        # Runs in the request's thread right before the backend assembles the parts.
+        declared.headers = {
+            k.lower(): v for k, v in self.headers.items() if k.lower().startswith("x-amz-checksum-")
+        }
+        return parse_body(self, body)
+
+    def complete_checked(self: Any, body: Any) -> Any:
+        value, etag, details = assemble(self, body)
+        headers, declared.headers = getattr(declared, "headers", {}), {}
+        algorithm = self.metadata.get("x-amz-checksum-algorithm")
+        if details and algorithm and details[0] == "FULL_OBJECT":
+            want = headers.get(f"x-amz-checksum-{algorithm.lower()}")
+            if want is not None and want != details[1]:
+                raise S3ClientError(
+                    "BadDigest",
+                    f"The {algorithm} you specified did not match the calculated checksum.",
+                )
+        return value, etag, details
+
+    response_cls._complete_multipart_body = remember_declared
+    multipart_cls.complete = complete_checked
