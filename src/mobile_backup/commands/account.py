@@ -37,9 +37,9 @@ def logout() -> None:
 
     cfg = load_profile()
     if Authenticator(settings=cfg).logout():
-        out.print(f"Signed out of profile {cfg.profile}.")
+        out.print(f"Signed out of profile {safe(cfg.profile)}.")
     else:
-        out.print(f"Profile {cfg.profile} had no stored session.")
+        out.print(f"Profile {safe(cfg.profile)} had no stored session.")
 
 
 def status(

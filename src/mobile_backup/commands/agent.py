@@ -347,10 +347,10 @@ def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt
 
     plan = _plan(system, dest)
     install(plan, start=start)
-    out.print(f"Installed {plan.kind} service: {plan.path}")
+    out.print(f"Installed {plan.kind} service: {safe(plan.path)}")
     if not start:
         for argv in plan.enable:
-            out.print(f"  start it with: {' '.join(argv)}", highlight=False)
+            out.print(f"  start it with: {safe(' '.join(argv))}", highlight=False)
 
 
 @app.command("uninstall")
@@ -366,9 +366,9 @@ def agent_uninstall(system: ScopeOpt = False, stop: StartOpt = True, dest: DirOp
 
     plan = _plan(system, dest)
     if uninstall(plan, stop=stop):
-        out.print(f"Removed {plan.path}")
+        out.print(f"Removed {safe(plan.path)}")
     else:
-        out.print(f"No service installed at {plan.path}")
+        out.print(f"No service installed at {safe(plan.path)}")
 
 
 def _when(iso: str | None) -> str:

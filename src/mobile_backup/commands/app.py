@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mobile_backup.commands._common import err, load_profile, out, wait_for_signal
+from mobile_backup.commands._common import err, load_profile, out, safe, wait_for_signal
 
 
 def app(
@@ -30,7 +30,7 @@ def app(
         return
 
     def ready(url: str) -> None:
-        out.print(f"The app is at [bold]{url}[/] (profile {settings.profile}).")
+        out.print(f"The app is at [bold]{url}[/] (profile {safe(settings.profile)}).")
         err.print("Press Ctrl+C to stop.")
 
     run_web(settings, host=host, port=port, on_ready=ready, wait=wait_for_signal)

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mobile_backup.commands._common import api_client, err, human, load_profile, out, state
+from mobile_backup.commands._common import api_client, err, human, load_profile, out, safe, state
 from mobile_backup.core import ConfigError, read_profiles
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ def _delete(session: Any, stack: str, *, yes: bool, profile_name: str) -> None:
         out.print(
             "Deploying the same stack name again needs them gone (or a different --stack-name)."
         )
-    out.print(f"The profile {profile_name!r} still points at the deleted stack.")
+    out.print(f"The profile {safe(repr(profile_name))} still points at the deleted stack.")
 
 
 @users_app.command("add")
@@ -339,7 +339,7 @@ def users_add(
         email=email,
         password=password,
     )
-    out.print(f"Added [bold]{member.email}[/] (id {member.sub}, {member.status}).")
+    out.print(f"Added [bold]{safe(member.email)}[/] (id {member.sub}, {member.status}).")
     if password is None:
         out.print("Cognito has e-mailed them a temporary password; they choose their own at login.")
 

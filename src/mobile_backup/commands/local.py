@@ -93,7 +93,7 @@ def demo(
                 workdir=work,
                 subscribers=[sub],
                 timeout=timeout,
-                on_stage=lambda msg: progress.console.print(f"[dim]•[/] {msg}"),
+                on_stage=lambda msg: progress.console.print(f"[dim]•[/] {safe(msg)}"),
             )
         print_summary(report.upload)
         table = Table(title="Phone → cloud → PC", title_justify="left")
@@ -112,7 +112,7 @@ def demo(
             )
         out.print(table)
         if library is None:
-            out.print(f"[dim]library was {lib} (temporary; use --library to keep it)[/]")
+            out.print(f"[dim]library was {safe(lib)} (temporary; use --library to keep it)[/]")
         if not report.ok:
             bad = sum(1 for r in report.rows if not r.verified)
             raise MobileBackupError(f"{bad} of {len(report.rows)} files were not verified")

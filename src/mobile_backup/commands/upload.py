@@ -19,6 +19,7 @@ from mobile_backup.commands._common import (
     load_profile,
     print_summary,
     progress_bar,
+    safe,
 )
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def upload(
                         interval=interval,
                         on_batch=lambda s: progress.console.print(_batch_line(s)),
                     )
-                    err.print(f"watching {', '.join(str(p) for p in paths)} (Ctrl+C stops)")
+                    err.print(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl+C stops)")
                     with _on_stop_signal(watcher.stop):
                         summary = watcher.run()
                 else:
