@@ -1,0 +1,81 @@
+"""The local stack's corrections to moto (local/_emulator_fixes.py), against the real server."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+pytestmark = pytest.mark.integration
+
+
+def client(emulator: Any, service: str) -> Any:
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def crc(data: bytes) -> str:
+    from awscrt.checksums import crc64nvme
+
+    return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
+
+
+def test_a_full_object_checksum_that_does_not_match_is_refused_as_on_s3(emulator: Any) -> None:
+    s3 = client(emulator, "s3")
+    bucket = f"fix-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+
+    def upload(declared: bytes, key: str) -> dict[str, Any]:
+        up = s3.create_multipart_upload(
+            Bucket=bucket, Key=key, ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
+        )
+        done = [
+            {"PartNumber": n, "ChecksumCRC64NVME": crc(body),
+             "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"],
+                                    PartNumber=n, Body=body, ChecksumCRC64NVME=crc(body))["ETag"]}
+            for n, body in enumerate(parts, start=1)
+        ]  # fmt: skip
+        result: dict[str, Any] = s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=up["UploadId"],
+            ChecksumCRC64NVME=crc(declared),
+            ChecksumType="FULL_OBJECT",
+            MultipartUpload={"Parts": done},
+        )
+        return result
+
+    with pytest.raises(ClientError, match="BadDigest"):
+        upload(b"not the file", "wrong")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="wrong").get("KeyCount") == 0
+    upload(parts[0] + parts[1], "right")
+    assert s3.get_object(Bucket=bucket, Key="right")["Body"].read() == parts[0] + parts[1]
+
+
+def test_sqs_still_drops_messages_past_their_retention(emulator: Any) -> None:
+    sqs = client(emulator, "sqs")
+    url = sqs.create_queue(
+        QueueName=f"fix-{uuid.uuid4().hex[:10]}", Attributes={"MessageRetentionPeriod": "60"}
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="fresh")
+    (fresh,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
+    assert fresh["Body"] == "fresh"
+    # Older than the retention period: gone, as on SQS (the emulator's clock is time.time).
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends["123456789012"]["us-east-1"].get_queue(url.rsplit("/", 1)[-1])
+    for message in queue._messages:
+        message.sent_timestamp = int((time.time() - 61) * 1000)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
