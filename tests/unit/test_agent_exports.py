@@ -20,6 +20,7 @@ def test_public_names() -> None:
         "Cancelled",
         "Delivery",
         "DownloadError",
+        "ContentMismatchError",
         "DownloadIntegrityError",
         "Downloader",
         "FileState",

@@ -35,6 +35,7 @@ from mobile_backup.agent._worker import (
 from mobile_backup.agent.exceptions import (
     AgentError,
     Cancelled,
+    ContentMismatchError,
     DownloadError,
     DownloadIntegrityError,
     MalformedMessageError,
@@ -52,6 +53,7 @@ __all__ = [
     "AuditFinding",
     "Bandwidth",
     "Cancelled",
+    "ContentMismatchError",
     "Delivery",
     "DownloadError",
     "DownloadIntegrityError",

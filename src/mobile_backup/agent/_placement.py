@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from mobile_backup.agent._paths import ensure_inside, split_extension
-from mobile_backup.agent.exceptions import AgentError, DownloadIntegrityError
+from mobile_backup.agent.exceptions import AgentError, ContentMismatchError, DownloadIntegrityError
 from mobile_backup.core import crash_point, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class Library:
                 )
             actual = digest.hexdigest()
             if actual != sha256:
-                raise DownloadIntegrityError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
+                raise ContentMismatchError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
         except BaseException:
             path.unlink(missing_ok=True)
             raise

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._placement import Library, Readable
-from mobile_backup.agent.exceptions import Cancelled, DownloadError, DownloadIntegrityError
+from mobile_backup.agent.exceptions import (
+    Cancelled,
+    ContentMismatchError,
+    DownloadError,
+    DownloadIntegrityError,
+)
 from mobile_backup.core import crash_point, error_code, object_missing, utcnow
 
 if TYPE_CHECKING:
@@ -266,7 +271,7 @@ class Downloader:
         actual = digest.hexdigest()
         if actual != sha256:
             self.discard(name)
-            raise DownloadIntegrityError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
+            raise ContentMismatchError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
         return path
 
     def _part(

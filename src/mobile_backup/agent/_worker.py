@@ -49,6 +49,7 @@ from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
 from mobile_backup.agent._transfer import OBJECT_MISSING, Downloader, TransferConfig
 from mobile_backup.agent.exceptions import (
     Cancelled,
+    ContentMismatchError,
     DownloadError,
     DownloadIntegrityError,
     MalformedMessageError,
@@ -660,7 +661,8 @@ class Agent:
         except Cancelled as exc:
             return Outcome(OutcomeKind.RELEASED, message_id, detail=str(exc))
         except DownloadIntegrityError as exc:
-            self._tag(item, CORRUPT_TAG)
+            if isinstance(exc, ContentMismatchError):
+                self._tag(item, CORRUPT_TAG)  # proven garbage: expired by a lifecycle rule
             return self._fail(message_id, item, f"integrity: {exc}")
         except DownloadError as exc:
             if exc.code == OBJECT_MISSING:

@@ -7,7 +7,9 @@
         ├── MalformedMessageError      a queue message that is not a valid download message
         │                              (also InvalidInputError); left for the dead-letter queue
         ├── DownloadIntegrityError     downloaded bytes do not match the declared size or
-        │                              SHA-256 (also IntegrityError); never placed
+        │   │                          SHA-256 (also IntegrityError); never placed
+        │   └── ContentMismatchError   the whole object was read and its SHA-256 is not the
+        │                              one its key names: the cloud copy is garbage
         ├── DownloadError              the object could not be fetched (also ServiceError)
         ├── Cancelled                  the agent is stopping; the work is released, not lost
         └── ServiceInstallError        the service could not be installed or removed
@@ -42,6 +44,16 @@ class DownloadIntegrityError(AgentError, IntegrityError):
     """The downloaded bytes are not the bytes the ledger promised."""
 
     code = "download_integrity_error"
+
+
+class ContentMismatchError(DownloadIntegrityError):
+    """Every byte of the object was read and hashes to another SHA-256 than its key's.
+
+    Only this proves the cloud copy itself is bad (a short read or a size that disagrees
+    with the ledger may be the transfer's fault), so only this tags it for expiry.
+    """
+
+    code = "content_mismatch"
 
 
 class DownloadError(AgentError, ServiceError):

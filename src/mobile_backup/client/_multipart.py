@@ -90,8 +90,10 @@ class MultipartJob:
                     if exc.code == "upload_incomplete":
                         todo = self._missing()
                         continue
-                    if exc.code == "upload_not_found":
-                        break  # expired or aborted under us: start over once
+                    if exc.code in ("upload_not_found", "file_checksum_missing"):
+                        # Expired or aborted under us, or started by an older client
+                        # without the file's CRC64NVME: start over once.
+                        break
                     raise
                 crash_point("client.completed")
                 e.journal.mark_done(p.hash.sha256, path=p.path, size=p.size)
