@@ -224,23 +224,13 @@ class Torture:
             stack.stop()
 
     def _agent_env(self) -> dict[str, str]:
-        s = self._stack.settings
-        env = dict(os.environ)
-        env.update(
-            {
-                "MOBILE_BACKUP_LOCAL": "true",
-                "MOBILE_BACKUP_REGION": s.region,
-                "MOBILE_BACKUP_AWS_ENDPOINT_URL": s.aws_endpoint_url or "",
-                "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": "testing",
-                "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": "testing",
-                "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": s.require("downloads_queue_url"),
-                "MOBILE_BACKUP_TABLE": s.require("table"),
-                "MOBILE_BACKUP_BUCKET": s.require("bucket"),
-                "MOBILE_BACKUP_LIBRARY": str(self.library),
-                "COLUMNS": "200",
-            }
-        )
-        return env
+        from mobile_backup.local import agent_environment
+
+        return {
+            **os.environ,
+            **agent_environment(self._stack.settings, self.library),
+            "COLUMNS": "200",
+        }
 
     def _client_env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -19,6 +19,7 @@ from test_agent import SUB, Cloud, files_under
 
 from mobile_backup.agent import StateDB
 from mobile_backup.core import Ledger, Settings, dynamodb_client, s3_client, sqs_client
+from mobile_backup.local import agent_environment
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
@@ -38,21 +39,7 @@ def cloud(settings: Settings) -> Cloud:
 
 
 def agent_env(settings: Settings, library: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "MOBILE_BACKUP_LOCAL": "true",
-            "MOBILE_BACKUP_REGION": settings.region,
-            "MOBILE_BACKUP_AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-            "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": "testing",
-            "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": "testing",
-            "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": settings.require("downloads_queue_url"),
-            "MOBILE_BACKUP_TABLE": settings.require("table"),
-            "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
-            "MOBILE_BACKUP_LIBRARY": str(library),
-        }
-    )
-    return env
+    return {**os.environ, **agent_environment(settings, library)}
 
 
 def cli(settings: Settings, library: Path, *args: str) -> list[str]:

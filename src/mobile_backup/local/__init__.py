@@ -13,6 +13,7 @@ from mobile_backup.local._stack import (
     DEMO_EMAIL,
     LOCAL_PROFILE,
     LocalStack,
+    agent_environment,
     local_settings,
     profile_values,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "LocalStack",
     "ProvisionError",
     "TemplateError",
+    "agent_environment",
     "create_user",
     "load_template",
     "local_settings",

@@ -59,6 +59,23 @@ def profile_values(settings: Settings) -> dict[str, object]:
     return values
 
 
+def agent_environment(settings: Settings, library: Path) -> dict[str, str]:
+    """`MOBILE_BACKUP_*` variables that point an agent process (`mobile-backup agent run`
+    in a child process) at this local stack and `library`; merge them into its environment.
+    The emulator's placeholder keys only: never a real credential."""
+    return {
+        "MOBILE_BACKUP_LOCAL": "true",
+        "MOBILE_BACKUP_REGION": settings.region,
+        "MOBILE_BACKUP_AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": EMULATOR_KEY,
+        "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": EMULATOR_KEY,
+        "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": settings.require("downloads_queue_url"),
+        "MOBILE_BACKUP_TABLE": settings.require("table"),
+        "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
+        "MOBILE_BACKUP_LIBRARY": str(library),
+    }
+
+
 def _hostname() -> str:
     return socket.gethostname() or "this-pc"
 
