@@ -41,6 +41,7 @@ from mobile_backup.core import (
     NotFoundError,
     ServiceError,
     boto_errors,
+    error_code,
     object_key,
     object_missing,
 )
@@ -83,11 +84,6 @@ class FileMismatchError(IntegrityError):
     """The parts S3 holds do not assemble into the file declared at start (full-object CRC)."""
 
     code = "file_mismatch"
-
-
-def _error_code(exc: Exception) -> str:
-    response: Any = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 class MultipartService:
@@ -222,7 +218,7 @@ class MultipartService:
                 },
             )
         except boto_errors() as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code == "NoSuchUpload" and self._object_size(key) == record.size:
                 return done  # a concurrent complete won the race
             if code == "BadDigest":
@@ -245,7 +241,7 @@ class MultipartService:
                 Bucket=self._bucket, Key=key, UploadId=request.upload_id
             )
         except boto_errors() as exc:
-            if _error_code(exc) != "NoSuchUpload":  # aborted concurrently: the same outcome
+            if error_code(exc) != "NoSuchUpload":  # aborted concurrently: the same outcome
                 raise _service_error("abort the upload", exc) from exc
         return MultipartResult(sha256=request.sha256, status="aborted")
 
@@ -301,7 +297,7 @@ class MultipartService:
             try:
                 resp: Any = self._s3.list_parts(**kwargs)
             except boto_errors() as exc:
-                if _error_code(exc) == "NoSuchUpload":
+                if error_code(exc) == "NoSuchUpload":
                     raise UploadNotFoundError(f"no upload {upload_id!r} for this file") from exc
                 raise _service_error("list the parts", exc) from exc
             parts.extend(resp.get("Parts", []))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobile_backup.core import NOT_FOUND_CODES
 from mobile_backup.deploy._errors import error_code, translate
 from mobile_backup.deploy.exceptions import DeployError
 
@@ -142,7 +143,7 @@ class ArtifactStore:
             try:
                 self._s3.head_object(Bucket=self.bucket, Key=key)
             except ClientError as exc:
-                if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                if error_code(exc) in NOT_FOUND_CODES:
                     return False
                 raise
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from mobile_backup.core import error_code
 from mobile_backup.deploy.exceptions import DeployError, NoCredentialsError
 
 __all__ = ["error_code", "translate"]
@@ -13,14 +14,6 @@ _NO_CREDENTIALS = (
     "no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, "
     "or pass --aws-profile"
 )
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError ('' for anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 @contextlib.contextmanager

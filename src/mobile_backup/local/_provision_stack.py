@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core import EMULATOR_KEY
+from mobile_backup.core import EMULATOR_KEY, boto_errors
 from mobile_backup.local._template import TemplateError, resolve
 
 if TYPE_CHECKING:
@@ -26,9 +26,7 @@ __all__ = ["Stack", "client", "flag", "is_boto_error", "pick"]
 
 def is_boto_error(exc: Exception) -> bool:
     """Whether `exc` comes from botocore (a refused call or an unreachable endpoint)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(exc, BotoCoreError | ClientError)
+    return isinstance(exc, boto_errors())
 
 
 _client_lock = threading.Lock()
