@@ -30,8 +30,11 @@ class TemplateError(ConfigError):
 
 
 def default_template_path() -> Path:
-    """`infra/template.yaml` of the source checkout this package lives in."""
-    return Path(__file__).resolve().parents[3] / "infra" / "template.yaml"
+    """The template the package carries (`mobile_backup/infra/template.yaml`): in a checkout,
+    a link to `infra/template.yaml`; in an installed wheel, a copy of it."""
+    from importlib.resources import files
+
+    return Path(str(files("mobile_backup.infra").joinpath("template.yaml")))
 
 
 class _CfnLoader(yaml.SafeLoader):
