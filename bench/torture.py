@@ -621,7 +621,7 @@ def _markdown(reports: list[TortureReport]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kill-points", type=int, default=1000, help="SIGKILLs in all")
-    parser.add_argument("--per-run", type=int, default=100, help="kill points per seeded run")
+    parser.add_argument("--per-run", type=int, default=25, help="kill points per seeded run")
     parser.add_argument("--seed", type=int, default=None, help="replay one run with this seed")
     parser.add_argument("--out", type=Path, default=Path("bench/results/torture.md"))
     parser.add_argument(

@@ -27,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode="rich",
+    # `-h` as well, as people type it (subcommands inherit it from this context).
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(local.app, name="local", no_args_is_help=True)
 app.add_typer(agent.app, name="agent", no_args_is_help=True)

@@ -148,6 +148,11 @@ def test_cli_help_explains_every_command(cli_env: dict[str, str]) -> None:
     assert result.returncode == 0
     for command in ("local", "demo", "login", "upload", "status", "agent"):
         assert command in result.stdout
+    # `-h` is `--help`, at every level.
+    for args in (("-h",), ("agent", "run", "-h"), ("users", "add", "-h")):
+        short = _cli(*args, env=cli_env)
+        assert short.returncode == 0, short.stderr
+        assert short.stdout == _cli(*args[:-1], "--help", env=cli_env).stdout
     bad = _cli("no-such-command", env=cli_env)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
