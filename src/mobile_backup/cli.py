@@ -67,13 +67,42 @@ def _root(
     redact_handlers()  # `-v` shows requests, never the credentials in presigned URLs
 
 
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose"})
+_GLOBAL_VALUED = frozenset({"-p", "--profile"})
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`--profile NAME` and `-v` work anywhere, as with the aws CLI: move them before the
+    subcommand (`mobile-backup upload X --profile local` = `mobile-backup --profile local
+    upload X`). Nothing after a `--` is touched."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in _GLOBAL_VALUED and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        elif arg.startswith("--profile="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and an exit code.
 
     Usage errors (exit 2) and `--help` are handled by the CLI framework itself.
     """
     try:
-        app(args=argv)
+        app(args=hoist_global_options(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -130,6 +130,8 @@ def test_local_up_serves_other_commands_through_the_local_profile(
 def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
     cases = [
         (("--profile", "nowhere", "status"), "no profile named 'nowhere'"),
+        (("status", "--profile", "nowhere"), "no profile named 'nowhere'"),  # as with `aws`
+        (("status", "-v", "--profile=nowhere"), "no profile named 'nowhere'"),
         (("upload", str(tmp_path / "missing.jpg")), "no such file or folder"),
         (("upload", str(tmp_path / "x[/b]")), "x[/b]"),
         (("status",), "setting 'api_url' is not configured"),
