@@ -195,3 +195,27 @@ def test_cli_reconcile_and_status_report_readably(cloud: Cloud, tmp_path: Path) 
     assert bad.stderr.startswith("error: path template")
     assert "unknown field {nope}" in " ".join(bad.stderr.split())
     assert "Traceback" not in bad.stderr
+
+
+def test_status_says_not_running_at_once_after_a_kill_9(
+    cloud: Cloud, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]
+) -> None:
+    library = tmp_path / "library"
+    env = agent_env(cloud.settings, library)
+
+    def running() -> bool:
+        status = subprocess.run(
+            cli(cloud.settings, library, "status", "--json"),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return bool(json.loads(status.stdout)["running"])
+
+    proc = spawn(library)
+    wait_for(running, what="the agent to report itself running")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    # The heartbeat is still fresh (it goes stale after a minute); the pid is not alive.
+    assert running() is False

@@ -7,7 +7,10 @@ queues' attributes; redrive moves dead-lettered messages back to the downloads q
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -144,7 +147,11 @@ def agent_status(
     except OSError:
         free = None
     running = bool(
-        health and health.pid and health.alive_at and now - health.alive_at < ALIVE_WITHIN
+        health
+        and health.pid
+        and health.alive_at
+        and now - health.alive_at < ALIVE_WITHIN
+        and process_may_be_alive(health.pid, host=health.host)
     )
     return AgentStatus(
         library=library,
@@ -155,6 +162,21 @@ def agent_status(
         running=running,
         queue_error=queue_error,
     )
+
+
+def process_may_be_alive(pid: int, *, host: str | None) -> bool:
+    """False only when `pid` is certainly gone: it ran on this machine and no process has
+    that id now (a killed agent, before its heartbeat goes stale). Elsewhere, or on
+    Windows, where probing a pid is not harmless, the heartbeat alone decides."""
+    if host != socket.gethostname() or sys.platform == "win32":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's (a service account)
+    return True
 
 
 def redrive(sqs: SQSClient, queue_url: str, *, limit: int | None = None) -> int:
