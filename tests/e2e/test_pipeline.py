@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -119,6 +120,23 @@ def test_local_up_serves_other_commands_through_the_local_profile(
         listed = _cli("--profile", "local", "status", env=cli_env)
         assert listed.returncode == 0, listed.stderr
         assert "IMG [red]x[bold].jpg" in listed.stdout
+
+        # --json, for scripts: one document on stdout, in the README's schema.
+        again = _cli("upload", str(odd), "--json", "--profile", "local", env=cli_env)
+        assert again.returncode == 0, again.stderr
+        report = json.loads(again.stdout)
+        assert report["schema"] == "mobile-backup/upload/1"
+        assert (report["uploaded"], report["already_backed_up"], report["failed"]) == (0, 1, 0)
+        (entry,) = report["files"]
+        assert set(entry) == {"path", "status", "size", "sha256", "reason"}
+        assert entry["status"] == "already_backed_up"
+        assert entry["path"].endswith("IMG [red]x[bold].jpg")
+        state = json.loads(_cli("status", "--json", "-p", "local", env=cli_env).stdout)
+        assert state["schema"] == "mobile-backup/status/1"
+        assert state["total"] == 6
+        assert state["counts"]["downloaded"] + state["counts"]["uploaded"] == 6
+        assert {f["filename"] for f in state["files"]} >= {"IMG [red]x[bold].jpg"}
+        assert all(f["sha256"] and f["status"] for f in state["files"])
     finally:
         stack.send_signal(signal.SIGINT)
         out, err = stack.communicate(timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from pathlib import Path
@@ -95,6 +96,44 @@ class RichProgress:
             self._p.remove_task(task)
         # Skipped, failed or interrupted bytes still count as dealt with for the overall bar.
         self._p.advance(self._overall, max(0, result.size - shown))
+
+
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print JSON (schema in the README) instead of text."),
+]
+UPLOAD_SCHEMA = "mobile-backup/upload/1"
+STATUS_SCHEMA = "mobile-backup/status/1"
+
+
+def print_json(data: dict[str, Any]) -> None:
+    """One JSON document on stdout, for scripts (`--json`)."""
+    out.print_json(json.dumps(data), highlight=False)
+
+
+def summary_json(summary: UploadSummary) -> dict[str, Any]:
+    """`upload --json`: the run's counts and one entry per file (README: "JSON output")."""
+    from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED
+
+    return {
+        "schema": UPLOAD_SCHEMA,
+        "uploaded": summary.count(UPLOADED),
+        "already_backed_up": summary.count(DUPLICATE),
+        "failed": summary.count(FAILED),
+        "cancelled": summary.count(CANCELLED),
+        "bytes_sent": summary.bytes_sent,
+        "seconds": round(summary.seconds, 3),
+        "files": [
+            {
+                "path": str(r.path),
+                "status": "already_backed_up" if r.status == DUPLICATE else r.status,
+                "size": r.size,
+                "sha256": r.sha256,
+                "reason": r.reason,
+            }
+            for r in summary.results
+        ],
+    }
 
 
 def safe(text: object) -> str:

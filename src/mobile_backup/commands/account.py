@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mobile_backup.commands._common import api_client, err, human, load_profile, out, safe
+from mobile_backup.commands._common import (
+    STATUS_SCHEMA,
+    JsonOpt,
+    api_client,
+    err,
+    human,
+    load_profile,
+    out,
+    print_json,
+    safe,
+)
 
 
 def login(
@@ -44,6 +54,7 @@ def logout() -> None:
 
 def status(
     limit: Annotated[int, typer.Option(min=1, help="Most recent files to list.")] = 20,
+    as_json: JsonOpt = False,
 ) -> None:
     """What the ledger knows: how many files are pending, in the cloud, on the PC, failed."""
     cfg = load_profile()
@@ -53,9 +64,33 @@ def status(
             files = api.iter_files()
     finally:
         api.close()
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = dict.fromkeys(("pending", "uploaded", "downloaded", "failed"), 0)
     for f in files:
         counts[str(f.status)] = counts.get(str(f.status), 0) + 1
+    recent = sorted(files, key=lambda f: f.created_at, reverse=True)[:limit]
+    if as_json:
+        print_json(
+            {
+                "schema": STATUS_SCHEMA,
+                "profile": cfg.profile,
+                "total": len(files),
+                "counts": counts,
+                "files": [
+                    {
+                        "filename": f.filename,
+                        "sha256": f.sha256,
+                        "size": f.size,
+                        "status": str(f.status),
+                        "taken_at": f.taken_at.isoformat() if f.taken_at else None,
+                        "created_at": f.created_at.isoformat(),
+                        "failed_reason": f.failed_reason,
+                        "receipt": f.receipt.model_dump(mode="json") if f.receipt else None,
+                    }
+                    for f in recent
+                ],
+            }
+        )
+        return
     out.print(
         f"{len(files)} files: "
         + ", ".join(
@@ -65,7 +100,7 @@ def status(
     table = Table()
     for col in ("file", "size", "status", "on your PC"):
         table.add_column(col)
-    for f in sorted(files, key=lambda f: f.created_at, reverse=True)[:limit]:
+    for f in recent:
         receipt = f"{f.receipt.host}: {f.receipt.path}" if f.receipt else (f.failed_reason or "—")
         table.add_row(safe(f.filename), human(f.size), str(f.status), safe(receipt))
     if files:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mobile_backup.commands._common import err, human, load_profile, out, safe, state
+from mobile_backup.commands._common import JsonOpt, err, human, load_profile, out, safe, state
 from mobile_backup.core import ConfigError, Settings, config_file_path
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ app = typer.Typer(help="The PC agent: collects uploads into your library.")
 LibraryOpt = Annotated[
     Path | None, typer.Option(help="Library root (default: the profile's `library`).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _library(cfg: Settings) -> Path:

@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mobile_backup.commands._common import (
+    JsonOpt,
     RichProgress,
     api_client,
     err,
     human,
     load_profile,
+    print_json,
     print_summary,
     progress_bar,
     safe,
+    summary_json,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ def upload(
     interval: Annotated[
         float, typer.Option(min=0.1, help="With --watch: seconds between scans.")
     ] = 2.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Back up photos and videos: hash, skip what is already backed up, upload the rest.
 
@@ -71,6 +75,8 @@ def upload(
     """
     from mobile_backup.client import Uploader, Watcher, discover
 
+    if as_json and watch:
+        raise typer.BadParameter("--json reports one run; it does not go with --watch")
     cfg = load_profile()
     files = [] if watch else discover(paths)
     api = api_client(cfg)
@@ -104,7 +110,10 @@ def upload(
     finally:
         api.close()
         journal.close()
-    print_summary(summary)
+    if as_json:
+        print_json(summary_json(summary))
+    else:
+        print_summary(summary)
     if uploader.cancelled and not watch:
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.ok and not uploader.cancelled:
