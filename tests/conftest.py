@@ -26,6 +26,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not os.environ.get(RECORD_ENV):
         folder = Path(tempfile.mkdtemp(prefix="mobile-backup-aws-calls-"))
         os.environ[RECORD_ENV] = str(folder / "calls.jsonl")
+        config.stash[RECORD_DIR] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    folder = config.stash.get(RECORD_DIR, None)
+    if folder is not None:  # ours, not one the caller named to keep
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,6 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 FULL_RUN = pytest.StashKey[bool]()
+RECORD_DIR = pytest.StashKey[Path]()
 
 
 def load_event(name: str) -> dict[str, Any]:
