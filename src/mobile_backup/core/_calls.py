@@ -29,7 +29,7 @@ _KEPT = ("Bucket", "Key", "Prefix", "QueueUrl", "QueueName", "TableName", "Index
          "UserPoolId", "SourceArn", "DestinationArn")  # fmt: skip
 
 # `mobile_backup.commands.X` runs under the role of the component the command drives.
-_COMMANDS = {"agent": "agent", "deploy": "admin", "account": "admin", "local": "local"}
+_COMMANDS = {"agent": "agent", "deploy": "admin", "account": "client", "local": "local"}
 _PACKAGES = {"deploy": "admin"}
 
 
@@ -39,7 +39,7 @@ def component_of_caller(depth: int = 2) -> str:
     while frame is not None:
         module = str(frame.f_globals.get("__name__", ""))
         parts = module.split(".")
-        if parts[0] == "mobile_backup" and len(parts) > 1 and parts[1] not in ("core", "_"):
+        if parts[0] == "mobile_backup" and len(parts) > 1 and parts[1] != "core":
             if parts[1] == "commands" and len(parts) > 2:
                 return _COMMANDS.get(parts[2], "cli")
             return _PACKAGES.get(parts[1], parts[1])
