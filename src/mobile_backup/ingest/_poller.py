@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core import ServiceError, Settings, sqs_client
+from mobile_backup.core import ServiceError, Settings, boto_errors, sqs_client
 from mobile_backup.ingest._processor import IngestProcessor
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class IngestPoller:
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
-        except Exception as exc:
+        except boto_errors() as exc:
             raise ServiceError(f"could not receive from the events queue: {exc}") from exc
         messages = resp.get("Messages", [])
         if not messages:
@@ -148,7 +148,7 @@ class IngestPoller:
         ]
         try:
             resp = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except Exception as exc:
+        except boto_errors() as exc:
             # Harmless: the events come back and the ingest is idempotent.
             logger.warning("could not delete %d processed event(s): %s", len(entries), exc)
             return
@@ -161,7 +161,7 @@ class IngestPoller:
                 attrs = self._sqs.get_queue_attributes(
                     QueueUrl=self._queue_url, AttributeNames=["QueueArn"]
                 )
-            except Exception as exc:
+            except boto_errors() as exc:
                 raise ServiceError(f"could not read the events queue's ARN: {exc}") from exc
             self._queue_arn = attrs["Attributes"]["QueueArn"]
         return self._queue_arn
