@@ -12,6 +12,7 @@ import sys
 from typing import Annotated
 
 import typer
+import typer.core
 
 from mobile_backup import __version__
 from mobile_backup.commands import account, agent, local, upload
@@ -20,13 +21,17 @@ from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.commands._common import ProfileOpt, err, out, safe, state
 from mobile_backup.core import MobileBackupError, redact_handlers
 
+# Typer labels every argument with its Python type (`PATH <list[Path]>`); the metavar and
+# the help say it better, for people.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: ""  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="mobile-backup",
     help="Back up a phone's photos and videos to your own PC through your own AWS account.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     # `-h` as well, as people type it (subcommands inherit it from this context).
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -33,6 +33,7 @@ ProfileOpt = Annotated[
     typer.Option(
         "--profile",
         "-p",
+        metavar="NAME",
         help="Deployment to use (`local` is the local stack). Env: MOBILE_BACKUP_PROFILE.",
         show_default=False,
     ),

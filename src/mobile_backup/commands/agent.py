@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="The PC agent: collects uploads into your library.")
 
+# Kept here rather than read from `agent._template.FIELDS`, so that `--help` does not load the
+# agent (~300 ms); tests/unit/test_cli_help.py checks the two agree.
+PATH_TEMPLATE_HELP = (
+    "Library layout (default '{user}/{year}/{month}/{filename}'). Fields: {user} member, "
+    "{year} {month} {day} capture date, {filename}, {stem} and {ext} the phone's name, "
+    "{hash} 12 hex digits of the content's SHA-256."
+)
+
 LibraryOpt = Annotated[
     Path | None, typer.Option(help="Library root (default: the profile's `library`).")
 ]
@@ -113,7 +121,7 @@ def agent_run(
     ] = None,
     path_template: Annotated[
         str | None,
-        typer.Option(help="Library layout, e.g. '{user}/{year}/{month}/{filename}'."),
+        typer.Option(metavar="TEMPLATE", help=PATH_TEMPLATE_HELP),
     ] = None,
     max_bandwidth: Annotated[
         float | None, typer.Option(help="Download limit in MB/s (default: none).", min=0.01)
@@ -301,14 +309,27 @@ ScopeOpt = Annotated[bool, typer.Option("--system", help="Linux: a system-wide u
 StartOpt = Annotated[
     bool, typer.Option("--start/--no-start", help="Load and start it now (or only write it).")
 ]
+StopOpt = Annotated[
+    bool, typer.Option("--stop/--no-stop", help="Stop it first (or only remove its file).")
+]
 DirOpt = Annotated[
-    Path | None, typer.Option(help="Write the unit/plist here instead of the standard place.")
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        file_okay=False,
+        help="Folder for the unit/plist instead of the standard place (a folder, not a file).",
+    ),
 ]
 
 
 def _plan(system: bool, directory: Path | None) -> Any:
     from mobile_backup.agent import _service
 
+    if directory is not None and directory.suffix in (".service", ".plist"):
+        raise ConfigError(
+            f"--dest takes a folder, and {directory} looks like a file name: the unit is "
+            "written inside the folder under its standard name"
+        )
     cfg = load_profile()
     root = _library(cfg)
     if sys.platform == "darwin":
@@ -353,7 +374,7 @@ def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt
 
 
 @app.command("uninstall")
-def agent_uninstall(system: ScopeOpt = False, stop: StartOpt = True, dest: DirOpt = None) -> None:
+def agent_uninstall(system: ScopeOpt = False, stop: StopOpt = True, dest: DirOpt = None) -> None:
     """Stop and remove the agent's service."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
         from mobile_backup.agent._winservice import Pywin32Api, uninstall_windows_service

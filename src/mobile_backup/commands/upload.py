@@ -35,7 +35,8 @@ EXIT_INTERRUPTED = 130
 
 def upload(
     paths: Annotated[
-        list[Path], typer.Argument(help="Photos, videos or folders (searched for media).")
+        list[Path],
+        typer.Argument(metavar="PATH", help="Photos, videos or folders (searched for media)."),
     ],
     watch: Annotated[
         bool,
