@@ -219,3 +219,40 @@ def test_status_says_not_running_at_once_after_a_kill_9(
     proc.wait(10)
     # The heartbeat is still fresh (it goes stale after a minute); the pid is not alive.
     assert running() is False
+
+
+def test_user_mistakes_on_the_agent_are_one_line_and_exit_1(cloud: Cloud, tmp_path: Path) -> None:
+    a_file = tmp_path / "photos.txt"
+    a_file.write_text("not a folder")
+    for library, expected in (
+        (a_file, "is a file"),
+        (a_file / "sub", f"{a_file} is a file"),
+    ):
+        run = subprocess.run(
+            cli(cloud.settings, library, "run"),
+            env={**agent_env(cloud.settings, library), "COLUMNS": "300"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 1, run.stderr
+        assert [line for line in run.stderr.splitlines() if line.strip()] == [
+            line for line in run.stderr.splitlines() if line.startswith("error: ")
+        ]
+        assert expected in run.stderr
+        assert "Traceback" not in run.stderr
+    # The queue cannot be reached: status still prints what it knows, and says so by exit 1.
+    unreachable = {
+        **agent_env(cloud.settings, tmp_path / "library"),
+        "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": "http://127.0.0.1:9/123456789012/nowhere",
+        "MOBILE_BACKUP_AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    status = subprocess.run(
+        cli(cloud.settings, tmp_path / "library", "status", "--json"),
+        env=unreachable,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "could not" in json.loads(status.stdout)["queue_error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -38,7 +39,27 @@ def _library(cfg: Settings) -> Path:
     root = cfg.library
     if root is None:
         raise ConfigError("no library folder: pass --library or set it in the profile")
-    return root.expanduser().resolve()
+    root = root.expanduser().resolve()
+    problem = library_problem(root)
+    if problem:
+        raise ConfigError(problem)
+    return root
+
+
+def library_problem(root: Path) -> str | None:
+    """Why `root` cannot be (or become) the library folder, in words; None if it can."""
+    for path in (root, *root.parents):
+        if not path.exists():
+            continue
+        if not path.is_dir():
+            what = "is a file" if path == root else f"cannot be a folder: {path} is a file"
+            return f"the library {root} {what}; choose a folder with --library"
+        if not os.access(path, os.W_OK | os.X_OK):
+            if path == root:
+                return f"the library {root} is read-only for this user; the agent must write there"
+            return f"cannot create the library {root}: {path} is read-only for this user"
+        return None
+    return None
 
 
 def build_agent(
@@ -184,7 +205,10 @@ def agent_run(
 
 @app.command("status")
 def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
-    """Queue and dead-letter depth, last success, files today, disk free, last error."""
+    """Queue and dead-letter depth, last success, files today, disk free, last error.
+
+    Exits 1 when the queue cannot be reached, so scripts and monitors notice.
+    """
     from mobile_backup.agent._admin import agent_status as collect
     from mobile_backup.core import sqs_client
 
@@ -195,6 +219,8 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
     data = status.as_dict()
     if as_json:
         out.print_json(json.dumps(data))
+        if status.queue_error:
+            raise typer.Exit(1)
         return
     from rich.table import Table
 
@@ -221,9 +247,11 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
         table.add_row("paused", f"[red]{data['pause_reason']} until {data['paused_until']}[/]")
     if data["last_error"]:
         table.add_row(
-            "last error", f"[red]{data['last_error']}[/] ({_when(data['last_error_at'])})"
+            "last error", f"[red]{safe(data['last_error'])}[/] ({_when(data['last_error_at'])})"
         )
     out.print(table)
+    if status.queue_error:
+        raise typer.Exit(1)
 
 
 @app.command("reconcile")
