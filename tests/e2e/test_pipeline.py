@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,9 @@ def test_local_up_serves_other_commands_through_the_local_profile(
     )
     try:
         deadline = time.monotonic() + 60
-        while not (config.exists() and '[profiles."local"]' in config.read_text()):
+        while not (
+            config.exists() and "local" in tomllib.loads(config.read_text()).get("profiles", {})
+        ):
             assert stack.poll() is None, stack.communicate()
             assert time.monotonic() < deadline, "local up did not write the profile"
             time.sleep(0.2)

@@ -75,3 +75,29 @@ def test_missing_setting_names_itself() -> None:
 def test_strings_with_quotes_survive_the_round_trip(tmp_path: Path) -> None:
     write_profile("q", {"library": 'C:\\Photos\\"Family"'})
     assert read_profiles()["q"]["library"] == 'C:\\Photos\\"Family"'
+
+
+def test_writing_a_profile_keeps_the_users_comments_and_other_profiles(tmp_path: Path) -> None:
+    from mobile_backup.core import read_profiles, write_profile
+
+    path = tmp_path / "config.toml"
+    mine = (
+        "# my deployments, my notes\n"
+        "\n"
+        "[profiles.home]  # the family account\n"
+        'api_url = "https://api.example.com"   # do not change\n'
+        "region = 'eu-west-1'\n"
+    )
+    path.write_text(mine, encoding="utf-8")
+    values = {"api_url": "http://127.0.0.1:9", "local": True, "library": tmp_path}
+    write_profile("local", values, path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(mine)  # every byte the user wrote, in place
+    profiles = read_profiles(path)
+    assert profiles["home"] == {"api_url": "https://api.example.com", "region": "eu-west-1"}
+    assert profiles["local"] == {"api_url": "http://127.0.0.1:9", "local": True,
+                                 "library": str(tmp_path)}  # fmt: skip
+    write_profile("local", {"api_url": "http://127.0.0.1:10"}, path)  # replaced, not merged
+    assert read_profiles(path)["local"] == {"api_url": "http://127.0.0.1:10"}
+    assert path.read_text(encoding="utf-8").startswith(mine)
+    assert path.stat().st_mode & 0o777 == 0o600

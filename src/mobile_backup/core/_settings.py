@@ -10,7 +10,6 @@ This is the only module that reads `os.environ`.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -64,33 +63,39 @@ def read_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
     return profiles
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    # JSON string escapes are valid TOML basic-string escapes.
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 def write_profile(name: str, values: dict[str, object], path: Path | None = None) -> Path:
-    """Create or replace one profile, keeping the others; the file is private (0600)."""
+    """Create or replace one profile; everything else in the file (other profiles, the
+    user's comments and layout) is kept as it was (`tomlkit` round-trips it). The file is
+    private (0600) and replaced atomically."""
+    import tomlkit  # the CLI's dependency; only the commands that write profiles need it
+
     path = path or config_file_path()
-    profiles = read_profiles(path)
-    profiles[name] = {k: v for k, v in values.items() if v is not None}
-    lines = ["# Mobile Backup deployments; edit with care or re-run the command that wrote them."]
-    for pname in sorted(profiles):
-        lines.append("")
-        lines.append(f"[profiles.{json.dumps(pname)}]")
-        for key, value in sorted(profiles[pname].items()):
-            lines.append(f"{key} = {_toml_value(value)}")
+    read_profiles(path)  # a broken file is reported, never overwritten
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    doc = tomlkit.parse(text) if text else tomlkit.document()
+    if not text:
+        doc.add(tomlkit.comment(_HEADER))
+    if "profiles" not in doc:
+        doc.add("profiles", tomlkit.table(is_super_table=True))
+    table = tomlkit.table()
+    for key, value in sorted(values.items()):
+        if value is not None:
+            table.add(key, str(value) if isinstance(value, Path) else value)
+    profiles: Any = doc["profiles"]
+    profiles[name] = table
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write(tomlkit.dumps(doc))
     os.replace(tmp, path)
     return path
+
+
+_HEADER = "Mobile Backup deployments; edit with care or re-run the command that wrote them."
 
 
 def _profile_values(profile: str) -> dict[str, Any]:
