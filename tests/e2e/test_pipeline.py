@@ -179,3 +179,19 @@ def test_cli_help_explains_every_command(cli_env: dict[str, str]) -> None:
     bad = _cli("no-such-command", env=cli_env)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
+
+
+def test_errors_name_the_profiles_and_the_exact_command_to_run(cli_env: dict[str, str]) -> None:
+    from mobile_backup.core import write_profile
+
+    config = Path(cli_env["MOBILE_BACKUP_CONFIG_FILE"])
+    values = {"api_url": "http://127.0.0.1:9", "user_pool_id": "us-east-1_x", "client_id": "c"}
+    write_profile("home", values, config)
+    no_profile = _cli("status", env=cli_env)
+    assert no_profile.returncode == 1
+    assert "profiles configured: home; choose one with --profile NAME" in " ".join(
+        no_profile.stderr.split()
+    )
+    not_signed_in = _cli("status", "--profile", "home", env=cli_env)
+    assert not_signed_in.returncode == 1
+    assert "run `mobile-backup --profile home login`" in " ".join(not_signed_in.stderr.split())

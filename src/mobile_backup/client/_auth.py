@@ -151,16 +151,25 @@ class Authenticator:
             if tokens is None:
                 profile = self._settings.profile
                 raise NotLoggedInError(
-                    f"not signed in to profile {profile!r}: run `mobile-backup login`"
+                    f"not signed in to profile {profile!r}: run `{self._login_command()}`"
                 )
             if force_refresh or not tokens.fresh(self._clock()):
                 tokens = self._refresh(tokens)
             self._tokens = tokens
             return tokens.access_token
 
+    def _login_command(self) -> str:
+        """The command that signs in to this profile, as the user would type it."""
+        profile = self._settings.profile
+        return (
+            "mobile-backup login"
+            if profile == "default"
+            else f"mobile-backup --profile {profile} login"
+        )
+
     def _refresh(self, tokens: Tokens) -> Tokens:
         if not tokens.refresh_token:
-            raise NotLoggedInError("the session has expired: run `mobile-backup login` again")
+            raise NotLoggedInError(f"the session has expired: run `{self._login_command()}` again")
         try:
             resp = self._client().initiate_auth(
                 ClientId=self._settings.require("client_id"),
@@ -171,7 +180,7 @@ class Authenticator:
             err = _translate(exc)
             if isinstance(err, LoginError):
                 raise NotLoggedInError(
-                    "the session can no longer be refreshed: run `mobile-backup login` again"
+                    f"the session can no longer be refreshed: run `{self._login_command()}` again"
                 ) from exc
             raise err from exc
         fresh = self._tokens_from(

@@ -236,9 +236,21 @@ class Settings(BaseModel):
             env = f"{ENV_PREFIX}{name.upper()}"
             raise ConfigError(
                 f"setting {name!r} is not configured for profile {self.profile!r} "
-                f"(set {env}, or run `mobile-backup local up` / `mobile-backup deploy`)"
+                f"({_profiles_hint(self.profile)}set {env}, "
+                "or run `mobile-backup local up` / `mobile-backup deploy`)"
             )
         return str(value)
+
+
+def _profiles_hint(current: str) -> str:
+    """Which other profiles exist, for an error about the current one ('' if none)."""
+    try:
+        others = sorted(set(read_profiles()) - {current})
+    except ConfigError:
+        return ""
+    if not others:
+        return ""
+    return f"profiles configured: {', '.join(others)}; choose one with --profile NAME, or "
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
