@@ -197,20 +197,27 @@ def test_cli_reconcile_and_status_report_readably(cloud: Cloud, tmp_path: Path) 
     assert "Traceback" not in bad.stderr
 
 
+def agent_cli(
+    settings: Settings, library: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mobile-backup agent ARGS...` to completion, output captured."""
+    return subprocess.run(
+        cli(settings, library, *args),
+        env=env or agent_env(settings, library),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_status_says_not_running_at_once_after_a_kill_9(
     cloud: Cloud, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]
 ) -> None:
     library = tmp_path / "library"
-    env = agent_env(cloud.settings, library)
 
     def running() -> bool:
-        status = subprocess.run(
-            cli(cloud.settings, library, "status", "--json"),
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        status = agent_cli(cloud.settings, library, "status", "--json")
+        assert status.returncode == 0, status.stderr
         return bool(json.loads(status.stdout)["running"])
 
     proc = spawn(library)
@@ -228,13 +235,8 @@ def test_user_mistakes_on_the_agent_are_one_line_and_exit_1(cloud: Cloud, tmp_pa
         (a_file, "is a file"),
         (a_file / "sub", f"{a_file} is a file"),
     ):
-        run = subprocess.run(
-            cli(cloud.settings, library, "run"),
-            env={**agent_env(cloud.settings, library), "COLUMNS": "300"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        env = {**agent_env(cloud.settings, library), "COLUMNS": "300"}
+        run = agent_cli(cloud.settings, library, "run", env=env)
         assert run.returncode == 1, run.stderr
         assert [line for line in run.stderr.splitlines() if line.strip()] == [
             line for line in run.stderr.splitlines() if line.startswith("error: ")
@@ -247,12 +249,6 @@ def test_user_mistakes_on_the_agent_are_one_line_and_exit_1(cloud: Cloud, tmp_pa
         "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": "http://127.0.0.1:9/123456789012/nowhere",
         "MOBILE_BACKUP_AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     }
-    status = subprocess.run(
-        cli(cloud.settings, tmp_path / "library", "status", "--json"),
-        env=unreachable,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    status = agent_cli(cloud.settings, tmp_path / "library", "status", "--json", env=unreachable)
     assert status.returncode == 1, status.stdout + status.stderr
     assert "could not" in json.loads(status.stdout)["queue_error"]
