@@ -30,7 +30,8 @@ app = typer.Typer(
     help="Back up a phone's photos and videos to your own PC through your own AWS account.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # `mobile-backup --install-completion` (bash, zsh, fish, PowerShell).
+    add_completion=True,
     rich_markup_mode=None,
     # `-h` as well, as people type it (subcommands inherit it from this context).
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -107,7 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     Usage errors (exit 2) and `--help` are handled by the CLI framework itself.
     """
     try:
-        app(args=hoist_global_options(sys.argv[1:] if argv is None else argv))
+        app(
+            args=hoist_global_options(sys.argv[1:] if argv is None else argv),
+            prog_name="mobile-backup",
+        )
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -171,6 +171,14 @@ def test_cli_help_explains_every_command(cli_env: dict[str, str]) -> None:
     assert result.returncode == 0
     for command in ("local", "demo", "login", "upload", "status", "agent"):
         assert command in result.stdout
+    # Shell completion: the script installs, and completing really completes.
+    script = _cli("--show-completion", "bash", env=cli_env)
+    assert script.returncode == 0
+    assert "_mobile_backup_completion" in script.stdout
+    words = {**cli_env, "_MOBILE_BACKUP_COMPLETE": "complete_bash", "COMP_CWORD": "2",
+             "COMP_WORDS": "mobile-backup agent re"}  # fmt: skip
+    completed = subprocess.run(CLI, env=words, capture_output=True, text=True, check=False)
+    assert completed.stdout.split() == ["reconcile", "redrive"], completed
     # `-h` is `--help`, at every level.
     for args in (("-h",), ("agent", "run", "-h"), ("users", "add", "-h")):
         short = _cli(*args, env=cli_env)

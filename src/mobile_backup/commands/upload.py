@@ -116,6 +116,7 @@ def upload(
     else:
         print_summary(summary)
     if uploader.cancelled and not watch:
+        err.print("interrupted: run the same command again to carry on where it stopped")
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.ok and not uploader.cancelled:
         raise typer.Exit(1)
