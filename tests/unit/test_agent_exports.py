@@ -18,7 +18,6 @@ def test_public_names() -> None:
         "AuditFinding",
         "Bandwidth",
         "Cancelled",
-        "Delivery",
         "DownloadError",
         "ContentMismatchError",
         "DownloadIntegrityError",

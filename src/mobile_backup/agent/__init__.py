@@ -27,7 +27,6 @@ from mobile_backup.agent._transfer import Bandwidth, Downloader, TransferConfig
 from mobile_backup.agent._worker import (
     Agent,
     AgentConfig,
-    Delivery,
     Outcome,
     OutcomeKind,
     config_from_settings,
@@ -54,7 +53,6 @@ __all__ = [
     "Bandwidth",
     "Cancelled",
     "ContentMismatchError",
-    "Delivery",
     "DownloadError",
     "DownloadIntegrityError",
     "Downloader",

@@ -59,7 +59,6 @@ from mobile_backup.core import (
     ConfigError,
     DownloadMessage,
     FileStatus,
-    InvalidKeyError,
     Ledger,
     MobileBackupError,
     Receipt,
@@ -67,7 +66,6 @@ from mobile_backup.core import (
     Settings,
     crash_point,
     dynamodb_client,
-    object_key,
     s3_client,
     sha256_file,
     sqs_client,
@@ -162,11 +160,6 @@ class AgentConfig:
             raise ConfigError(
                 "the agent needs at least one worker and one receiver, and a non-negative prefetch"
             )
-
-
-# The agent's unit of work is what the downloads queue carries; reconcile builds the same
-# from a ledger entry (`DownloadMessage.for_record`).
-Delivery = DownloadMessage
 
 
 class Agent:
@@ -639,7 +632,7 @@ class Agent:
 
     def deliver(
         self,
-        item: Delivery,
+        item: DownloadMessage,
         *,
         message_id: str = "-",
         cancel: threading.Event | None = None,
@@ -653,7 +646,7 @@ class Agent:
         return self._receipt(item, message_id=message_id, placement=placed)
 
     def _deliver_file(
-        self, item: Delivery, *, message_id: str, cancel: threading.Event | None
+        self, item: DownloadMessage, *, message_id: str, cancel: threading.Event | None
     ) -> Placement | Outcome:
         """The placement (file fsynced, verified, in place), or the outcome saying why not."""
         try:
@@ -676,7 +669,7 @@ class Agent:
         except MobileBackupError as exc:
             return self._transient(message_id, item, exc)
 
-    def _receipt(self, item: Delivery, *, message_id: str, placement: Placement) -> Outcome:
+    def _receipt(self, item: DownloadMessage, *, message_id: str, placement: Placement) -> Outcome:
         """Write the receipt of a placed file (then tag or delete the cloud copy)."""
         kind = OutcomeKind.ALREADY_PLACED if placement.already_present else OutcomeKind.PLACED
         receipt = Receipt(
@@ -702,27 +695,17 @@ class Agent:
 
     # Steps -----------------------------------------------------------------------------
     def _parse(self, body: str) -> DownloadMessage:
+        # The message validates its own shape, hash, user and key (core DownloadMessage);
+        # the bucket must also be ours, so a stray message cannot make us read anything else.
         try:
             message = DownloadMessage.from_json(body)
         except ValidationError as exc:
             raise MalformedMessageError(_first_error(exc)) from exc
-        if message.v != 1:
-            raise MalformedMessageError(f"unknown message version {message.v}")
-        try:
-            expected_key = object_key(message.user_sub, message.sha256)
-        except InvalidKeyError as exc:
-            raise MalformedMessageError(str(exc)) from exc
-        # The message names the object; it must be exactly the one its user and hash imply,
-        # in our bucket, so a stray message cannot make the agent read anything else.
-        if message.key != expected_key:
-            raise MalformedMessageError(f"key {message.key!r} is not {expected_key!r}")
         if self._bucket and message.bucket != self._bucket:
             raise MalformedMessageError(f"bucket {message.bucket!r} is not {self._bucket!r}")
-        if message.size < 0:
-            raise MalformedMessageError(f"negative size {message.size}")
         return message
 
-    def _place(self, item: Delivery, cancel: threading.Event | None) -> Placement:
+    def _place(self, item: DownloadMessage, cancel: threading.Event | None) -> Placement:
         """The file in place: found already there, or downloaded, verified and placed."""
         with self._key_lock(item.user_sub, item.sha256):
             known = self._state.placed(item.user_sub, item.sha256)
@@ -776,13 +759,13 @@ class Agent:
             crash_point("agent.remembered")
             return placement
 
-    def _staging_name(self, item: Delivery) -> str:
+    def _staging_name(self, item: DownloadMessage) -> str:
         if self._owner:
             # Stable per user and content, so a restarted owner resumes the same file.
             return f"{item.sha256}-{item.user_sub}.part"
         return f"guest-{uuid.uuid4().hex}.part"
 
-    def _remember(self, item: Delivery, placement: Placement) -> None:
+    def _remember(self, item: DownloadMessage, placement: Placement) -> None:
         st = placement.path.lstat()
         self._state.record_placed(
             user_sub=item.user_sub,
@@ -811,7 +794,7 @@ class Agent:
             return None
         return Placement(path=path, relative=known.path, already_present=True)
 
-    def _after_receipt(self, item: Delivery) -> None:
+    def _after_receipt(self, item: DownloadMessage) -> None:
         """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe."""
         if not self._config.delete_after_download:
             self._tag(item, DOWNLOADED_TAG)
@@ -821,7 +804,7 @@ class Agent:
         except (BotoCoreError, ClientError) as exc:
             logger.warning("could not delete %s after its receipt: %s", item.key, exc)
 
-    def _tag(self, item: Delivery, tag: tuple[str, str]) -> None:
+    def _tag(self, item: DownloadMessage, tag: tuple[str, str]) -> None:
         """Tag the cloud copy (`state=downloaded|corrupt`, which lifecycle rules expire);
         best effort: an untagged object is only kept longer, never lost."""
         try:
@@ -833,7 +816,7 @@ class Agent:
         except (BotoCoreError, ClientError) as exc:
             logger.warning("could not tag %s as %s=%s: %s", item.key, *tag, exc)
 
-    def _fail(self, message_id: str, item: Delivery, reason: str) -> Outcome:
+    def _fail(self, message_id: str, item: DownloadMessage, reason: str) -> Outcome:
         logger.error("%s cannot be delivered (kept for retry/DLQ): %s", item.key, reason)
         self._note_error("delivery_failed", f"{item.key}: {reason}")
         try:
@@ -842,7 +825,7 @@ class Agent:
             logger.warning("could not record the failure of %s: %s", item.key, exc)
         return Outcome(OutcomeKind.FAILED, message_id, detail=reason)
 
-    def _missing(self, message_id: str, item: Delivery, exc: DownloadError) -> Outcome:
+    def _missing(self, message_id: str, item: DownloadMessage, exc: DownloadError) -> Outcome:
         # An object that is gone after a receipt (e.g. expired by lifecycle) means this is
         # an old duplicate of a delivered message: acknowledge it instead of failing.
         try:
@@ -855,13 +838,15 @@ class Agent:
             return Outcome(OutcomeKind.STALE, message_id)
         return self._fail(message_id, item, str(exc))
 
-    def _transient(self, message_id: str, item: Delivery, exc: Exception) -> Outcome:
+    def _transient(self, message_id: str, item: DownloadMessage, exc: Exception) -> Outcome:
         logger.warning("could not deliver %s (will retry): %s", item.key, exc)
         code = exc.code if isinstance(exc, MobileBackupError) else type(exc).__name__
         self._note_error(code, f"{item.key}: {exc}")
         return Outcome(OutcomeKind.ERROR, message_id, detail=str(exc))
 
-    def _blocked(self, message_id: str, item: Delivery, reason: str, exc: OSError) -> Outcome:
+    def _blocked(
+        self, message_id: str, item: DownloadMessage, reason: str, exc: OSError
+    ) -> Outcome:
         with self._pause_lock:
             delay = self._config.pause_backoff[
                 min(self._blocked_streak, len(self._config.pause_backoff) - 1)

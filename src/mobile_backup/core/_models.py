@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from mobile_backup.core._keys import object_key
+from mobile_backup.core._keys import is_sha256_hex, is_user_sub, object_key
 
 
 def utcnow() -> datetime:
@@ -58,21 +58,46 @@ class FileRecord(BaseModel):
     """The file's full-object CRC64NVME, declared when a multipart upload started."""
 
 
+def _sha256_hex(value: str) -> str:
+    if not is_sha256_hex(value):
+        raise ValueError("not a lower-case hex SHA-256")
+    return value
+
+
+def _user_sub(value: str) -> str:
+    if not is_user_sub(value):
+        raise ValueError("not a valid user id")
+    return value
+
+
 class DownloadMessage(BaseModel):
-    """The body of a message on the downloads queue (ingest → agent)."""
+    """The body of a message on the downloads queue (ingest → agent).
+
+    It validates itself, so the ingest cannot send and the agent cannot accept a message
+    whose key is not exactly the one its user and hash imply (a stray message can never make
+    the agent read another object), whose hash or user is not well formed, or whose size is
+    negative. The agent still checks the bucket against its own.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    v: int = 1
-    bucket: str
+    v: Literal[1] = 1
+    bucket: Annotated[str, Field(min_length=1)]
     key: str
-    user_sub: str
-    sha256: str
-    size: int
+    user_sub: Annotated[str, AfterValidator(_user_sub)]
+    sha256: Annotated[str, AfterValidator(_sha256_hex)]
+    size: Annotated[int, Field(ge=0)]
     filename: str
     content_type: str
     taken_at: datetime | None = None
     uploaded_at: datetime
+
+    @model_validator(mode="after")
+    def _key_is_the_users_content(self) -> DownloadMessage:
+        expected = object_key(self.user_sub, self.sha256)
+        if self.key != expected:
+            raise ValueError(f"key {self.key!r} is not {expected!r}")
+        return self
 
     @classmethod
     def for_record(cls, record: FileRecord, *, bucket: str) -> DownloadMessage:
