@@ -136,7 +136,6 @@ class Proc:
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path, armed: str | None):
         self.armed = armed
-        self.started = time.monotonic()
         self.log = log
         run_env = dict(env)
         if armed:
@@ -193,8 +192,6 @@ class Torture:
         self.report = TortureReport(seed=seed)
         self.agent: Proc | None = None
         self.agent_kill: Kill | None = None
-        self._agents = 0
-        self._clients = 0
         self._stack: Any = None
         self._env: dict[str, str] = {}
         from mobile_backup.core import crash_points
@@ -238,7 +235,7 @@ class Torture:
         return env
 
     # Source files ------------------------------------------------------------------------
-    def _photo(self, folder: Path, name: str) -> bytes:
+    def _photo(self) -> bytes:
         from PIL import Image
 
         side = self.rng.randint(48, 320)
@@ -271,10 +268,10 @@ class Torture:
                 kind, name = "same-name", self.rng.choice(others).path.name
                 if (folder / name).exists():
                     kind, name = "photo", f"IMG_{number:04d}_{i}.jpg"
-                data = self._photo(folder, name)
+                data = self._photo()
             else:
                 kind, name = "photo", f"IMG_{number:04d}_{i}.jpg"
-                data = self._photo(folder, name)
+                data = self._photo()
             path = folder / name
             assert not path.exists(), f"the harness would overwrite {path}"
             path.write_bytes(data)
@@ -298,7 +295,6 @@ class Torture:
 
     def _start_agent(self, kill: Kill | None) -> None:
         armed = f"{kill.point}:{kill.nth}" if kill and kill.point else None
-        self._agents += 1
         self.agent = Proc(
             [*CLI, "agent", "run", *AGENT_ARGS],
             self._agent_env(),
@@ -351,7 +347,6 @@ class Torture:
             if client_kill is not None and client_kill.point
             else None
         )
-        self._clients += 1
         client = Proc(
             [*CLI, "--profile", "local", "upload", str(self.source), *CLIENT_ARGS],
             self._client_env(),

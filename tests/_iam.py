@@ -104,8 +104,8 @@ class Call:
         return dict(self.params).get(name)
 
     def actions(self) -> tuple[str, ...]:
-        prefix = {"cognito-idp": "cognito-idp"}.get(self.service, self.service)
-        return _ACTION_OF.get((self.service, self.operation), (f"{prefix}:{self.operation}",))
+        default = (f"{self.service}:{self.operation}",)  # the IAM prefix is the endpoint's
+        return _ACTION_OF.get((self.service, self.operation), default)
 
     def resources(self) -> list[str]:
         """Physical ARNs this call touches (the local stack's names)."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core._boundary import boto_errors
+from mobile_backup.core._boundary import aws_call, boto_errors
 from mobile_backup.core._errors import InvalidInputError, ServiceError
 from mobile_backup.core._models import FileRecord, FileStatus, Receipt
 
@@ -121,14 +121,12 @@ class Ledger:
 
     # Reads -----------------------------------------------------------------------------
     def get(self, user_sub: str, sha256: str) -> FileRecord | None:
-        try:
+        with aws_call("read the ledger"):
             resp = self._db.get_item(
                 TableName=self._table,
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 ConsistentRead=True,
             )
-        except boto_errors() as exc:
-            raise _service_error("read the ledger", exc) from exc
         item = resp.get("Item")
         return _record_from_item(item) if item else None
 
@@ -146,12 +144,10 @@ class Ledger:
                 {"pk": pk, "sk": _s(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
             ]
             for round_ in range(BATCH_GET_ROUNDS):
-                try:
+                with aws_call("read the ledger"):
                     resp = self._db.batch_get_item(
                         RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
                     )
-                except boto_errors() as exc:
-                    raise _service_error("read the ledger", exc) from exc
                 for item in resp.get("Responses", {}).get(self._table, []):
                     record = _record_from_item(item)
                     found[record.sha256] = record
@@ -177,10 +173,8 @@ class Ledger:
         }
         if cursor:
             kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
-        try:
+        with aws_call("list the ledger"):
             resp = self._db.query(**kwargs)
-        except boto_errors() as exc:
-            raise _service_error("list the ledger", exc) from exc
         records = [_record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
         return records, (_encode_cursor(last) if last else None)
@@ -198,10 +192,8 @@ class Ledger:
         }
         if cursor:
             kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
-        try:
+        with aws_call("query the ledger index"):
             resp = self._db.query(**kwargs)
-        except boto_errors() as exc:
-            raise _service_error("query the ledger index", exc) from exc
         records = [_record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
         return records, (_encode_cursor(last) if last else None)
