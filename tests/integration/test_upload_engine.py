@@ -32,7 +32,9 @@ from mobile_backup.client import (
     RetryPolicy,
     Uploader,
 )
+from mobile_backup.client import _upload as upload_module
 from mobile_backup.core import Ledger, Settings, dynamodb_client, object_key, s3_client
+from mobile_backup.core._ledger import file_sk, user_pk
 from mobile_backup.local import provision
 
 pytestmark = pytest.mark.integration
@@ -175,21 +177,73 @@ def test_a_duplicate_sends_no_bytes(
     assert clean_net.puts() == 0
 
 
-def test_the_journal_skips_backed_up_files_without_asking_the_api(
-    clean_net: Net, alice: Account, tmp_path: Path
+def test_the_same_content_under_two_names_is_sent_once(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path
 ) -> None:
+    """Issue 9, item 2: one PUT per content in a run; the copies name the file sent."""
+    photo, video = tmp_path / "IMG_a.jpg", tmp_path / "VID_a.mp4"
+    sha_photo, sha_video = random_file(photo, 30_000), random_file(video, PART + 7)
+    copies = [tmp_path / "IMG_a copy.jpg", tmp_path / "VID_a copy.mp4"]
+    for original, copy in zip((photo, video), copies, strict=True):
+        copy.write_bytes(original.read_bytes())
+    summary = uploader(alice, clean_net).upload([photo, copies[0], video, copies[1]])
+    got = [(r.path.name, r.status, r.reason) for r in summary.results]
+    assert got == [
+        ("IMG_a.jpg", UPLOADED, None),
+        ("IMG_a copy.jpg", DUPLICATE, "same content as IMG_a.jpg"),
+        ("VID_a.mp4", UPLOADED, None),
+        ("VID_a copy.mp4", DUPLICATE, "same content as VID_a.mp4"),
+    ]
+    puts = clean_net.s3.requests(lambda r: r.is_put)
+    assert len([r for r in puts if sha_photo in r.path]) == 1  # one PUT of the photo
+    assert len([r for r in puts if sha_video in r.path]) == 2  # the video's two parts, once
+    assert summary.bytes_sent == photo.stat().st_size + video.stat().st_size
+
+
+def test_the_journal_spares_the_hashing_never_the_question(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Issue 9, item 3: "already backed up" only when the current deployment's ledger says so.
+
+    Five photos go up; the ledger then loses them (a local stack that restarted, a new
+    deployment at the same address). The same journal must not answer "already backed up":
+    the API is asked, and the photos go again, without being hashed again.
+    """
     files = [tmp_path / f"IMG_{i}.jpg" for i in range(5)]
-    for f in files:
-        random_file(f, 10_000)
+    shas = [random_file(f, 10_000) for f in files]
     journal = Journal(tmp_path / "journal.db")
-    assert {
-        r.status for r in uploader(alice, clean_net, journal=journal).upload(files).results
-    } == {UPLOADED}
-    calls = len(clean_net.api.seen)
-    assert calls == 1  # one presign batch for five photos
-    summary = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload(files)
-    assert {r.status for r in summary.results} == {DUPLICATE}
-    assert len(clean_net.api.seen) == calls
+    first = uploader(alice, clean_net, journal=journal).upload(files)
+    assert {r.status for r in first.results} == {UPLOADED}
+    assert len(clean_net.api.seen) == 1  # one presign batch for five photos
+    ledger = Ledger(dynamodb_client(cfg), cfg.require("table"))
+    for path, sha in zip(files, shas, strict=True):  # what the ingest does
+        ledger.mark_uploaded(alice.sub, sha, size=path.stat().st_size, now=datetime.now(UTC))
+
+    hashed: list[Path] = []
+    real_hash = upload_module.hash_file
+    monkeypatch.setattr(
+        upload_module, "hash_file", lambda p, **kw: hashed.append(p) or real_hash(p, **kw)
+    )
+    again = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload(files)
+    assert {(r.status, r.bytes_sent) for r in again.results} == {(DUPLICATE, 0)}
+    assert len(clean_net.api.seen) == 2  # the ledger was asked, once for the batch
+    dynamodb_client(cfg).batch_write_item(  # the deployment forgets them
+        RequestItems={
+            cfg.require("table"): [
+                {
+                    "DeleteRequest": {
+                        "Key": {"pk": {"S": user_pk(alice.sub)}, "sk": {"S": file_sk(sha)}}
+                    }
+                }
+                for sha in shas
+            ]
+        }
+    )
+    clean_net.s3.seen.clear()
+    third = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload(files)
+    assert {r.status for r in third.results} == {UPLOADED}
+    assert clean_net.puts() == len(files)
+    assert hashed == []  # the journal's cached hashes were used every time
 
 
 def test_cancel_stops_and_a_new_run_finishes_without_resending_parts(

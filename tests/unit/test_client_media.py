@@ -1,11 +1,29 @@
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mobile_backup.client import NoFilesError, capture_time, content_type, discover
+from mobile_backup.client import (
+    NoFilesError,
+    capture_time,
+    content_type,
+    discover,
+    group_skipped,
+    scan_folder,
+)
+from mobile_backup.client._scan import (
+    HIDDEN,
+    LINKED_FOLDER,
+    NOT_A_FILE,
+    NOT_MEDIA,
+    PHONE_TRASH,
+    UNREADABLE,
+    Skipped,
+    walk,
+)
 from mobile_backup.local._samples import make_samples, mp4_bytes
 
 
@@ -19,8 +37,80 @@ def test_discover_takes_named_files_and_media_in_folders(tmp_path: Path) -> None
     (roll / ".thumbnails" / "c.jpg").write_bytes(b"x")
     explicit = tmp_path / "doc.pdf"
     explicit.write_bytes(b"x")
-    found = {p.name for p in discover([roll, explicit])}
-    assert found == {"a.jpg", "b.MP4", "doc.pdf"}
+    scan = discover([roll, explicit])
+    assert {p.name for p in scan.files} == {"a.jpg", "b.MP4", "doc.pdf"}
+    assert {(s.path.name, s.reason) for s in scan.skipped} == {
+        ("notes.txt", NOT_MEDIA),
+        ("c.jpg", PHONE_TRASH),
+    }
+
+
+def _jpeg() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_a_folder_scan_backs_up_by_content_and_gives_a_reason_for_every_other_file(
+    tmp_path: Path,
+) -> None:
+    """The issue's folder: nothing found is dropped without a reason."""
+    jpeg = _jpeg()
+    for name in ("a.jpg", "B.JPG", "nul", "x.jpg.", "y.jpg ", "IMG_0001", "..\\..\\evil.jpg"):
+        (tmp_path / name).write_bytes(jpeg)
+    (tmp_path / ".hidden.jpg").write_bytes(jpeg)
+    (tmp_path / ".trashed-1700000000-old.jpg").write_bytes(jpeg)
+    (tmp_path / ".pending-1700000000-new.mp4").write_bytes(b"partial")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "cam").mkdir()
+    (tmp_path / "cam" / "clip").write_bytes(
+        mp4_bytes(datetime(2024, 1, 1, tzinfo=UTC), payload_size=100)
+    )
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    scan = scan_folder(tmp_path)
+    assert {p.name for p in scan.files} == {
+        "a.jpg", "B.JPG", "nul", "x.jpg.", "y.jpg ", "IMG_0001", "empty.jpg", "clip",
+    }  # fmt: skip
+    reasons = {s.path.name: s.reason for s in scan.skipped}
+    assert reasons == {
+        ".hidden.jpg": HIDDEN,
+        "..\\..\\evil.jpg": HIDDEN,  # a name starting with "." is hidden, whatever follows
+        ".trashed-1700000000-old.jpg": PHONE_TRASH,
+        ".pending-1700000000-new.mp4": PHONE_TRASH,
+        "notes.txt": NOT_MEDIA,
+        "pipe.jpg": NOT_A_FILE,
+        "loop": LINKED_FOLDER,
+    }
+    found = len(scan.files) + len(scan.skipped)
+    assert found == sum(1 for _ in tmp_path.iterdir())  # every entry accounted for
+    grouped = group_skipped(scan.skipped)
+    sizes = [len(items) for items in grouped.values()]
+    assert sizes == sorted(sizes, reverse=True) == [2, 2, 1, 1, 1]  # the biggest group first
+    assert content_type(tmp_path / "nul") == "image/jpeg"
+    assert content_type(tmp_path / "y.jpg ") == "image/jpeg"
+    assert content_type(tmp_path / "cam" / "clip") == "video/mp4"
+
+
+def test_a_folder_the_scan_cannot_list_is_reported_not_dropped(tmp_path: Path) -> None:
+    # (A folder without read permission takes the same path; CI runs as root, which reads
+    # every folder, so the test lists a folder that is gone by the time it is walked.)
+    gone = tmp_path / "card"
+    assert [(s.path, s.reason) for s in walk(gone) if isinstance(s, Skipped)] == [
+        (gone, UNREADABLE)
+    ]
+
+
+def test_a_folder_with_nothing_to_back_up_says_what_it_found(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".a.jpg").write_bytes(b"x")
+    with pytest.raises(NoFilesError, match=r"no photos or videos found .*\(1 hidden, 1 not a"):
+        discover([tmp_path])
 
 
 def test_discover_names_missing_paths(tmp_path: Path) -> None:

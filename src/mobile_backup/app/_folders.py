@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from mobile_backup.client import is_media
+from mobile_backup.client import classify
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class SeenFiles:
 
 
 def scan(folders: Iterable[str | Path], seen: SeenFiles) -> list[Path]:
-    """New photos and videos under `folders` (hidden files and folders skipped), oldest first."""
+    """New photos and videos under `folders` (as the CLI's scan decides), oldest first."""
     found: list[tuple[int, Path]] = []
     for folder in folders:
         root = Path(folder).expanduser()
@@ -63,16 +63,14 @@ def scan(folders: Iterable[str | Path], seen: SeenFiles) -> list[Path]:
             log.info("chosen folder %s is not available", root)
             continue
         for path in root.rglob("*"):
-            if any(part.startswith(".") for part in path.relative_to(root).parts):
-                continue
-            if not is_media(path):
-                continue
             try:
                 st = path.stat()
             except OSError:
                 continue
-            if not path.is_file() or seen.is_seen(path, st.st_size, st.st_mtime_ns):
+            if path.is_dir() or seen.is_seen(path, st.st_size, st.st_mtime_ns):
                 continue
+            if classify(path, root) is not None:
+                continue  # the CLI's rules: hidden, the phone's trash, not a photo or video
             found.append((st.st_mtime_ns, path))
     found.sort()
     return [p for _, p in found]

@@ -34,6 +34,14 @@ from mobile_backup.client._results import (
     UploadSummary,
 )
 from mobile_backup.client._retry import RetryPolicy, is_transient
+from mobile_backup.client._scan import (
+    SKIP_REASONS,
+    Scan,
+    Skipped,
+    classify,
+    group_skipped,
+    scan_folder,
+)
 from mobile_backup.client._tokens import Tokens, TokenStore
 from mobile_backup.client._upload import Uploader
 from mobile_backup.client._watch import Watcher
@@ -54,6 +62,7 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "DUPLICATE",
     "FAILED",
+    "SKIP_REASONS",
     "UPLOADED",
     "ApiClient",
     "ApiError",
@@ -70,6 +79,8 @@ __all__ = [
     "NotLoggedInError",
     "PartUrl",
     "RetryPolicy",
+    "Scan",
+    "Skipped",
     "TokenStore",
     "Tokens",
     "TransportError",
@@ -82,9 +93,12 @@ __all__ = [
     "Watcher",
     "capture_time",
     "choose_part_size",
+    "classify",
     "content_type",
     "discover",
+    "group_skipped",
     "is_media",
     "is_transient",
     "journal_path",
+    "scan_folder",
 ]

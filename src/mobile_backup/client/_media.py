@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mimetypes
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mobile_backup.client._scan import (
+    Scan,
+    Skipped,
+    group_skipped,
+    media_suffix,
+    scan_folder,
+    sniff,
+)
 from mobile_backup.client.exceptions import NoFilesError
 
 log = logging.getLogger(__name__)
 
-MEDIA_SUFFIXES = frozenset(
-    {
-        ".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".tif", ".tiff", ".dng",
-        ".raw", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".avif",
-        ".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi",
-    }
-)  # fmt: skip
 _EXTRA_TYPES = {".heic": "image/heic", ".heif": "image/heif", ".dng": "image/x-adobe-dng"}
 EXIF_DATETIME_ORIGINAL = 0x9003
 EXIF_OFFSET_TIME_ORIGINAL = 0x9011
@@ -26,42 +28,49 @@ EXIF_IFD = 0x8769
 
 
 def is_media(path: Path) -> bool:
-    return path.suffix.lower() in MEDIA_SUFFIXES and not path.name.startswith(".")
+    """Whether a folder scan backs the file up by its name alone (see `client/_scan.py`)."""
+    return media_suffix(path.name) and not path.name.startswith(".")
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """Files named explicitly are taken as they are; folders are searched for media.
+def discover(paths: Iterable[Path]) -> Scan:
+    """Files named explicitly are taken as they are; folders are scanned (`scan_folder`).
 
-    Raises NoFilesError when nothing was found, naming the paths that do not exist.
+    Raises NoFilesError naming the paths that do not exist, or when there is nothing to back
+    up (saying what was found instead).
     """
     found: dict[Path, None] = {}
+    skipped: list[Skipped] = []
     missing: list[str] = []
     for raw in paths:
         path = Path(raw).expanduser()
-        if path.is_file():
+        if path.is_dir():
+            folder = scan_folder(path)
+            found.update((p.resolve(), None) for p in folder.files)
+            skipped.extend(folder.skipped)
+        elif path.exists():  # named explicitly: whatever it is (unreadable: reported as failed)
             found[path.resolve()] = None
-        elif path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and is_media(child) and not _hidden(child, path):
-                    found[child.resolve()] = None
         else:
             missing.append(str(raw))
     if missing:
         raise NoFilesError(f"no such file or folder: {', '.join(missing)}")
     if not found:
-        raise NoFilesError("no photos or videos found in the given paths")
-    return list(found)
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+        counts = ", ".join(f"{len(v)} {k}" for k, v in group_skipped(skipped).items())
+        raise NoFilesError(
+            "no photos or videos found in the given paths" + (f" ({counts})" if counts else "")
+        )
+    return Scan(files=list(found), skipped=skipped)
 
 
 def content_type(path: Path) -> str:
-    suffix = path.suffix.lower()
+    name = path.name.rstrip(". ") or path.name
+    suffix = Path(name).suffix.lower()
     if suffix in _EXTRA_TYPES:
         return _EXTRA_TYPES[suffix]
-    guessed, _ = mimetypes.guess_type(path.name)
+    guessed, _ = mimetypes.guess_type(name)
+    if guessed is None or not media_suffix(name):
+        # No photo or video extension (`nul`, `IMG_1`): the first bytes may say.
+        with contextlib.suppress(OSError):
+            guessed = sniff(path) or guessed
     return guessed or "application/octet-stream"
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from mobile_backup.client._scan import Skipped
+
 UPLOADED, DUPLICATE, FAILED, CANCELLED = "uploaded", "duplicate", "failed", "cancelled"
 
 
@@ -29,10 +31,12 @@ class FileResult:
 
 @dataclass(slots=True)
 class UploadSummary:
-    """The outcome of one run, one result per file in the order given."""
+    """The outcome of one run, one result per file in the order given, and the files a
+    folder scan found and left (with why)."""
 
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: list[Skipped] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -60,6 +64,7 @@ class UploadSummary:
         """Add another run's results (watch mode adds one per batch)."""
         self.results.extend(other.results)
         self.seconds += other.seconds
+        self.skipped.extend(other.skipped)
 
 
 class UploadSubscriber(Protocol):

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -180,6 +181,8 @@ class Uploader:
             e.queued(path, size)
             todo.append(path)
         futures: list[Future[FileResult]] = []
+        first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
+        twins: list[tuple[Prepared, Path]] = []
         inflight = _InFlight()
         with (
             ThreadPoolExecutor(self._parallel, thread_name_prefix="upload") as transfers,
@@ -193,15 +196,19 @@ class Uploader:
                         break
                     singles: list[Prepared] = []
                     for outcome in hashers.map(self._prepare, batch):
+                        # The journal only spares the hashing: whether a file is backed up
+                        # is always the current deployment's ledger's answer.
                         if isinstance(outcome, FileResult):
                             results[outcome.path] = e.finish(outcome)
-                        elif e.journal.is_done(outcome.hash.sha256):
-                            # Backed up by an earlier run: no API call, no byte.
-                            results[outcome.path] = e.finish(_result(outcome, DUPLICATE))
-                        elif outcome.hash.part_size is not None:
-                            futures.append(jobs.submit(MultipartJob(e, outcome).run))
+                        elif outcome.hash.sha256 in first_of:
+                            # Same bytes as a file of this run: sent once, answered after it.
+                            twins.append((outcome, first_of[outcome.hash.sha256]))
                         else:
-                            singles.append(outcome)
+                            first_of[outcome.hash.sha256] = outcome.path
+                            if outcome.hash.part_size is not None:
+                                futures.append(jobs.submit(MultipartJob(e, outcome).run))
+                            else:
+                                singles.append(outcome)
                     if singles:
                         # Keep at most about one batch waiting for a connection.
                         inflight.wait_below(MAX_BATCH, self._cancel)
@@ -209,6 +216,8 @@ class Uploader:
                 for future in futures:
                     result = future.result()
                     results[result.path] = result
+                for twin, first in twins:
+                    results[twin.path] = e.finish(_twin_result(twin, first, results.get(first)))
             finally:
                 for future in futures:  # on an unexpected error, still end cleanly
                     future.cancel()
@@ -246,7 +255,7 @@ class Uploader:
             size=file_hash.size,
             filename=path.name,
             content_type=content_type(path),
-            taken_at=None if journal.is_done(file_hash.sha256) else capture_time(path),
+            taken_at=capture_time(path),
             device=self._device,
         )
         return Prepared(path=path, hash=file_hash, request=request, queued_at=queued_at)
@@ -355,6 +364,16 @@ def _result(p: Prepared, status: str, *, bytes_sent: int = 0) -> FileResult:
         seconds=time.monotonic() - p.queued_at,
         bytes_sent=bytes_sent,
     )
+
+
+def _twin_result(twin: Prepared, first: Path, outcome: FileResult | None) -> FileResult:
+    """A file with the same bytes as `first`, sent once as `first`: it shares its fate."""
+    same = f"same content as {first.name}"
+    if outcome is None or outcome.status == CANCELLED:
+        return replace(_result(twin, CANCELLED), reason=f"{same}, which was not sent yet")
+    if outcome.status == FAILED:
+        return replace(_result(twin, FAILED), reason=f"{same}, which failed: {outcome.reason}")
+    return replace(_result(twin, DUPLICATE), reason=same)
 
 
 def _unreadable(path: Path, exc: OSError) -> FileResult:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mobile_backup.client._media import is_media
 from mobile_backup.client._parts import FileStamp
 from mobile_backup.client._results import CANCELLED, FAILED, UploadSummary
+from mobile_backup.client._scan import Skipped, classify, walk
 from mobile_backup.client._upload import Uploader
 from mobile_backup.client.exceptions import NoFilesError
 
@@ -29,7 +29,8 @@ class Watcher:
 
     Keyword-only arguments:
         uploader: the engine (its journal makes a restart skip what is backed up).
-        roots: folders (searched recursively for media, hidden ones skipped) or files.
+        roots: folders (scanned as `client/_scan.py` says; each skipped file is reported
+            once, in the next batch's summary) or files.
         interval: seconds between scans.
         quiet: seconds a file must have gone unmodified before it is sent.
         retry_failed_after: seconds before a file that failed is tried again.
@@ -65,6 +66,10 @@ class Watcher:
         # What was dealt with, at which stamp (a file that changes is considered again).
         self._handled: dict[Path, FileStamp] = {}
         self._failed_at: dict[Path, float] = {}
+        # classify() per file, redone only when the file changes (it may read the file).
+        self._verdicts: dict[Path, tuple[FileStamp, Skipped | None]] = {}
+        self._skipped: dict[Path, Skipped] = {}  # found since the last batch, not reported
+        self._reported: set[Path] = set()
 
     def stop(self) -> None:
         """Stop watching (thread-safe, e.g. from a signal handler); cancels a running batch."""
@@ -78,14 +83,35 @@ class Watcher:
     def _candidates(self) -> dict[Path, FileStamp]:
         found: dict[Path, FileStamp] = {}
         for root in self._roots:
-            paths = [root] if root.is_file() else root.rglob("*")
-            for path in paths:
-                try:
-                    if path.is_file() and is_media(path) and not _hidden(path, root):
-                        found[path] = FileStamp.of(path)
-                except OSError:  # vanished between listing and stat: next scan sees
+            entries = [root] if root.is_file() else walk(root)
+            for entry in entries:
+                if isinstance(entry, Skipped):
+                    self._skip(entry)
                     continue
+                try:
+                    stamp = FileStamp.of(entry)
+                except OSError:  # vanished between listing and stat: the next scan sees
+                    continue
+                verdict = self._verdicts.get(entry)
+                if verdict is None or verdict[0] != stamp:
+                    skipped = None if entry == root else classify(entry, root)
+                    verdict = self._verdicts[entry] = (stamp, skipped)
+                if verdict[1] is None:
+                    found[entry] = stamp
+                else:
+                    self._skip(verdict[1])
         return found
+
+    def _skip(self, skipped: Skipped) -> None:
+        if skipped.path not in self._reported:
+            self._reported.add(skipped.path)
+            self._skipped[skipped.path] = skipped
+
+    def take_skipped(self) -> list[Skipped]:
+        """The files found skipped since the last call, each reported once."""
+        taken = list(self._skipped.values())
+        self._skipped.clear()
+        return taken
 
     def scan(self) -> list[Path]:
         """One pass: the files that have settled and still need backing up."""
@@ -120,10 +146,12 @@ class Watcher:
     def run_once(self) -> UploadSummary:
         """Scan once and upload what is ready (an empty summary if nothing is)."""
         ready = self.scan()
-        if not ready:
+        skipped = self.take_skipped()
+        if not ready and not skipped:
             return UploadSummary()
-        log.info("watch: %d file(s) ready", len(ready))
-        summary = self._uploader.upload(ready)
+        log.info("watch: %d file(s) ready, %d skipped", len(ready), len(skipped))
+        summary = self._uploader.upload(ready) if ready else UploadSummary()
+        summary.skipped.extend(skipped)
         self._note(summary)
         if self._on_batch is not None:
             self._on_batch(summary)
@@ -136,7 +164,3 @@ class Watcher:
             total.extend(self.run_once())
             self._stop.wait(self._interval)
         return total
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)

@@ -122,6 +122,7 @@ def summary_json(summary: UploadSummary) -> dict[str, Any]:
         "already_backed_up": summary.count(DUPLICATE),
         "failed": summary.count(FAILED),
         "cancelled": summary.count(CANCELLED),
+        "skipped": len(summary.skipped),
         "bytes_sent": summary.bytes_sent,
         "seconds": round(summary.seconds, 3),
         "files": [
@@ -133,8 +134,34 @@ def summary_json(summary: UploadSummary) -> dict[str, Any]:
                 "reason": r.reason,
             }
             for r in summary.results
+        ]
+        + [
+            {
+                "path": str(s.path),
+                "status": "skipped",
+                "size": None,
+                "sha256": None,
+                "reason": s.reason if s.detail is None else f"{s.reason}: {s.detail}",
+            }
+            for s in summary.skipped
         ],
     }
+
+
+SHOWN_PER_REASON = 5
+
+
+def skipped_lines(summary: UploadSummary) -> list[str]:
+    """What a scan left, grouped by reason, with the first few names of each group."""
+    from mobile_backup.client import group_skipped
+
+    lines = []
+    for reason, items in group_skipped(summary.skipped).items():
+        names = ", ".join(safe(s.path.name) for s in items[:SHOWN_PER_REASON])
+        more = len(items) - SHOWN_PER_REASON
+        tail = f" … and {more} more (--json lists every file)" if more > 0 else ""
+        lines.append(f"  [dim]skipped {len(items)} {safe(reason)}:[/] {names}{tail}")
+    return lines
 
 
 def safe(text: object) -> str:
@@ -168,12 +195,15 @@ def print_summary(summary: UploadSummary) -> None:
         f"{summary.count(DUPLICATE)} already backed up, "
         f"[{'red' if summary.count(FAILED) else 'green'}]{summary.count(FAILED)} failed[/]"
         + (f", [yellow]{cancelled} left for the next run[/]" if cancelled else "")
+        + (f", {len(summary.skipped)} skipped" if summary.skipped else "")
         + f" — {human(summary.bytes_sent)} sent in {summary.seconds:.1f} s "
         f"({human(summary.throughput)}/s)"
     )
     for r in summary.results:
         if r.status == FAILED:
             out.print(f"  [red]✗[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
+    for line in skipped_lines(summary):
+        out.print(line, highlight=False)
 
 
 def api_client(settings: Settings) -> ApiClient:

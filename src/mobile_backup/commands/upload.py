@@ -22,6 +22,7 @@ from mobile_backup.commands._common import (
     print_summary,
     progress_bar,
     safe,
+    skipped_lines,
     summary_json,
 )
 
@@ -79,7 +80,7 @@ def upload(
     if as_json and watch:
         raise typer.BadParameter("--json reports one run; it does not go with --watch")
     cfg = load_profile()
-    files = [] if watch else discover(paths)
+    scan = None if watch else discover(paths)
     api = api_client(cfg)
     journal = _journal(cfg)
     try:
@@ -105,12 +106,14 @@ def upload(
                         summary = watcher.run()
                 else:
                     with _on_stop_signal(uploader.cancel):
-                        summary = uploader.upload(files)
+                        summary = uploader.upload(scan.files if scan else [])
             finally:
                 uploader.close()
     finally:
         api.close()
         journal.close()
+    if scan is not None:
+        summary.skipped.extend(scan.skipped)
     if as_json:
         print_json(summary_json(summary))
     else:
@@ -134,10 +137,12 @@ def _journal(cfg: Settings) -> Journal:
 def _batch_line(summary: UploadSummary) -> str:
     from mobile_backup.client import DUPLICATE, FAILED, UPLOADED
 
-    return (
+    skipped = f", {len(summary.skipped)} skipped" if summary.skipped else ""
+    line = (
         f"{summary.count(UPLOADED)} uploaded, {summary.count(DUPLICATE)} already backed up, "
-        f"{summary.count(FAILED)} failed ({human(summary.bytes_sent)})"
+        f"{summary.count(FAILED)} failed{skipped} ({human(summary.bytes_sent)})"
     )
+    return "\n".join([line, *skipped_lines(summary)])
 
 
 @contextmanager

@@ -1,0 +1,163 @@
+"""What a folder scan backs up, decided file by file, with a reason for every file it leaves.
+
+A file is backed up when its name says it is a photo or video (the extension is a hint:
+`x.jpg.` and `y.jpg ` count, as phones and Windows copies make them) or when its first bytes
+say so (`nul` holding a JPEG). Nothing is dropped silently: every file a scan does not back
+up comes back as a `Skipped` with one of the reasons below, for the summary to count and
+`--json` to list.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HIDDEN = "hidden"
+PHONE_TRASH = "in the phone's trash or still being written"
+NOT_MEDIA = "not a photo or video"
+UNREADABLE = "unreadable"
+VANISHED = "vanished while scanning"
+NOT_A_FILE = "not a regular file"
+LINKED_FOLDER = "a link to a folder (not followed)"
+SKIP_REASONS = (HIDDEN, PHONE_TRASH, NOT_MEDIA, UNREADABLE, VANISHED, NOT_A_FILE, LINKED_FOLDER)
+
+MEDIA_SUFFIXES = frozenset(
+    {
+        ".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".tif", ".tiff", ".dng",
+        ".raw", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".avif",
+        ".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi",
+    }
+)  # fmt: skip
+# Android moves deleted photos to `.trashed-<expiry>-<name>` and writes new ones as
+# `.pending-<expiry>-<name>`; desktops keep deleted files in these folders.
+_TRASH_PREFIXES = (".trashed-", ".pending-")
+_TRASH_FOLDERS = frozenset({".trash", ".trashes", "$recycle.bin", ".thumbnails"})
+# Image types that are drawings or containers rather than photos.
+_NOT_PHOTOS = frozenset({"image/vnd.dwg", "image/x-icon", "application/dicom"})
+_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file a scan found and did not back up, and why (one of `SKIP_REASONS`)."""
+
+    path: Path
+    reason: str
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class Scan:
+    """What a scan found: the files to back up, in order, and the ones left with a reason."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def skipped_by_reason(self) -> dict[str, list[Skipped]]:
+        return group_skipped(self.skipped)
+
+
+def group_skipped(skipped: Iterable[Skipped]) -> dict[str, list[Skipped]]:
+    """Skipped files by reason, the biggest group first."""
+    groups: dict[str, list[Skipped]] = {}
+    for item in skipped:
+        groups.setdefault(item.reason, []).append(item)
+    order = Counter({reason: len(items) for reason, items in groups.items()})
+    return {reason: groups[reason] for reason, _ in order.most_common()}
+
+
+def media_suffix(name: str) -> bool:
+    """Whether the name ends in a photo or video extension (trailing dots and spaces ignored)."""
+    return Path(name.rstrip(". ") or name).suffix.lower() in MEDIA_SUFFIXES
+
+
+def sniff(path: Path) -> str | None:
+    """The media type a photo or video file's first bytes announce, or None if they do not.
+
+    Raises OSError when the file cannot be read.
+    """
+    import filetype  # light, pure Python: fine on phones too
+
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    kind = filetype.guess(head)
+    if kind is None:
+        return None
+    mime = str(kind.mime)
+    if mime in _NOT_PHOTOS or not mime.startswith(("image/", "video/")):
+        return None
+    return mime
+
+
+def _trash(parts: tuple[str, ...]) -> bool:
+    return any(p.lower().startswith(_TRASH_PREFIXES) or p.lower() in _TRASH_FOLDERS for p in parts)
+
+
+def classify(path: Path, root: Path) -> Skipped | None:
+    """None when a file found under `root` is to be backed up, else why it is not."""
+    parts = path.relative_to(root).parts
+    if _trash(parts):
+        return Skipped(path, PHONE_TRASH)
+    if any(p.startswith(".") for p in parts):
+        return Skipped(path, HIDDEN)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return Skipped(path, VANISHED)
+    except OSError as exc:
+        return Skipped(path, UNREADABLE, exc.strerror or str(exc))
+    if not stat.S_ISREG(mode):
+        return Skipped(path, NOT_A_FILE)
+    if media_suffix(path.name):
+        return None
+    try:
+        kind = sniff(path)
+    except FileNotFoundError:
+        return Skipped(path, VANISHED)
+    except OSError as exc:
+        return Skipped(path, UNREADABLE, exc.strerror or str(exc))
+    return None if kind is not None else Skipped(path, NOT_MEDIA)
+
+
+def walk(root: Path) -> Iterator[Path | Skipped]:
+    """Every file under `root`, sorted, plus a `Skipped` for folders it cannot enter.
+
+    Symbolic links to files are files; links to folders are reported, not followed (they can
+    loop, or lead out of the folder the user named).
+    """
+    failures: list[OSError] = []
+    for folder, dirs, names in os.walk(root, onerror=failures.append):
+        here = Path(folder)
+        while failures:
+            exc = failures.pop()
+            where = Path(exc.filename) if exc.filename else here
+            yield Skipped(where, UNREADABLE, exc.strerror or str(exc))
+        dirs.sort()
+        for d in list(dirs):
+            if (here / d).is_symlink():
+                dirs.remove(d)
+                yield Skipped(here / d, LINKED_FOLDER)
+        for name in sorted(names):
+            yield here / name
+    while failures:  # the root itself, or the last folder walked
+        exc = failures.pop()
+        yield Skipped(Path(exc.filename or root), UNREADABLE, exc.strerror or str(exc))
+
+
+def scan_folder(root: Path) -> Scan:
+    """Classify every file under `root` (see `classify`)."""
+    result = Scan()
+    for entry in walk(root):
+        if isinstance(entry, Skipped):
+            result.skipped.append(entry)
+            continue
+        skipped = classify(entry, root)
+        if skipped is None:
+            result.files.append(entry)
+        else:
+            result.skipped.append(skipped)
+    return result
