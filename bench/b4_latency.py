@@ -39,6 +39,8 @@ def latency(ctx: BenchContext) -> list[Measurement]:
 
         def on_progress(self, **_: Any) -> None: ...
 
+        def on_resumed(self, **_: Any) -> None: ...
+
         def on_done(self, *, result: Any) -> None:
             if result.sha256:
                 done_at[result.sha256] = time.time()

@@ -59,12 +59,21 @@ def _version(value: bool) -> None:
 def _root(
     profile: ProfileOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="For scripts: no progress bars or summaries; failures and errors still print.",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     state.profile = profile
     state.verbose = verbose
+    state.quiet = quiet
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -73,12 +82,12 @@ def _root(
     redact_handlers()  # `-v` shows requests, never the credentials in presigned URLs
 
 
-_GLOBAL_FLAGS = frozenset({"-v", "--verbose"})
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})
 _GLOBAL_VALUED = frozenset({"-p", "--profile"})
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
-    """`--profile NAME` and `-v` work anywhere, as with the aws CLI: move them before the
+    """`--profile NAME`, `-v` and `-q` work anywhere, as with the aws CLI: move them before the
     subcommand (`mobile-backup upload X --profile local` = `mobile-backup --profile local
     upload X`). Nothing after a `--` is touched."""
     front: list[str] = []

@@ -528,3 +528,46 @@ def test_a_cursor_without_its_sort_key_is_400(api: httpx.Client, alice: User) ->
         cursor = base64.urlsafe_b64encode(json.dumps(inner).encode()).decode().rstrip("=")
         response = api.get("/v1/files", params={"cursor": cursor}, headers=alice.auth)
         assert_error(response, 400, "invalid_cursor")
+
+
+def test_lookup_says_what_is_backed_up_and_reserves_nothing(
+    api: httpx.Client, stack_settings: Settings, alice: User, bob: User
+) -> None:
+    """`POST /v1/files/lookup` (`upload --dry-run`): read-only, the caller's own ledger."""
+    ledger = Ledger(dynamodb_client(stack_settings), stack_settings.require("table"))
+    now = datetime.now(UTC)
+    up, on_pc, reserved, unknown = (media(c)["sha256"] for c in (b"l1", b"l2", b"l3", b"l4"))
+    upload_plan(api, alice, media(b"l1"), media(b"l2"), media(b"l3"))
+    ledger.mark_uploaded(alice.sub, up, size=2, now=now)
+    ledger.mark_uploaded(alice.sub, on_pc, size=2, now=now)
+    ledger.mark_downloaded(alice.sub, on_pc, Receipt(host="pc", path="x", sha256=on_pc, at=now))
+
+    asked = [unknown, up, on_pc, reserved, up]
+    response = api.post("/v1/files/lookup", json={"sha256": asked}, headers=alice.auth)
+    assert response.status_code == 200, response.text
+    got = [(r["sha256"], r["backed_up"], r["on_pc"]) for r in response.json()["results"]]
+    assert got == [
+        (unknown, False, False),
+        (up, True, False),
+        (on_pc, True, True),
+        (reserved, False, False),  # reserved, never uploaded: not backed up
+        (up, True, False),
+    ]
+    assert ledger.get(alice.sub, unknown) is None  # nothing was reserved
+    # Another member's ledger is not theirs to read.
+    theirs = api.post("/v1/files/lookup", json={"sha256": [up, on_pc]}, headers=bob.auth)
+    assert [r["backed_up"] for r in theirs.json()["results"]] == [False, False]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"sha256": []}, {"sha256": ["A" * 64]}, {"sha256": ["a" * 64] * 101}, {"hashes": []}],
+)
+def test_lookup_validates_its_body(api: httpx.Client, alice: User, body: Any) -> None:
+    response = api.post("/v1/files/lookup", json=body, headers=alice.auth)
+    assert_error(response, 422, "invalid_request")
+
+
+def test_lookup_needs_a_token(api: httpx.Client) -> None:
+    response = api.post("/v1/files/lookup", json={"sha256": ["a" * 64]})
+    assert_error(response, 401, "token_missing")

@@ -143,6 +143,8 @@ def test_one_files_failure_does_not_stop_the_others(
                 rewritten.append(True)
                 changing.write_bytes(b"x" * (2 * PART))
 
+        def on_resumed(self, *, path: Path, bytes_held: int) -> None: ...
+
         def on_done(self, *, result: FileResult) -> None:
             results.append(result)
 
@@ -266,6 +268,8 @@ def test_cancel_stops_and_a_new_run_finishes_without_resending_parts(
             if self.bytes >= 2 * PART and not sent_parts.is_set():
                 sent_parts.set()
                 engine.cancel()
+
+        def on_resumed(self, *, path: Path, bytes_held: int) -> None: ...
 
         def on_done(self, *, result: FileResult) -> None: ...
 

@@ -12,15 +12,13 @@ from hypothesis import strategies as st
 
 from mobile_backup.client import FileChangedError, choose_part_size
 from mobile_backup.client._parts import (
-    MAX_PARTS,
     MIB,
     FileStamp,
     RangeBody,
     b64,
     hash_file,
-    part_count,
-    part_range,
 )
+from mobile_backup.core import MAX_PARTS, PartPlan, part_count, part_length, part_range
 
 
 @given(st.integers(min_value=0, max_value=5 * 1024**4))
@@ -118,3 +116,15 @@ def test_a_file_changed_since_hashing_is_not_sent(tmp_path: Path) -> None:
     path.write_bytes(b"b" * 101)
     with pytest.raises(FileChangedError):
         list(RangeBody(path, offset=0, length=100, stamp=stamp))
+
+
+@given(st.integers(min_value=0, max_value=5 * 1024**4), st.integers(min_value=5, max_value=64))
+def test_a_part_plan_covers_the_file_exactly_once(size: int, preferred_mib: int) -> None:
+    """The plan the client cuts by, the API checks by and the agent fetches by."""
+    plan = PartPlan.choose(size, preferred=preferred_mib * MIB)
+    assert plan.count <= MAX_PARTS
+    last_offset, last_length = plan.range(plan.count)
+    assert last_offset + last_length == size
+    assert 0 < last_length <= plan.part_size or size == 0
+    assert plan.length(1) == min(size, plan.part_size)
+    assert part_length(size, plan.part_size, plan.count) == last_length

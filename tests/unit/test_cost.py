@@ -20,6 +20,7 @@ from mobile_backup.deploy import (
     Prices,
     Usage,
     estimate,
+    prices_age_warning,
     usage_from_records,
 )
 
@@ -115,7 +116,8 @@ def test_big_videos_go_in_parts() -> None:
     result = estimate(usage, "us-east-1")
     # 10 parts + create + complete + one tagging per video.
     assert line(result, "S3 requests", "PUT") == pytest.approx(10 * 13 / 1000 * 0.005)
-    assert Usage(video_mb=50).video_parts == 1
+    assert Usage(video_mb=50).video_parts == 6  # 8 MiB parts from 16 MiB up, as the client
+    assert Usage(video_mb=10).video_parts == 1
 
 
 def test_idle_long_polls_are_counted_and_free() -> None:
@@ -192,3 +194,38 @@ def test_cost_command_json_is_the_same_estimate() -> None:
     assert data["billed_total"] == pytest.approx(expected.billed_total)
     assert data["prices_as_of"] == PRICES_AS_OF
     assert set(data["by_service"]) == set(expected.by_service())
+
+
+def test_the_estimate_assumes_the_upload_commands_real_defaults() -> None:
+    """Part size and threshold come from what `upload` really does, not a copy of them."""
+    import inspect
+
+    from mobile_backup.commands.upload import MIB, upload
+
+    defaults = inspect.signature(upload).parameters
+    assert Usage().multipart_part_mb * 1e6 == defaults["part_size"].default * MIB
+    assert Usage().multipart_threshold_mb * 1e6 == defaults["multipart_threshold"].default * MIB
+
+
+def test_an_old_price_table_is_flagged() -> None:
+    as_of = datetime.strptime(PRICES_AS_OF, "%Y-%m").replace(tzinfo=UTC)
+    assert prices_age_warning(as_of + timedelta(days=300)) is None
+    warning = prices_age_warning(as_of + timedelta(days=400))
+    assert warning is not None
+    assert f"from {PRICES_AS_OF}, 13 months ago" in warning
+
+
+def test_the_cost_summary_agrees_in_number() -> None:
+    result = CliRunner().invoke(
+        app, ["cost", "--photos", "1", "--videos", "1", "--members", "1", "--retention-days", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 photo (mean" in result.output
+    assert "1 video (mean" in result.output
+    assert "1 member;" in result.output
+    assert "kept 1 day after" in result.output
+    many = CliRunner().invoke(app, ["cost", "--retention-days", "30"])
+    text = " ".join(many.output.split())  # Rich wraps at the terminal's width
+    assert "1,000 photos" in text
+    assert "4 members" in text
+    assert "kept 30 days" in text

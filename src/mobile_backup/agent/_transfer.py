@@ -33,7 +33,7 @@ from mobile_backup.agent.exceptions import (
     DownloadError,
     DownloadIntegrityError,
 )
-from mobile_backup.core import crash_point, error_code, object_missing, utcnow
+from mobile_backup.core import PartPlan, crash_point, error_code, object_missing, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -200,7 +200,8 @@ class Downloader:
                 done = set()
         finally:
             os.close(fd)
-        count = (size + cfg.part_size - 1) // cfg.part_size
+        plan = PartPlan(size, cfg.part_size)  # part n of the plan is idx n - 1 here
+        count = plan.count
         finished = [threading.Event() for _ in range(count)]
         for idx in done:
             if 0 <= idx < count:
@@ -218,8 +219,8 @@ class Downloader:
         for idx in range(count):
             if finished[idx].is_set():
                 continue
-            start = idx * cfg.part_size
-            end = min(size, start + cfg.part_size) - 1
+            start, length = plan.range(idx + 1)
+            end = start + length - 1
             futures.append(
                 self._pool.submit(
                     self._part,
@@ -245,8 +246,8 @@ class Downloader:
                             raise errors[0]
                         if cancel.is_set():
                             raise Cancelled(f"download of {key} stopped; it will resume")
-                    length = min(size, (idx + 1) * cfg.part_size) - idx * cfg.part_size
-                    fh.seek(idx * cfg.part_size)
+                    offset, length = plan.range(idx + 1)
+                    fh.seek(offset)
                     while length > 0:
                         chunk = fh.read(min(cfg.chunk_size, length))
                         if not chunk:

@@ -176,6 +176,7 @@ class Agent:
         wait_seconds: the long-poll wait used by `run`.
         config: workers, transfer sizes, path template, retention, backoffs.
         state: the state file (default: `{library}/.mobile-backup/agent.sqlite3`).
+        on_outcome: told how each message ended (from worker threads), e.g. to show it.
     """
 
     def __init__(
@@ -191,7 +192,9 @@ class Agent:
         wait_seconds: int = DEFAULT_WAIT_SECONDS,
         config: AgentConfig | None = None,
         state: StateDB | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
+        self._on_outcome = on_outcome
         self._queue_url = settings.require("downloads_queue_url")
         self._bucket = settings.bucket
         self._s3 = s3
@@ -233,6 +236,7 @@ class Agent:
         wait_seconds: int = DEFAULT_WAIT_SECONDS,
         config: AgentConfig | None = None,
         s3: S3Client | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> Agent:
         """An agent with clients built from `settings`; `library` defaults to the setting.
 
@@ -255,6 +259,7 @@ class Agent:
             host=host or socket.gethostname() or "pc",
             wait_seconds=wait_seconds,
             config=config,
+            on_outcome=on_outcome,
         )
 
     # Properties ------------------------------------------------------------------------
@@ -584,7 +589,7 @@ class Agent:
                 "message %s is not a download message (left for the DLQ): %s", message_id, exc
             )
             self._retry_later(message_id, handle, attempt)
-            return Outcome(OutcomeKind.MALFORMED, message_id, detail=str(exc))
+            return self._told(Outcome(OutcomeKind.MALFORMED, message_id, detail=str(exc)))
         item = message
         self.prepare()
         placed = self._deliver_file(item, message_id=message_id, cancel=cancel)
@@ -613,12 +618,14 @@ class Agent:
         message_id = outcome.message_id
         if outcome.kind in (OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED, OutcomeKind.STALE):
             acknowledged = self._acknowledge(message_id, handle, ack)
-            return Outcome(
-                outcome.kind,
-                message_id,
-                acknowledged=acknowledged,
-                placement=outcome.placement,
-                detail=outcome.detail,
+            return self._told(
+                Outcome(
+                    outcome.kind,
+                    message_id,
+                    acknowledged=acknowledged,
+                    placement=outcome.placement,
+                    detail=outcome.detail,
+                )
             )
         if outcome.kind == OutcomeKind.RELEASED:
             release(self._sqs, self._queue_url, [(message_id, handle)])
@@ -628,6 +635,15 @@ class Agent:
             )
         else:
             self._retry_later(message_id, handle, attempt)
+        return self._told(outcome)
+
+    def _told(self, outcome: Outcome) -> Outcome:
+        """Pass a message's final outcome to `on_outcome` (its failure never stops us)."""
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(outcome)
+            except Exception:
+                logger.exception("on_outcome failed for message %s", outcome.message_id)
         return outcome
 
     def deliver(

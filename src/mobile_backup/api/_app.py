@@ -35,6 +35,8 @@ from mobile_backup.api._models import (
     MAX_PAGE_SIZE,
     FilesPage,
     Health,
+    LookupRequest,
+    LookupResponse,
     MultipartAbortRequest,
     MultipartCompleteRequest,
     MultipartPartsRequest,
@@ -403,6 +405,15 @@ def create_app(
         cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
     ) -> FilesPage:
         return service.list_files(current_principal(app), limit=limit, cursor=cursor)
+
+    @route(
+        "/v1/files/lookup",
+        "POST",
+        summary="Say which contents are backed up, reserving nothing (for a dry run)",
+        responses=openapi_responses(LookupResponse, 400, 401, 415, 422, 503),
+    )
+    def lookup_files(body: LookupRequest) -> LookupResponse:
+        return service.lookup(current_principal(app), body)
 
     def auth_failure() -> Response[Any] | None:
         """A 401 unless the current route is public or the caller is authenticated."""

@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from mobile_backup.core import FileRecord, FileStatus
+from mobile_backup.core import (
+    MAX_OBJECT_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    FileRecord,
+    FileStatus,
+    choose_part_size,
+    part_count,
+)
 
 GIB = 1024**3
 # S3 accepts at most 5 GiB in one PUT; bigger files need a multipart upload.
@@ -148,13 +157,6 @@ class UploadResponse(BaseModel):
 
 
 # Multipart uploads ------------------------------------------------------------------------
-MIB = 1024**2
-TIB = 1024**4
-# S3's limits: 5 MiB to 5 GiB per part (the last part may be smaller), 10,000 parts, 5 TiB.
-MIN_PART_SIZE = 5 * MIB
-MAX_PART_SIZE = 5 * GIB
-MAX_PARTS = 10_000
-MAX_OBJECT_SIZE = 5 * TIB
 # Part URLs signed per request: enough to keep a fast link busy, small enough for a Lambda
 # response (each URL is under 1 KB) and short-lived enough that few expire unused.
 MAX_PARTS_PER_REQUEST = 100
@@ -205,28 +207,6 @@ UploadId = Annotated[
 ]
 
 
-def part_count(size: int, part_size: int) -> int:
-    """How many parts `size` bytes make in parts of `part_size` (at least one)."""
-    return max(1, -(-size // part_size))
-
-
-def part_length(size: int, part_size: int, number: int) -> int:
-    """The exact length of part `number` (1-based) of a `size`-byte file."""
-    if number < part_count(size, part_size):
-        return part_size
-    return size - part_size * (part_count(size, part_size) - 1)
-
-
-def default_part_size(size: int) -> int:
-    """The part size the API picks when the client does not propose one.
-
-    8 MiB parts (a lost part costs little on a flaky link, and many can be in flight),
-    growing in whole MiB only as far as needed to stay within 10,000 parts.
-    """
-    needed = -(-size // MAX_PARTS)
-    return max(8 * MIB, -(-needed // MIB) * MIB)
-
-
 class PartChecksum(BaseModel):
     """A part the client is about to send: its number and the CRC64NVME S3 must verify."""
 
@@ -269,7 +249,7 @@ class MultipartStart(UploadFile):
 
     @property
     def effective_part_size(self) -> int:
-        return self.part_size or default_part_size(self.size)
+        return self.part_size or choose_part_size(self.size)
 
     @model_validator(mode="after")
     def _fits_s3_limits(self) -> MultipartStart:
@@ -415,6 +395,26 @@ class FilesPage(BaseModel):
 
     files: list[FileView]
     next_cursor: str | None = None
+
+
+class LookupRequest(BaseModel):
+    """`POST /v1/files/lookup`: which of these contents are backed up (reads only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: list[Sha256Hex] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
+
+
+class LookupResult(BaseModel):
+    """What the ledger says of one content, in request order."""
+
+    sha256: str
+    backed_up: bool = Field(description="the cloud holds it (uploaded, or on the PC already)")
+    on_pc: bool = Field(description="a PC has it, verified (the ledger holds its receipt)")
+
+
+class LookupResponse(BaseModel):
+    results: list[LookupResult]
 
 
 class Health(BaseModel):

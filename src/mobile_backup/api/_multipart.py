@@ -29,8 +29,6 @@ from mobile_backup.api._models import (
     MultipartUpload,
     PartChecksum,
     PresignedPart,
-    part_count,
-    part_length,
 )
 from mobile_backup.core import (
     FileRecord,
@@ -44,6 +42,8 @@ from mobile_backup.core import (
     error_code,
     object_key,
     object_missing,
+    part_count,
+    part_length,
 )
 
 if TYPE_CHECKING:

@@ -18,6 +18,9 @@ from mobile_backup.api._models import (
     CHECKSUM_HEADER,
     FilesPage,
     FileView,
+    LookupRequest,
+    LookupResponse,
+    LookupResult,
     PresignedUpload,
     UploadFile,
     UploadRequest,
@@ -126,6 +129,22 @@ class UploadService:
         """One page of the caller's own files."""
         records, next_cursor = self._ledger.list_files(principal.sub, limit=limit, cursor=cursor)
         return FilesPage(files=[FileView.from_record(r) for r in records], next_cursor=next_cursor)
+
+    def lookup(self, principal: Principal, request: LookupRequest) -> LookupResponse:
+        """Whether each content is backed up, without reserving anything (`upload --dry-run`)."""
+        known = self._ledger.get_many(principal.sub, request.sha256)
+        results = []
+        for sha256 in request.sha256:
+            record = known.get(sha256)
+            status = record.status if record is not None else None
+            results.append(
+                LookupResult(
+                    sha256=sha256,
+                    backed_up=status in _ALREADY_BACKED_UP,
+                    on_pc=status == FileStatus.DOWNLOADED,
+                )
+            )
+        return LookupResponse(results=results)
 
     def _plan_one(self, principal: Principal, item: UploadFile, now: datetime) -> UploadResult:
         record = self._ledger.reserve(

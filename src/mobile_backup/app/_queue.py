@@ -372,6 +372,9 @@ class BackupQueue:
                 self._items[path] = replace(item, size=size)
             self._changed()
 
+    def on_resumed(self, *, path: Path, bytes_held: int) -> None:
+        self.on_progress(path=path, bytes_sent=bytes_held)
+
     def on_progress(self, *, path: Path, bytes_sent: int) -> None:
         with self._lock:
             item = self._items.get(path)

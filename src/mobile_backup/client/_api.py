@@ -89,6 +89,14 @@ class MultipartTicket:
 
 
 @dataclass(frozen=True, slots=True)
+class Lookup:
+    """The ledger's word on one content: backed up in the cloud, and verified on a PC."""
+
+    backed_up: bool
+    on_pc: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FilePage:
     files: list[FileRecord]
     next_cursor: str | None
@@ -207,6 +215,18 @@ class ApiClient:
         """Give up an upload and free the parts S3 holds for it."""
         body = {"sha256": sha256, "upload_id": upload_id}
         self._request("POST", "/v1/uploads/multipart/abort", json=body)
+
+    def lookup(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
+        """What the ledger says of these contents (at most 100), reserving nothing."""
+        if not sha256s:
+            return {}
+        if len(sha256s) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} digests per lookup")
+        data = self._request("POST", "/v1/files/lookup", json={"sha256": list(sha256s)})
+        return {
+            item["sha256"]: Lookup(backed_up=bool(item["backed_up"]), on_pc=bool(item["on_pc"]))
+            for item in data["results"]
+        }
 
     def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilePage:
         params: dict[str, Any] = {"limit": limit}

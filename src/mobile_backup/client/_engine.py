@@ -82,6 +82,12 @@ class Engine:
             for sub in self.subscribers:
                 sub.on_progress(path=path, bytes_sent=n)
 
+    def resumed(self, path: Path, n: int) -> None:
+        """`n` bytes of the file were sent by an earlier run (parts S3 already holds)."""
+        if n:
+            for sub in self.subscribers:
+                sub.on_resumed(path=path, bytes_held=n)
+
     def queued(self, path: Path, size: int) -> None:
         for sub in self.subscribers:
             sub.on_queued(path=path, size=size)

@@ -180,7 +180,7 @@ class MultipartJob:
         resumed = sum(part.size for part in held.values())
         if resumed:
             log.info("%s: %d of %d parts already held", p.path.name, len(held), self._count)
-            e.progress(p.path, resumed)
+            e.resumed(p.path, resumed)
         now = time.monotonic()
         self._urls = {u.number: _Url(u, now) for u in ticket.parts if u.number not in held}
         return [n for n in range(1, self._count + 1) if n not in held]

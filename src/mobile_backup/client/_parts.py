@@ -16,37 +16,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobile_backup.client.exceptions import FileChangedError
+from mobile_backup.core import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    choose_part_size,
+    part_count,
+    part_range,
+)
+
+__all__ = [
+    "DEFAULT_MULTIPART_THRESHOLD",
+    "DEFAULT_PART_SIZE",
+    "FileHash",
+    "FileStamp",
+    "RangeBody",
+    "choose_part_size",
+    "hash_file",
+    "part_count",
+    "part_range",
+]
 
 MIB = 1024**2
-GIB = 1024**3
-# S3's limits: 5 MiB to 5 GiB per part (the last may be smaller), at most 10,000 parts.
-MIN_PART_SIZE = 5 * MIB
-MAX_PART_SIZE = 5 * GIB
-MAX_PARTS = 10_000
-# 8 MiB parts: little is lost when a flaky link drops one, and many fit in flight at once.
-DEFAULT_PART_SIZE = 8 * MIB
-# Files from this size up go in parts (resumable); smaller ones in one presigned PUT.
-DEFAULT_MULTIPART_THRESHOLD = 16 * MIB
 READ_CHUNK = MIB
-
-
-def choose_part_size(size: int, *, preferred: int = DEFAULT_PART_SIZE) -> int:
-    """`preferred` (a whole number of MiB, at least 5 MiB), grown only to stay ≤ 10,000 parts."""
-    if not MIN_PART_SIZE <= preferred <= MAX_PART_SIZE:
-        raise ValueError(f"a part must be 5 MiB to 5 GiB, not {preferred} bytes")
-    needed = -(-size // MAX_PARTS)
-    return max(preferred, -(-needed // MIB) * MIB)
-
-
-def part_count(size: int, part_size: int) -> int:
-    """How many parts `size` bytes make (at least one)."""
-    return max(1, -(-size // part_size))
-
-
-def part_range(size: int, part_size: int, number: int) -> tuple[int, int]:
-    """(offset, length) of part `number` (1-based)."""
-    offset = (number - 1) * part_size
-    return offset, min(part_size, size - offset)
 
 
 def b64(digest: bytes) -> str:

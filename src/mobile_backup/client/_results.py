@@ -9,6 +9,7 @@ from typing import Protocol
 from mobile_backup.client._scan import Skipped
 
 UPLOADED, DUPLICATE, FAILED, CANCELLED = "uploaded", "duplicate", "failed", "cancelled"
+WOULD_UPLOAD = "would_upload"  # a dry run's answer for a file the ledger does not have
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +73,12 @@ class UploadSubscriber(Protocol):
 
     `on_queued` once per file before any work; `on_progress` with the bytes handed to the
     network since the last call (negative when a failed attempt takes back what it
-    reported; a resumed file reports the parts already held at once); `on_done` once per
-    file with its result.
+    reported); `on_resumed` at once with the bytes of a resumed file that an earlier run
+    sent (not network traffic: a speed must leave them out); `on_done` once per file with
+    its result.
     """
 
     def on_queued(self, *, path: Path, size: int) -> None: ...
     def on_progress(self, *, path: Path, bytes_sent: int) -> None: ...
+    def on_resumed(self, *, path: Path, bytes_held: int) -> None: ...
     def on_done(self, *, result: FileResult) -> None: ...

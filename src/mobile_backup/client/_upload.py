@@ -42,6 +42,7 @@ from mobile_backup.client._results import (
     DUPLICATE,
     FAILED,
     UPLOADED,
+    WOULD_UPLOAD,
     FileResult,
     UploadSubscriber,
     UploadSummary,
@@ -227,6 +228,69 @@ class Uploader:
             if path not in results:  # never reached: the run was cancelled
                 results[path] = e.finish(
                     FileResult(path, CANCELLED, _size(path), reason="stopped before it started")
+                )
+            summary.results.append(results[path])
+        return summary
+
+    def dry_run(self, paths: Iterable[Path]) -> UploadSummary:
+        """What `upload` would do, without sending or reserving anything.
+
+        Each file is hashed (the journal's cached hash when the file is unchanged; a new
+        hash is remembered, so the real run does not hash again) and the ledger is asked,
+        100 files per call, which contents it has. Results: `would_upload`, `duplicate`
+        (backed up; or the same content as an earlier file of the run, named in `reason`)
+        or `failed` (unreadable).
+        """
+        started = time.monotonic()
+        e = self._engine
+        files = list(dict.fromkeys(Path(p) for p in paths))
+        results: dict[Path, FileResult] = {}
+        first_of: dict[str, Path] = {}
+        todo: list[Path] = []
+        for path in files:
+            try:
+                e.queued(path, path.stat().st_size)
+                todo.append(path)
+            except OSError as exc:
+                results[path] = e.finish(_unreadable(path, exc))
+        with ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers:
+            for batch in _chunks(todo, MAX_BATCH):
+                if self._cancel.is_set():
+                    break
+                prepared: list[Prepared] = []
+                for outcome in hashers.map(self._prepare, batch):
+                    if isinstance(outcome, FileResult):
+                        results[outcome.path] = e.finish(outcome)
+                    elif outcome.hash.sha256 in first_of:
+                        first = first_of[outcome.hash.sha256]
+                        twin = replace(
+                            _result(outcome, DUPLICATE), reason=f"same content as {first.name}"
+                        )
+                        results[outcome.path] = e.finish(twin)
+                    else:
+                        first_of[outcome.hash.sha256] = outcome.path
+                        prepared.append(outcome)
+                try:
+                    known = e.call(e.api.lookup, [p.hash.sha256 for p in prepared])
+                except MobileBackupError as exc:
+                    for p in prepared:
+                        results[p.path] = e.finish(e.failed(p, exc))
+                    continue
+                for p in prepared:
+                    answer = known.get(p.hash.sha256)
+                    if answer is not None and answer.backed_up:
+                        where = "on the PC" if answer.on_pc else "in the cloud, not on a PC yet"
+                        reason = f"already backed up, {where}"
+                        results[p.path] = e.finish(replace(_result(p, DUPLICATE), reason=reason))
+                    else:
+                        results[p.path] = e.finish(_result(p, WOULD_UPLOAD))
+        summary = UploadSummary(seconds=time.monotonic() - started)
+        for path in files:
+            if path not in results:
+                results[path] = e.finish(
+                    FileResult(
+                        path, CANCELLED, _size(path), reason="stopped before it was looked at"
+                    )
                 )
             summary.results.append(results[path])
         return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,11 +15,13 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
 from mobile_backup.core import Settings, load_settings
 
@@ -45,6 +48,7 @@ class State:
 
     profile: str | None = None
     verbose: bool = False
+    quiet: bool = False  # -q: no progress bars, summaries or notes; failures still print
 
 
 state = State()
@@ -56,20 +60,77 @@ def load_profile(**overrides: Any) -> Settings:
 
 
 def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
+    """Bytes as a person reads them: 1234567 → "1.2 MB" (decimal units, as disks are sold)."""
+    from rich.filesize import decimal
+
+    return decimal(int(n))
+
+
+SPEED_WINDOW = 5.0  # seconds of sending a speed is averaged over
+
+
+class SentSpeed:
+    """Bytes per second really handed to the network, averaged over the last few seconds.
+
+    Only `on_progress` bytes count: a file found already backed up, or the parts a resumed
+    upload sent in an earlier run, end at once and would otherwise read as GB/s.
+    """
+
+    def __init__(self, window: float = SPEED_WINDOW, clock: Any = None) -> None:
+        import time
+
+        self._window = window
+        self._clock = clock or time.monotonic
+        self._samples: deque[tuple[float, int]] = deque()
+        self._started: float | None = None
+
+    def add(self, n: int) -> None:
+        now = self._clock()
+        if self._started is None:
+            self._started = now
+        self._samples.append((now, n))
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._samples and self._samples[0][0] < now - self._window:
+            self._samples.popleft()
+
+    def rate(self) -> float | None:
+        """None until a second of sending has passed (too little to say)."""
+        if self._started is None:
+            return None
+        now = self._clock()
+        self._trim(now)
+        span = min(self._window, now - self._started)
+        if span < 1.0:
+            return None
+        return max(0, sum(n for _, n in self._samples)) / span
+
+
+class SpeedColumn(ProgressColumn):
+    """The smoothed sending speed of the task that carries one (the overall bar)."""
+
+    def render(self, task: Task) -> Text:
+        speed: SentSpeed | None = task.fields.get("speed")
+        rate = speed.rate() if speed is not None else None
+        if rate is None:
+            return Text("")
+        return Text(f"{human(rate)}/s", style="progress.data.speed")
 
 
 class RichProgress:
-    """An UploadSubscriber drawing an overall bar plus one bar per file in flight."""
+    """An UploadSubscriber drawing an overall bar plus one bar per file in flight.
+
+    The overall bar is labelled "hashing" until the first byte goes out (hashing a big
+    folder takes a while and sends nothing), then "sending".
+    """
 
     def __init__(self, progress: Progress) -> None:
         self._p = progress
         self._lock = threading.Lock()
-        self._overall = progress.add_task("[bold]all files", total=0)
+        self._speed = SentSpeed()
+        self._overall = progress.add_task("[bold]hashing", total=0, speed=self._speed)
+        self._sending = False
         self._tasks: dict[Path, TaskID] = {}
         self._sent: dict[Path, int] = {}
 
@@ -79,15 +140,25 @@ class RichProgress:
             self._p.update(self._overall, total=total)
 
     def on_progress(self, *, path: Path, bytes_sent: int) -> None:
+        self._speed.add(bytes_sent)
+        if not self._sending and bytes_sent > 0:
+            self._sending = True
+            self._p.update(self._overall, description="[bold]sending")
+        self._advance(path, bytes_sent)
+
+    def on_resumed(self, *, path: Path, bytes_held: int) -> None:
+        self._advance(path, bytes_held)  # on the bars, not in the speed
+
+    def _advance(self, path: Path, n: int) -> None:
         with self._lock:
             task = self._tasks.get(path)
             if task is None:
                 size = path.stat().st_size
                 task = self._p.add_task(f"  {safe(path.name[:40])}", total=size)
                 self._tasks[path] = task
-            self._sent[path] = self._sent.get(path, 0) + bytes_sent
-        self._p.advance(task, bytes_sent)
-        self._p.advance(self._overall, bytes_sent)
+            self._sent[path] = self._sent.get(path, 0) + n
+        self._p.advance(task, n)
+        self._p.advance(self._overall, n)
 
     def on_done(self, *, result: FileResult) -> None:
         with self._lock:
@@ -104,6 +175,7 @@ JsonOpt = Annotated[
     typer.Option("--json", help="Print JSON (schema in the README) instead of text."),
 ]
 UPLOAD_SCHEMA = "mobile-backup/upload/1"
+DRY_RUN_SCHEMA = "mobile-backup/dry-run/1"
 STATUS_SCHEMA = "mobile-backup/status/1"
 
 
@@ -112,13 +184,22 @@ def print_json(data: dict[str, Any]) -> None:
     out.print_json(json.dumps(data), highlight=False)
 
 
-def summary_json(summary: UploadSummary) -> dict[str, Any]:
-    """`upload --json`: the run's counts and one entry per file (README: "JSON output")."""
-    from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED
+def summary_json(summary: UploadSummary, *, dry_run: bool = False) -> dict[str, Any]:
+    """`upload --json` (`--dry-run` too): the run's counts and one entry per file (README:
+    "JSON output")."""
+    from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED, WOULD_UPLOAD
 
+    counts = (
+        {
+            "schema": DRY_RUN_SCHEMA,
+            "would_upload": summary.count(WOULD_UPLOAD),
+            "bytes_to_send": sum(r.size for r in summary.results if r.status == WOULD_UPLOAD),
+        }
+        if dry_run
+        else {"schema": UPLOAD_SCHEMA, "uploaded": summary.count(UPLOADED)}
+    )
     return {
-        "schema": UPLOAD_SCHEMA,
-        "uploaded": summary.count(UPLOADED),
+        **counts,
         "already_backed_up": summary.count(DUPLICATE),
         "failed": summary.count(FAILED),
         "cancelled": summary.count(CANCELLED),
@@ -174,21 +255,32 @@ def safe(text: object) -> str:
     return escape(redact(str(text)))
 
 
+def note(message: str) -> None:
+    """A line for a person watching (what is happening); `-q` leaves it out."""
+    if not state.quiet:
+        err.print(message, highlight=False)
+
+
 def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
-        TransferSpeedColumn(),
+        SpeedColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=state.quiet,
     )
 
 
 def print_summary(summary: UploadSummary) -> None:
     from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED
 
+    if state.quiet:  # scripts read the exit status; failures still say which file and why
+        for r in summary.failures:
+            err.print(f"failed: {safe(r.path)}: {safe(r.reason)}", highlight=False)
+        return
     cancelled = summary.count(CANCELLED)
     out.print(
         f"[green]{summary.count(UPLOADED)} uploaded[/], "
@@ -201,6 +293,30 @@ def print_summary(summary: UploadSummary) -> None:
     )
     for r in summary.results:
         if r.status == FAILED:
+            out.print(f"  [red]✗[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
+    for line in skipped_lines(summary):
+        out.print(line, highlight=False)
+
+
+def print_dry_run(summary: UploadSummary) -> None:
+    """`upload --dry-run`: what a real run would send, what it would not, and why."""
+    from mobile_backup.client import DUPLICATE, FAILED, WOULD_UPLOAD
+
+    if state.quiet:
+        return
+    would = [r for r in summary.results if r.status == WOULD_UPLOAD]
+    out.print(
+        f"dry run, nothing sent: {len(would)} to upload ({human(sum(r.size for r in would))}), "
+        f"{summary.count(DUPLICATE)} already backed up, {summary.count(FAILED)} unreadable"
+        + (f", {len(summary.skipped)} skipped" if summary.skipped else ""),
+        highlight=False,
+    )
+    for r in summary.results:
+        if r.status == WOULD_UPLOAD:
+            out.print(f"  [green]↑[/] {safe(r.path)} ({human(r.size)})", highlight=False)
+        elif r.status == DUPLICATE:
+            out.print(f"  [dim]=[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
+        elif r.status == FAILED:
             out.print(f"  [red]✗[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
     for line in skipped_lines(summary):
         out.print(line, highlight=False)

@@ -371,7 +371,7 @@ def cost(
 ) -> None:
     """Estimate the monthly AWS bill, itemised by service, from a usage profile or the ledger."""
     from mobile_backup.core import utcnow
-    from mobile_backup.deploy import Usage, estimate, usage_from_records
+    from mobile_backup.deploy import Usage, estimate, prices_age_warning, usage_from_records
 
     cfg = load_profile()
     usage = Usage(
@@ -392,10 +392,13 @@ def cost(
             api.close()
         usage = usage_from_records(records, now=utcnow(), base=usage)
     result = estimate(usage, region or (cfg.region if not cfg.local else "us-east-1"))
+    warning = prices_age_warning(utcnow())
     if as_json:
-        out.print_json(data=_estimate_json(result))
+        out.print_json(data={**_estimate_json(result), "prices_warning": warning})
         return
     _print_estimate(result, detail=detail)
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def _estimate_json(result: Estimate) -> dict[str, Any]:
@@ -416,6 +419,12 @@ def _estimate_json(result: Estimate) -> dict[str, Any]:
     }
 
 
+def _count(n: float, noun: str) -> str:
+    """`1 photo`, `1,000 photos`, `2.5 days`: the noun agrees with the number shown."""
+    shown = f"{n:,.0f}" if float(n).is_integer() or n >= 100 else f"{n:,.1f}"
+    return f"{shown} {noun}" if shown == "1" else f"{shown} {noun}s"
+
+
 def _usd(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.005 or value == 0 else "<$0.01"
 
@@ -425,10 +434,10 @@ def _print_estimate(result: Estimate, *, detail: bool) -> None:
 
     u = result.usage
     out.print(
-        f"[bold]{u.photos_per_month:,.0f} photos[/] (mean {u.photo_mb:.1f} MB) and "
-        f"[bold]{u.videos_per_month:,.0f} videos[/] (mean {u.video_mb:.0f} MB) a month "
-        f"= {human(u.gb_uploaded * 1e9)}; {u.users} members; kept {u.retention_days:g} days "
-        f"after the PC has them [dim]({u.source})[/]"
+        f"[bold]{_count(u.photos_per_month, 'photo')}[/] (mean {u.photo_mb:.1f} MB) and "
+        f"[bold]{_count(u.videos_per_month, 'video')}[/] (mean {u.video_mb:.0f} MB) a month "
+        f"= {human(u.gb_uploaded * 1e9)}; {_count(u.users, 'member')}; kept "
+        f"{_count(u.retention_days, 'day')} after the PC has them [dim]({u.source})[/]"
     )
     table = Table(title=f"Monthly estimate, {result.prices.region}", title_justify="left")
     table.add_column("service")

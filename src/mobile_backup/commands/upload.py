@@ -18,15 +18,20 @@ from mobile_backup.commands._common import (
     err,
     human,
     load_profile,
+    note,
+    print_dry_run,
     print_json,
     print_summary,
     progress_bar,
     safe,
     skipped_lines,
+    state,
     summary_json,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mobile_backup.client import Journal, UploadSummary
     from mobile_backup.core import Settings
 
@@ -68,6 +73,14 @@ def upload(
     interval: Annotated[
         float, typer.Option(min=0.1, help="With --watch: seconds between scans.")
     ] = 2.0,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Send nothing: hash the files and say what would be uploaded, what is "
+            "already backed up and what a folder scan skips, and why.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Back up photos and videos: hash, skip what is already backed up, upload the rest.
@@ -79,6 +92,8 @@ def upload(
 
     if as_json and watch:
         raise typer.BadParameter("--json reports one run; it does not go with --watch")
+    if dry_run and watch:
+        raise typer.BadParameter("--dry-run looks once; it does not go with --watch")
     cfg = load_profile()
     scan = None if watch else discover(paths)
     api = api_client(cfg)
@@ -99,14 +114,15 @@ def upload(
                         uploader=uploader,
                         roots=paths,
                         interval=interval,
-                        on_batch=lambda s: progress.console.print(_batch_line(s)),
+                        on_batch=lambda s: _print_batch(progress.console, s),
                     )
-                    err.print(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl+C stops)")
+                    note(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl+C stops)")
                     with _on_stop_signal(watcher.stop):
                         summary = watcher.run()
                 else:
+                    files = scan.files if scan else []
                     with _on_stop_signal(uploader.cancel):
-                        summary = uploader.upload(scan.files if scan else [])
+                        summary = uploader.dry_run(files) if dry_run else uploader.upload(files)
             finally:
                 uploader.close()
     finally:
@@ -115,7 +131,9 @@ def upload(
     if scan is not None:
         summary.skipped.extend(scan.skipped)
     if as_json:
-        print_json(summary_json(summary))
+        print_json(summary_json(summary, dry_run=dry_run))
+    elif dry_run:
+        print_dry_run(summary)
     else:
         print_summary(summary)
     if uploader.cancelled and not watch:
@@ -132,6 +150,14 @@ def _journal(cfg: Settings) -> Journal:
     tokens = Authenticator(settings=cfg).current()
     account = f"{cfg.api_url}|{tokens.username if tokens else ''}"
     return Journal(journal_path(cfg.effective_state_dir, account))
+
+
+def _print_batch(console: Console, summary: UploadSummary) -> None:
+    if state.quiet:
+        for r in summary.failures:
+            err.print(f"failed: {safe(r.path)}: {safe(r.reason)}", highlight=False)
+    else:
+        console.print(_batch_line(summary), highlight=False)
 
 
 def _batch_line(summary: UploadSummary) -> str:
@@ -157,7 +183,7 @@ def _on_stop_signal(stop: Callable[[], None]) -> Iterator[None]:
         if stopping.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stopping.set()
-        err.print("stopping after the transfers in flight… (Ctrl+C again to quit now)")
+        note("stopping after the transfers in flight… (Ctrl+C again to quit now)")
         stop()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -40,6 +40,19 @@ from mobile_backup.core._models import (
     dump_record,
     utcnow,
 )
+from mobile_backup.core._parts import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    MAX_OBJECT_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    PartPlan,
+    choose_part_size,
+    part_count,
+    part_length,
+    part_range,
+)
 from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
 from mobile_backup.core._settings import (
     EMULATOR_KEY,
@@ -52,8 +65,14 @@ from mobile_backup.core._settings import (
 
 __all__ = [
     "AWAITING_INDEX",
+    "DEFAULT_MULTIPART_THRESHOLD",
+    "DEFAULT_PART_SIZE",
     "EMULATOR_KEY",
+    "MAX_OBJECT_SIZE",
+    "MAX_PARTS",
+    "MAX_PART_SIZE",
     "MEDIA_PREFIX",
+    "MIN_PART_SIZE",
     "NOT_FOUND_CODES",
     "AuthError",
     "ConfigError",
@@ -67,6 +86,7 @@ __all__ = [
     "MobileBackupError",
     "NotFoundError",
     "ObjectKey",
+    "PartPlan",
     "Receipt",
     "RedactingFilter",
     "ServiceError",
@@ -74,6 +94,7 @@ __all__ = [
     "aws_call",
     "b64_to_hex",
     "boto_errors",
+    "choose_part_size",
     "cognito_client",
     "config_file_path",
     "crash_point",
@@ -89,6 +110,9 @@ __all__ = [
     "object_key",
     "object_missing",
     "parse_object_key",
+    "part_count",
+    "part_length",
+    "part_range",
     "read_profiles",
     "redact",
     "redact_handlers",

@@ -28,6 +28,7 @@ from mobile_backup.deploy._cost import (
     Prices,
     Usage,
     estimate,
+    prices_age_warning,
     usage_from_records,
 )
 from mobile_backup.deploy._profile import (
@@ -87,6 +88,7 @@ __all__ = [
     "lambda_requirements",
     "lambda_target",
     "pip_command",
+    "prices_age_warning",
     "profile_values",
     "retained_logical_ids",
     "usage_from_records",

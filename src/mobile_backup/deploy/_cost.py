@@ -18,13 +18,19 @@ even when nothing is uploaded, inside the SQS free tier.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mobile_backup.core import InvalidInputError
+from mobile_backup.core import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    InvalidInputError,
+    PartPlan,
+)
 
 if TYPE_CHECKING:
     from mobile_backup.core import FileRecord
@@ -39,14 +45,31 @@ __all__ = [
     "Prices",
     "Usage",
     "estimate",
+    "prices_age_warning",
     "usage_from_records",
 ]
 
 PRICES_AS_OF = "2025-06"
+# A table older than this gets a warning beside every estimate.
+PRICES_MAX_AGE_DAYS = 365
 PRICE_SOURCE = (
     "AWS public list prices (aws.amazon.com/<service>/pricing), typed in by hand; us-east-1 "
     "checked most carefully, other regions approximate; not fetched live"
 )
+
+
+def prices_age_warning(now: datetime) -> str | None:
+    """A sentence when the typed-in price table is more than a year old, else None."""
+    as_of = datetime.strptime(PRICES_AS_OF, "%Y-%m").replace(tzinfo=now.tzinfo)
+    if now - as_of <= timedelta(days=PRICES_MAX_AGE_DAYS):
+        return None
+    months = (now.year - as_of.year) * 12 + now.month - as_of.month
+    return (
+        f"the price table is from {PRICES_AS_OF}, {months} months ago: AWS prices change, so "
+        "check the figures with the AWS Pricing Calculator (calculator.aws)"
+    )
+
+
 # The project brief's promise, printed beside every estimate.
 SEED_ESTIMATE = (3.0, 12.0)
 
@@ -179,8 +202,9 @@ class Usage:
     pc_delay_days: float = 1.0  # how long a file waits for the PC to collect it
     agent_online_fraction: float = 1.0  # share of the month the agent is long-polling
     files_per_presign: float = 10  # files per POST /v1/uploads (phones batch; up to 100)
-    multipart_part_mb: float = 16.0
-    multipart_threshold_mb: float = 64.0
+    # The upload client's own defaults (core/_parts.py), so the request count is the real one.
+    multipart_part_mb: float = DEFAULT_PART_SIZE / MB
+    multipart_threshold_mb: float = DEFAULT_MULTIPART_THRESHOLD / MB
     source: str = "usage profile"
 
     def __post_init__(self) -> None:
@@ -205,10 +229,11 @@ class Usage:
 
     @property
     def video_parts(self) -> int:
-        """Parts per video (1 = a single PUT)."""
-        if self.video_mb <= self.multipart_threshold_mb:
+        """Parts per video (1 = a single PUT), cut as the client cuts them."""
+        if self.video_mb < self.multipart_threshold_mb:
             return 1
-        return math.ceil(self.video_mb / self.multipart_part_mb)
+        preferred = min(max(round(self.multipart_part_mb * MB), MIN_PART_SIZE), MAX_PART_SIZE)
+        return PartPlan.choose(round(self.video_mb * MB), preferred=preferred).count
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,14 @@ import logging
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import EMULATOR_KEY, Settings
+
+if TYPE_CHECKING:
+    from mobile_backup.agent import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,9 @@ class LocalStack:
         password: str | None = None,
         run_agent: bool = True,
         poll_seconds: int = 1,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
+        self._on_outcome = on_outcome
         self.library = library
         self.email = email
         self.password = password or f"Demo-{secrets.token_urlsafe(9)}1!"
@@ -158,7 +164,11 @@ class LocalStack:
         from mobile_backup.agent import Agent
 
         agent = Agent.from_settings(
-            self.settings, library=self.library, host=_hostname(), wait_seconds=self._poll_seconds
+            self.settings,
+            library=self.library,
+            host=_hostname(),
+            wait_seconds=self._poll_seconds,
+            on_outcome=self._on_outcome,
         )
         self._agent = agent
         self._thread("agent", agent.run)
