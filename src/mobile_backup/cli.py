@@ -124,6 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130 and not state.said_interrupted:  # Typer's own Ctrl+C exit
+            err.print("interrupted")
+        raise
     except MobileBackupError as exc:
         err.print(f"[red]error:[/] {safe(exc)}", highlight=False)
         sys.exit(1)

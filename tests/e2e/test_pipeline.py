@@ -140,12 +140,67 @@ def test_local_up_serves_other_commands_through_the_local_profile(
         assert state["counts"]["downloaded"] + state["counts"]["uploaded"] == 6
         assert {f["filename"] for f in state["files"]} >= {"IMG [red]x[bold].jpg"}
         assert all(f["sha256"] and f["status"] for f in state["files"])
+
+        # Issue 9's folder: every file is backed up or listed with its reason, and only a
+        # real failure would make the exit status non-zero.
+        hostile = tmp_path / "hostile"
+        hostile.mkdir()
+        jpeg = (roll / "IMG_2000.jpg").read_bytes()
+        for i, name in enumerate(["nul", "x.jpg.", "y.jpg ", ".hidden.jpg", "..\\..\\evil.jpg"]):
+            (hostile / name).write_bytes(jpeg + f"hostile {i}".encode())
+        (hostile / ".trashed-1700000000-old.jpg").write_bytes(jpeg + b"trashed")
+        (hostile / "notes.txt").write_text("a note, not a photo")
+        (hostile / "IMG_copy.jpg").write_bytes((hostile / "nul").read_bytes())
+
+        # --dry-run: says what would happen, sends and reserves nothing.
+        dry = _cli("upload", str(hostile), "--dry-run", "--json", "-p", "local", env=cli_env)
+        assert dry.returncode == 0, dry.stderr
+        plan = json.loads(dry.stdout)
+        assert plan["schema"] == "mobile-backup/dry-run/1"
+        assert (plan["would_upload"], plan["already_backed_up"], plan["skipped"]) == (3, 1, 4)
+        by_name = {Path(f["path"]).name: (f["status"], f["reason"]) for f in plan["files"]}
+        assert by_name == {
+            "IMG_copy.jpg": ("would_upload", None),
+            "nul": ("already_backed_up", "same content as IMG_copy.jpg"),
+            "x.jpg.": ("would_upload", None),
+            "y.jpg ": ("would_upload", None),
+            ".hidden.jpg": ("skipped", "hidden"),
+            "..\\..\\evil.jpg": ("skipped", "hidden"),
+            ".trashed-1700000000-old.jpg": (
+                "skipped",
+                "in the phone's trash or still being written",
+            ),
+            "notes.txt": ("skipped", "not a photo or video"),
+        }
+        assert sorted(by_name) == sorted(p.name for p in hostile.iterdir())  # all of them
+        unchanged = json.loads(_cli("status", "--json", "-p", "local", env=cli_env).stdout)
+        assert unchanged["total"] == 6  # nothing was reserved
+        text = _cli("upload", str(hostile), "--dry-run", "-p", "local", env=cli_env)
+        assert "dry run, nothing sent: 3 to upload" in text.stdout, text.stdout
+
+        sent = _cli("-p", "local", "upload", str(hostile), env=cli_env)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "3 uploaded, 1 already backed up, 0 failed, 4 skipped" in sent.stdout
+        assert "skipped 2 hidden:" in sent.stdout
+        assert "skipped 1 not a photo or video: notes.txt" in sent.stdout
+        quiet = _cli("upload", str(hostile), "-q", "-p", "local", env=cli_env)
+        assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+        deadline = time.monotonic() + 60
+        while True:  # everything on the PC before the stack stops
+            state = json.loads(_cli("status", "--json", "-p", "local", env=cli_env).stdout)
+            if state["counts"]["downloaded"] == 9:
+                break
+            assert time.monotonic() < deadline, state["counts"]
+            time.sleep(0.3)
     finally:
         stack.send_signal(signal.SIGINT)
         out, err = stack.communicate(timeout=60)
     assert stack.returncode == 0, err
     assert "Local stack stopped." in out
     assert "Traceback" not in err
+    # `local up` shows what the PC side does: one line per file received.
+    assert out.count("received ") == 9, out
 
 
 def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mobile_backup.cli import hoist_global_options
+from mobile_backup.core import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -24,3 +25,49 @@ def test_profile_and_verbose_move_before_the_subcommand(
     given: list[str], expected: list[str]
 ) -> None:
     assert hoist_global_options(given) == expected
+
+
+def _exit_of(argv: list[str]) -> int:
+    from mobile_backup.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    code = exited.value.code
+    return code if isinstance(code, int) else (0 if code is None else 1)
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (ConfigError("no api_url"), 1, "error: no api_url"),
+        (RuntimeError("boom"), 70, "internal error: RuntimeError: boom (run with -v for details)"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
+def test_exit_codes_are_the_documented_ones(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    code: int,
+    line: str,
+) -> None:
+    """README "Exit codes": 1 a problem you can act on, 70 a bug, 130 interrupted; each
+    one line on stderr, never a traceback."""
+    import mobile_backup.commands._common as common
+
+    def fail(*_: object, **__: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(common, "load_settings", fail)
+    assert _exit_of(["status"]) == code
+    err = capsys.readouterr().err
+    assert [text for text in err.splitlines() if text.strip()] == [line]
+
+
+def test_a_command_line_the_cli_does_not_understand_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _exit_of(["upload", "--no-such-flag", "x.jpg"]) == 2
+    assert "No such option" in capsys.readouterr().err
+    assert _exit_of(["-q", "--help"]) == 0  # -q is a global option, before or after
+    assert _exit_of(["status", "-q", "--help"]) == 0

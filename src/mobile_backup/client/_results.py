@@ -28,6 +28,8 @@ class FileResult:
     reason: str | None = None
     seconds: float = 0.0
     bytes_sent: int = 0
+    copy_of: Path | None = None
+    """Set when the file has the same bytes as an earlier file of the run, sent once as it."""
 
 
 @dataclass(slots=True)

@@ -264,7 +264,9 @@ class Uploader:
                     elif outcome.hash.sha256 in first_of:
                         first = first_of[outcome.hash.sha256]
                         twin = replace(
-                            _result(outcome, DUPLICATE), reason=f"same content as {first.name}"
+                            _result(outcome, DUPLICATE),
+                            reason=f"same content as {first.name}",
+                            copy_of=first,
                         )
                         results[outcome.path] = e.finish(twin)
                     else:
@@ -434,10 +436,12 @@ def _twin_result(twin: Prepared, first: Path, outcome: FileResult | None) -> Fil
     """A file with the same bytes as `first`, sent once as `first`: it shares its fate."""
     same = f"same content as {first.name}"
     if outcome is None or outcome.status == CANCELLED:
-        return replace(_result(twin, CANCELLED), reason=f"{same}, which was not sent yet")
-    if outcome.status == FAILED:
-        return replace(_result(twin, FAILED), reason=f"{same}, which failed: {outcome.reason}")
-    return replace(_result(twin, DUPLICATE), reason=same)
+        status, reason = CANCELLED, f"{same}, which was not sent yet"
+    elif outcome.status == FAILED:
+        status, reason = FAILED, f"{same}, which failed: {outcome.reason}"
+    else:
+        status, reason = DUPLICATE, same
+    return replace(_result(twin, status), reason=reason, copy_of=first)
 
 
 def _unreadable(path: Path, exc: OSError) -> FileResult:

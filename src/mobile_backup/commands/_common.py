@@ -49,6 +49,7 @@ class State:
     profile: str | None = None
     verbose: bool = False
     quiet: bool = False  # -q: no progress bars, summaries or notes; failures still print
+    said_interrupted: bool = False  # a command already said how it was interrupted
 
 
 state = State()
@@ -305,12 +306,17 @@ def print_dry_run(summary: UploadSummary) -> None:
     if state.quiet:
         return
     would = [r for r in summary.results if r.status == WOULD_UPLOAD]
-    out.print(
-        f"dry run, nothing sent: {len(would)} to upload ({human(sum(r.size for r in would))}), "
-        f"{summary.count(DUPLICATE)} already backed up, {summary.count(FAILED)} unreadable"
-        + (f", {len(summary.skipped)} skipped" if summary.skipped else ""),
-        highlight=False,
-    )
+    copies = sum(1 for r in summary.results if r.copy_of is not None)
+    counts = [
+        f"{len(would)} to upload ({human(sum(r.size for r in would))})",
+        f"{summary.count(DUPLICATE) - copies} already backed up",
+        f"{copies} {'copy' if copies == 1 else 'copies'} of another file (sent once)"
+        if copies
+        else "",
+        f"{summary.count(FAILED)} unreadable" if summary.count(FAILED) else "",
+        f"{len(summary.skipped)} skipped" if summary.skipped else "",
+    ]
+    out.print(f"dry run, nothing sent: {', '.join(c for c in counts if c)}", highlight=False)
     for r in summary.results:
         if r.status == WOULD_UPLOAD:
             out.print(f"  [green]↑[/] {safe(r.path)} ({human(r.size)})", highlight=False)

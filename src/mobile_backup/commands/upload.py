@@ -138,6 +138,7 @@ def upload(
         print_summary(summary)
     if uploader.cancelled and not watch:
         err.print("interrupted: run the same command again to carry on where it stopped")
+        state.said_interrupted = True
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.ok and not uploader.cancelled:
         raise typer.Exit(1)
