@@ -204,7 +204,12 @@ def test_local_up_serves_other_commands_through_the_local_profile(
 
 
 def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
     cases = [
+        (("local", "up", "--library", str(a_file)), "is a file; choose another folder"),
+        (("demo", "--library", str(a_file)), "is a file; choose another folder"),
+        (("agent", "install", "--dest", str(a_file)), "--dest takes a folder"),
         (("--profile", "nowhere", "status"), "no profile named 'nowhere'"),
         (("status", "--profile", "nowhere"), "no profile named 'nowhere'"),  # as with `aws`
         (("status", "-v", "--profile=nowhere"), "no profile named 'nowhere'"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mobile_backup.commands.agent import library_problem
+from mobile_backup.agent import library_problem
 
 
 def test_a_usable_folder_new_or_existing_is_fine(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from mobile_backup.agent._paths import (
     relative_path,
     sanitize_filename,
 )
-from mobile_backup.agent._placement import STAGING_DIR, Library, Placement
+from mobile_backup.agent._placement import STAGING_DIR, Library, Placement, library_problem
 from mobile_backup.agent._reconcile import (
     AuditFinding,
     FileState,
@@ -73,6 +73,7 @@ __all__ = [
     "config_from_settings",
     "ensure_inside",
     "is_reserved_name",
+    "library_problem",
     "media_capture_time",
     "relative_path",
     "sanitize_filename",

@@ -53,6 +53,22 @@ class Placement:
     """True when the same content was already there (a redelivery); nothing was written."""
 
 
+def library_problem(root: Path) -> str | None:
+    """Why `root` cannot be (or become) the library folder, in words; None if it can."""
+    for path in (root, *root.parents):
+        if not path.exists():
+            continue
+        if not path.is_dir():
+            what = "is a file" if path == root else f"cannot be a folder: {path} is a file"
+            return f"the library {root} {what}; choose another folder"
+        if not os.access(path, os.W_OK | os.X_OK):
+            if path == root:
+                return f"the library {root} is read-only for this user; the agent must write there"
+            return f"cannot create the library {root}: {path} is read-only for this user"
+        return None
+    return None
+
+
 class Library:
     """A library root and its staging directory.
 

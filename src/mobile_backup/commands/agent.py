@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -40,26 +39,12 @@ def _library(cfg: Settings) -> Path:
     if root is None:
         raise ConfigError("no library folder: pass --library or set it in the profile")
     root = root.expanduser().resolve()
+    from mobile_backup.agent import library_problem
+
     problem = library_problem(root)
     if problem:
-        raise ConfigError(problem)
+        raise ConfigError(f"{problem} (--library)")
     return root
-
-
-def library_problem(root: Path) -> str | None:
-    """Why `root` cannot be (or become) the library folder, in words; None if it can."""
-    for path in (root, *root.parents):
-        if not path.exists():
-            continue
-        if not path.is_dir():
-            what = "is a file" if path == root else f"cannot be a folder: {path} is a file"
-            return f"the library {root} {what}; choose a folder with --library"
-        if not os.access(path, os.W_OK | os.X_OK):
-            if path == root:
-                return f"the library {root} is read-only for this user; the agent must write there"
-            return f"cannot create the library {root}: {path} is read-only for this user"
-        return None
-    return None
 
 
 def build_agent(
@@ -344,7 +329,6 @@ DirOpt = Annotated[
     Path | None,
     typer.Option(
         metavar="DIR",
-        file_okay=False,
         help="Folder for the unit/plist instead of the standard place (a folder, not a file).",
     ),
 ]
@@ -353,6 +337,8 @@ DirOpt = Annotated[
 def _plan(system: bool, directory: Path | None) -> Any:
     from mobile_backup.agent import _service
 
+    if directory is not None and directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--dest takes a folder, and {directory} is a file")
     if directory is not None and directory.suffix in (".service", ".plist"):
         raise ConfigError(
             f"--dest takes a folder, and {directory} looks like a file name: the unit is "

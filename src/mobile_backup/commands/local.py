@@ -20,7 +20,7 @@ from mobile_backup.commands._common import (
     state,
     wait_for_signal,
 )
-from mobile_backup.core import MobileBackupError
+from mobile_backup.core import ConfigError, MobileBackupError
 
 if TYPE_CHECKING:
     from mobile_backup.agent import Outcome
@@ -56,9 +56,9 @@ def _show_outcome(outcome: Outcome) -> None:
 
 @app.command("up")
 def local_up(
-    library: Annotated[
-        Path, typer.Option(help="Where the agent files photos.", file_okay=False)
-    ] = Path("mobile-backup-demo/library"),
+    library: Annotated[Path, typer.Option(help="Where the agent files photos (a folder).")] = Path(
+        "mobile-backup-demo/library"
+    ),
     emulator_port: Annotated[int, typer.Option(help="Emulator port (0 = any free port).")] = 0,
     api_port: Annotated[int, typer.Option(help="HTTP API port (0 = any free port).")] = 0,
 ) -> None:
@@ -67,11 +67,15 @@ def local_up(
     Writes the `local` profile and signs the CLI in as the demo user, so that in another
     terminal `mobile-backup --profile local upload PHOTO.jpg` works at once.
     """
+    from mobile_backup.agent import library_problem
     from mobile_backup.client import Authenticator
     from mobile_backup.core import write_profile
     from mobile_backup.local import LOCAL_PROFILE, LocalStack, profile_values
 
     library = library.expanduser().resolve()
+    problem = library_problem(library)
+    if problem:
+        raise ConfigError(f"{problem} (--library)")
     stack = LocalStack(
         library=library,
         emulator_port=emulator_port,
@@ -116,8 +120,11 @@ def demo(
 
     Exits 0 only when every file arrived in the library byte-identical.
     """
+    from mobile_backup.agent import library_problem
     from mobile_backup.local import run_demo
 
+    if library is not None and (problem := library_problem(library.expanduser().resolve())):
+        raise ConfigError(f"{problem} (--library)")
     with tempfile.TemporaryDirectory(prefix="mobile-backup-demo-") as tmp:
         work = Path(tmp)
         lib = (library or work / "library").expanduser().resolve()
