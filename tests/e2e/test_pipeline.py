@@ -61,6 +61,15 @@ def test_demo_command_exits_zero_with_a_summary_table(cli_env: dict[str, str]) -
     assert "All 6 files verified" in result.stdout
     assert "IMG_2000.jpg" in result.stdout
     assert "Traceback" not in result.stderr
+    report = json.loads(_cli("demo", "--json", env=cli_env).stdout)  # stdout: the JSON only
+    assert (report["schema"], report["ok"], report["library"]) == (
+        "mobile-backup/demo/1",
+        True,
+        None,
+    )
+    assert report["upload"]["schema"] == "mobile-backup/upload/1"
+    assert report["upload"]["uploaded"] == len(report["files"]) == 6
+    assert all(f["verified"] and f["placed_at"] for f in report["files"])
 
 
 def test_local_up_serves_other_commands_through_the_local_profile(

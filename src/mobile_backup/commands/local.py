@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from mobile_backup.commands._common import (
+    DEMO_SCHEMA,
+    JsonOpt,
     RichProgress,
     err,
     human,
     out,
+    print_json,
     print_summary,
     progress_bar,
     safe,
     state,
+    summary_json,
     wait_for_signal,
 )
 from mobile_backup.core import ConfigError, MobileBackupError
 
 if TYPE_CHECKING:
     from mobile_backup.agent import Outcome
+    from mobile_backup.local import DemoReport
 
 app = typer.Typer(help="Run the whole system on this machine (embedded AWS emulator).")
 
@@ -52,6 +57,27 @@ def _show_outcome(outcome: Outcome) -> None:
     line = outcome_line(outcome)
     if line is not None and not state.quiet:
         out.print(line, highlight=False)
+
+
+def _demo_json(report: DemoReport, *, kept: bool) -> dict[str, Any]:
+    """`demo --json` (README: "JSON output")."""
+    return {
+        "schema": DEMO_SCHEMA,
+        "ok": report.ok,
+        "library": str(report.library) if kept else None,
+        "upload": summary_json(report.upload),
+        "files": [
+            {
+                "name": r.name,
+                "size": r.size,
+                "verified": r.verified,
+                "seconds": r.seconds,
+                "placed_at": r.placed_at,
+                "problem": r.problem,
+            }
+            for r in report.rows
+        ],
+    }
 
 
 @app.command("up")
@@ -115,6 +141,7 @@ def demo(
         typer.Option(help="Where the agent files photos (default: a new temporary folder)."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the agent.")] = 60.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Start the stack in-process, back up sample media end to end and verify every file.
 
@@ -137,6 +164,11 @@ def demo(
                 timeout=timeout,
                 on_stage=lambda msg: progress.console.print(f"[dim]•[/] {safe(msg)}"),
             )
+        if as_json:
+            print_json(_demo_json(report, kept=library is not None))
+            if not report.ok:
+                raise typer.Exit(1)
+            return
         print_summary(report.upload)
         table = Table(title="Phone → cloud → PC", title_justify="left")
         table.add_column("file", overflow="fold")

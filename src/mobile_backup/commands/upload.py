@@ -53,12 +53,14 @@ def upload(
         ),
     ] = False,
     parallel: Annotated[
-        int, typer.Option(min=1, max=64, help="Transfers at once (files or parts).")
+        int,
+        typer.Option(min=1, max=64, metavar="N", help="Transfers at once (files or parts)."),
     ] = 4,
     part_size: Annotated[
         int,
         typer.Option(
             "--part-size",
+            metavar="MIB",
             min=5,
             max=5120,
             help="Part size in MiB for big files (sent in resumable parts).",
@@ -67,11 +69,15 @@ def upload(
     multipart_threshold: Annotated[
         int,
         typer.Option(
-            "--multipart-threshold", min=1, help="Files of at least this many MiB go in parts."
+            "--multipart-threshold",
+            metavar="MIB",
+            min=1,
+            help="Files of at least this many MiB go in parts.",
         ),
     ] = 16,
     interval: Annotated[
-        float, typer.Option(min=0.1, help="With --watch: seconds between scans.")
+        float,
+        typer.Option(min=0.1, metavar="SECONDS", help="With --watch: seconds between scans."),
     ] = 2.0,
     dry_run: Annotated[
         bool,
