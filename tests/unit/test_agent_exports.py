@@ -29,6 +29,7 @@ def test_public_names() -> None:
         "Outcome",
         "OutcomeKind",
         "PathTemplate",
+        "library_problem",
         "PlacedFile",
         "Placement",
         "ReconcileReport",
