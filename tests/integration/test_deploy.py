@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from mobile_backup.cli import app, main
 from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.core import (
     EMULATOR_KEY,
+    InvalidInputError,
     Ledger,
     dynamodb_client,
     load_settings,
@@ -33,7 +35,13 @@ from mobile_backup.core import (
     sqs_client,
     write_profile,
 )
-from mobile_backup.deploy import ArtifactStore, DeployError, _artifact, artifacts_bucket_name
+from mobile_backup.deploy import (
+    ArtifactStore,
+    DeployError,
+    _artifact,
+    add_member,
+    artifacts_bucket_name,
+)
 from mobile_backup.local import LocalResources, local_settings, profile_values
 
 ACCOUNT = "123456789012"  # the emulator's account
@@ -438,11 +446,40 @@ def test_users_add_with_a_password_creates_a_member_who_can_sign_in(
     assert claims["sub"] in result.output  # the id printed is the member's folder
 
 
-def test_users_add_without_a_password_lets_cognito_mail_one(household: LocalResources) -> None:
-    result = CliRunner().invoke(app, ["--profile", "home", "users", "add", "bob@example.com"])
+def test_users_add_without_a_password_lets_cognito_mail_one(
+    household: LocalResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A deployment (not the local stack, which sends no mail): Cognito e-mails the password.
+    # The owner's own credentials, from the environment, as on AWS.
+    values = profile_values(local_settings(household, api_url=None, library=None))
+    values = {
+        k: v for k, v in values.items() if not k.startswith("aws_") or k == "aws_endpoint_url"
+    }
+    write_profile("aws", {**values, "local": False})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "owner-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "owner-secret")
+    result = CliRunner().invoke(app, ["--profile", "aws", "users", "add", "bob@example.com"])
     assert result.exit_code == 0, result.output
     assert "FORCE_CHANGE_PASSWORD" in result.output
     assert "e-mailed them a temporary password" in result.output
+    assert "Temporary password" not in result.output
+
+
+def test_users_add_on_the_local_stack_prints_the_temporary_password(
+    household: LocalResources,
+) -> None:
+    result = CliRunner().invoke(app, ["--profile", "home", "users", "add", "cat@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "e-mailed" not in result.output  # the local stack sends no e-mail
+    temp = re.search(r"Temporary password: (\S+)", result.output)
+    assert temp, result.output
+    idp = emulator_client(household.endpoint_url, "cognito-idp", household.region)
+    first = idp.initiate_auth(
+        ClientId=household.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "cat@example.com", "PASSWORD": temp.group(1)},
+    )
+    assert first["ChallengeName"] == "NEW_PASSWORD_REQUIRED"  # it works, as a first step
 
 
 def test_adding_a_member_twice_is_one_readable_error(
@@ -470,3 +507,10 @@ def test_a_refused_password_leaves_no_half_made_member(household: LocalResources
     idp = emulator_client(household.endpoint_url, "cognito-idp", household.region)
     with pytest.raises(idp.exceptions.UserNotFoundException):
         idp.admin_get_user(UserPoolId=household.user_pool_id, Username="dan@example.com")
+    # The CLI checks the rules first; when the pool itself refuses (a stricter policy than
+    # the client knows), the user it had just created is taken back.
+    with pytest.raises(InvalidInputError) as refused:
+        add_member(idp, user_pool_id=household.user_pool_id, email="eve@example.com", password="x")
+    assert refused.value.code == "invalid_password"
+    with pytest.raises(idp.exceptions.UserNotFoundException):
+        idp.admin_get_user(UserPoolId=household.user_pool_id, Username="eve@example.com")

@@ -698,3 +698,15 @@ def test_sam_build_has_a_make_target_per_function(template: dict[str, Any]) -> N
         assert template["Resources"][logical_id]["Metadata"] == {"BuildMethod": "makefile"}
         assert f"build-{logical_id}:" in makefile
     assert "-m mobile_backup.deploy build" in makefile
+
+
+def test_the_password_rules_the_app_states_are_the_pools(template: dict[str, Any]) -> None:
+    """The client says the rules in words from a copy (a phone cannot read the pool's);
+    the copy must be the template's own policy."""
+    from mobile_backup.core import PASSWORD_POLICY, password_problem, temporary_password
+
+    policy = dict(props(template, "UserPool")["Policies"]["PasswordPolicy"])
+    policy.pop("TemporaryPasswordValidityDays", None)
+    assert policy == PASSWORD_POLICY
+    assert password_problem(temporary_password()) is None
+    assert password_problem("a" * int(policy["MinimumLength"])) is not None

@@ -28,8 +28,9 @@ from mobile_backup.client import (
     Authenticator,
     Journal,
     NotLoggedInError,
+    UploadSession,
     UploadSubscriber,
-    journal_path,
+    account_id,
 )
 from mobile_backup.core import MobileBackupError, Settings
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DEVICE = "Mobile Backup app"
 SCAN_INTERVAL_SECONDS = 30.0
+# How long signing out waits for the files in flight to stop (they resume at next sign-in).
+SIGN_OUT_WAIT_SECONDS = 30.0
 # Connection types on which "Wi-Fi only" lets uploads run.
 UNMETERED = frozenset({"wifi", "ethernet"})
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -75,13 +78,13 @@ class AppController:
         self.upload_dir = state / "app-uploads"
         self._prefs_store = PrefsStore(state / "app-prefs.json")
         self._prefs = self._prefs_store.load()
-        self._seen_path = state / "app-seen.sqlite3"
         self._seen: SeenFiles | None = None
-        self.queue = BackupQueue(store=PendingStore(state / "app-queue.json"))
+        # The queue shows the signed-in member's files only (see `_enter_account`).
+        self.queue = BackupQueue(store=None)
         self.queue.on_finished(self._finished)
         self._engine = engine or self._default_engine
-        self._api: ApiClient | None = None
-        self._journal: Journal | None = None
+        self._session: UploadSession | None = None
+        self._account: str | None = None
         self._lock = threading.RLock()
         self._version = 0
         self._history = HistoryState()
@@ -100,6 +103,7 @@ class AppController:
             on_run_done=self._after_run,
             on_session_ended=self._session_ended,
         )
+        self._enter_account()  # a member still signed in from last time sees their queue
 
     # Change tracking -----------------------------------------------------------------
     @property
@@ -127,65 +131,90 @@ class AppController:
         tokens = self.auth.current()
         return tokens.username if tokens else None
 
-    def sign_in(self, email: str, password: str) -> None:
-        """Sign in (blocking); raises a MobileBackupError whose `user_message` is shown."""
+    def sign_in(self, email: str, password: str, new_password: str | None = None) -> None:
+        """Sign in (blocking); raises a MobileBackupError whose `user_message` is shown.
+
+        A new member's temporary password raises NewPasswordRequiredError: ask for their
+        own and call again with `new_password`.
+        """
         self.settings.require("api_url")
-        self.auth.login(email, password)
+        self.auth.login(email, password, new_password=new_password)
         with self._lock:
             self.session_message = None
-            self._api = None
+        self._enter_account()
         self._bump()
         self.scan_folders()
 
     def sign_out(self) -> None:
-        """Forget the session; queued files stay queued for the next sign-in."""
-        self.pause()
+        """Forget the session. The member's queue is paused, saved and hidden: the next
+        member to sign in sees only their own, and it comes back at this one's next sign-in."""
+        self._leave_account()
         self.auth.logout()
         with self._lock:
-            if self._api is not None:
-                self._api.close()
-            self._api = None
-            if self._journal is not None:
-                self._journal.close()
-            self._journal = None
             self._history = HistoryState()
             self.session_message = None
-        self.queue.resume()
         self._bump()
+
+    def _enter_account(self) -> None:
+        """Show the signed-in member's own queue, seen-files list and session."""
+        username = self.username
+        if username is None:
+            return
+        key = account_id(self.settings, username)
+        with self._lock:
+            if key == self._account:
+                return
+        self._leave_account()
+        folder = self.settings.effective_state_dir / "accounts" / key
+        legacy = self.settings.effective_state_dir / "app-queue.json"
+        if legacy.exists() and not (folder / "queue.json").exists():
+            # A queue from before queues were per member goes to the first who signs in.
+            folder.mkdir(parents=True, exist_ok=True)
+            legacy.replace(folder / "queue.json")
+        with self._lock:
+            self._account = key
+        self.queue.switch(PendingStore(folder / "queue.json"))
+
+    def _leave_account(self) -> None:
+        """Stop the member's uploads where they are (resumable) and put their state away."""
+        self.queue.pause()
+        self.runner.cancel_current()
+        if not self.runner.wait_idle(SIGN_OUT_WAIT_SECONDS):
+            log.warning("uploads still running after %.0f s of signing out", SIGN_OUT_WAIT_SECONDS)
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+            self._session = None
+            if self._seen is not None:
+                self._seen.close()
+            self._seen = None
+            self._account = None
+        self.queue.switch(None)
 
     def _session_ended(self) -> None:
         with self._lock:
             self.session_message = SESSION_ENDED
         self._bump()
 
-    def api(self) -> ApiClient:
+    def session(self) -> UploadSession:
+        """The signed-in member's API client and journal (their uploads, and only theirs)."""
         with self._lock:
-            if self._api is None:
-                self._api = ApiClient(
-                    base_url=self.settings.require("api_url"), token=self.auth.access_token
-                )
-            return self._api
+            if self._session is None:
+                self._session = UploadSession(self.settings, self.auth)
+            return self._session
+
+    def api(self) -> ApiClient:
+        return self.session().api
 
     def journal(self) -> Journal:
         """The signed-in account's upload journal: what lets an upload resume after a restart."""
-        username = self.username
-        if username is None:
+        if self.username is None:
             raise NotLoggedInError("not signed in")
-        with self._lock:
-            if self._journal is None:
-                state = self.settings.effective_state_dir
-                self._journal = Journal(journal_path(state, username))
-            return self._journal
+        return self.session().journal
 
     def _default_engine(self, subscribers: Sequence[UploadSubscriber]) -> UploadEngine:
-        from mobile_backup.client import Uploader
-
-        return Uploader(
-            api=self.api(),
-            journal=self.journal(),
-            parallel=self._prefs.parallel,
-            device=DEVICE,
-            subscribers=subscribers,
+        return self.session().uploader(
+            parallel=self._prefs.parallel, device=DEVICE, subscribers=subscribers
         )
 
     def pause(self) -> None:
@@ -198,12 +227,8 @@ class AppController:
 
     # Lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Re-queue what an earlier run left unfinished, then start working."""
-        store = PendingStore(self.settings.effective_state_dir / "app-queue.json")
-        leftovers = [p for p in store.load() if p.is_file()]
-        if leftovers:
-            log.info("resuming %d files left in the queue", len(leftovers))
-            self.queue.add(leftovers)
+        """Re-queue what the signed-in member's earlier run left unfinished, then work."""
+        self._enter_account()
         self.runner.start()
         self._stop.clear()
         self._watcher = threading.Thread(target=self._watch, name="app-folders", daemon=True)
@@ -216,15 +241,12 @@ class AppController:
             self._watcher.join(timeout=5)
             self._watcher = None
         with self._lock:
-            if self._api is not None:
-                self._api.close()
-                self._api = None
+            if self._session is not None:
+                self._session.close()
+                self._session = None
             if self._seen is not None:
                 self._seen.close()
                 self._seen = None
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
 
     def _watch(self) -> None:
         while True:
@@ -257,14 +279,18 @@ class AppController:
         self.update_prefs(self._prefs.without_folder(folder))
 
     def seen(self) -> SeenFiles:
+        """The signed-in member's list of folder files already backed up."""
         with self._lock:
+            if self._account is None:
+                raise NotLoggedInError("not signed in")
             if self._seen is None:
-                self._seen = SeenFiles(self._seen_path)
+                folder = self.settings.effective_state_dir / "accounts" / self._account
+                self._seen = SeenFiles(folder / "seen.sqlite3")
             return self._seen
 
     def scan_folders(self) -> int:
         """Queue new media from the chosen folders (only while signed in)."""
-        if not self._prefs.folders or self.username is None:
+        if not self._prefs.folders or self.username is None or self._account is None:
             return 0
         return self.queue.add(scan(self._prefs.folders, self.seen()))
 
@@ -294,7 +320,7 @@ class AppController:
     def _finished(self, item: QueueItem) -> None:
         if item.state not in SUCCEEDED:
             return
-        if self._prefs.folders and self._in_chosen_folder(item.path):
+        if self._prefs.folders and self._account and self._in_chosen_folder(item.path):
             self.seen().mark(item.path)
         if item.path.is_relative_to(self.upload_dir):
             # The browser's copy was only needed until the cloud had the bytes.

@@ -281,6 +281,36 @@ class BackupQueue:
         if new.state == ItemState.FAILED:
             self._run_hooks(new)
 
+    def switch(self, store: PendingStore | None) -> None:
+        """Show another member's queue (None: nobody's, while signed out).
+
+        The current items stay in their own store (saved at every change); the new store's
+        unfinished files are queued again, and the queue is no longer paused.
+        """
+        with self._lock:
+            self._items.clear()
+            self._samples.clear()
+            self._store = store
+            self._paused = False
+            for path in store.load() if store is not None else []:
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    continue  # gone since (a browser copy that was cleaned up): nothing to send
+                self._items[path] = QueueItem(path, path.name, size)
+            self._changed()
+
+    def remove(self, path: Path) -> bool:
+        """Take a file off the list (one being received, waiting or failed; not one in
+        flight). A browser still sending it is ignored from then on."""
+        with self._lock:
+            item = self._items.get(path)
+            if item is None or item.state in (ItemState.CHECKING, ItemState.UPLOADING):
+                return False
+            del self._items[path]
+            self._changed(persist=True)
+            return True
+
     # Controlling --------------------------------------------------------------------
     @property
     def paused(self) -> bool:
@@ -366,10 +396,9 @@ class BackupQueue:
     def on_queued(self, *, path: Path, size: int) -> None:
         with self._lock:
             item = self._items.get(path)
-            if item is None:  # queued by someone else's call: show it anyway
-                self._items[path] = QueueItem(path, path.name, size, ItemState.CHECKING)
-            else:
-                self._items[path] = replace(item, size=size)
+            if item is None:  # not this queue's file (another member's, before a switch)
+                return
+            self._items[path] = replace(item, size=size)
             self._changed()
 
     def on_resumed(self, *, path: Path, bytes_held: int) -> None:
@@ -387,9 +416,9 @@ class BackupQueue:
 
     def on_done(self, *, result: FileResult) -> None:
         with self._lock:
-            item = self._items.get(result.path) or QueueItem(
-                result.path, result.path.name, result.size
-            )
+            item = self._items.get(result.path)
+            if item is None:  # not this queue's file (another member's, before a switch)
+                return
             if result.status == UPLOADED:
                 new = replace(item, state=ItemState.DONE, sent=item.size, error=None)
             elif result.status == DUPLICATE:

@@ -59,6 +59,8 @@ class BackupRunner:
         self._thread: threading.Thread | None = None
         self._current: UploadEngine | None = None
         self._current_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
         self.blocked_reason: str | None = None
 
     def start(self) -> None:
@@ -93,8 +95,10 @@ class BackupRunner:
         if reason is not None:
             self._stop.wait(1.0)
             return False
+        self._idle.clear()
         paths = self._queue.claim(max(1, self._run_size()))
         if not paths:
+            self._idle.set()
             return False
         engine: UploadEngine | None = None
         try:
@@ -121,6 +125,12 @@ class BackupRunner:
                 self._current = None
             if engine is not None:
                 engine.close()
+            self._idle.set()
         if self._on_run_done is not None:
             self._on_run_done()
         return True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is in flight (after `cancel_current`, its files stop where they
+        are); False if one still runs after `timeout` seconds."""
+        return self._idle.wait(timeout)

@@ -153,6 +153,13 @@ class BackupScreen:
             dest = self._c.incoming_path(f.name, batch)
             rel = dest.relative_to(self._c.upload_dir).as_posix()
             self._c.queue.expect(dest, size=f.size, name=f.name)
+            if f.size == 0:
+                # Nothing to send: browsers report no progress for an empty file, so it
+                # would wait at "receiving… 0 %" forever. It is complete as it is.
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.touch()
+                self._c.queue.received(dest)
+                continue
             self._incoming.setdefault(f.name, []).append(dest)
             uploads.append(
                 ft.FilePickerUploadFile(
@@ -160,6 +167,8 @@ class BackupScreen:
                 )
             )
         self._on_queued()
+        if not uploads:
+            return
         try:
             await self._picker.upload(uploads)
         except Exception as exc:

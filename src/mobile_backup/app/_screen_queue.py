@@ -127,6 +127,14 @@ class QueueScreen:
                     on_click=lambda _e, p=item.path: self._retry(p),
                 )
             )
+        if item.state in (ItemState.FAILED, ItemState.WAITING, ItemState.RECEIVING):
+            line.append(
+                ft.IconButton(
+                    ft.Icons.CLOSE,
+                    tooltip=f"Remove {item.name}",
+                    on_click=lambda _e, p=item.path: self._remove(p),
+                )
+            )
         parts: list[ft.Control] = [
             ft.Row(line, spacing=GAP, vertical_alignment=ft.CrossAxisAlignment.CENTER)
         ]
@@ -148,6 +156,9 @@ class QueueScreen:
 
     def _retry(self, path: Path) -> None:
         self._c.queue.retry(path)
+
+    def _remove(self, path: Path) -> None:
+        self._c.queue.remove(path)
 
     def _retry_all(self) -> None:
         self._c.queue.retry_failed()

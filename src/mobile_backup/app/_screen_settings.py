@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -84,6 +85,7 @@ class SettingsScreen:
     def _wifi(self) -> None:
         self._c.update_prefs(replace(self._c.prefs, wifi_only=bool(self.wifi.value)))
 
-    def _sign_out(self) -> None:
-        self._c.sign_out()
+    async def _sign_out(self) -> None:
+        # Waits for the uploads in flight to stop (they resume at the next sign-in).
+        await asyncio.to_thread(self._c.sign_out)
         self._on_sign_out()

@@ -10,11 +10,16 @@ import flet as ft
 from mobile_backup.app._controller import AppController
 from mobile_backup.app._errors import user_message
 from mobile_backup.app._widgets import GAP, MAX_WIDTH, banner, muted
-from mobile_backup.core import MobileBackupError
+from mobile_backup.client import NewPasswordRequiredError
+from mobile_backup.core import MobileBackupError, password_rules
 
 
 class SignInScreen:
-    """Email and password; a wrong password or an unreachable service is said plainly."""
+    """Email and password; a wrong password or an unreachable service is said plainly.
+
+    A new member who signs in with the temporary password they were given is asked for
+    their own (with the pool's rules in words) and signed in with it.
+    """
 
     def __init__(
         self,
@@ -38,6 +43,15 @@ class SignInScreen:
             can_reveal_password=True,
             on_submit=self._submit,
         )
+        self.new_password = ft.TextField(
+            label="New password",
+            password=True,
+            can_reveal_password=True,
+            on_submit=self._submit,
+            visible=False,
+        )
+        self.rules = muted(f"Choose your own password: {password_rules()}.", size=13)
+        self.rules.visible = False
         self.error = ft.Container(visible=False)
         self.busy = ft.ProgressRing(width=20, height=20, stroke_width=2, visible=False)
         self.button = ft.FilledButton(
@@ -59,6 +73,8 @@ class SignInScreen:
                         muted(f"Deployment: {controller.deployment}", size=12),
                         self.email,
                         self.password,
+                        self.rules,
+                        self.new_password,
                         self.error,
                         ft.Row([self.button]),
                         ft.Row([self.busy], alignment=ft.MainAxisAlignment.CENTER),
@@ -81,8 +97,15 @@ class SignInScreen:
         self.button.disabled = True
         self.busy.visible = True
         self.control.update()
+        new_password = self.new_password.value if self.new_password.visible else None
         try:
-            await asyncio.to_thread(self._c.sign_in, self.email.value, self.password.value)
+            await asyncio.to_thread(
+                self._c.sign_in, self.email.value, self.password.value, new_password
+            )
+        except NewPasswordRequiredError:
+            self.new_password.visible = self.rules.visible = True
+            self.button.content = "Set password and sign in"
+            self._show_error("This is a temporary password. Choose your own to finish signing in.")
         except MobileBackupError as exc:
             self._show_error(user_message(exc))
         except Exception as exc:  # never a raw exception on screen

@@ -103,6 +103,7 @@ class AppShell:
     # Screens -------------------------------------------------------------------------
     def show_sign_in(self, message: str | None = None) -> None:
         self._screens = []
+        self._tab = BACKUP  # whoever signs in next starts on Back up, not on the last tab
         self._signin = SignInScreen(self._c, on_signed_in=self.show_main, message=message)
         self.page.appbar = None
         self.page.navigation_bar = None

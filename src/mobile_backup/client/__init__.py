@@ -43,6 +43,7 @@ from mobile_backup.client._scan import (
     group_skipped,
     scan_folder,
 )
+from mobile_backup.client._session import UploadSession, account_id, account_key
 from mobile_backup.client._tokens import Tokens, TokenStore
 from mobile_backup.client._upload import Uploader
 from mobile_backup.client._watch import Watcher
@@ -51,6 +52,7 @@ from mobile_backup.client.exceptions import (
     FileChangedError,
     JournalError,
     LoginError,
+    NewPasswordRequiredError,
     NoFilesError,
     NotLoggedInError,
     TransportError,
@@ -77,6 +79,7 @@ __all__ = [
     "JournalError",
     "LoginError",
     "MultipartTicket",
+    "NewPasswordRequiredError",
     "NoFilesError",
     "NotLoggedInError",
     "PartUrl",
@@ -88,11 +91,14 @@ __all__ = [
     "TransportError",
     "UploadError",
     "UploadRequest",
+    "UploadSession",
     "UploadSubscriber",
     "UploadSummary",
     "UploadTicket",
     "Uploader",
     "Watcher",
+    "account_id",
+    "account_key",
     "capture_time",
     "choose_part_size",
     "classify",

@@ -15,8 +15,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.client._tokens import Tokens, TokenStore
-from mobile_backup.client.exceptions import LoginError, NotLoggedInError, TransportError
-from mobile_backup.core import Settings, cognito_client, utcnow
+from mobile_backup.client.exceptions import (
+    LoginError,
+    NewPasswordRequiredError,
+    NotLoggedInError,
+    TransportError,
+)
+from mobile_backup.core import Settings, cognito_client, password_problem, password_rules, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -31,6 +36,11 @@ _LOGIN_ERRORS = {
     "TooManyRequestsException": "too many sign-in attempts; wait a minute and try again",
     "LimitExceededException": "too many sign-in attempts; wait a minute and try again",
 }
+
+
+_NEW_PASSWORD = (
+    f"this is a temporary password: choose your own to finish signing in ({password_rules()})"
+)
 
 
 def _unsigned_cognito(settings: Settings) -> CognitoIdentityProviderClient:
@@ -52,6 +62,11 @@ def _translate(exc: Exception) -> Exception:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in _LOGIN_ERRORS:
             return LoginError(_LOGIN_ERRORS[code])
+        if code == "InvalidPasswordException":  # never the service's own words
+            return LoginError(
+                f"the new password was refused: it needs {password_rules()}",
+                code="weak_password",
+            )
         return LoginError(f"sign-in refused ({code or 'unknown error'})")
     if isinstance(exc, BotoCoreError):
         return TransportError(f"cannot reach the sign-in service: {exc}")
@@ -94,11 +109,18 @@ class Authenticator:
             expires_at=self._clock() + timedelta(seconds=int(result.get("ExpiresIn", 3600))),
         )
 
-    def login(self, username: str, password: str) -> Tokens:
-        """Sign in and store the session; raises LoginError with a readable reason."""
+    def login(self, username: str, password: str, *, new_password: str | None = None) -> Tokens:
+        """Sign in and store the session; raises LoginError with a readable reason.
+
+        A member added with a temporary password must choose their own at the first
+        sign-in: without `new_password` that raises NewPasswordRequiredError (ask for one,
+        then call again with it); with it, the new password is set and the session starts.
+        """
         username = username.strip()
         if not username or not password:
             raise LoginError("email and password are both required")
+        if new_password is not None and (problem := password_problem(new_password)):
+            raise LoginError(problem, code="weak_password")
         client_id = self._settings.require("client_id")
         try:
             if self._settings.local:
@@ -107,24 +129,23 @@ class Authenticator:
                     AuthFlow="USER_PASSWORD_AUTH",
                     AuthParameters={"USERNAME": username, "PASSWORD": password},
                 )
+                if resp.get("ChallengeName") == "NEW_PASSWORD_REQUIRED" and new_password:
+                    resp = self._client().respond_to_auth_challenge(
+                        ClientId=client_id,
+                        ChallengeName="NEW_PASSWORD_REQUIRED",
+                        Session=resp["Session"],
+                        ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password},
+                    )
             else:
-                from pycognito.aws_srp import AWSSRP
-
-                resp = AWSSRP(
-                    username=username,
-                    password=password,
-                    pool_id=self._settings.require("user_pool_id"),
-                    client_id=client_id,
-                    client=self._client(),
-                ).authenticate_user()
+                resp = self._srp_login(username, password, new_password)
+        except NewPasswordRequiredError:
+            raise
         except Exception as exc:
             raise _translate(exc) from exc
         if "AuthenticationResult" not in resp:
             challenge = resp.get("ChallengeName", "unknown")
             if challenge == "NEW_PASSWORD_REQUIRED":
-                raise LoginError(
-                    "this account must set a new password first (sign in once in the app)"
-                )
+                raise NewPasswordRequiredError(_NEW_PASSWORD)
             raise LoginError(f"sign-in needs a step this client does not support ({challenge})")
         tokens = self._tokens_from(resp["AuthenticationResult"], username, None)
         with self._lock:
@@ -132,6 +153,25 @@ class Authenticator:
             self._tokens = tokens
         log.info("signed in as %s", username)
         return tokens
+
+    def _srp_login(self, username: str, password: str, new_password: str | None) -> Any:
+        """AWS: SRP, so the password never leaves the device (and the new one is set)."""
+        from pycognito.aws_srp import AWSSRP
+        from pycognito.exceptions import ForceChangePasswordException
+
+        srp = AWSSRP(
+            username=username,
+            password=password,
+            pool_id=self._settings.require("user_pool_id"),
+            client_id=self._settings.require("client_id"),
+            client=self._client(),
+        )
+        if new_password is not None:
+            return srp.set_new_password_challenge(new_password)
+        try:
+            return srp.authenticate_user()
+        except ForceChangePasswordException as exc:
+            raise NewPasswordRequiredError(_NEW_PASSWORD) from exc
 
     def logout(self) -> bool:
         with self._lock:

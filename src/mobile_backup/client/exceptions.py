@@ -3,6 +3,7 @@
 MobileBackupError
 ├── AuthError
 │   ├── LoginError            wrong username/password, user unknown, flow not allowed
+│   │   └── NewPasswordRequiredError  a new member signs in with a temporary password
 │   └── NotLoggedInError      no stored session, or it can no longer be refreshed
 ├── InvalidInputError
 │   └── NoFilesError          the paths given hold no file to back up
@@ -28,6 +29,13 @@ from mobile_backup.core import (
 
 class LoginError(AuthError):
     code = "login_failed"
+
+
+class NewPasswordRequiredError(LoginError):
+    """The member signed in with the temporary password they were given: they must choose
+    their own (sign in again with `new_password`)."""
+
+    code = "new_password_required"
 
 
 class NotLoggedInError(AuthError):

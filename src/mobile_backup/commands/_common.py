@@ -178,6 +178,7 @@ JsonOpt = Annotated[
 UPLOAD_SCHEMA = "mobile-backup/upload/1"
 DRY_RUN_SCHEMA = "mobile-backup/dry-run/1"
 DEMO_SCHEMA = "mobile-backup/demo/1"
+USERS_SCHEMA = "mobile-backup/users/1"
 STATUS_SCHEMA = "mobile-backup/status/1"
 
 

@@ -20,6 +20,7 @@ from mobile_backup.commands._common import (
     print_json,
     safe,
 )
+from mobile_backup.core import InvalidInputError
 
 
 def login(
@@ -28,17 +29,35 @@ def login(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
 ) -> None:
-    """Sign in to the deployment; the session is kept and refreshed automatically."""
-    from mobile_backup.client import Authenticator
+    """Sign in to the deployment; the session is kept and refreshed automatically.
+
+    A new member signs in with the temporary password they were given and is then asked
+    to choose their own (with --password-stdin: the next line of standard input).
+    """
+    from mobile_backup.client import Authenticator, NewPasswordRequiredError
+    from mobile_backup.core import password_rules
 
     cfg = load_profile()
     email = email or typer.prompt("E-mail")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
-    Authenticator(settings=cfg).login(email, password)
+    password = _read_password("Password: ", password_stdin)
+    auth = Authenticator(settings=cfg)
+    try:
+        auth.login(email, password)
+    except NewPasswordRequiredError:
+        if not password_stdin:
+            err.print(f"This is a temporary password. Choose your own ({password_rules()}).")
+        new = _read_password("New password: ", password_stdin)
+        if not password_stdin and getpass.getpass("New password again: ") != new:
+            raise InvalidInputError("the two new passwords differ; nothing was changed") from None
+        auth.login(email, password, new_password=new)
+        out.print("Your new password is set.")
     out.print(f"Signed in as [bold]{safe(email)}[/] (profile {safe(cfg.profile)}).")
+
+
+def _read_password(prompt: str, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(prompt)
 
 
 def logout() -> None:

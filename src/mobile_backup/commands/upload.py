@@ -14,7 +14,6 @@ import typer
 from mobile_backup.commands._common import (
     JsonOpt,
     RichProgress,
-    api_client,
     err,
     human,
     load_profile,
@@ -32,8 +31,7 @@ from mobile_backup.commands._common import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mobile_backup.client import Journal, UploadSummary
-    from mobile_backup.core import Settings
+    from mobile_backup.client import UploadSummary
 
 MIB = 1024**2
 EXIT_INTERRUPTED = 130
@@ -94,7 +92,7 @@ def upload(
     Interrupted uploads (Ctrl+C, a crash, a lost connection) carry on from their last
     completed part when the same command runs again.
     """
-    from mobile_backup.client import Uploader, Watcher, discover
+    from mobile_backup.client import UploadSession, Watcher, discover
 
     if as_json and watch:
         raise typer.BadParameter("--json reports one run; it does not go with --watch")
@@ -102,38 +100,30 @@ def upload(
         raise typer.BadParameter("--dry-run looks once; it does not go with --watch")
     cfg = load_profile()
     scan = None if watch else discover(paths)
-    api = api_client(cfg)
-    journal = _journal(cfg)
-    try:
-        with progress_bar() as progress:
-            uploader = Uploader(
-                api=api,
-                journal=journal,
-                parallel=parallel,
-                part_size=part_size * MIB,
-                multipart_threshold=multipart_threshold * MIB,
-                subscribers=[RichProgress(progress)],
-            )
-            try:
-                if watch:
-                    watcher = Watcher(
-                        uploader=uploader,
-                        roots=paths,
-                        interval=interval,
-                        on_batch=lambda s: _print_batch(progress.console, s),
-                    )
-                    note(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl+C stops)")
-                    with _on_stop_signal(watcher.stop):
-                        summary = watcher.run()
-                else:
-                    files = scan.files if scan else []
-                    with _on_stop_signal(uploader.cancel):
-                        summary = uploader.dry_run(files) if dry_run else uploader.upload(files)
-            finally:
-                uploader.close()
-    finally:
-        api.close()
-        journal.close()
+    with UploadSession(cfg) as session, progress_bar() as progress:
+        uploader = session.uploader(
+            parallel=parallel,
+            part_size=part_size * MIB,
+            multipart_threshold=multipart_threshold * MIB,
+            subscribers=[RichProgress(progress)],
+        )
+        try:
+            if watch:
+                watcher = Watcher(
+                    uploader=uploader,
+                    roots=paths,
+                    interval=interval,
+                    on_batch=lambda s: _print_batch(progress.console, s),
+                )
+                note(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl+C stops)")
+                with _on_stop_signal(watcher.stop):
+                    summary = watcher.run()
+            else:
+                files = scan.files if scan else []
+                with _on_stop_signal(uploader.cancel):
+                    summary = uploader.dry_run(files) if dry_run else uploader.upload(files)
+        finally:
+            uploader.close()
     if scan is not None:
         summary.skipped.extend(scan.skipped)
     if as_json:
@@ -148,15 +138,6 @@ def upload(
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.ok and not uploader.cancelled:
         raise typer.Exit(1)
-
-
-def _journal(cfg: Settings) -> Journal:
-    """This account's journal in the profile's state dir (one per user and deployment)."""
-    from mobile_backup.client import Authenticator, Journal, journal_path
-
-    tokens = Authenticator(settings=cfg).current()
-    account = f"{cfg.api_url}|{tokens.username if tokens else ''}"
-    return Journal(journal_path(cfg.effective_state_dir, account))
 
 
 def _print_batch(console: Console, summary: UploadSummary) -> None:

@@ -53,6 +53,12 @@ from mobile_backup.core._parts import (
     part_length,
     part_range,
 )
+from mobile_backup.core._passwords import (
+    PASSWORD_POLICY,
+    password_problem,
+    password_rules,
+    temporary_password,
+)
 from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
 from mobile_backup.core._settings import (
     EMULATOR_KEY,
@@ -74,6 +80,7 @@ __all__ = [
     "MEDIA_PREFIX",
     "MIN_PART_SIZE",
     "NOT_FOUND_CODES",
+    "PASSWORD_POLICY",
     "AuthError",
     "ConfigError",
     "DownloadMessage",
@@ -113,6 +120,8 @@ __all__ = [
     "part_count",
     "part_length",
     "part_range",
+    "password_problem",
+    "password_rules",
     "read_profiles",
     "redact",
     "redact_handlers",
@@ -120,6 +129,7 @@ __all__ = [
     "sha256_file",
     "sha256_stream",
     "sqs_client",
+    "temporary_password",
     "utcnow",
     "write_profile",
 ]

@@ -47,7 +47,7 @@ from mobile_backup.deploy._stack import (
     retained_logical_ids,
     with_code_location,
 )
-from mobile_backup.deploy._users import Member, add_member
+from mobile_backup.deploy._users import Member, add_member, list_members, remove_member
 from mobile_backup.deploy.exceptions import (
     BuildError,
     DeployError,
@@ -87,9 +87,11 @@ __all__ = [
     "estimate",
     "lambda_requirements",
     "lambda_target",
+    "list_members",
     "pip_command",
     "prices_age_warning",
     "profile_values",
+    "remove_member",
     "retained_logical_ids",
     "usage_from_records",
     "with_code_location",

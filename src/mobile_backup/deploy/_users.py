@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import InvalidInputError
 from mobile_backup.deploy._errors import error_code, translate
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_cognito_idp.type_defs import AttributeTypeTypeDef
 
-__all__ = ["Member", "add_member"]
+__all__ = ["Member", "add_member", "list_members", "remove_member"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ class Member:
     email: str
     sub: str
     status: str
+    created: str | None = None
+    """When the member was added (ISO 8601), where known."""
 
 
 def add_member(
@@ -33,12 +35,15 @@ def add_member(
     user_pool_id: str,
     email: str,
     password: str | None = None,
+    temporary_password: str | None = None,
 ) -> Member:
     """Create a user.
 
-    Without `password` Cognito e-mails a temporary one, to be changed at first sign-in.
-    With one, the user is created silently with it as a permanent password (for people
-    the owner hands the password to in person). An existing e-mail is refused.
+    Without `password` Cognito e-mails a temporary one, to be changed at first sign-in;
+    with `temporary_password` that one is set instead and nothing is e-mailed (the owner
+    hands it over; the member still chooses their own at first sign-in). With `password`,
+    the user is created silently with it as a permanent password. An existing e-mail is
+    refused.
     """
     from botocore.exceptions import ClientError
 
@@ -51,7 +56,15 @@ def add_member(
     ]
     with translate(f"adding {email}"):
         try:
-            if password is None:
+            if temporary_password is not None:
+                created = idp.admin_create_user(
+                    UserPoolId=user_pool_id,
+                    Username=email,
+                    UserAttributes=attributes,
+                    TemporaryPassword=temporary_password,
+                    MessageAction="SUPPRESS",
+                )
+            elif password is None:
                 created = idp.admin_create_user(
                     UserPoolId=user_pool_id,
                     Username=email,
@@ -91,3 +104,37 @@ def add_member(
         sub=attrs.get("sub", created["User"].get("Username", "")),
         status=str(user.get("UserStatus", "UNKNOWN")),
     )
+
+
+def _member(user: Any) -> Member:
+    attrs = {a["Name"]: a["Value"] for a in user.get("Attributes", user.get("UserAttributes", []))}
+    created = user.get("UserCreateDate")
+    return Member(
+        email=attrs.get("email", str(user.get("Username", ""))),
+        sub=attrs.get("sub", ""),
+        status=str(user.get("UserStatus", "UNKNOWN")),
+        created=created.isoformat() if created is not None else None,
+    )
+
+
+def list_members(idp: CognitoIdentityProviderClient, *, user_pool_id: str) -> list[Member]:
+    """Every member of the pool, sorted by e-mail."""
+    members: list[Member] = []
+    with translate("listing the members"):
+        for page in idp.get_paginator("list_users").paginate(UserPoolId=user_pool_id):
+            members.extend(_member(user) for user in page.get("Users", []))
+    return sorted(members, key=lambda m: m.email.lower())
+
+
+def remove_member(idp: CognitoIdentityProviderClient, *, user_pool_id: str, email: str) -> None:
+    """Delete a member's sign-in. Their files stay: in the library, and in the ledger."""
+    from botocore.exceptions import ClientError
+
+    with translate(f"removing {email}"):
+        try:
+            idp.admin_delete_user(UserPoolId=user_pool_id, Username=email.strip())
+        except ClientError as exc:
+            if error_code(exc) == "UserNotFoundException":
+                raise InvalidInputError(f"{email} is not a member", code="no_such_member") from exc
+            raise
+    logger.info("removed %s from %s", email, user_pool_id)

@@ -1,0 +1,97 @@
+"""Household members through the CLI, against the local stack: add, first sign-in, list,
+remove. Issue 9, item 5: an invited member can sign in; the local stack never claims an
+e-mail it did not send."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mobile_backup.core import write_profile
+from mobile_backup.local import LOCAL_PROFILE, LocalStack, profile_values
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "mobile_backup", "--profile", LOCAL_PROFILE]
+
+
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack(library=tmp_path / "library", run_agent=False) as s:
+        write_profile(LOCAL_PROFILE, profile_values(s.settings))
+        yield s
+
+
+def _members() -> dict[str, str]:
+    listed = _cli("users", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["schema"] == "mobile-backup/users/1"
+    return {m["email"]: m["status"] for m in data["members"]}
+
+
+def test_an_invited_member_chooses_a_password_at_first_sign_in(stack: LocalStack) -> None:
+    added = _cli("users", "add", "kim@example.com")
+    assert added.returncode == 0, added.stderr
+    assert "e-mailed" not in added.stdout  # the local stack sends no e-mail
+    found = re.search(r"Temporary password: (\S+)", added.stdout)
+    assert found, added.stdout
+    temp = found.group(1)
+    assert _members()["kim@example.com"] == "FORCE_CHANGE_PASSWORD"
+
+    # A weak new password: the rules in words, one line, nothing changed.
+    weak = _cli("login", "--email", "kim@example.com", "--password-stdin", stdin=f"{temp}\nweak\n")
+    assert weak.returncode == 1
+    assert weak.stderr.strip().splitlines() == [
+        "error: the password needs at least 10 characters, with a lower-case letter, an "
+        "upper-case letter and a number"
+    ]
+    assert _members()["kim@example.com"] == "FORCE_CHANGE_PASSWORD"
+
+    ok = _cli(
+        "login", "--email", "kim@example.com", "--password-stdin",
+        stdin=f"{temp}\nKim-Own-Password-9\n",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "Your new password is set." in ok.stdout
+    assert "Signed in as kim@example.com" in ok.stdout
+    assert _members()["kim@example.com"] == "CONFIRMED"
+    status = _cli("status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["total"] == 0  # Kim's own, empty ledger
+
+    # From now on the member's own password is the one.
+    again = _cli(
+        "login", "--email", "kim@example.com", "--password-stdin", stdin="Kim-Own-Password-9\n"
+    )
+    assert again.returncode == 0, again.stderr
+
+    removed = _cli("users", "remove", "kim@example.com", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "kim@example.com" not in _members()
+    gone = _cli("users", "remove", "kim@example.com", "--yes")
+    assert (gone.returncode, gone.stderr.strip()) == (1, "error: kim@example.com is not a member")
+
+
+def test_a_member_given_a_password_is_refused_a_weak_one(stack: LocalStack) -> None:
+    weak = _cli("users", "add", "lou@example.com", "--password-stdin", stdin="short\n")
+    assert weak.returncode == 1
+    assert "needs at least 10 characters" in weak.stderr
+    assert "lou@example.com" not in _members()
+    text = _cli("users", "list")
+    assert text.returncode == 0
+    assert stack.email in text.stdout
