@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,6 +21,9 @@ from mobile_backup.commands._common import (
     safe,
 )
 from mobile_backup.core import InvalidInputError
+
+if TYPE_CHECKING:
+    from mobile_backup.core import FileRecord
 
 
 def login(
@@ -110,17 +113,36 @@ def status(
             }
         )
         return
-    out.print(
-        f"{len(files)} files: "
-        + ", ".join(
-            f"{counts.get(s, 0)} {s}" for s in ("pending", "uploaded", "downloaded", "failed")
+    # The app's words for the same states (app/_receipts.py): the cloud, then your PC.
+    parts = [
+        f"{counts[key]} {words}"
+        for key, words in (
+            ("downloaded", "on your PC"),
+            ("uploaded", "in the cloud, waiting for your PC"),
+            ("pending", "not in the cloud yet (upload not finished)"),
+            ("failed", "failed"),
         )
-    )
+        if counts[key]
+    ]
+    out.print(f"{len(files)} files" + (f": {', '.join(parts)}" if parts else ""))
     table = Table()
-    for col in ("file", "size", "status", "on your PC"):
+    for col in ("file", "size", "in the cloud", "on your PC"):
         table.add_column(col)
     for f in recent:
-        receipt = f"{f.receipt.host}: {f.receipt.path}" if f.receipt else (f.failed_reason or "—")
-        table.add_row(safe(f.filename), human(f.size), str(f.status), safe(receipt))
+        cloud, pc = _steps(f)
+        table.add_row(safe(f.filename), human(f.size), cloud, safe(pc))
     if files:
         out.print(table)
+
+
+def _steps(record: FileRecord) -> tuple[str, str]:
+    """The two receipts of one file, in the app's words."""
+    from mobile_backup.core import FileStatus
+
+    if record.status == FileStatus.FAILED:
+        return f"[red]failed[/]: {safe(record.failed_reason or 'unknown reason')}", "—"
+    if record.status == FileStatus.PENDING:
+        return "not yet", "—"
+    if record.receipt is not None:
+        return "✓", f"✓ {record.receipt.host}: {record.receipt.path}"
+    return "✓", "waiting for your PC…"
