@@ -242,3 +242,22 @@ def test_wifi_only_waits_on_mobile_data_where_the_platform_reports_it(
     assert c.upload_gate() == "Waiting for Wi-Fi (Wi-Fi only is on)."
     c.set_connection("wifi")
     assert c.upload_gate() is None
+
+
+def test_the_apps_journal_is_the_clis_one_per_deployment_and_member(
+    tmp_path: Path, signed_in: Settings
+) -> None:
+    """Issue 9, item 3: keyed by e-mail only, a journal followed a member from one deployment
+    (a local stack that restarted) to the next. Now both the app and the CLI key it by
+    deployment and member, through the one `UploadSession`."""
+    from mobile_backup.client import UploadSession, account_key
+
+    c = AppController(settings=signed_in, engine=FakeEngine())
+    app_journal = c.journal().path
+    with UploadSession(signed_in) as cli_session:
+        assert cli_session.journal.path == app_journal  # the CLI's, for the same member
+        assert cli_session.account == account_key(signed_in, "me@example.com")
+    elsewhere = signed_in.model_copy(update={"api_url": "http://127.0.0.1:10"})  # elsewhere
+    with UploadSession(elsewhere) as other:
+        assert other.journal.path != app_journal
+    c.stop()
