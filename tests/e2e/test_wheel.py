@@ -65,7 +65,9 @@ def test_the_built_wheel_runs_the_demo_from_anywhere(tmp_path: Path) -> None:
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(COLUMNS="120", MOBILE_BACKUP_CONFIG_FILE=str(tmp_path / "home" / "config.toml"))
-    where = run(python, "-c", "import mobile_backup; print(mobile_backup.__file__)", cwd=elsewhere)
+    where = run(
+        python, "-c", "import mobile_backup; print(mobile_backup.__file__)", cwd=elsewhere, env=env
+    )
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # not the checkout
 
     demo = run(venv / "bin" / "mobile-backup", "demo", cwd=elsewhere, env=env)
