@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_agent import SUB, TAKEN, Cloud, files_under
 
-from mobile_backup.agent import Agent, FileState, OutcomeKind, Reconciler
+from mobile_backup.agent import Agent, FileState, OutcomeKind
 from mobile_backup.core import FileStatus, Ledger, Settings, dynamodb_client, s3_client, sqs_client
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def test_a_purged_queue_still_delivers_every_file(cloud: Cloud, tmp_path: Path) 
     agent = make_agent(cloud, root)
     assert agent.poll_once() == 0
 
-    report = Reconciler(agent).run()
+    report = agent.reconciler().run()
 
     assert report.count(OutcomeKind.PLACED) == 12
     assert report.ok
@@ -62,7 +62,7 @@ def test_a_purged_queue_still_delivers_every_file(cloud: Cloud, tmp_path: Path) 
     awaiting, _ = cloud.ledger.awaiting_download(limit=100)
     assert awaiting == []
     # A second pass finds nothing left to do and every file intact.
-    again = Reconciler(agent).run()
+    again = agent.reconciler().run()
     assert again.outcomes == {}
     assert again.checked == 12
     assert again.findings == []
@@ -84,7 +84,7 @@ def test_the_audit_reports_and_refetches_missing_and_altered_files(
     (folder / "gone.jpg").unlink()
     (folder / "edited.jpg").write_bytes(b"EDITED by someone")  # same size, other bytes
 
-    report = Reconciler(agent).audit()
+    report = agent.reconciler().audit()
 
     assert report.checked == 3
     found = {f.path.name: f for f in report.findings}
@@ -119,13 +119,13 @@ def test_a_file_lost_after_its_cloud_copy_expired_is_reported_not_hidden(
     (root / SUB / "2024" / "07" / "lost.jpg").unlink()
     cloud.s3.delete_object(Bucket=message.bucket, Key=message.key)  # lifecycle expiry
 
-    report = Reconciler(agent).audit(refetch=True)
+    report = agent.reconciler().audit(refetch=True)
 
     assert [(f.state, f.action) for f in report.findings] == [
         (FileState.MISSING, "cloud copy gone")
     ]
     assert not report.ok
-    only_reported = Reconciler(agent).audit(refetch=False)
+    only_reported = agent.reconciler().audit(refetch=False)
     assert [f.action for f in only_reported.findings] == ["reported"]
     agent.close()
 
@@ -144,7 +144,7 @@ def test_a_lost_state_file_is_rebuilt_from_this_hosts_receipts(
     agent.poll_once()
     agent.state.forget_placed(SUB, message.sha256)
 
-    report = Reconciler(agent).audit()
+    report = agent.reconciler().audit()
 
     assert report.checked == 2
     assert report.findings == []

@@ -7,6 +7,9 @@ library, laid out by a path template (default `{user}/{year}/{month}/{filename}`
 from __future__ import annotations
 
 from mobile_backup.agent._capture import media_capture_time
+from mobile_backup.agent._config import AgentConfig, config_from_settings
+from mobile_backup.agent._launch import build_agent, library_root, run_agent_until
+from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._paths import (
     MAX_FILENAME_BYTES,
     ensure_inside,
@@ -14,23 +17,18 @@ from mobile_backup.agent._paths import (
     relative_path,
     sanitize_filename,
 )
-from mobile_backup.agent._placement import STAGING_DIR, Library, Placement, library_problem
-from mobile_backup.agent._reconcile import (
-    AuditFinding,
+from mobile_backup.agent._placement import (
+    STAGING_DIR,
     FileState,
-    Reconciler,
-    ReconcileReport,
+    Library,
+    Placement,
+    library_problem,
 )
+from mobile_backup.agent._reconcile import AuditFinding, Reconciler, ReconcileReport
 from mobile_backup.agent._state import STATE_FILE, Health, PlacedFile, StateDB
 from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
 from mobile_backup.agent._transfer import Bandwidth, Downloader, TransferConfig
-from mobile_backup.agent._worker import (
-    Agent,
-    AgentConfig,
-    Outcome,
-    OutcomeKind,
-    config_from_settings,
-)
+from mobile_backup.agent._worker import Agent
 from mobile_backup.agent.exceptions import (
     AgentError,
     Cancelled,
@@ -70,11 +68,14 @@ __all__ = [
     "StateDB",
     "TransferConfig",
     "UnsafePathError",
+    "build_agent",
     "config_from_settings",
     "ensure_inside",
     "is_reserved_name",
     "library_problem",
+    "library_root",
     "media_capture_time",
     "relative_path",
+    "run_agent_until",
     "sanitize_filename",
 ]

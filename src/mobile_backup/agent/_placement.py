@@ -12,6 +12,7 @@ is tried.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import os
@@ -24,7 +25,12 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from mobile_backup.agent._paths import ensure_inside, split_extension
-from mobile_backup.agent.exceptions import AgentError, ContentMismatchError, DownloadIntegrityError
+from mobile_backup.agent.exceptions import (
+    AgentError,
+    ContentMismatchError,
+    DownloadIntegrityError,
+    UnsafePathError,
+)
 from mobile_backup.core import crash_point, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -51,6 +57,28 @@ class Placement:
     """The same path relative to the library root (what a receipt records)."""
     already_present: bool
     """True when the same content was already there (a redelivery); nothing was written."""
+
+
+class FileState(enum.StrEnum):
+    """What a check of a file in the library found."""
+
+    OK = "ok"
+    MISSING = "missing"
+    """Not at its recorded path any more (deleted, moved or renamed by someone)."""
+    ALTERED = "altered"
+    """Still there, but its bytes are no longer the ones received."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """`Library.check`'s answer: the state, and what was looked at."""
+
+    state: FileState
+    path: Path | None = None
+    mtime_ns: int | None = None
+    """The file's modification time now (when it is there)."""
+    hashed: bool = False
+    """True when its bytes were read and hashed (not only its size and time compared)."""
 
 
 def library_problem(root: Path) -> str | None:
@@ -125,6 +153,29 @@ class Library:
             logger.info("removed %d unfinished download(s) from %s", removed, self._staging)
         return removed
 
+    def check(
+        self,
+        relative: PurePosixPath,
+        *,
+        sha256: str,
+        size: int,
+        mtime_ns: int | None = None,
+        verify: bool = False,
+    ) -> FileCheck:
+        """Whether the file at `relative` still holds this content.
+
+        The one integrity check of the library (redeliveries, the audit, placing next to a
+        file of the same name): only a regular file inside the root counts (a link planted
+        in the library is never followed). With the `mtime_ns` it had when placed, an
+        unchanged size and time is taken as unchanged (hashing every redelivered video
+        would cost a full read); otherwise, or with `verify`, the bytes are hashed.
+        """
+        try:
+            path = ensure_inside(self._root, relative)
+        except UnsafePathError:
+            return FileCheck(FileState.MISSING)
+        return _check(path, sha256=sha256, size=size, mtime_ns=mtime_ns, verify=verify)
+
     def find(self, relative: PurePosixPath, *, sha256: str, size: int) -> Placement | None:
         """The file with this content at `relative` or one of its ` (n)` names, if any."""
         directory = ensure_inside(self._root, relative.parent)
@@ -132,7 +183,7 @@ class Library:
             target = directory / name
             if not os.path.lexists(target):
                 return None
-            if _same_content(target, sha256=sha256, size=size):
+            if _check(target, sha256=sha256, size=size).state == FileState.OK:
                 return self._placement(target, already_present=True)
         return None
 
@@ -209,7 +260,7 @@ class Library:
             try:
                 self._claim(staged, target)
             except FileExistsError:
-                if _same_content(target, sha256=sha256, size=size):
+                if _check(target, sha256=sha256, size=size).state == FileState.OK:
                     staged.unlink(missing_ok=True)
                     logger.info("%s is already in the library", target)
                     return self._placement(target, already_present=True)
@@ -272,15 +323,24 @@ def _candidates(filename: str) -> Iterator[str]:
         yield f"{stem} ({n}){ext}"
 
 
-def _same_content(path: Path, *, sha256: str, size: int) -> bool:
+def _check(
+    path: Path, *, sha256: str, size: int, mtime_ns: int | None = None, verify: bool = False
+) -> FileCheck:
     try:
         st = path.lstat()
-    except FileNotFoundError:
-        return False
-    # Only a regular file counts: never follow a link planted in the library.
-    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-        return False
-    return sha256_file(path) == sha256
+    except OSError:
+        return FileCheck(FileState.MISSING)
+    if not stat.S_ISREG(st.st_mode):
+        return FileCheck(FileState.MISSING)
+    if st.st_size != size:
+        return FileCheck(FileState.ALTERED, path, st.st_mtime_ns)
+    if not verify and mtime_ns is not None and st.st_mtime_ns == mtime_ns:
+        return FileCheck(FileState.OK, path, st.st_mtime_ns)
+    try:
+        same = sha256_file(path) == sha256
+    except OSError:
+        return FileCheck(FileState.MISSING)
+    return FileCheck(FileState.OK if same else FileState.ALTERED, path, st.st_mtime_ns, True)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mobile_backup.core import crash_point
+from mobile_backup.core import ServiceError, crash_point
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -201,3 +202,65 @@ class Acknowledger:
                 logger.warning("delete refused: %s", failure.get("Message"))
         self.deleted += ok
         return ok
+
+
+class DownloadsQueue:
+    """The downloads queue as the agent uses it: receive, delete, put back, hide.
+
+    While the service loop runs, `keeper` keeps every received message invisible until it
+    is finished (acknowledged or put back).
+    """
+
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+        self.sqs = sqs
+        self.url = queue_url
+        self.keeper: VisibilityKeeper | None = None
+
+    def receive(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
+        """Up to `count` (at most ten) messages; raises ServiceError if SQS cannot answer."""
+        try:
+            resp = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max(1, min(count, SQS_BATCH)),
+                WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceError(f"could not receive from the downloads queue: {exc}") from exc
+        messages = resp.get("Messages", [])
+        if messages:
+            crash_point("agent.received")
+        keeper = self.keeper
+        if keeper is not None:
+            for msg in messages:
+                keeper.track(msg.get("MessageId", "?"), msg.get("ReceiptHandle", ""))
+        return messages
+
+    def delete(self, message_id: str, handle: str) -> bool:
+        """Delete one finished message now; False (logged) if SQS refused."""
+        try:
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
+        except (BotoCoreError, ClientError) as exc:
+            # Harmless: the message comes back and finds the file already placed.
+            logger.warning("could not delete message %s: %s", message_id, exc)
+            return False
+        return True
+
+    def release(self, handles: Iterable[tuple[str, str]]) -> int:
+        """Make (id, handle) pairs visible again now."""
+        return release(self.sqs, self.url, handles)
+
+    def hide(self, handles: Iterable[tuple[str, str]], seconds: int) -> int:
+        """Keep (id, handle) pairs invisible for `seconds` (a retry's or a pause's wait)."""
+        return change_visibility(self.sqs, self.url, handles, seconds)
+
+    def visibility_timeout(self) -> int:
+        """The queue's own visibility timeout (300 s if it cannot be read)."""
+        try:
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["VisibilityTimeout"]
+            )
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("could not read the queue's visibility timeout: %s", exc)
+            return 300
+        return int(attrs.get("Attributes", {}).get("VisibilityTimeout", "300"))

@@ -14,9 +14,7 @@ Two passes:
 
 from __future__ import annotations
 
-import enum
 import logging
-import stat
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,10 +24,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mobile_backup.agent._paths import ensure_inside
+from mobile_backup.agent._outcome import Outcome, OutcomeKind
+from mobile_backup.agent._placement import FileState
 from mobile_backup.agent._state import PlacedFile
-from mobile_backup.agent._worker import Outcome, OutcomeKind
-from mobile_backup.agent.exceptions import UnsafePathError
 from mobile_backup.core import (
     ConfigError,
     DownloadMessage,
@@ -38,25 +35,14 @@ from mobile_backup.core import (
     ServiceError,
     object_key,
     object_missing,
-    sha256_file,
 )
 
 if TYPE_CHECKING:
-    from mobile_backup.agent._worker import Agent
+    from mobile_backup.agent._deliver import Delivery
 
 logger = logging.getLogger(__name__)
 
 PAGE = 100
-
-
-class FileState(enum.StrEnum):
-    """What the audit found for one placed file."""
-
-    OK = "ok"
-    MISSING = "missing"
-    """Not at its recorded path any more (deleted, moved or renamed by someone)."""
-    ALTERED = "altered"
-    """Still there, but its bytes are no longer the ones received."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +91,29 @@ class ReconcileReport:
 
 
 class Reconciler:
-    """Reconciles one agent's library with the ledger; uses the agent's own delivery path.
+    """Reconciles one agent's library with the ledger; uses the agent's own delivery path
+    (`Agent.reconciler()` builds one).
 
     Args:
-        agent: the agent (its ledger, downloader, state and library).
+        delivery: the agent's delivery (and its ledger, S3 client, state and library).
+        workers: files delivered at the same time.
+        prepare: readies the agent (takes the library) before the first file.
         progress: called with each finished outcome (CLI progress bars).
     """
 
-    def __init__(self, agent: Agent, *, progress: Callable[[Outcome], None] | None = None) -> None:
-        self._agent = agent
+    def __init__(
+        self,
+        delivery: Delivery,
+        *,
+        workers: int,
+        prepare: Callable[[], None],
+        progress: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self._delivery = delivery
+        self._workers = workers
+        self._prepare = prepare
         self._progress = progress
-        bucket = agent.bucket
+        bucket = delivery.bucket
         if not bucket:
             raise ConfigError("reconcile needs the bucket name (setting `bucket`)")
         self._bucket = bucket
@@ -134,7 +132,7 @@ class Reconciler:
         """Every uploaded-but-not-downloaded ledger entry, page by page (GSI query)."""
         cursor: str | None = None
         while True:
-            records, cursor = self._agent.ledger.awaiting_download(limit=PAGE, cursor=cursor)
+            records, cursor = self._delivery.ledger.awaiting_download(limit=PAGE, cursor=cursor)
             yield from records
             if cursor is None:
                 return
@@ -150,7 +148,7 @@ class Reconciler:
         lock = threading.Lock()
 
         def one(record: FileRecord) -> None:
-            outcome = self._agent.deliver(
+            outcome = self._delivery.deliver(
                 DownloadMessage.for_record(record, bucket=self._bucket),
                 message_id=f"ledger:{record.sha256[:12]}",
                 cancel=cancel,
@@ -165,8 +163,8 @@ class Reconciler:
             if self._progress is not None:
                 self._progress(outcome)
 
-        self._agent.prepare()
-        with ThreadPoolExecutor(self._agent.config.workers, thread_name_prefix="reconcile") as pool:
+        self._prepare()
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="reconcile") as pool:
             futures = []
             for record in self.awaiting():
                 if cancel is not None and cancel.is_set():
@@ -193,7 +191,7 @@ class Reconciler:
         hashed.
         """
         report = report or ReconcileReport()
-        self._agent.prepare()
+        self._prepare()
         for placed in self._placed_files():
             report.checked += 1
             found = self._check(placed, verify=verify)
@@ -215,13 +213,15 @@ class Reconciler:
 
     def _placed_files(self) -> Iterator[PlacedFile]:
         """The state file's placements, then this host's receipts it does not know."""
-        state = self._agent.state
+        state = self._delivery.state
         yield from state.iter_placed()
         for user in state.users():
             cursor: str | None = None
             while True:
                 try:
-                    records, cursor = self._agent.ledger.list_files(user, limit=PAGE, cursor=cursor)
+                    records, cursor = self._delivery.ledger.list_files(
+                        user, limit=PAGE, cursor=cursor
+                    )
                 except ServiceError as exc:
                     logger.warning("could not list the ledger for %s: %s", user, exc)
                     break
@@ -230,7 +230,7 @@ class Reconciler:
                     if (
                         record.status != FileStatus.DOWNLOADED
                         or receipt is None
-                        or receipt.host != self._agent.host
+                        or receipt.host != self._delivery.host
                         or state.placed(user, record.sha256) is not None
                     ):
                         continue
@@ -246,52 +246,44 @@ class Reconciler:
                     break
 
     def _check(self, placed: PlacedFile, *, verify: bool) -> FileState:
-        try:
-            path = ensure_inside(self._agent.library.root, placed.path)
-            st = path.lstat()
-        except (OSError, UnsafePathError):
-            return FileState.MISSING
-        if not stat.S_ISREG(st.st_mode):
-            return FileState.MISSING
-        if st.st_size != placed.size:
-            return FileState.ALTERED
-        if verify or st.st_mtime_ns != placed.mtime_ns:
-            try:
-                if sha256_file(path) != placed.sha256:
-                    return FileState.ALTERED
-            except OSError:
-                return FileState.MISSING
-            if placed.mtime_ns == -1 or st.st_mtime_ns != placed.mtime_ns:
-                # Adopt the file as it is now, so the next audit need not hash it again.
-                self._agent.state.record_placed(
-                    user_sub=placed.user_sub,
-                    sha256=placed.sha256,
-                    path=placed.path,
-                    size=st.st_size,
-                    mtime_ns=st.st_mtime_ns,
-                    at=placed.placed_at,
-                    new_file=False,
-                )
-        return FileState.OK
+        check = self._delivery.library.check(
+            placed.path,
+            sha256=placed.sha256,
+            size=placed.size,
+            mtime_ns=None if placed.mtime_ns == -1 else placed.mtime_ns,
+            verify=verify,
+        )
+        if check.state == FileState.OK and check.hashed and check.mtime_ns != placed.mtime_ns:
+            # Adopt the file as it is now, so the next audit need not hash it again.
+            self._delivery.state.record_placed(
+                user_sub=placed.user_sub,
+                sha256=placed.sha256,
+                path=placed.path,
+                size=placed.size,
+                mtime_ns=check.mtime_ns if check.mtime_ns is not None else -1,
+                at=placed.placed_at,
+                new_file=False,
+            )
+        return check.state
 
     def _refetch(self, placed: PlacedFile) -> str:
-        agent = self._agent
+        d = self._delivery
         try:
-            record = agent.ledger.get(placed.user_sub, placed.sha256)
+            record = d.ledger.get(placed.user_sub, placed.sha256)
         except ServiceError as exc:
             return f"error: {exc}"
         if record is None:
             return "not in the ledger"
         key = object_key(placed.user_sub, placed.sha256)
         try:
-            agent.s3.head_object(Bucket=self._bucket, Key=key)
+            d.s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            if object_missing(agent.s3, self._bucket, key, exc):
+            if object_missing(d.s3, self._bucket, key, exc):
                 return "cloud copy gone"
             return f"error: {exc}"
         except BotoCoreError as exc:
             return f"error: {exc}"
-        outcome = agent.deliver(DownloadMessage.for_record(record, bucket=self._bucket))
+        outcome = d.deliver(DownloadMessage.for_record(record, bucket=self._bucket))
         if outcome.placement is not None and outcome.kind in (
             OutcomeKind.PLACED,
             OutcomeKind.ALREADY_PLACED,

@@ -195,7 +195,7 @@ class ServiceRunner:
 
 def run_agent_for_service(options: ServiceOptions, stop: threading.Event) -> None:
     """The default service body: the same agent as `mobile-backup agent run`."""
-    from mobile_backup.commands.agent import run_agent_until
+    from mobile_backup.agent._launch import run_agent_until
 
     run_agent_until(stop, profile=options.profile, config_file=options.config_file)
 

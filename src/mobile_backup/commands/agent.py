@@ -17,7 +17,7 @@ from mobile_backup.commands._common import JsonOpt, err, human, load_profile, ou
 from mobile_backup.core import ConfigError, Settings, config_file_path
 
 if TYPE_CHECKING:
-    from mobile_backup.agent import Agent, AgentConfig
+    pass
 
 app = typer.Typer(help="The PC agent: collects uploads into your library.")
 
@@ -35,81 +35,9 @@ LibraryOpt = Annotated[
 
 
 def _library(cfg: Settings) -> Path:
-    root = cfg.library
-    if root is None:
-        raise ConfigError("no library folder: pass --library or set it in the profile")
-    root = root.expanduser().resolve()
-    from mobile_backup.agent import library_problem
+    from mobile_backup.agent import library_root
 
-    problem = library_problem(root)
-    if problem:
-        raise ConfigError(f"{problem} (--library)")
-    return root
-
-
-def build_agent(
-    cfg: Settings,
-    *,
-    workers: int | None = None,
-    delete_after_download: bool | None = None,
-    path_template: str | None = None,
-    max_bandwidth_mb: float | None = None,
-    part_size_mb: int | None = None,
-    reconcile_hours: float | None = None,
-    wait_seconds: int | None = None,
-) -> Agent:
-    """The agent for a profile plus command-line overrides (template validated here)."""
-    from mobile_backup.agent import Agent, TransferConfig, config_from_settings
-
-    if path_template is not None:
-        cfg = cfg.model_copy(update={"path_template": path_template})
-    transfer: dict[str, Any] = {}
-    if max_bandwidth_mb:
-        transfer["max_bandwidth"] = int(max_bandwidth_mb * 1_000_000)
-    if part_size_mb:
-        transfer["part_size"] = part_size_mb * 1024 * 1024
-        transfer["threshold"] = max(TransferConfig().threshold, 2 * transfer["part_size"])
-    try:
-        config: AgentConfig = config_from_settings(
-            cfg,
-            workers=workers,
-            delete_after_download=delete_after_download,
-            transfer=TransferConfig(**transfer) if transfer else None,
-            reconcile_interval=reconcile_hours * 3600 if reconcile_hours else None,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"invalid agent option: {exc}") from exc
-    kwargs: dict[str, Any] = {"library": _library(cfg), "config": config}
-    if wait_seconds is not None:
-        kwargs["wait_seconds"] = wait_seconds
-    return Agent.from_settings(cfg, **kwargs)
-
-
-def run_agent_until(
-    stop: threading.Event,
-    *,
-    profile: str | None = None,
-    config_file: Path | None = None,
-    **options: Any,
-) -> None:
-    """Run the agent with a rotating log until `stop` is set (the services call this)."""
-    from mobile_backup.agent._logging import configure_file_log, log_path
-    from mobile_backup.core import load_settings
-
-    if config_file is not None:
-        import os
-
-        # The Windows service runs as another account: point it at the installer's config.
-        os.environ["MOBILE_BACKUP_CONFIG_FILE"] = str(config_file)
-    cfg = load_settings(profile)
-    agent = build_agent(cfg, **options)
-    handler = configure_file_log(log_path(agent.library.root))
-    try:
-        agent.run(stop)
-    finally:
-        agent.close()
-        logging.getLogger("mobile_backup").removeHandler(handler)
-        handler.close()
+    return library_root(cfg)
 
 
 @app.command("run")
@@ -151,6 +79,8 @@ def agent_run(
     from mobile_backup.agent._logging import configure_file_log, log_path
 
     cfg = load_profile(library=library)
+    from mobile_backup.agent import build_agent
+
     agent = build_agent(
         cfg,
         workers=workers,
@@ -252,9 +182,9 @@ def agent_reconcile(
     """Fetch everything the ledger says is uploaded but not here; audit the library."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from mobile_backup.agent import Reconciler
-
     cfg = load_profile(library=library)
+    from mobile_backup.agent import build_agent
+
     agent = build_agent(cfg)
     try:
         with Progress(
@@ -266,7 +196,7 @@ def agent_reconcile(
             disable=as_json,
         ) as progress:
             task = progress.add_task("fetching from the ledger", total=None)
-            reconciler = Reconciler(agent, progress=lambda _o: progress.advance(task))
+            reconciler = agent.reconciler(progress=lambda _o: progress.advance(task))
             report = reconciler.fetch_awaiting()
             if audit:
                 progress.update(task, description="auditing the library")
@@ -417,4 +347,4 @@ def _when(iso: str | None) -> str:
     return f"{iso} ({ago / 3600:.1f} h ago)"
 
 
-__all__ = ["app", "build_agent", "run_agent_until"]
+__all__ = ["app"]
