@@ -94,8 +94,8 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     Contract: yields a started `mobile_backup.local._seaweed.SeaweedServer` with an empty
     bucket named `media` (other tests may have written to it: use unique keys). SigV4 is
     validated against ONE identity: `seaweed.access_key` / `seaweed.secret_key`, region
-    `us-east-1`; `seaweed.client()` gives a boto3 S3 client for it (path-style, s3v4) and
-    `seaweed.credentials_env()` the AWS_* variables for subprocess peers. Buckets are not
+    `us-east-1`; `seaweed.client()` gives a boto3 S3 client for it (path-style, s3v4).
+    Buckets are not
     auto-created on upload (NoSuchBucket, like S3). Do not stop it: it stops (SIGTERM to its
     whole process group) when the session ends, failures included; its data and `weed.log`
     live in a pytest tmp dir.

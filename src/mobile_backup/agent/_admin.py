@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._placement import STAGING_DIR
 from mobile_backup.agent._state import STATE_FILE, Health, StateDB
-from mobile_backup.core import ServiceError, utcnow
+from mobile_backup.core import ServiceError, delete_messages, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -212,15 +212,8 @@ def redrive(sqs: SQSClient, queue_url: str, *, limit: int | None = None) -> int:
         ok = {int(e["Id"]) for e in sent.get("Successful", [])}
         done = [(i, m) for i, m in enumerate(messages) if i in ok]
         if done:
-            try:
-                sqs.delete_message_batch(
-                    QueueUrl=dlq_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m.get("ReceiptHandle", "")} for i, m in done
-                    ],
-                )
-            except (BotoCoreError, ClientError) as exc:
-                raise ServiceError(f"could not remove moved messages from the DLQ: {exc}") from exc
+            handles = [(str(i), m.get("ReceiptHandle", "")) for i, m in done]
+            delete_messages(sqs, dlq_url, handles, what="remove moved messages from the DLQ")
         moved += len(done)
         if len(done) < len(messages):
             logger.warning("%d message(s) could not be moved back", len(messages) - len(done))

@@ -11,22 +11,19 @@ from __future__ import annotations
 import locale
 import logging
 import threading
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+
+from mobile_backup.core import exif_capture_time
 
 logger = logging.getLogger(__name__)
 
+_exif_time = exif_capture_time
+
 # Earlier dates are placeholders (QuickTime's 1904 epoch, zeroed EXIF), not capture times.
 EARLIEST_PLAUSIBLE = datetime(1990, 1, 1)
-_EXIF_IFD = 0x8769
-_DATETIME_ORIGINAL = 0x9003
-_OFFSET_TIME_ORIGINAL = 0x9011
-_DATETIME = 0x0132
 _VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".avi", ".mkv", ".webm", ".mts"})
-_heif_lock = threading.Lock()
 _hachoir_lock = threading.Lock()
-_heif_registered = False
 
 
 def media_capture_time(path: Path, *, content_type: str = "") -> datetime | None:
@@ -51,51 +48,6 @@ def media_capture_time(path: Path, *, content_type: str = "") -> datetime | None
 def _plausible(value: datetime) -> bool:
     naive = value.replace(tzinfo=None)
     return EARLIEST_PLAUSIBLE <= naive <= datetime.now() + timedelta(days=2)
-
-
-def _register_heif() -> None:
-    global _heif_registered
-    with _heif_lock:
-        if _heif_registered:
-            return
-        try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        except ImportError:  # the agent still works; HEIC files fall back to upload time
-            logger.warning("pillow-heif is not installed; HEIC capture times are not read")
-        _heif_registered = True
-
-
-def _exif_time(path: Path) -> datetime | None:
-    _register_heif()
-    from PIL import Image
-
-    with Image.open(path) as image:
-        exif = image.getexif()
-    sub: Any = exif.get_ifd(_EXIF_IFD)
-    raw = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
-    if not isinstance(raw, str):
-        return None
-    when = datetime.strptime(raw.strip("\x00 ").strip(), "%Y:%m:%d %H:%M:%S")
-    offset = sub.get(_OFFSET_TIME_ORIGINAL)
-    if isinstance(offset, str):
-        tz = _parse_offset(offset.strip("\x00 "))
-        if tz is not None:
-            return when.replace(tzinfo=tz)
-    return when
-
-
-def _parse_offset(text: str) -> timezone | None:
-    """`+02:00` → UTC+2 (EXIF 2.31 OffsetTimeOriginal)."""
-    if len(text) != 6 or text[0] not in "+-" or text[3] != ":":
-        return None
-    try:
-        hours, minutes = int(text[1:3]), int(text[4:6])
-    except ValueError:
-        return None
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if text[0] == "-" else delta)
 
 
 def _video_time(path: Path) -> datetime | None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mobile_backup.agent._queue import SQS_BATCH
 from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
 from mobile_backup.agent._transfer import TransferConfig
-from mobile_backup.core import ConfigError, Settings
+from mobile_backup.core import SQS_BATCH, ConfigError, Settings
 
 # A long poll cannot be interrupted, so this bounds how long a stop waits for it; at 5 s an
 # idle agent makes ~0.5 M receives a month, inside SQS's free tier.

@@ -24,10 +24,10 @@ from mobile_backup.agent._config import AgentConfig
 from mobile_backup.agent._deliver import Delivery
 from mobile_backup.agent._gate import PauseGate
 from mobile_backup.agent._outcome import Outcome
-from mobile_backup.agent._queue import SQS_BATCH, Acknowledger, DownloadsQueue, VisibilityKeeper
+from mobile_backup.agent._queue import Acknowledger, DownloadsQueue, VisibilityKeeper
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import StateDB
-from mobile_backup.core import MobileBackupError, ServiceError
+from mobile_backup.core import SQS_BATCH, MobileBackupError, ServiceError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef

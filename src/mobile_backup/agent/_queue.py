@@ -22,15 +22,13 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mobile_backup.core import ServiceError, crash_point
+from mobile_backup.core import SQS_BATCH, ServiceError, chunked, crash_point, delete_messages
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
-
-SQS_BATCH = 10
 
 
 @dataclass(slots=True)
@@ -39,17 +37,12 @@ class _Tracked:
     extended_at: float
 
 
-def _chunks(items: list[tuple[str, str]]) -> Iterable[list[tuple[str, str]]]:
-    for i in range(0, len(items), SQS_BATCH):
-        yield items[i : i + SQS_BATCH]
-
-
 def change_visibility(
     sqs: SQSClient, queue_url: str, handles: Iterable[tuple[str, str]], seconds: int
 ) -> int:
     """Set the visibility of (id, receipt handle) pairs; returns how many SQS accepted."""
     ok = 0
-    for batch in _chunks(list(handles)):
+    for batch in chunked(list(handles), SQS_BATCH):
         try:
             resp = sqs.change_message_visibility_batch(
                 QueueUrl=queue_url,
@@ -106,10 +99,6 @@ class VisibilityKeeper:
     def untrack(self, message_id: str) -> None:
         with self._lock:
             self._tracked.pop(message_id, None)
-
-    def tracked(self) -> dict[str, str]:
-        with self._lock:
-            return {mid: t.handle for mid, t in self._tracked.items()}
 
     def beat(self) -> int:
         """Extend every message due for it; returns how many were extended."""
@@ -183,23 +172,19 @@ class Acknowledger:
 
     def _delete(self, items: list[tuple[str, str]]) -> int:
         ok = 0
-        for batch in _chunks(items):
+        for batch in chunked(items, SQS_BATCH):
             try:
-                resp = self._sqs.delete_message_batch(
-                    QueueUrl=self._queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": handle}
-                        for i, (_, handle) in enumerate(batch)
-                    ],
+                deleted, refused = delete_messages(
+                    self._sqs, self._queue_url, batch, what=f"delete {len(batch)} message(s)"
                 )
-            except (BotoCoreError, ClientError) as exc:
+            except ServiceError as exc:
                 # Harmless: the messages come back and find their files already placed.
-                logger.warning("could not delete %d message(s): %s", len(batch), exc)
+                logger.warning("%s", exc)
                 continue
             crash_point("agent.acked")
-            ok += len(resp.get("Successful", []))
-            for failure in resp.get("Failed", []):
-                logger.warning("delete refused: %s", failure.get("Message"))
+            ok += deleted
+            for message in refused:
+                logger.warning("delete refused: %s", message)
         self.deleted += ok
         return ok
 

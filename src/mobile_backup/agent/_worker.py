@@ -29,11 +29,12 @@ from mobile_backup.agent._lock import LOCK_FILE, LibraryLock
 from mobile_backup.agent._loop import ServiceLoop
 from mobile_backup.agent._outcome import Outcome
 from mobile_backup.agent._placement import STAGING_DIR, Library
-from mobile_backup.agent._queue import SQS_BATCH, Acknowledger, DownloadsQueue
+from mobile_backup.agent._queue import Acknowledger, DownloadsQueue
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import STATE_FILE, StateDB
 from mobile_backup.agent._transfer import Downloader
 from mobile_backup.core import (
+    SQS_BATCH,
     ConfigError,
     DownloadMessage,
     Ledger,

@@ -16,10 +16,6 @@ TICK_FONT_WEB_URL = "/assets/packages/flutter_math_fork/lib/katex_fonts/fonts/Ka
 FALLBACK = [TICK_FONT]
 
 
-def heading(text: str) -> ft.Text:
-    return ft.Text(text, size=18, weight=ft.FontWeight.W_600)
-
-
 def muted(text: str, *, size: int = 13) -> ft.Text:
     return ft.Text(text, size=size, color=MUTED, font_family_fallback=FALLBACK)
 

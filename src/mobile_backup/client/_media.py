@@ -18,13 +18,11 @@ from mobile_backup.client._scan import (
     sniff,
 )
 from mobile_backup.client.exceptions import NoFilesError
+from mobile_backup.core import exif_capture_time
 
 log = logging.getLogger(__name__)
 
 _EXTRA_TYPES = {".heic": "image/heic", ".heif": "image/heif", ".dng": "image/x-adobe-dng"}
-EXIF_DATETIME_ORIGINAL = 0x9003
-EXIF_OFFSET_TIME_ORIGINAL = 0x9011
-EXIF_IFD = 0x8769
 
 
 def is_media(path: Path) -> bool:
@@ -75,30 +73,18 @@ def content_type(path: Path) -> str:
 
 
 def capture_time(path: Path) -> datetime | None:
-    """The photo's EXIF DateTimeOriginal when Pillow is available and the file has one.
+    """The photo's EXIF capture time, when Pillow is installed and the file has one.
 
-    The phone app sends the capture time it knows; on a desktop we read it from the file.
-    Without a time zone in the EXIF data, the time is taken as UTC.
+    The phone app sends the capture time it knows; on a desktop it is read from the file
+    (core's one EXIF reader, as the agent does). Without a time zone in the EXIF data the
+    time is sent as UTC, which is how the API reads a time without an offset.
     """
     try:
-        from PIL import Image  # optional: only with the agent/all extras
-    except ImportError:
+        when = exif_capture_time(path)
+    except ImportError:  # Pillow comes with the agent/all extras, not the bare client
         return None
-    try:
-        with Image.open(path) as img:
-            exif = img.getexif()
-            sub = exif.get_ifd(EXIF_IFD)
-            raw = sub.get(EXIF_DATETIME_ORIGINAL) or exif.get(0x0132)
-            offset = sub.get(EXIF_OFFSET_TIME_ORIGINAL)
     except Exception:  # not an image Pillow knows, or damaged: no capture time, not an error
         return None
-    if not isinstance(raw, str):
+    if when is None:
         return None
-    try:
-        when = datetime.strptime(raw.strip("\x00 "), "%Y:%m:%d %H:%M:%S")
-        if isinstance(offset, str) and offset.strip():
-            return datetime.fromisoformat(when.isoformat() + offset.strip())
-        return when.replace(tzinfo=UTC)
-    except ValueError:
-        log.debug("ignoring unparseable EXIF time %r in %s", raw, path)
-        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

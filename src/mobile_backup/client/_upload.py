@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +50,7 @@ from mobile_backup.client._results import (
 from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._transfer import UrlRejectedError, fresh_until, put_range
 from mobile_backup.client.exceptions import FileChangedError, UploadError
-from mobile_backup.core import MobileBackupError, crash_point
+from mobile_backup.core import MobileBackupError, chunked, crash_point
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Uploader:
         ):
             e.transfers = transfers
             try:
-                for batch in _chunks(todo, MAX_BATCH):
+                for batch in chunked(todo, MAX_BATCH):
                     if self._cancel.is_set():
                         break
                     singles: list[Prepared] = []
@@ -254,7 +254,7 @@ class Uploader:
             except OSError as exc:
                 results[path] = e.finish(_unreadable(path, exc))
         with ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers:
-            for batch in _chunks(todo, MAX_BATCH):
+            for batch in chunked(todo, MAX_BATCH):
                 if self._cancel.is_set():
                     break
                 prepared: list[Prepared] = []
@@ -459,8 +459,3 @@ def _done_future(result: FileResult) -> Future[FileResult]:
     future: Future[FileResult] = Future()
     future.set_result(result)
     return future
-
-
-def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

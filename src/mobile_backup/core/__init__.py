@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mobile_backup.core._aws import cognito_client, dynamodb_client, s3_client, sqs_client
+from mobile_backup.core._batches import SQS_BATCH, chunked, delete_messages
 from mobile_backup.core._boundary import (
     NOT_FOUND_CODES,
     aws_call,
@@ -10,6 +11,7 @@ from mobile_backup.core._boundary import (
     error_code,
     object_missing,
 )
+from mobile_backup.core._capture import exif_capture_time
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
 from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
@@ -81,6 +83,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "NOT_FOUND_CODES",
     "PASSWORD_POLICY",
+    "SQS_BATCH",
     "AuthError",
     "ConfigError",
     "DownloadMessage",
@@ -102,14 +105,17 @@ __all__ = [
     "b64_to_hex",
     "boto_errors",
     "choose_part_size",
+    "chunked",
     "cognito_client",
     "config_file_path",
     "crash_point",
     "crash_points",
     "decode_event_key",
+    "delete_messages",
     "dump_record",
     "dynamodb_client",
     "error_code",
+    "exif_capture_time",
     "hex_to_b64",
     "is_sha256_hex",
     "is_user_sub",

@@ -87,7 +87,6 @@ class Prices:
     """List prices of one region, USD."""
 
     region: str
-    s3_standard_gb_month: float
     it_frequent_gb_month: float
     it_infrequent_gb_month: float
     it_archive_instant_gb_month: float
@@ -126,7 +125,6 @@ FREE_LOGS_GB = 5.0
 FREE_XRAY_TRACES = 100_000
 
 _US = {
-    "s3_standard_gb_month": 0.023,
     "it_frequent_gb_month": 0.023,
     "it_infrequent_gb_month": 0.0125,
     "it_archive_instant_gb_month": 0.004,
@@ -171,7 +169,6 @@ PRICES: dict[str, Prices] = {
         region="eu-central-1",
         **{
             **_US,
-            "s3_standard_gb_month": 0.0245,
             "it_frequent_gb_month": 0.0245,
             "it_infrequent_gb_month": 0.0135,
             "it_archive_instant_gb_month": 0.005,

@@ -16,13 +16,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core import ServiceError, Settings, boto_errors, sqs_client
+from mobile_backup.core import (
+    SQS_BATCH,
+    ServiceError,
+    Settings,
+    boto_errors,
+    chunked,
+    delete_messages,
+    sqs_client,
+)
 from mobile_backup.ingest._processor import IngestProcessor
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import (
-        DeleteMessageBatchRequestEntryTypeDef,
         MessageAttributeValueOutputTypeDef,
         MessageTypeDef,
     )
@@ -31,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
-MAX_BATCH = 10  # SQS's ReceiveMessage limit, and the Lambda mapping's default batch size
 ERROR_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -70,10 +76,10 @@ class IngestPoller:
         handler: Handler | None = None,
         sqs: SQSClient | None = None,
         wait_seconds: int = 1,
-        batch_size: int = MAX_BATCH,
+        batch_size: int = SQS_BATCH,
     ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be 1..{MAX_BATCH}, not {batch_size}")
+        if not 1 <= batch_size <= SQS_BATCH:
+            raise ValueError(f"batch_size must be 1..{SQS_BATCH}, not {batch_size}")
         self._queue_url = settings.require("events_queue_url")
         self._region = settings.region
         if handler is None:
@@ -141,19 +147,18 @@ class IngestPoller:
 
     # Helpers ---------------------------------------------------------------------------
     def _delete(self, messages: list[MessageTypeDef]) -> None:
-        if not messages:
-            return
-        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-        ]
-        try:
-            resp = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except boto_errors() as exc:
-            # Harmless: the events come back and the ingest is idempotent.
-            logger.warning("could not delete %d processed event(s): %s", len(entries), exc)
-            return
-        for failure in resp.get("Failed", []):
-            logger.warning("could not delete a processed event: %s", failure.get("Message"))
+        handles = [(str(i), m["ReceiptHandle"]) for i, m in enumerate(messages)]
+        for batch in chunked(handles, SQS_BATCH):
+            try:
+                _, refused = delete_messages(
+                    self._sqs, self._queue_url, batch, what="delete processed events"
+                )
+            except ServiceError as exc:
+                # Harmless: the events come back and the ingest is idempotent.
+                logger.warning("%s", exc)
+                continue
+            for message in refused:
+                logger.warning("could not delete a processed event: %s", message)
 
     def _arn(self) -> str:
         if self._queue_arn is None:

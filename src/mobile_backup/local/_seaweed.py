@@ -179,15 +179,6 @@ class SeaweedServer:
     def log_path(self) -> Path:
         return self.data_dir / "weed.log"
 
-    def credentials_env(self) -> dict[str, str]:
-        """The standard AWS environment variables for this server's identity (for peers)."""
-        return {
-            "AWS_ACCESS_KEY_ID": self._access_key,
-            "AWS_SECRET_ACCESS_KEY": self._secret_key,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-        }
-
     def client(self, *, secret_key: str | None = None, max_pool_connections: int = 10) -> S3Client:
         """A boto3 S3 client signing SigV4 for this server (path-style addressing).
 
