@@ -31,14 +31,14 @@ demo: $(STAMP)
 
 ## Lint, type-check and run every test (what CI runs).
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench testkit
+	$(BIN)/ruff format --check src tests bench testkit
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench testkit
+	$(BIN)/ruff format --check src tests bench testkit
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -33,8 +33,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 if TYPE_CHECKING:
+    from testkit.seaweed import SeaweedServer
+
     from mobile_backup.local import EmulatorServer
-    from mobile_backup.local._seaweed import SeaweedServer
 
 __all__ = [
     "MB",
@@ -253,7 +254,7 @@ class SharedServers:
 
     def seaweed(self) -> SeaweedServer:
         if self._seaweed is None:
-            from mobile_backup.local._seaweed import SeaweedServer
+            from testkit.seaweed import SeaweedServer
 
             server = SeaweedServer(data_dir=self._root / "seaweed", buckets=[SEAWEED_BUCKET])
             server.start()
@@ -262,7 +263,7 @@ class SharedServers:
 
     def weed_version(self) -> str:
         if self._weed_version is None:
-            from mobile_backup.local._seaweed import find_weed
+            from testkit.seaweed import find_weed
 
             out = subprocess.run(
                 [str(find_weed()), "version"], capture_output=True, text=True, check=False

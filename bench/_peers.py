@@ -28,8 +28,7 @@ from bench._harness import mb_per_s, run_measured
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-    from mobile_backup.local._seaweed import SeaweedServer
+    from testkit.seaweed import SeaweedServer
 
 __all__ = [
     "Endpoint",

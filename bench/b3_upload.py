@@ -58,8 +58,7 @@ def _stack(ctx: BenchContext) -> Any:
 
 def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int, str, int]:
     """(seconds, API calls, the user's key prefix, files uploaded) for one upload run."""
-    from mobile_backup.api import ApiAsgiApp, ApiServer, create_app
-    from mobile_backup.api._app import ledger_for, verifier_for
+    from mobile_backup.api import create_app, ledger_for, verifier_for
     from mobile_backup.client import (
         UPLOADED,
         ApiClient,
@@ -68,7 +67,7 @@ def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int,
         TokenStore,
         Uploader,
     )
-    from mobile_backup.local import create_user, local_settings
+    from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, local_settings
 
     settings = local_settings(stack, api_url=None, library=None, profile="bench", bucket=BUCKET)
     s3 = ctx.seaweed().client(max_pool_connections=32)

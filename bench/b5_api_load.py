@@ -54,7 +54,7 @@ server.stop()
 
 API_CHILD = r"""
 import json, sys
-from mobile_backup.api import ApiAsgiApp, ApiServer
+from mobile_backup.local import ApiAsgiApp, ApiServer
 from mobile_backup.core import Settings
 config = json.loads(sys.argv[1])
 settings = Settings.explicit(**config["settings"])

@@ -91,7 +91,7 @@ def emulator() -> Iterator[Any]:
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real S3 server (SeaweedFS `weed mini`) on free loopback ports, shared by the session.
 
-    Contract: yields a started `mobile_backup.local._seaweed.SeaweedServer` with an empty
+    Contract: yields a started `testkit.seaweed.SeaweedServer` with an empty
     bucket named `media` (other tests may have written to it: use unique keys). SigV4 is
     validated against ONE identity: `seaweed.access_key` / `seaweed.secret_key`, region
     `us-east-1`; `seaweed.client()` gives a boto3 S3 client for it (path-style, s3v4).
@@ -100,7 +100,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     whole process group) when the session ends, failures included; its data and `weed.log`
     live in a pytest tmp dir.
     """
-    from mobile_backup.local._seaweed import SeaweedServer
+    from testkit.seaweed import SeaweedServer
 
     server = SeaweedServer(data_dir=tmp_path_factory.mktemp("seaweed"), buckets=["media"])
     server.start()

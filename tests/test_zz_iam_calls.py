@@ -30,7 +30,7 @@ from _iam import (
     transform,
 )
 from conftest import FULL_RUN, RECORD_ENV
-from mobile_backup.local import load_template
+from mobile_backup.infra import load_template
 
 pytestmark = pytest.mark.last
 

@@ -29,11 +29,11 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 from botocore.config import Config
 
-from mobile_backup.api import ApiAsgiApp, ApiServer, create_app
+from mobile_backup.api import create_app
 from mobile_backup.api._app import ledger_for, verifier_for
 from mobile_backup.client import ApiClient, Authenticator, TokenStore
 from mobile_backup.core import EMULATOR_KEY, Settings
-from mobile_backup.local import create_user
+from mobile_backup.local import ApiAsgiApp, ApiServer, create_user
 
 PASSWORD = "Correct-Horse-9-Battery"
 MIB = 1024**2

@@ -15,9 +15,9 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie
 
-from mobile_backup.api import ApiAsgiApp, ApiServer, serve_api
 from mobile_backup.api._app import ApiResolver
-from mobile_backup.api._asgi import MAX_BODY_BYTES
+from mobile_backup.local import ApiAsgiApp, ApiServer, serve_api
+from mobile_backup.local._asgi import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.integration
 

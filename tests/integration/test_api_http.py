@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from conftest import settings_for
-from mobile_backup.api import ApiAsgiApp, ApiServer
 from mobile_backup.core import (
     FileStatus,
     Ledger,
@@ -26,7 +25,7 @@ from mobile_backup.core import (
     dynamodb_client,
     s3_client,
 )
-from mobile_backup.local import create_user, provision
+from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, provision
 
 pytestmark = pytest.mark.integration
 

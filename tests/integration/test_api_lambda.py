@@ -15,9 +15,8 @@ import pytest
 
 from conftest import load_event
 from mobile_backup.api import handler as lambda_entry
-from mobile_backup.api._asgi import LocalLambdaContext
 from mobile_backup.core import Ledger, Settings, cognito_client, dynamodb_client
-from mobile_backup.local import create_user
+from mobile_backup.local import LocalLambdaContext, create_user
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import settings_for
-from mobile_backup.api import ApiAsgiApp, ApiServer
 from mobile_backup.core import cognito_client
-from mobile_backup.local import create_user, provision
+from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, provision
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,10 @@ from mobile_backup.core import (
     sqs_client,
     utcnow,
 )
-from mobile_backup.ingest import IngestPoller, IngestProcessor, LocalLambdaContext
+from mobile_backup.ingest import IngestProcessor
 from mobile_backup.ingest import handler as handler_module
 from mobile_backup.ingest.handler import make_handler
+from mobile_backup.local import IngestPoller, LocalLambdaContext
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

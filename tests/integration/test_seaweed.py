@@ -24,8 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-
-from mobile_backup.local._seaweed import (
+from testkit.seaweed import (
     SeaweedError,
     SeaweedServer,
     _terminate_group,

@@ -12,12 +12,11 @@ import mobile_backup.api as api
 def test_exports_are_what_we_mean_to_publish() -> None:
     assert api.__all__ == sorted(api.__all__)
     assert set(api.__all__) == {
-        "ApiAsgiApp",
-        "ApiServer",
         "Principal",
         "TokenVerifier",
         "create_app",
-        "serve_api",
+        "ledger_for",
+        "verifier_for",
     }
     for name in api.__all__:
         assert getattr(api, name) is not None
@@ -65,11 +64,16 @@ def test_a_cold_lambda_defers_what_its_first_request_may_not_need() -> None:
     assert not {"boto3", "pydantic_settings", "s3transfer"} & loaded
 
 
-def test_the_asgi_adapter_is_loaded_only_when_asked_for() -> None:
+def test_the_asgi_adapter_is_local_only_and_loaded_only_when_asked_for() -> None:
+    """Lambda packages hold Lambda code: the local HTTP adapter lives with the local stack."""
+    import importlib.util
+
+    assert importlib.util.find_spec("mobile_backup.api._asgi") is None
+    assert importlib.util.find_spec("mobile_backup.ingest._poller") is None
     code = (
-        "import sys; import mobile_backup.api as api; "
-        "before = 'mobile_backup.api._asgi' in sys.modules; api.ApiServer; "
-        "print(before, 'mobile_backup.api._asgi' in sys.modules, 'uvicorn' in sys.modules)"
+        "import sys; import mobile_backup.local as local; "
+        "before = 'mobile_backup.local._asgi' in sys.modules; local.ApiServer; "
+        "print(before, 'mobile_backup.local._asgi' in sys.modules, 'uvicorn' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

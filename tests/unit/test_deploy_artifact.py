@@ -24,7 +24,7 @@ from mobile_backup.deploy import (
     pip_command,
 )
 from mobile_backup.deploy import __main__ as deploy_main
-from mobile_backup.local import load_template
+from mobile_backup.infra import load_template
 
 PACKAGE = Path(mobile_backup.__file__).resolve().parent
 

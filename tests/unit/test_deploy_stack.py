@@ -31,7 +31,7 @@ from mobile_backup.deploy import (
     with_code_location,
 )
 from mobile_backup.deploy._errors import translate
-from mobile_backup.local import load_template
+from mobile_backup.infra import load_template
 
 STACK = "mobile-backup"
 STACK_ID = "arn:aws:cloudformation:eu-west-1:111122223333:stack/mobile-backup/1234"

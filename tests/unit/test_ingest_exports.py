@@ -12,9 +12,7 @@ def test_public_names() -> None:
         "AnnounceError",
         "IngestError",
         "IngestOutcome",
-        "IngestPoller",
         "IngestProcessor",
-        "LocalLambdaContext",
         "MalformedEventError",
     }
     for name in ingest.__all__:

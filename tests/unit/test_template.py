@@ -14,8 +14,7 @@ from _iam import transform
 from mobile_backup.api._app import create_app
 from mobile_backup.core import AWAITING_INDEX, Settings
 from mobile_backup.core._settings import ENV_PREFIX
-from mobile_backup.local import TemplateError, load_template, resolve
-from mobile_backup.local._template import default_template_path
+from mobile_backup.infra import TemplateError, default_template_path, load_template, resolve
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 

@@ -197,7 +197,7 @@ def _deploy(
         with_code_location,
         write_deploy_profile,
     )
-    from mobile_backup.local import load_template
+    from mobile_backup.infra import load_template
 
     region = str(session.region_name)
     account = _account(session)
@@ -289,7 +289,7 @@ def _delete(session: Any, stack: str, *, yes: bool, profile_name: str) -> None:
         artifacts_bucket_name,
         retained_logical_ids,
     )
-    from mobile_backup.local import load_template
+    from mobile_backup.infra import load_template
 
     region = str(session.region_name)
     account = _account(session)

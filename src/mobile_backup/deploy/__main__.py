@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mobile_backup.deploy._artifact import build_artifact, lambda_target
-    from mobile_backup.local import load_template
+    from mobile_backup.infra import load_template
 
     try:
         target = lambda_target(load_template())

@@ -1,5 +1,9 @@
 """The whole system on one machine, on an embedded AWS emulator.
 
+The Lambda functions' code runs here as it does on AWS: `ApiAsgiApp`/`ApiServer` serve the
+API's resolver over HTTP (an ASGI adapter under uvicorn), `IngestPoller` feeds the ingest
+handler from the emulator's events queue. None of this is in the Lambda bundle.
+
 Imports stay light: moto and boto3 load only when a server starts or a stack is provisioned.
 """
 
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mobile_backup.infra import TemplateError, load_template, resolve
 from mobile_backup.local._emulator import EmulatorServer
 from mobile_backup.local._provision import LocalResources, ProvisionError, create_user, provision
 from mobile_backup.local._stack import (
@@ -17,17 +22,23 @@ from mobile_backup.local._stack import (
     local_settings,
     profile_values,
 )
-from mobile_backup.local._template import TemplateError, load_template, resolve
 
 if TYPE_CHECKING:
+    from mobile_backup.local._asgi import ApiAsgiApp, ApiServer, serve_api
     from mobile_backup.local._demo import DemoReport, DemoRow, run_demo
+    from mobile_backup.local._lambda_context import LocalLambdaContext
+    from mobile_backup.local._poller import IngestPoller
 
 __all__ = [
     "DEMO_EMAIL",
     "LOCAL_PROFILE",
+    "ApiAsgiApp",
+    "ApiServer",
     "DemoReport",
     "DemoRow",
     "EmulatorServer",
+    "IngestPoller",
+    "LocalLambdaContext",
     "LocalResources",
     "LocalStack",
     "ProvisionError",
@@ -40,13 +51,27 @@ __all__ = [
     "provision",
     "resolve",
     "run_demo",
+    "serve_api",
 ]
+
+_LAZY = {
+    "DemoReport": "_demo",
+    "DemoRow": "_demo",
+    "run_demo": "_demo",
+    "ApiAsgiApp": "_asgi",
+    "ApiServer": "_asgi",
+    "serve_api": "_asgi",
+    "IngestPoller": "_poller",
+    "LocalLambdaContext": "_lambda_context",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The demo pulls in the client (httpx); load it only when asked for.
-    if name in {"DemoReport", "DemoRow", "run_demo"}:
-        from mobile_backup.local import _demo
+    # The demo pulls in the client (httpx), the servers uvicorn and Powertools: load each
+    # only when asked for.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(name)
+    import importlib
 
-        return getattr(_demo, name)
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f"mobile_backup.local.{module}"), name)

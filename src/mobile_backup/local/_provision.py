@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import ServiceError
+from mobile_backup.infra import TemplateError, load_template
 from mobile_backup.local._provision_cognito import (
     provision_user_pool,
     provision_user_pool_client,
@@ -27,7 +28,6 @@ from mobile_backup.local._provision_dynamodb import provision_table
 from mobile_backup.local._provision_s3 import provision_bucket
 from mobile_backup.local._provision_sqs import provision_queue, provision_queue_policy
 from mobile_backup.local._provision_stack import Stack, client, is_boto_error
-from mobile_backup.local._template import TemplateError, load_template
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import EMULATOR_KEY, boto_errors
-from mobile_backup.local._template import TemplateError, resolve
+from mobile_backup.infra import TemplateError, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient

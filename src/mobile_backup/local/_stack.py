@@ -126,7 +126,7 @@ class LocalStack:
         return self._settings
 
     def start(self) -> LocalStack:
-        from mobile_backup.api import ApiAsgiApp, ApiServer
+        from mobile_backup.local._asgi import ApiAsgiApp, ApiServer
         from mobile_backup.local._emulator import EmulatorServer
         from mobile_backup.local._provision import create_user, provision
 
@@ -155,7 +155,7 @@ class LocalStack:
         self._threads.append(t)
 
     def _start_ingest(self) -> None:
-        from mobile_backup.ingest import IngestPoller
+        from mobile_backup.local._poller import IngestPoller
 
         poller = IngestPoller(settings=self.settings, wait_seconds=self._poll_seconds)
         self._thread("ingest-poller", poller.run)

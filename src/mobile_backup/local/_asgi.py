@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from mobile_backup.api.exceptions import PayloadTooLargeError, error_body, status_for
 from mobile_backup.core import ServiceError
+from mobile_backup.local._lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -45,24 +46,6 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # API Gateway refuses bigger payloads; the local server mirrors it.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 STARTUP_TIMEOUT_SECONDS = 15.0
-
-
-class LocalLambdaContext:
-    """The few LambdaContext attributes code may read, for requests served locally."""
-
-    function_name = "mobile-backup-api-local"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:mobile-backup-api-local"
-    memory_limit_in_mb = 512
-    log_group_name = "/aws/lambda/mobile-backup-api-local"
-    log_stream_name = "local"
-
-    def __init__(self, request_id: str, *, timeout_seconds: float = 30.0) -> None:
-        self.aws_request_id = request_id
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def build_event(scope: Scope, body: bytes) -> dict[str, Any]:
@@ -182,7 +165,7 @@ class ApiAsgiApp:
         boto3 clients and the JWKS client are thread-safe and costly to build, so they are
         made once; only the (cheap, stateful) resolvers are per worker.
         """
-        from mobile_backup.api._app import create_app, ledger_for, verifier_for
+        from mobile_backup.api import create_app, ledger_for, verifier_for
         from mobile_backup.core import s3_client
 
         ledger, s3, verifier = ledger_for(settings), s3_client(settings), verifier_for(settings)
@@ -218,7 +201,9 @@ class ApiAsgiApp:
             # At most pool_size threads call this at once, so at most pool_size instances.
             resolver = self._factory()
         try:
-            context = LocalLambdaContext(event["requestContext"]["requestId"])
+            context = LocalLambdaContext(
+                event["requestContext"]["requestId"], function_name="mobile-backup-api-local"
+            )
             return resolver.resolve(event, context)  # type: ignore[arg-type]
         finally:
             self._idle.put(resolver)
@@ -390,4 +375,4 @@ def serve_api(app: AsgiApp, *, host: str = "127.0.0.1", port: int = 0) -> ApiSer
     return server
 
 
-__all__ = ["ApiAsgiApp", "ApiServer", "LocalLambdaContext", "build_event", "serve_api"]
+__all__ = ["ApiAsgiApp", "ApiServer", "build_event", "serve_api"]

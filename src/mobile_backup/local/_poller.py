@@ -13,7 +13,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import (
@@ -25,7 +24,8 @@ from mobile_backup.core import (
     delete_messages,
     sqs_client,
 )
-from mobile_backup.ingest._processor import IngestProcessor
+from mobile_backup.ingest import IngestProcessor
+from mobile_backup.local._lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -39,22 +39,6 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
 ERROR_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
-
-
-@dataclass(frozen=True, slots=True)
-class LocalLambdaContext:
-    """The part of Lambda's context object that handlers and Powertools read."""
-
-    function_name: str = "mobile-backup-ingest-local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
-    aws_request_id: str = ""
-    log_group_name: str = "local"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 class IngestPoller:
@@ -114,7 +98,9 @@ class IngestPoller:
         if not messages:
             return 0
         event = {"Records": [self._lambda_record(m) for m in messages]}
-        context = LocalLambdaContext(aws_request_id=str(uuid.uuid4()))
+        context = LocalLambdaContext(
+            str(uuid.uuid4()), function_name="mobile-backup-ingest-local", memory_limit_in_mb=128
+        )
         try:
             response = self._handler(event, context)
         except Exception:
