@@ -15,8 +15,9 @@ import typer
 import typer.core
 
 from mobile_backup import __version__
-from mobile_backup.commands import account, agent, local, upload
+from mobile_backup.commands import account, agent, local, upload, users
 from mobile_backup.commands import app as app_cmd
+from mobile_backup.commands import cost as cost_cmd
 from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.commands._common import ProfileOpt, err, out, safe, state
 from mobile_backup.core import MobileBackupError, redact_handlers
@@ -45,8 +46,8 @@ app.command()(upload.upload)
 app.command()(account.status)
 app.command(name="app")(app_cmd.app)
 app.command()(deploy_cmd.deploy)
-app.add_typer(deploy_cmd.users_app, name="users", no_args_is_help=True)
-app.command()(deploy_cmd.cost)
+app.add_typer(users.app, name="users", no_args_is_help=True)
+app.command()(cost_cmd.cost)
 
 
 def _version(value: bool) -> None:

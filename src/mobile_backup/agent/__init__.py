@@ -6,9 +6,11 @@ library, laid out by a path template (default `{user}/{year}/{month}/{filename}`
 
 from __future__ import annotations
 
+from mobile_backup.agent._admin import AgentStatus, agent_status, redrive
 from mobile_backup.agent._capture import media_capture_time
 from mobile_backup.agent._config import AgentConfig, config_from_settings
 from mobile_backup.agent._launch import build_agent, library_root, run_agent_until
+from mobile_backup.agent._logging import configure_file_log, log_path
 from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._paths import (
     MAX_FILENAME_BYTES,
@@ -25,9 +27,17 @@ from mobile_backup.agent._placement import (
     library_problem,
 )
 from mobile_backup.agent._reconcile import AuditFinding, Reconciler, ReconcileReport
+from mobile_backup.agent._service import ServicePlan, launchd_plan, systemd_plan
+from mobile_backup.agent._service import install as install_service
+from mobile_backup.agent._service import uninstall as uninstall_service
 from mobile_backup.agent._state import STATE_FILE, Health, PlacedFile, StateDB
 from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
 from mobile_backup.agent._transfer import Bandwidth, Downloader, TransferConfig
+from mobile_backup.agent._winservice import (
+    Pywin32Api,
+    install_windows_service,
+    uninstall_windows_service,
+)
 from mobile_backup.agent._worker import Agent
 from mobile_backup.agent.exceptions import (
     AgentError,
@@ -47,6 +57,7 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "AgentError",
+    "AgentStatus",
     "AuditFinding",
     "Bandwidth",
     "Cancelled",
@@ -63,19 +74,31 @@ __all__ = [
     "PathTemplate",
     "PlacedFile",
     "Placement",
+    "Pywin32Api",
     "ReconcileReport",
     "Reconciler",
+    "ServicePlan",
     "StateDB",
     "TransferConfig",
     "UnsafePathError",
+    "agent_status",
     "build_agent",
     "config_from_settings",
+    "configure_file_log",
     "ensure_inside",
+    "install_service",
+    "install_windows_service",
     "is_reserved_name",
+    "launchd_plan",
     "library_problem",
     "library_root",
+    "log_path",
     "media_capture_time",
+    "redrive",
     "relative_path",
     "run_agent_until",
     "sanitize_filename",
+    "systemd_plan",
+    "uninstall_service",
+    "uninstall_windows_service",
 ]

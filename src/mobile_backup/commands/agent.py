@@ -76,7 +76,7 @@ def agent_run(
     ] = None,
 ) -> None:
     """Collect uploads into the library until stopped (Ctrl+C or SIGTERM)."""
-    from mobile_backup.agent._logging import configure_file_log, log_path
+    from mobile_backup.agent import configure_file_log, log_path
 
     cfg = load_profile(library=library)
     from mobile_backup.agent import build_agent
@@ -124,7 +124,7 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
 
     Exits 1 when the queue cannot be reached, so scripts and monitors notice.
     """
-    from mobile_backup.agent._admin import agent_status as collect
+    from mobile_backup.agent import agent_status as collect
     from mobile_backup.core import sqs_client
 
     cfg = load_profile(library=library)
@@ -240,7 +240,7 @@ def agent_redrive(
     limit: Annotated[int | None, typer.Option(min=1, help="Move at most this many.")] = None,
 ) -> None:
     """Move dead-lettered download messages back to the downloads queue."""
-    from mobile_backup.agent._admin import redrive
+    from mobile_backup.agent import redrive
     from mobile_backup.core import sqs_client
 
     cfg = load_profile()
@@ -265,7 +265,7 @@ DirOpt = Annotated[
 
 
 def _plan(system: bool, directory: Path | None) -> Any:
-    from mobile_backup.agent import _service
+    from mobile_backup.agent import launchd_plan, systemd_plan
 
     if directory is not None and directory.exists() and not directory.is_dir():
         raise ConfigError(f"--dest takes a folder, and {directory} is a file")
@@ -277,13 +277,13 @@ def _plan(system: bool, directory: Path | None) -> Any:
     cfg = load_profile()
     root = _library(cfg)
     if sys.platform == "darwin":
-        return _service.launchd_plan(
+        return launchd_plan(
             profile=state.profile,
             config_file=config_file_path().resolve(),
             log_dir=root / ".mobile-backup" / "logs",
             agents_dir=directory,
         )
-    return _service.systemd_plan(
+    return systemd_plan(
         profile=state.profile,
         config_file=config_file_path().resolve(),
         library=root,
@@ -296,7 +296,7 @@ def _plan(system: bool, directory: Path | None) -> Any:
 def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt = None) -> None:
     """Run the agent as a service: Windows service, systemd unit or launchd agent."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
-        from mobile_backup.agent._winservice import Pywin32Api, install_windows_service
+        from mobile_backup.agent import Pywin32Api, install_windows_service
 
         load_profile()  # a broken profile fails here, not in the service
         install_windows_service(
@@ -307,7 +307,7 @@ def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt
         )
         out.print("Installed the Windows service MobileBackupAgent (automatic start).")
         return
-    from mobile_backup.agent._service import install
+    from mobile_backup.agent import install_service as install
 
     plan = _plan(system, dest)
     install(plan, start=start)
@@ -321,12 +321,12 @@ def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt
 def agent_uninstall(system: ScopeOpt = False, stop: StopOpt = True, dest: DirOpt = None) -> None:
     """Stop and remove the agent's service."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
-        from mobile_backup.agent._winservice import Pywin32Api, uninstall_windows_service
+        from mobile_backup.agent import Pywin32Api, uninstall_windows_service
 
         uninstall_windows_service(Pywin32Api(), stop=stop)
         out.print("Removed the Windows service MobileBackupAgent.")
         return
-    from mobile_backup.agent._service import uninstall
+    from mobile_backup.agent import uninstall_service as uninstall
 
     plan = _plan(system, dest)
     if uninstall(plan, stop=stop):

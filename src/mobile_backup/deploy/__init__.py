@@ -19,17 +19,20 @@ from mobile_backup.deploy._artifact import (
 )
 from mobile_backup.deploy._bucket import ArtifactStore, artifacts_bucket_name
 from mobile_backup.deploy._cost import (
-    PRICE_SOURCE,
-    PRICES,
-    PRICES_AS_OF,
     SEED_ESTIMATE,
     CostLine,
     Estimate,
-    Prices,
     Usage,
     estimate,
-    prices_age_warning,
     usage_from_records,
+)
+from mobile_backup.deploy._errors import translate
+from mobile_backup.deploy._prices import (
+    PRICE_SOURCE,
+    PRICES,
+    PRICES_AS_OF,
+    Prices,
+    prices_age_warning,
 )
 from mobile_backup.deploy._profile import (
     OUTPUT_SETTINGS,
@@ -93,6 +96,7 @@ __all__ = [
     "profile_values",
     "remove_member",
     "retained_logical_ids",
+    "translate",
     "usage_from_records",
     "with_code_location",
     "write_deploy_profile",
