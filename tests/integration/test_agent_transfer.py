@@ -13,7 +13,6 @@ import pytest
 from test_agent import Cloud
 
 from mobile_backup.agent import (
-    Cancelled,
     Downloader,
     DownloadError,
     DownloadIntegrityError,
@@ -21,7 +20,14 @@ from mobile_backup.agent import (
     StateDB,
     TransferConfig,
 )
-from mobile_backup.core import Ledger, Settings, dynamodb_client, s3_client, sqs_client
+from mobile_backup.core import (
+    CancelledError,
+    Ledger,
+    Settings,
+    dynamodb_client,
+    s3_client,
+    sqs_client,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +95,7 @@ def test_an_interrupted_download_resumes_without_fetching_a_finished_part_again(
         threshold=256 * KiB, part_size=128 * KiB, max_concurrency=1, chunk_size=128 * KiB
     )
     first, library, state = make(tmp_path, cloud, write=stop_after_some, config=config)
-    with pytest.raises(Cancelled):
+    with pytest.raises(CancelledError):
         first.fetch(
             bucket=bucket, key=key, sha256=sha, size=len(data), name="v.part", cancel=cancel
         )

@@ -295,7 +295,8 @@ def test_completing_an_aborted_upload_is_not_found_not_unavailable(
 
     from mobile_backup.api._auth import Principal
     from mobile_backup.api._models import MultipartCompleteRequest
-    from mobile_backup.api._multipart import MultipartService, UploadNotFoundError
+    from mobile_backup.api._multipart import MultipartService
+    from mobile_backup.api.exceptions import UploadNotFoundError
 
     video = Video(6 * MIB)
     ticket = start(api, alice, video)

@@ -17,7 +17,7 @@ def test_public_names() -> None:
         "AgentError",
         "AuditFinding",
         "Bandwidth",
-        "Cancelled",
+        "ObjectMissingError",
         "DownloadError",
         "ContentMismatchError",
         "DownloadIntegrityError",

@@ -41,11 +41,11 @@ from mobile_backup.agent._winservice import (
 from mobile_backup.agent._worker import Agent
 from mobile_backup.agent.exceptions import (
     AgentError,
-    Cancelled,
     ContentMismatchError,
     DownloadError,
     DownloadIntegrityError,
     MalformedMessageError,
+    ObjectMissingError,
     UnsafePathError,
 )
 
@@ -60,7 +60,6 @@ __all__ = [
     "AgentStatus",
     "AuditFinding",
     "Bandwidth",
-    "Cancelled",
     "ContentMismatchError",
     "DownloadError",
     "DownloadIntegrityError",
@@ -69,6 +68,7 @@ __all__ = [
     "Health",
     "Library",
     "MalformedMessageError",
+    "ObjectMissingError",
     "Outcome",
     "OutcomeKind",
     "PathTemplate",

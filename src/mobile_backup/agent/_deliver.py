@@ -25,15 +25,16 @@ from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._placement import FileState, Library, Placement
 from mobile_backup.agent._queue import DownloadsQueue
 from mobile_backup.agent._state import PlacedFile, StateDB
-from mobile_backup.agent._transfer import OBJECT_MISSING, Downloader
+from mobile_backup.agent._transfer import Downloader
 from mobile_backup.agent.exceptions import (
-    Cancelled,
     ContentMismatchError,
     DownloadError,
     DownloadIntegrityError,
     MalformedMessageError,
+    ObjectMissingError,
 )
 from mobile_backup.core import (
+    CancelledError,
     DownloadMessage,
     FileStatus,
     Ledger,
@@ -201,15 +202,15 @@ class Delivery:
         """The placement (file fsynced, verified, in place), or the outcome saying why not."""
         try:
             return self._place(item, cancel)
-        except Cancelled as exc:
+        except CancelledError as exc:
             return Outcome(OutcomeKind.RELEASED, message_id, detail=str(exc))
         except DownloadIntegrityError as exc:
             if isinstance(exc, ContentMismatchError):
                 self._tag(item, CORRUPT_TAG)  # proven garbage: expired by a lifecycle rule
             return self._fail(message_id, item, f"integrity: {exc}")
+        except ObjectMissingError as exc:
+            return self._missing(message_id, item, exc)
         except DownloadError as exc:
-            if exc.code == OBJECT_MISSING:
-                return self._missing(message_id, item, exc)
             return self._transient(message_id, item, exc)
         except OSError as exc:
             reason = _BLOCKING_ERRNOS.get(exc.errno or 0)

@@ -28,12 +28,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._placement import Library, Readable
 from mobile_backup.agent.exceptions import (
-    Cancelled,
     ContentMismatchError,
     DownloadError,
     DownloadIntegrityError,
+    ObjectMissingError,
 )
-from mobile_backup.core import PartPlan, crash_point, error_code, object_missing, utcnow
+from mobile_backup.core import (
+    CancelledError,
+    PartPlan,
+    crash_point,
+    error_code,
+    object_missing,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -44,7 +51,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-OBJECT_MISSING = "object_missing"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
@@ -142,7 +148,7 @@ class Downloader:
 
         `name` identifies a resumable staging file (same content, same name). Raises
         DownloadError (code `object_missing` when S3 has no such key), DownloadIntegrityError
-        (nothing kept), Cancelled (a ranged download stays resumable), or OSError from the
+        (nothing kept), CancelledError (a ranged download stays resumable), or OSError from the
         disk (disk full, permission denied).
         """
         cancel = cancel or threading.Event()
@@ -245,7 +251,7 @@ class Downloader:
                         if failed.is_set():
                             raise errors[0]
                         if cancel.is_set():
-                            raise Cancelled(f"download of {key} stopped; it will resume")
+                            raise CancelledError(f"download of {key} stopped; it will resume")
                     offset, length = plan.range(idx + 1)
                     fh.seek(offset)
                     while length > 0:
@@ -333,7 +339,7 @@ class Downloader:
                 position = start
                 while position <= end:
                     if any(e.is_set() for e in stop):
-                        raise Cancelled(f"download of {key} stopped")
+                        raise CancelledError(f"download of {key} stopped")
                     try:
                         chunk = body.read(min(self._config.chunk_size, end + 1 - position))
                     except (BotoCoreError, ClientError, OSError) as exc:
@@ -359,7 +365,7 @@ class Downloader:
                 resp = self._s3.get_object(Bucket=bucket, Key=key, Range=byte_range)
         except ClientError as exc:
             if object_missing(self._s3, bucket, key, exc):
-                raise DownloadError(f"{key} is not in the bucket", code=OBJECT_MISSING) from exc
+                raise ObjectMissingError(f"{key} is not in the bucket") from exc
             if error_code(exc) == "InvalidRange":
                 raise DownloadIntegrityError(f"{key} is shorter than the ledger says") from exc
             raise DownloadError(f"could not get {key}: {exc}") from exc
@@ -391,7 +397,7 @@ class _GuardedStream:
 
     def read(self, size: int, /) -> bytes:
         if self._cancel.is_set():
-            raise Cancelled(f"download of {self._key} stopped")
+            raise CancelledError(f"download of {self._key} stopped")
         try:
             chunk = self._body.read(size)
         except (BotoCoreError, ClientError, OSError) as exc:

@@ -11,10 +11,11 @@
         │   └── ContentMismatchError   the whole object was read and its SHA-256 is not the
         │                              one its key names: the cloud copy is garbage
         ├── DownloadError              the object could not be fetched (also ServiceError)
-        ├── Cancelled                  the agent is stopping; the work is released, not lost
+        │   └── ObjectMissingError     the object is not in the bucket (any more)
         └── ServiceInstallError        the service could not be installed or removed
 
-boto3 errors are translated into these at the S3/SQS boundary in `_worker.py`.
+boto3 errors are translated into these at the S3/SQS boundary (`_transfer.py`,
+`_queue.py`). A stopping agent raises core's `CancelledError`: the work is released.
 """
 
 from __future__ import annotations
@@ -62,10 +63,10 @@ class DownloadError(AgentError, ServiceError):
     code = "download_failed"
 
 
-class Cancelled(AgentError):
-    """The agent is stopping: this piece of work was released for later, not failed."""
+class ObjectMissingError(DownloadError):
+    """The object is not in the bucket (any more): expired after delivery, or never there."""
 
-    code = "cancelled"
+    code = "object_missing"
 
 
 class ServiceInstallError(AgentError):

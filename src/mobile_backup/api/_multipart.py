@@ -30,13 +30,17 @@ from mobile_backup.api._models import (
     PartChecksum,
     PresignedPart,
 )
+from mobile_backup.api.exceptions import (
+    FileMismatchError,
+    IncompleteUploadError,
+    PartMismatchError,
+    UploadNotFoundError,
+)
 from mobile_backup.core import (
     FileRecord,
     FileStatus,
-    IntegrityError,
     InvalidInputError,
     Ledger,
-    NotFoundError,
     ServiceError,
     boto_errors,
     error_code,
@@ -60,30 +64,6 @@ logger = logging.getLogger(__name__)
 
 _ALREADY_BACKED_UP = frozenset({FileStatus.UPLOADED, FileStatus.DOWNLOADED})
 _MISSING_SHOWN = 10
-
-
-class UploadNotFoundError(NotFoundError):
-    """No multipart upload with this id exists under the caller's key for this file."""
-
-    code = "upload_not_found"
-
-
-class IncompleteUploadError(InvalidInputError):
-    """Completion was asked for while S3 does not hold every part."""
-
-    code = "upload_incomplete"
-
-
-class PartMismatchError(IntegrityError):
-    """A part S3 holds does not have the size or checksum the declared file implies."""
-
-    code = "part_mismatch"
-
-
-class FileMismatchError(IntegrityError):
-    """The parts S3 holds do not assemble into the file declared at start (full-object CRC)."""
-
-    code = "file_mismatch"
 
 
 class MultipartService:

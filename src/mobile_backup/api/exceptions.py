@@ -11,9 +11,13 @@
     │   ├── UnsupportedMediaTypeError     415 unsupported_media_type
     │   ├── PayloadTooLargeError          413 payload_too_large (the local server's body limit)
     │   └── MethodNotAllowedError         405 method_not_allowed (+ `Allow`)
+    │   └── IncompleteUploadError         upload_incomplete: S3 does not hold every part yet
     ├── NotFoundError (core) ──────────── 404
-    │   └── RouteNotFoundError            not_found: no such route
+    │   ├── RouteNotFoundError            not_found: no such route
+    │   └── UploadNotFoundError           upload_not_found: no such multipart upload of yours
     ├── IntegrityError (core) ─────────── 400
+    │   ├── PartMismatchError             part_mismatch: a held part has the wrong size/CRC
+    │   └── FileMismatchError             file_mismatch: the parts are not the declared file
     ├── ServiceError (core) ───────────── 503 service_unavailable (logged; detail not exposed)
     └── anything else ─────────────────── 500 internal_error (logged; a 500 is a bug)
 
@@ -126,6 +130,30 @@ class RouteNotFoundError(NotFoundError):
     """No route matches the request's path."""
 
     code = "not_found"
+
+
+class UploadNotFoundError(NotFoundError):
+    """No multipart upload with this id exists under the caller's key for this file."""
+
+    code = "upload_not_found"
+
+
+class IncompleteUploadError(InvalidInputError):
+    """Completion was asked for while S3 does not hold every part."""
+
+    code = "upload_incomplete"
+
+
+class PartMismatchError(IntegrityError):
+    """A part S3 holds does not have the size or checksum the declared file implies."""
+
+    code = "part_mismatch"
+
+
+class FileMismatchError(IntegrityError):
+    """The parts S3 holds do not assemble into the file declared at start (full-object CRC)."""
+
+    code = "file_mismatch"
 
 
 def from_validation_errors(errors: Sequence[Mapping[str, Any]]) -> InvalidInputError:

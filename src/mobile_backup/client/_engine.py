@@ -17,15 +17,9 @@ from mobile_backup.client._journal import Journal
 from mobile_backup.client._parts import FileHash
 from mobile_backup.client._results import CANCELLED, FAILED, FileResult, UploadSubscriber
 from mobile_backup.client._retry import RetryPolicy
-from mobile_backup.core import MobileBackupError
+from mobile_backup.core import CancelledError
 
 T = TypeVar("T")
-
-
-class CancelledError(MobileBackupError):
-    """The run was stopped before this file finished."""
-
-    code = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)

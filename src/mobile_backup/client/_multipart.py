@@ -16,13 +16,18 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from mobile_backup.client._api import HeldPart, MultipartTicket, PartUrl
-from mobile_backup.client._engine import CancelledError, Engine, Prepared
+from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import UPLOADING, JournalPart
 from mobile_backup.client._parts import RangeBody, part_count, part_range
 from mobile_backup.client._results import DUPLICATE, UPLOADED, FileResult
-from mobile_backup.client._transfer import UrlRejectedError, fresh_until, put_range
-from mobile_backup.client.exceptions import ApiError, FileChangedError, UploadError
-from mobile_backup.core import MobileBackupError, crash_point
+from mobile_backup.client._transfer import fresh_until, put_range
+from mobile_backup.client.exceptions import (
+    ApiError,
+    FileChangedError,
+    UploadError,
+    UrlRejectedError,
+)
+from mobile_backup.core import CancelledError, MobileBackupError, crash_point
 
 log = logging.getLogger(__name__)
 

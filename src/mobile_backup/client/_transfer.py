@@ -8,18 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from mobile_backup.client._parts import RangeBody
-from mobile_backup.client.exceptions import TransportError, UploadError
+from mobile_backup.client.exceptions import TransportError, UploadError, UrlRejectedError
 
 # Re-sign a URL this long before it expires (at most a quarter of its lifetime).
 EXPIRY_MARGIN_SECONDS = 30.0
 # When a URL does not say how long it lives (not SigV4 query auth), assume this.
 UNKNOWN_LIFETIME_SECONDS = 300.0
-
-
-class UrlRejectedError(UploadError):
-    """S3 refused the URL itself (403): it expired, or the clocks disagree. Sign it again."""
-
-    code = "url_rejected"
 
 
 def fresh_until(url: str, *, received: float | None = None) -> float:

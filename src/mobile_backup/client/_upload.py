@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadRequest, UploadTicket
-from mobile_backup.client._engine import CancelledError, Engine, Prepared
+from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import capture_time, content_type
 from mobile_backup.client._multipart import MultipartJob
@@ -48,9 +48,9 @@ from mobile_backup.client._results import (
     UploadSummary,
 )
 from mobile_backup.client._retry import RetryPolicy
-from mobile_backup.client._transfer import UrlRejectedError, fresh_until, put_range
-from mobile_backup.client.exceptions import FileChangedError, UploadError
-from mobile_backup.core import MobileBackupError, chunked, crash_point
+from mobile_backup.client._transfer import fresh_until, put_range
+from mobile_backup.client.exceptions import FileChangedError, UploadError, UrlRejectedError
+from mobile_backup.core import CancelledError, MobileBackupError, chunked, crash_point
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ MobileBackupError
     ├── ApiError              the HTTP API answered with an error (has `status`, `code`)
     ├── TransportError        the API or S3 could not be reached
     └── UploadError           S3 refused the bytes of one file
+        └── UrlRejectedError  S3 refused the URL itself (expired, skewed clock): sign again
 """
 
 from __future__ import annotations
@@ -81,3 +82,9 @@ class UploadError(ServiceError):
         super().__init__(message)
         self.status = status
         self.transient = transient
+
+
+class UrlRejectedError(UploadError):
+    """S3 refused the URL itself (403): it expired, or the clocks disagree. Sign it again."""
+
+    code = "url_rejected"

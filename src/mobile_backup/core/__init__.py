@@ -16,6 +16,7 @@ from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, s
 from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
     AuthError,
+    CancelledError,
     ConfigError,
     IntegrityError,
     InvalidInputError,
@@ -85,6 +86,7 @@ __all__ = [
     "PASSWORD_POLICY",
     "SQS_BATCH",
     "AuthError",
+    "CancelledError",
     "ConfigError",
     "DownloadMessage",
     "FileRecord",

@@ -7,7 +7,9 @@
     ├── AuthError                     sign-in failed, token missing, expired or invalid
     ├── NotFoundError                 the thing asked for does not exist (for this user)
     ├── IntegrityError                bytes do not match their declared SHA-256 or size
-    └── ServiceError                  a cloud call failed (translated from botocore/httpx)
+    ├── ServiceError                  a cloud call failed (translated from botocore/httpx)
+    └── CancelledError                the work was stopped on purpose (Ctrl+C, a stopping
+                                      agent); it is released or resumable, never failed
 
 Each component subclasses these in its own `exceptions` module. Every error has a stable
 machine-readable `code`; the API maps errors to HTTP statuses in one place and the CLI prints
@@ -58,3 +60,9 @@ class IntegrityError(MobileBackupError):
 
 class ServiceError(MobileBackupError):
     code = "service_error"
+
+
+class CancelledError(MobileBackupError):
+    """Stopped on purpose before it finished: released for later or resumable, not failed."""
+
+    code = "cancelled"
