@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from _agentkit import Cloud
 from mobile_backup.core import EMULATOR_KEY, Settings
 
 EVENTS_DIR = Path(__file__).parent / "events"
@@ -128,3 +129,16 @@ def settings_for(resources: Any, **extra: Any) -> Settings:
 @pytest.fixture
 def settings(resources: Any) -> Settings:
     return settings_for(resources)
+
+
+@pytest.fixture
+def cloud(settings: Settings) -> Cloud:
+    """The emulator's bucket, downloads queue and ledger, as the phone and ingest use them."""
+    from mobile_backup.core import Ledger, dynamodb_client, s3_client, sqs_client
+
+    return Cloud(
+        settings=settings,
+        s3=s3_client(settings),
+        sqs=sqs_client(settings),
+        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+    )

@@ -92,8 +92,8 @@ def test_local_up_serves_other_commands_through_the_local_profile(
             assert stack.poll() is None, stack.communicate()
             assert time.monotonic() < deadline, "local up did not write the profile"
             time.sleep(0.2)
-        # The session is written right after the profile.
-        time.sleep(0.5)
+        # `local up` signs in before it writes the profile (atomically): once the profile is
+        # there, so is the session.
 
         roll = tmp_path / "roll"
         make_samples(roll, photos=3)

@@ -2,124 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from _agentkit import AT, OTHER_SUB, SUB, Cloud, files_under
 from _forbidden import forbid_missing
 
 from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
 from mobile_backup.core import (
-    DownloadMessage,
     FileStatus,
-    Ledger,
-    Settings,
-    dynamodb_client,
     object_key,
-    s3_client,
-    sqs_client,
-    utcnow,
 )
 from mobile_backup.local import LocalResources
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
+    pass
 
 pytestmark = pytest.mark.integration
-
-SUB = "3f6a2c1e-8b4d-4e1f-9a7c-2d5e6f708192"
-OTHER_SUB = "9d0e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a"
-TAKEN = datetime(2024, 7, 14, 9, 20, 5, tzinfo=UTC)
-AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-@dataclass
-class Cloud:
-    settings: Settings
-    s3: S3Client
-    sqs: SQSClient
-    ledger: Ledger
-
-    @property
-    def queue(self) -> str:
-        return self.settings.require("downloads_queue_url")
-
-    def upload(
-        self,
-        data: bytes,
-        *,
-        filename: str,
-        taken_at: datetime | None = TAKEN,
-        user_sub: str = SUB,
-        stored: bytes | None = None,
-    ) -> DownloadMessage:
-        """What the phone and the ingest do: ledger entry, object, download message.
-
-        `stored` puts other bytes in the bucket than the ones the message promises.
-        """
-        sha = hashlib.sha256(data).hexdigest()
-        self.ledger.reserve(
-            user_sub,
-            sha256=sha,
-            filename=filename,
-            size=len(data),
-            content_type="image/jpeg",
-            taken_at=taken_at,
-            device=None,
-            now=utcnow(),
-        )
-        key = object_key(user_sub, sha)
-        self.s3.put_object(
-            Bucket=self.settings.require("bucket"),
-            Key=key,
-            Body=data if stored is None else stored,
-        )
-        record = self.ledger.mark_uploaded(user_sub, sha, size=len(data), now=utcnow())
-        assert record.uploaded_at is not None
-        return DownloadMessage(
-            bucket=self.settings.require("bucket"),
-            key=key,
-            user_sub=user_sub,
-            sha256=sha,
-            size=len(data),
-            filename=filename,
-            content_type="image/jpeg",
-            taken_at=taken_at,
-            uploaded_at=record.uploaded_at,
-        )
-
-    def send(self, body: str, times: int = 1) -> None:
-        for _ in range(times):
-            self.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
-
-    def counts(self, queue_url: str | None = None) -> tuple[int, int]:
-        """(visible, in flight) messages on the downloads queue (or another)."""
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url or self.queue,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-        return (
-            int(attrs["ApproximateNumberOfMessages"]),
-            int(attrs["ApproximateNumberOfMessagesNotVisible"]),
-        )
-
-
-@pytest.fixture
-def cloud(settings: Settings) -> Cloud:
-    return Cloud(
-        settings=settings,
-        s3=s3_client(settings),
-        sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
-    )
 
 
 @pytest.fixture
@@ -139,15 +41,6 @@ def agent(cloud: Cloud, library: Path) -> Agent:
         clock=lambda: AT,
         wait_seconds=0,
     )
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    """The library as a user sees it: every file outside the agent's hidden dir."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file() and p.relative_to(root).parts[0] != ".mobile-backup"
-    }
 
 
 def drain(agent: Agent) -> int:

@@ -16,33 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _agentkit import SUB, Cloud, files_under
 from PIL import Image
-from test_agent import SUB, Cloud, files_under
 
 from mobile_backup.agent import Agent, AgentConfig, Library, OutcomeKind, TransferConfig
 from mobile_backup.agent._admin import agent_status, redrive
 from mobile_backup.core import (
     FileStatus,
-    Ledger,
-    Settings,
-    dynamodb_client,
-    s3_client,
-    sqs_client,
 )
 from mobile_backup.local import LocalResources
 
 pytestmark = pytest.mark.integration
 KiB = 1024
-
-
-@pytest.fixture
-def cloud(settings: Settings) -> Cloud:
-    return Cloud(
-        settings=settings,
-        s3=s3_client(settings),
-        sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
-    )
 
 
 def make_agent(

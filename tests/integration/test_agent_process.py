@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_agent import SUB, Cloud, files_under
+from _agentkit import SUB, Cloud, files_under
 
 from mobile_backup.agent import StateDB
-from mobile_backup.core import Ledger, Settings, dynamodb_client, s3_client, sqs_client
+from mobile_backup.core import Settings
+from mobile_backup.core._settings import CRASH_AT_ENV
 from mobile_backup.local import agent_environment
 
 pytestmark = pytest.mark.integration
@@ -26,13 +27,7 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def cloud(settings: Settings) -> Cloud:
-    cloud = Cloud(
-        settings=settings,
-        s3=s3_client(settings),
-        sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
-    )
+def cloud(cloud: Cloud) -> Cloud:
     # A killed agent's message comes back after 2 s instead of 5 minutes.
     cloud.sqs.set_queue_attributes(QueueUrl=cloud.queue, Attributes={"VisibilityTimeout": "2"})
     return cloud
@@ -50,10 +45,12 @@ def cli(settings: Settings, library: Path, *args: str) -> list[str]:
 def spawn(settings: Settings) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
 
-    def start(library: Path, *args: str) -> subprocess.Popen[str]:
+    def start(
+        library: Path, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             cli(settings, library, "run", "--reconcile-every", "0", "--poll-seconds", "1", *args),
-            env=agent_env(settings, library),
+            env={**agent_env(settings, library), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -136,8 +133,11 @@ def test_sigterm_mid_batch_loses_nothing(
         expected[f"{SUB}/2024/07/IMG_{i:03d}.jpg"] = data
     library = tmp_path / "library"
 
-    proc = spawn(library, "--max-bandwidth", "1", "--workers", "2")
-    wait_for(lambda: len(files_under(library)) >= 1, what="a first file")
+    # From the second file on, the agent holds right after placing each one (a crash point
+    # armed to hold): the batch is half done however loaded the machine is.
+    release = tmp_path / "release"
+    proc = spawn(library, "--workers", "2", env={CRASH_AT_ENV: f"agent.placed:2:hold={release}"})
+    wait_for(lambda: len(files_under(library)) >= 2, what="a first file, and one held")
     status = subprocess.run(
         cli(cloud.settings, library, "status", "--json"),
         env=agent_env(cloud.settings, library),
@@ -149,13 +149,18 @@ def test_sigterm_mid_batch_loses_nothing(
     assert shown["running"] is True
     assert shown["files_today"] >= 1
     assert shown["queue"]["visible"] + shown["queue"]["in_flight"] >= 1
+    wait_for(lambda: cloud.counts()[0] == 0, what="every message received")
     proc.send_signal(signal.SIGTERM)
+    # The stop is under way once the messages not started are put back; only then may the
+    # held workers finish their files (they take no new ones).
+    wait_for(lambda: cloud.counts()[0] > 0, what="the unstarted messages released")
+    release.touch()
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert "Agent stopped." in output
 
     placed = files_under(library)
-    assert 1 <= len(placed) < 12
+    assert 2 <= len(placed) <= 3  # the first, and what each of the two workers held
     assert all(expected[k] == v for k, v in placed.items())
     assert cloud.counts()[1] == 0  # nothing left invisible: all released or acknowledged
 

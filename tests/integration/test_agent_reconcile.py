@@ -8,22 +8,12 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
-from test_agent import SUB, TAKEN, Cloud, files_under
+from _agentkit import SUB, TAKEN, Cloud, files_under
 
 from mobile_backup.agent import Agent, FileState, OutcomeKind
-from mobile_backup.core import FileStatus, Ledger, Settings, dynamodb_client, s3_client, sqs_client
+from mobile_backup.core import FileStatus
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cloud(settings: Settings) -> Cloud:
-    return Cloud(
-        settings=settings,
-        s3=s3_client(settings),
-        sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
-    )
 
 
 def make_agent(cloud: Cloud, root: Path, host: str = "test-pc") -> Agent:

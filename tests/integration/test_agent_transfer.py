@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_agent import Cloud
+from _agentkit import Cloud
 
 from mobile_backup.agent import (
     Downloader,
@@ -22,27 +22,12 @@ from mobile_backup.agent import (
 )
 from mobile_backup.core import (
     CancelledError,
-    Ledger,
-    Settings,
-    dynamodb_client,
-    s3_client,
-    sqs_client,
 )
 
 pytestmark = pytest.mark.integration
 
 KiB = 1024
 SMALL_PARTS = TransferConfig(threshold=256 * KiB, part_size=128 * KiB, max_concurrency=4)
-
-
-@pytest.fixture
-def cloud(settings: Settings) -> Cloud:
-    return Cloud(
-        settings=settings,
-        s3=s3_client(settings),
-        sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
-    )
 
 
 def put(cloud: Cloud, data: bytes, *, stored: bytes | None = None) -> tuple[str, str, str]:

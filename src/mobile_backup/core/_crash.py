@@ -9,6 +9,11 @@ was lost, duplicated or left partial.
 
 The points are found by reading the source (`crash_points()`), so the harness can never
 drift from the code: a point added here is a point the harness can choose.
+
+`MOBILE_BACKUP_CRASH_AT=agent.placed:2:hold=PATH` holds instead of killing: from the second
+arrival on, each thread that reaches the point waits there until the file PATH exists. Tests
+use it to stop a real process at an exact step (a batch half placed) without racing a
+timer.
 """
 
 from __future__ import annotations
@@ -17,31 +22,35 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 from mobile_backup.core._settings import crash_spec
 
 _lock = threading.Lock()
 _hits = 0
-_armed: tuple[str, int] | None = None
+_armed: tuple[str, int, str | None] | None = None
 _loaded = False
+_HOLD = ":hold="
 
 _POINT = re.compile(r"""crash_point\(\s*["']([a-z_.]+)["']\s*\)""")
 
 
-def _arm() -> tuple[str, int] | None:
+def _arm() -> tuple[str, int, str | None] | None:
     global _armed, _loaded
     if not _loaded:
         spec = crash_spec()
         if spec:
+            spec, _, hold = spec.partition(_HOLD)
             name, _, count = spec.partition(":")
-            _armed = (name, int(count or "1"))
+            _armed = (name, int(count or "1"), hold or None)
         _loaded = True
     return _armed
 
 
 def crash_point(name: str) -> None:
-    """Die here (SIGKILL) if this process was armed for the n-th arrival at `name`."""
+    """Die here (SIGKILL) if this process was armed for the n-th arrival at `name` (or, if
+    armed to hold, wait here from the n-th arrival on until the hold file exists)."""
     armed = _armed if _loaded else _arm()
     if armed is None or armed[0] != name:
         return
@@ -49,6 +58,12 @@ def crash_point(name: str) -> None:
     with _lock:
         _hits += 1
         fire = _hits == armed[1]
+        held = armed[2] is not None and _hits >= armed[1]
+    if armed[2] is not None:
+        release = Path(armed[2])
+        while held and not release.exists():
+            time.sleep(0.02)
+        return
     if fire:
         kill = getattr(signal, "SIGKILL", None)
         if kill is None:  # Windows: the nearest thing to a kill -9 of ourselves

@@ -1,0 +1,104 @@
+"""What the agent's integration tests share: a `Cloud` that plays the phone and the ingest
+(ledger entry, object, download message) against the emulator, and a look at the library."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mobile_backup.core import DownloadMessage, Ledger, Settings, object_key, utcnow
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+SUB = "3f6a2c1e-8b4d-4e1f-9a7c-2d5e6f708192"
+OTHER_SUB = "9d0e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a"
+TAKEN = datetime(2024, 7, 14, 9, 20, 5, tzinfo=UTC)
+AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    s3: S3Client
+    sqs: SQSClient
+    ledger: Ledger
+
+    @property
+    def queue(self) -> str:
+        return self.settings.require("downloads_queue_url")
+
+    def upload(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        taken_at: datetime | None = TAKEN,
+        user_sub: str = SUB,
+        stored: bytes | None = None,
+    ) -> DownloadMessage:
+        """What the phone and the ingest do: ledger entry, object, download message.
+
+        `stored` puts other bytes in the bucket than the ones the message promises.
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        self.ledger.reserve(
+            user_sub,
+            sha256=sha,
+            filename=filename,
+            size=len(data),
+            content_type="image/jpeg",
+            taken_at=taken_at,
+            device=None,
+            now=utcnow(),
+        )
+        key = object_key(user_sub, sha)
+        self.s3.put_object(
+            Bucket=self.settings.require("bucket"),
+            Key=key,
+            Body=data if stored is None else stored,
+        )
+        record = self.ledger.mark_uploaded(user_sub, sha, size=len(data), now=utcnow())
+        assert record.uploaded_at is not None
+        return DownloadMessage(
+            bucket=self.settings.require("bucket"),
+            key=key,
+            user_sub=user_sub,
+            sha256=sha,
+            size=len(data),
+            filename=filename,
+            content_type="image/jpeg",
+            taken_at=taken_at,
+            uploaded_at=record.uploaded_at,
+        )
+
+    def send(self, body: str, times: int = 1) -> None:
+        for _ in range(times):
+            self.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
+
+    def counts(self, queue_url: str | None = None) -> tuple[int, int]:
+        """(visible, in flight) messages on the downloads queue (or another)."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url or self.queue,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return (
+            int(attrs["ApproximateNumberOfMessages"]),
+            int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """The library as a user sees it: every file outside the agent's hidden dir."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != ".mobile-backup"
+    }
