@@ -181,6 +181,11 @@ class AppController:
         self.runner.cancel_current()
         if not self.runner.wait_idle(SIGN_OUT_WAIT_SECONDS):
             log.warning("uploads still running after %.0f s of signing out", SIGN_OUT_WAIT_SECONDS)
+        self._close_account(forget=True)
+        self.queue.switch(None)
+
+    def _close_account(self, *, forget: bool) -> None:
+        """Close the member's session and seen-files list (and, with `forget`, the account)."""
         with self._lock:
             if self._session is not None:
                 self._session.close()
@@ -188,8 +193,8 @@ class AppController:
             if self._seen is not None:
                 self._seen.close()
             self._seen = None
-            self._account = None
-        self.queue.switch(None)
+            if forget:
+                self._account = None
 
     def _session_ended(self) -> None:
         with self._lock:
@@ -240,13 +245,7 @@ class AppController:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
-        with self._lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-            if self._seen is not None:
-                self._seen.close()
-                self._seen = None
+        self._close_account(forget=False)
 
     def _watch(self) -> None:
         while True:
