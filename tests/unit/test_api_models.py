@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mobile_backup.api._models import (
+from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
     MAX_SINGLE_PUT_SIZE,
     FileView,

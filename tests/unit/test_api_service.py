@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 
 from mobile_backup.api import Principal
-from mobile_backup.api._models import UploadRequest
+from mobile_backup.core.wire import UploadRequest
 from mobile_backup.api._service import UploadService
 from mobile_backup.core import FileRecord, FileStatus, ServiceError
 

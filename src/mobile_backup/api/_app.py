@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from mobile_backup import __version__
 from mobile_backup.api._auth import Principal, TokenVerifier
-from mobile_backup.api._models import (
+from mobile_backup.core.wire import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     FilesPage,

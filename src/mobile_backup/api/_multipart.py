@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.api._auth import Principal
-from mobile_backup.api._models import (
+from mobile_backup.core.wire import (
     PART_CHECKSUM_HEADER,
     CompletedPart,
     MultipartAbortRequest,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mobile_backup.api._auth import Principal
-from mobile_backup.api._models import (
+from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     FilesPage,
     FileView,

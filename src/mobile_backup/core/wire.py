@@ -1,4 +1,10 @@
-"""Request and response bodies of the HTTP API (they are also its OpenAPI schema)."""
+"""The HTTP API's wire contract: its request and response bodies (also its OpenAPI schema).
+
+One definition for both ends: the API (on Lambda) validates requests and builds responses
+with these models, and the upload client builds its requests and validates the responses
+with the same ones, so the two cannot disagree about a field, a limit or a status. Pydantic
+only (no Powertools): the phone imports it.
+"""
 
 from __future__ import annotations
 
