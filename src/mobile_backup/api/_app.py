@@ -30,23 +30,6 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from mobile_backup import __version__
 from mobile_backup.api._auth import Principal, TokenVerifier
-from mobile_backup.core.wire import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    FilesPage,
-    Health,
-    LookupRequest,
-    LookupResponse,
-    MultipartAbortRequest,
-    MultipartCompleteRequest,
-    MultipartPartsRequest,
-    MultipartResult,
-    MultipartStart,
-    MultipartUpload,
-    UploadRequest,
-    UploadResponse,
-    openapi_responses,
-)
 from mobile_backup.api._multipart import MultipartService
 from mobile_backup.api._service import UploadService
 from mobile_backup.api.exceptions import (
@@ -64,6 +47,23 @@ from mobile_backup.core import (
     dynamodb_client,
     s3_client,
     utcnow,
+)
+from mobile_backup.core.wire import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    FilesPage,
+    Health,
+    LookupRequest,
+    LookupResponse,
+    MultipartAbortRequest,
+    MultipartCompleteRequest,
+    MultipartPartsRequest,
+    MultipartResult,
+    MultipartStart,
+    MultipartUpload,
+    UploadRequest,
+    UploadResponse,
+    openapi_responses,
 )
 
 if TYPE_CHECKING:

@@ -18,18 +18,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.api._auth import Principal
-from mobile_backup.core.wire import (
-    PART_CHECKSUM_HEADER,
-    CompletedPart,
-    MultipartAbortRequest,
-    MultipartCompleteRequest,
-    MultipartPartsRequest,
-    MultipartResult,
-    MultipartStart,
-    MultipartUpload,
-    PartChecksum,
-    PresignedPart,
-)
 from mobile_backup.api.exceptions import (
     FileMismatchError,
     IncompleteUploadError,
@@ -48,6 +36,18 @@ from mobile_backup.core import (
     object_missing,
     part_count,
     part_length,
+)
+from mobile_backup.core.wire import (
+    PART_CHECKSUM_HEADER,
+    CompletedPart,
+    MultipartAbortRequest,
+    MultipartCompleteRequest,
+    MultipartPartsRequest,
+    MultipartResult,
+    MultipartStart,
+    MultipartUpload,
+    PartChecksum,
+    PresignedPart,
 )
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mobile_backup.api._auth import Principal
+from mobile_backup.core import FileStatus, Ledger, ServiceError, boto_errors, hex_to_b64, object_key
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     FilesPage,
@@ -27,7 +28,6 @@ from mobile_backup.core.wire import (
     UploadResponse,
     UploadResult,
 )
-from mobile_backup.core import FileStatus, Ledger, ServiceError, boto_errors, hex_to_b64, object_key
 
 logger = logging.getLogger(__name__)
 

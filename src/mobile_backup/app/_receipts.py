@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mobile_backup.app._errors import sentence
-from mobile_backup.core import FileRecord, FileStatus
+from mobile_backup.core import FileStatus
+from mobile_backup.core.wire import FileView
 
 CLOUD_DONE = "in the cloud ✓ (checksum verified by S3)"
 CLOUD_WAITING = "not in the cloud yet (upload not finished)"
@@ -71,7 +72,7 @@ class HistoryCounts:
         return " · ".join(parts)
 
 
-def history_entry(record: FileRecord) -> HistoryEntry:
+def history_entry(record: FileView) -> HistoryEntry:
     """What the history says about one ledger record."""
     status = record.status
     in_cloud = status in (FileStatus.UPLOADED, FileStatus.DOWNLOADED)
@@ -102,7 +103,7 @@ def history_entry(record: FileRecord) -> HistoryEntry:
     )
 
 
-def history(records: Iterable[FileRecord]) -> list[HistoryEntry]:
+def history(records: Iterable[FileView]) -> list[HistoryEntry]:
     """Every record as an entry, newest first (failed ones first of all: they need action)."""
     entries = [history_entry(r) for r in records]
     entries.sort(key=lambda e: e.created_at, reverse=True)

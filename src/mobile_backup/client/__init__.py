@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from mobile_backup.client._api import (
     ApiClient,
-    FilePage,
+    FileFacts,
     HeldPart,
     MultipartTicket,
     PartUrl,
-    UploadRequest,
     UploadTicket,
 )
 from mobile_backup.client._auth import Authenticator
@@ -72,7 +71,7 @@ __all__ = [
     "ApiError",
     "Authenticator",
     "FileChangedError",
-    "FilePage",
+    "FileFacts",
     "FileResult",
     "HeldPart",
     "Journal",
@@ -90,7 +89,6 @@ __all__ = [
     "Tokens",
     "TransportError",
     "UploadError",
-    "UploadRequest",
     "UploadSession",
     "UploadSubscriber",
     "UploadSummary",

@@ -5,21 +5,47 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from mobile_backup.client.exceptions import ApiError, TransportError
-from mobile_backup.core import FileRecord
+from mobile_backup.core import InvalidInputError
+from mobile_backup.core.wire import (
+    MAX_FILES_PER_REQUEST,
+    CompletedPart,
+    FilesPage,
+    FileView,
+    LookupRequest,
+    LookupResponse,
+    MultipartAbortRequest,
+    MultipartCompleteRequest,
+    MultipartPartsRequest,
+    MultipartResult,
+    MultipartStart,
+    MultipartUpload,
+    PresignedPart,
+    UploadRequest,
+    UploadResponse,
+    UploadResult,
+)
 
-MAX_BATCH = 100
-# `FileRecord.user_sub` of records listed by the API: always the signed-in caller.
-CALLER = "me"
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BATCH = MAX_FILES_PER_REQUEST
+# The API's answers, in the one wire contract (`core.wire`); the engine uses them as they are.
+UploadTicket = UploadResult
+MultipartTicket = MultipartUpload
+PartUrl = PresignedPart
+HeldPart = CompletedPart
 
 
 @dataclass(frozen=True, slots=True)
-class UploadRequest:
-    """What the client declares about one file before sending it."""
+class FileFacts:
+    """What the client declares about one file before sending it (a request's `files[]`
+    entry, or the start of a multipart upload)."""
 
     sha256: str
     size: int
@@ -28,64 +54,15 @@ class UploadRequest:
     taken_at: datetime | None = None
     device: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def fields(self) -> dict[str, Any]:
+        return {
             "sha256": self.sha256,
             "size": self.size,
             "filename": self.filename,
             "content_type": self.content_type,
+            "taken_at": self.taken_at,
+            "device": self.device,
         }
-        if self.taken_at is not None:
-            data["taken_at"] = self.taken_at.isoformat()
-        if self.device:
-            data["device"] = self.device
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class UploadTicket:
-    """The API's answer for one file: `duplicate`, or where and how to PUT it."""
-
-    sha256: str
-    status: str
-    url: str | None = None
-    headers: dict[str, str] | None = None
-    expires_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PartUrl:
-    """Where and how to PUT one part of a multipart upload."""
-
-    number: int
-    url: str
-    headers: dict[str, str]
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class HeldPart:
-    """A part S3 already holds."""
-
-    number: int
-    size: int
-    etag: str
-
-
-@dataclass(frozen=True, slots=True)
-class MultipartTicket:
-    """The API's answer about a multipart upload: `duplicate`, or the upload and part URLs.
-
-    `completed` lists the parts S3 already holds when the API was asked (or resumed one).
-    """
-
-    sha256: str
-    status: str
-    upload_id: str | None = None
-    part_size: int | None = None
-    part_count: int | None = None
-    parts: tuple[PartUrl, ...] = ()
-    completed: tuple[HeldPart, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +71,6 @@ class Lookup:
 
     backed_up: bool
     on_pc: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FilePage:
-    files: list[FileRecord]
-    next_cursor: str | None
 
 
 class ApiClient:
@@ -137,47 +108,51 @@ class ApiClient:
             raise _api_error(resp)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def request_uploads(self, files: Sequence[UploadRequest]) -> list[UploadTicket]:
+    def _call(self, method: str, path: str, body: BaseModel | None, answer: type[M]) -> M:
+        """One request in the wire contract: the body as the API's own model serialises it,
+        the answer validated by the API's own response model."""
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs["json"] = body.model_dump(mode="json", exclude_none=True)
+        data = self._request(method, path, **kwargs)
+        try:
+            return answer.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(
+                f"the API answered {path} in an unexpected shape: {exc.errors()[0]['msg']}",
+                status=200,
+                code="unexpected_response",
+            ) from exc
+
+    def request_uploads(self, files: Sequence[FileFacts]) -> list[UploadResult]:
         """Presign a batch of at most 100 files."""
         if not files:
             return []
         if len(files) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} files per batch")
-        data = self._request("POST", "/v1/uploads", json={"files": [f.to_json() for f in files]})
-        tickets = []
-        for item in data["results"]:
-            upload = item.get("upload") or {}
-            tickets.append(
-                UploadTicket(
-                    sha256=item["sha256"],
-                    status=item["status"],
-                    url=upload.get("url"),
-                    headers=upload.get("headers"),
-                    expires_at=(
-                        datetime.fromisoformat(upload["expires_at"])
-                        if upload.get("expires_at")
-                        else None
-                    ),
-                )
-            )
-        return tickets
+        body = _valid(UploadRequest, {"files": [f.fields() for f in files]})
+        return self._call("POST", "/v1/uploads", body, UploadResponse).results
 
     def start_multipart(
         self,
-        file: UploadRequest,
+        file: FileFacts,
         *,
         crc64nvme: str,
         part_size: int | None = None,
         parts: Sequence[tuple[int, str]] = (),
-    ) -> MultipartTicket:
+    ) -> MultipartUpload:
         """Start (or resume) a multipart upload of the file whose whole CRC64NVME (base64) is
         `crc64nvme`; presign `parts` ((number, base64 CRC64NVME of the part))."""
-        body = file.to_json()
-        body["crc64nvme"] = crc64nvme
-        if part_size is not None:
-            body["part_size"] = part_size
-        body["parts"] = _parts_json(parts)
-        return _ticket(self._request("POST", "/v1/uploads/multipart", json=body))
+        body = _valid(
+            MultipartStart,
+            {
+                **file.fields(),
+                "crc64nvme": crc64nvme,
+                "part_size": part_size,
+                "parts": _parts(parts),
+            },
+        )
+        return self._call("POST", "/v1/uploads/multipart", body, MultipartUpload)
 
     def sign_parts(
         self,
@@ -187,34 +162,39 @@ class ApiClient:
         part_size: int,
         parts: Sequence[tuple[int, str]] = (),
         include_completed: bool = False,
-    ) -> MultipartTicket:
+    ) -> MultipartUpload:
         """Presign (again) parts of an upload; optionally list the parts S3 holds."""
-        body = {
-            "sha256": sha256,
-            "upload_id": upload_id,
-            "part_size": part_size,
-            "parts": _parts_json(parts),
-            "include_completed": include_completed,
-        }
-        return _ticket(self._request("POST", "/v1/uploads/multipart/parts", json=body))
+        body = _valid(
+            MultipartPartsRequest,
+            {
+                "sha256": sha256,
+                "upload_id": upload_id,
+                "part_size": part_size,
+                "parts": _parts(parts),
+                "include_completed": include_completed,
+            },
+        )
+        return self._call("POST", "/v1/uploads/multipart/parts", body, MultipartUpload)
 
     def complete_multipart(
         self, *, sha256: str, upload_id: str, part_size: int, checksums: Sequence[str]
     ) -> str:
         """Assemble the file from its parts; returns the status (`uploaded`)."""
-        body = {
-            "sha256": sha256,
-            "upload_id": upload_id,
-            "part_size": part_size,
-            "checksums": list(checksums),
-        }
-        data = self._request("POST", "/v1/uploads/multipart/complete", json=body)
-        return str(data["status"])
+        body = _valid(
+            MultipartCompleteRequest,
+            {
+                "sha256": sha256,
+                "upload_id": upload_id,
+                "part_size": part_size,
+                "checksums": list(checksums),
+            },
+        )
+        return self._call("POST", "/v1/uploads/multipart/complete", body, MultipartResult).status
 
     def abort_multipart(self, *, sha256: str, upload_id: str) -> None:
         """Give up an upload and free the parts S3 holds for it."""
-        body = {"sha256": sha256, "upload_id": upload_id}
-        self._request("POST", "/v1/uploads/multipart/abort", json=body)
+        body = _valid(MultipartAbortRequest, {"sha256": sha256, "upload_id": upload_id})
+        self._call("POST", "/v1/uploads/multipart/abort", body, MultipartResult)
 
     def lookup(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
         """What the ledger says of these contents (at most 100), reserving nothing."""
@@ -222,25 +202,21 @@ class ApiClient:
             return {}
         if len(sha256s) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} digests per lookup")
-        data = self._request("POST", "/v1/files/lookup", json={"sha256": list(sha256s)})
-        return {
-            item["sha256"]: Lookup(backed_up=bool(item["backed_up"]), on_pc=bool(item["on_pc"]))
-            for item in data["results"]
-        }
+        body = _valid(LookupRequest, {"sha256": list(sha256s)})
+        answer = self._call("POST", "/v1/files/lookup", body, LookupResponse)
+        return {r.sha256: Lookup(backed_up=r.backed_up, on_pc=r.on_pc) for r in answer.results}
 
-    def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilePage:
+    def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilesPage:
+        """One page of the caller's files, as the API shows them (`FileView`)."""
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        data = self._request("GET", "/v1/files", params=params)
-        # The API lists only the caller's own files and never echoes the user id; the
-        # record's user field is filled with a marker that means "the signed-in user".
-        records = [FileRecord.model_validate({**f, "user_sub": CALLER}) for f in data["files"]]
-        return FilePage(files=records, next_cursor=data.get("next_cursor"))
+        path = "/v1/files?" + urlencode(params)
+        return self._call("GET", path, None, FilesPage)
 
-    def iter_files(self, *, page_size: int = 500) -> list[FileRecord]:
+    def iter_files(self, *, page_size: int = 500) -> list[FileView]:
         """Every file of the caller, following cursors."""
-        out: list[FileRecord] = []
+        out: list[FileView] = []
         cursor: str | None = None
         while True:
             page = self.list_files(limit=page_size, cursor=cursor)
@@ -250,36 +226,19 @@ class ApiClient:
             cursor = page.next_cursor
 
 
-def _parts_json(parts: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
+def _parts(parts: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
     return [{"number": n, "checksum_crc64nvme": c} for n, c in parts]
 
 
-def _ticket(data: dict[str, Any]) -> MultipartTicket:
-    completed = data.get("completed")
-    return MultipartTicket(
-        sha256=data["sha256"],
-        status=data["status"],
-        upload_id=data.get("upload_id"),
-        part_size=data.get("part_size"),
-        part_count=data.get("part_count"),
-        parts=tuple(
-            PartUrl(
-                number=int(p["number"]),
-                url=p["url"],
-                headers=dict(p["headers"]),
-                expires_at=datetime.fromisoformat(p["expires_at"]),
-            )
-            for p in data.get("parts") or ()
-        ),
-        completed=(
-            None
-            if completed is None
-            else tuple(
-                HeldPart(number=int(p["number"]), size=int(p["size"]), etag=str(p["etag"]))
-                for p in completed
-            )
-        ),
-    )
+def _valid(model: type[M], data: dict[str, Any]) -> M:
+    """A request body the API would accept, or an InvalidInputError saying why not (the
+    same rules as the API's: it is the same model)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        raise InvalidInputError(f"{where}: {first.get('msg')}", code="invalid_request") from exc
 
 
 def _api_error(resp: httpx.Response) -> ApiError:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import httpx
 
-from mobile_backup.client._api import ApiClient, UploadRequest
+from mobile_backup.client._api import ApiClient, FileFacts
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._parts import FileHash
 from mobile_backup.client._results import CANCELLED, FAILED, FileResult, UploadSubscriber
@@ -28,7 +28,7 @@ class Prepared:
 
     path: Path
     hash: FileHash
-    request: UploadRequest
+    request: FileFacts
     queued_at: float
 
     @property

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from mobile_backup.client._api import HeldPart, MultipartTicket, PartUrl
@@ -190,7 +191,7 @@ class MultipartJob:
         self._urls = {u.number: _Url(u, now) for u in ticket.parts if u.number not in held}
         return [n for n in range(1, self._count + 1) if n not in held]
 
-    def _held(self, parts: tuple[HeldPart, ...]) -> dict[int, JournalPart]:
+    def _held(self, parts: Sequence[HeldPart]) -> dict[int, JournalPart]:
         held = {}
         for part in parts:
             if 1 <= part.number <= self._count:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadRequest, UploadTicket
+from mobile_backup.client._api import MAX_BATCH, ApiClient, FileFacts, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import capture_time, content_type
@@ -316,7 +316,7 @@ class Uploader:
             return FileResult(path, FAILED, _size(path), reason=f"{exc}; try again later")
         except OSError as exc:
             return _unreadable(path, exc)
-        request = UploadRequest(
+        request = FileFacts(
             sha256=file_hash.sha256,
             size=file_hash.size,
             filename=path.name,
@@ -369,8 +369,8 @@ class Uploader:
         current: UploadTicket | None = ticket
         for replan in range(MAX_REPLANS + 1):
             if current is None or (
-                current.url is not None
-                and time.monotonic() >= fresh_until(current.url, received=received)
+                current.upload is not None
+                and time.monotonic() >= fresh_until(current.upload.url, received=received)
             ):
                 (current,) = e.call(e.api.request_uploads, [p.request])
                 received = time.monotonic()
@@ -395,7 +395,8 @@ class Uploader:
         e = self._engine
         if e.cancel.is_set():
             raise CancelledError("stopped")
-        if not ticket.url or ticket.headers is None:
+        upload = ticket.upload
+        if upload is None:
             raise UploadError("the API returned no upload URL")
         body = RangeBody(
             p.path,
@@ -405,7 +406,7 @@ class Uploader:
             on_chunk=lambda n: e.progress(p.path, n),
         )
         try:
-            put_range(e.http, url=ticket.url, headers=ticket.headers, body=body)
+            put_range(e.http, url=upload.url, headers=upload.headers, body=body)
         except BaseException:
             e.progress(p.path, -body.sent)  # a retried attempt starts from byte 0 again
             raise

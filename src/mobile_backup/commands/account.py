@@ -23,7 +23,7 @@ from mobile_backup.commands._common import (
 from mobile_backup.core import InvalidInputError
 
 if TYPE_CHECKING:
-    from mobile_backup.core import FileRecord
+    from mobile_backup.core.wire import FileView
 
 
 def login(
@@ -135,7 +135,7 @@ def status(
         out.print(table)
 
 
-def _steps(record: FileRecord) -> tuple[str, str]:
+def _steps(record: FileView) -> tuple[str, str]:
     """The two receipts of one file, in the app's words."""
     from mobile_backup.core import FileStatus
 

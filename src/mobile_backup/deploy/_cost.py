@@ -47,7 +47,7 @@ from mobile_backup.deploy._prices import (
 )
 
 if TYPE_CHECKING:
-    from mobile_backup.core import FileRecord
+    from mobile_backup.core.wire import FileView
 
 __all__ = [
     "SEED_ESTIMATE",
@@ -377,7 +377,7 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
 
 
 def usage_from_records(
-    records: Iterable[FileRecord],
+    records: Iterable[FileView],
     *,
     now: datetime,
     days: int = 30,

@@ -17,7 +17,8 @@ from mobile_backup.client import (
     UploadSubscriber,
     UploadSummary,
 )
-from mobile_backup.core import FileRecord, FileStatus, sha256_file
+from mobile_backup.core import FileStatus, sha256_file
+from mobile_backup.core.wire import FileView
 from mobile_backup.local._samples import make_samples
 from mobile_backup.local._stack import LocalStack
 
@@ -51,7 +52,7 @@ def wait_for_downloads(
     *,
     timeout: float,
     on_tick: Callable[[int, int], None] | None = None,
-) -> dict[str, FileRecord]:
+) -> dict[str, FileView]:
     """Poll the ledger until every file has a receipt (or the timeout passes)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -65,7 +66,7 @@ def wait_for_downloads(
 
 
 def verify_rows(
-    library: Path, upload: UploadSummary, records: dict[str, FileRecord]
+    library: Path, upload: UploadSummary, records: dict[str, FileView]
 ) -> list[DemoRow]:
     """Re-hash every file the receipts point at; a row is verified only if bytes match."""
     rows = []
