@@ -92,6 +92,7 @@ class AgentStack:
         (uploaded) and a download message."""
         from mobile_backup.core import (
             DownloadMessage,
+            FileMeta,
             Ledger,
             dynamodb_client,
             object_key,
@@ -106,10 +107,8 @@ class AgentStack:
         for path in files:
             sha = digests[path]
             size = path.stat().st_size
-            ledger.reserve(
-                user_sub, sha256=sha, filename=f"IMG_{path.name}.jpg", size=size,
-                content_type="image/jpeg", taken_at=now, device="bench", now=now,
-            )  # fmt: skip
+            meta = FileMeta(sha, size, f"IMG_{path.name}.jpg", "image/jpeg", now, "bench")
+            ledger.reserve(user_sub, meta, now=now)
             record = ledger.mark_uploaded(user_sub, sha, size=size, now=now)
             bodies.append(
                 DownloadMessage(

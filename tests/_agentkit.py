@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobile_backup.core import DownloadMessage, Ledger, Settings, object_key, utcnow
+from mobile_backup.core import DownloadMessage, FileMeta, Ledger, Settings, object_key, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -46,16 +46,8 @@ class Cloud:
         `stored` puts other bytes in the bucket than the ones the message promises.
         """
         sha = hashlib.sha256(data).hexdigest()
-        self.ledger.reserve(
-            user_sub,
-            sha256=sha,
-            filename=filename,
-            size=len(data),
-            content_type="image/jpeg",
-            taken_at=taken_at,
-            device=None,
-            now=utcnow(),
-        )
+        meta = FileMeta(sha, len(data), filename, "image/jpeg", taken_at=taken_at)
+        self.ledger.reserve(user_sub, meta, now=utcnow())
         key = object_key(user_sub, sha)
         self.s3.put_object(
             Bucket=self.settings.require("bucket"),

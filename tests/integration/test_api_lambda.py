@@ -15,7 +15,7 @@ import pytest
 
 from conftest import load_event
 from mobile_backup.api import handler as lambda_entry
-from mobile_backup.core import Ledger, Settings, cognito_client, dynamodb_client
+from mobile_backup.core import FileMeta, Ledger, Settings, cognito_client, dynamodb_client
 from mobile_backup.local import LocalLambdaContext, create_user
 
 pytestmark = pytest.mark.integration
@@ -99,14 +99,7 @@ def test_the_handler_answers_from_the_token_not_the_authorizer_context(
     configure_env(monkeypatch, settings)
     sub, token = sign_in(settings, resources)
     Ledger(dynamodb_client(settings), settings.require("table")).reserve(
-        sub,
-        sha256="ab" * 32,
-        filename="a.jpg",
-        size=1,
-        content_type="image/jpeg",
-        taken_at=None,
-        device=None,
-        now=datetime.now(UTC),
+        sub, FileMeta("ab" * 32, 1, "a.jpg", "image/jpeg"), now=datetime.now(UTC)
     )
     # The stored event's authorizer claims name another user: they must not matter.
     status, body = invoke(get_files_event(token))

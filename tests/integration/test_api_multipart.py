@@ -294,9 +294,9 @@ def test_completing_an_aborted_upload_is_not_found_not_unavailable(
     from _forbidden import forbid_missing
 
     from mobile_backup.api._auth import Principal
-    from mobile_backup.core.wire import MultipartCompleteRequest
     from mobile_backup.api._multipart import MultipartService
     from mobile_backup.api.exceptions import UploadNotFoundError
+    from mobile_backup.core.wire import MultipartCompleteRequest
 
     video = Video(6 * MIB)
     ticket = start(api, alice, video)

@@ -16,6 +16,7 @@ import pytest
 from conftest import load_event
 from mobile_backup.core import (
     DownloadMessage,
+    FileMeta,
     FileStatus,
     Ledger,
     Receipt,
@@ -84,16 +85,8 @@ def queue_counts(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
 
 
 def reserve(ledger: Ledger, sha256: str, *, filename: str, size: int) -> None:
-    ledger.reserve(
-        SUB,
-        sha256=sha256,
-        filename=filename,
-        size=size,
-        content_type="image/heic",
-        taken_at=TAKEN,
-        device="Pixel 8",
-        now=utcnow(),
-    )
+    meta = FileMeta(sha256, size, filename, "image/heic", taken_at=TAKEN, device="Pixel 8")
+    ledger.reserve(SUB, meta, now=utcnow())
 
 
 def s3_body(name: str, bucket: str, *, key: str | None = None) -> str:

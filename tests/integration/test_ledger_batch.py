@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mobile_backup.core import FileStatus, Ledger, ServiceError, Settings, dynamodb_client
+from mobile_backup.core import FileMeta, FileStatus, Ledger, ServiceError, Settings, dynamodb_client
 
 NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
 
@@ -30,12 +30,7 @@ def ledger(settings: Settings) -> Ledger:
 def reserve(ledger: Ledger, user: str, digest: str) -> None:
     ledger.reserve(
         user,
-        sha256=digest,
-        filename=f"{digest[:8]}.jpg",
-        size=10,
-        content_type="image/jpeg",
-        taken_at=None,
-        device=None,
+        FileMeta(sha256=digest, size=10, filename=f"{digest[:8]}.jpg", content_type="image/jpeg"),
         now=NOW,
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from mobile_backup.core import FileRecord, FileStatus, Receipt
 from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
     MAX_SINGLE_PUT_SIZE,
@@ -15,7 +16,6 @@ from mobile_backup.core.wire import (
     UploadFile,
     UploadRequest,
 )
-from mobile_backup.core import FileRecord, FileStatus, Receipt
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 

@@ -13,9 +13,9 @@ import pytest
 from botocore.config import Config
 
 from mobile_backup.api import Principal
-from mobile_backup.core.wire import UploadRequest
 from mobile_backup.api._service import UploadService
-from mobile_backup.core import FileRecord, FileStatus, ServiceError
+from mobile_backup.core import FileMeta, FileRecord, FileStatus, ServiceError
+from mobile_backup.core.wire import UploadRequest
 
 NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
 ALICE = Principal(sub="11111111-2222-3333-4444-555555555555", username="alice")
@@ -43,15 +43,16 @@ class MemoryLedger:
             if sha in self.statuses
         }
 
-    def reserve(self, user_sub: str, *, sha256: str, now: datetime, **meta: Any) -> FileRecord:
-        self.reserved.append((user_sub, sha256, meta))
+    def reserve(self, user_sub: str, file: FileMeta, *, now: datetime) -> FileRecord:
+        meta = {k: v for k, v in file.fields().items() if k != "sha256"}
+        self.reserved.append((user_sub, file.sha256, meta))
         return FileRecord(
             user_sub=user_sub,
-            sha256=sha256,
-            filename=meta["filename"],
-            size=meta["size"],
-            content_type=meta["content_type"],
-            status=self.statuses.get(sha256, FileStatus.PENDING),
+            sha256=file.sha256,
+            filename=file.filename,
+            size=file.size,
+            content_type=file.content_type,
+            status=self.statuses.get(file.sha256, FileStatus.PENDING),
             created_at=now,
         )
 
@@ -192,10 +193,10 @@ def test_a_file_uploaded_since_the_batch_read_is_still_a_duplicate() -> None:
 
 def test_a_failed_reservation_fails_the_batch() -> None:
     class Failing(MemoryLedger):
-        def reserve(self, user_sub: str, *, sha256: str, now: datetime, **meta: Any) -> FileRecord:
-            if sha256 == entry(b"bad")["sha256"]:
+        def reserve(self, user_sub: str, file: FileMeta, *, now: datetime) -> FileRecord:
+            if file.sha256 == entry(b"bad")["sha256"]:
                 raise ServiceError("could not write the ledger: throttled")
-            return super().reserve(user_sub, sha256=sha256, now=now, **meta)
+            return super().reserve(user_sub, file, now=now)
 
     batch = request(entry(b"a"), entry(b"bad"), entry(b"c"))
     with pytest.raises(ServiceError, match="write the ledger"):

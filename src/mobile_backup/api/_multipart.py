@@ -89,15 +89,7 @@ class MultipartService:
         """Reserve the file; answer `duplicate`, or an upload (resumed if one exists)."""
         now = self._clock()
         record = self._ledger.reserve(
-            principal.sub,
-            sha256=request.sha256,
-            filename=request.filename,
-            size=request.size,
-            content_type=request.content_type,
-            taken_at=request.taken_at,
-            device=request.device,
-            now=now,
-            crc64nvme=request.crc64nvme,
+            principal.sub, request.meta(), now=now, crc64nvme=request.crc64nvme
         )
         if record.status in _ALREADY_BACKED_UP:
             return MultipartUpload(sha256=request.sha256, status="duplicate")

@@ -147,16 +147,7 @@ class UploadService:
         return LookupResponse(results=results)
 
     def _plan_one(self, principal: Principal, item: UploadFile, now: datetime) -> UploadResult:
-        record = self._ledger.reserve(
-            principal.sub,
-            sha256=item.sha256,
-            filename=item.filename,
-            size=item.size,
-            content_type=item.content_type,
-            taken_at=item.taken_at,
-            device=item.device,
-            now=now,
-        )
+        record = self._ledger.reserve(principal.sub, item.meta(), now=now)
         if record.status in _ALREADY_BACKED_UP:
             return UploadResult(sha256=item.sha256, status="duplicate")
         return UploadResult(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from mobile_backup.client._api import (
     ApiClient,
-    FileFacts,
     HeldPart,
     MultipartTicket,
     PartUrl,
@@ -71,7 +70,6 @@ __all__ = [
     "ApiError",
     "Authenticator",
     "FileChangedError",
-    "FileFacts",
     "FileResult",
     "HeldPart",
     "Journal",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -12,7 +11,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from mobile_backup.client.exceptions import ApiError, TransportError
-from mobile_backup.core import InvalidInputError
+from mobile_backup.core import FileMeta, InvalidInputError
 from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
     CompletedPart,
@@ -40,29 +39,6 @@ UploadTicket = UploadResult
 MultipartTicket = MultipartUpload
 PartUrl = PresignedPart
 HeldPart = CompletedPart
-
-
-@dataclass(frozen=True, slots=True)
-class FileFacts:
-    """What the client declares about one file before sending it (a request's `files[]`
-    entry, or the start of a multipart upload)."""
-
-    sha256: str
-    size: int
-    filename: str
-    content_type: str
-    taken_at: datetime | None = None
-    device: str | None = None
-
-    def fields(self) -> dict[str, Any]:
-        return {
-            "sha256": self.sha256,
-            "size": self.size,
-            "filename": self.filename,
-            "content_type": self.content_type,
-            "taken_at": self.taken_at,
-            "device": self.device,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +100,7 @@ class ApiClient:
                 code="unexpected_response",
             ) from exc
 
-    def request_uploads(self, files: Sequence[FileFacts]) -> list[UploadResult]:
+    def request_uploads(self, files: Sequence[FileMeta]) -> list[UploadResult]:
         """Presign a batch of at most 100 files."""
         if not files:
             return []
@@ -135,7 +111,7 @@ class ApiClient:
 
     def start_multipart(
         self,
-        file: FileFacts,
+        file: FileMeta,
         *,
         crc64nvme: str,
         part_size: int | None = None,

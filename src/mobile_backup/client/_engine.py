@@ -12,12 +12,12 @@ from typing import TypeVar
 
 import httpx
 
-from mobile_backup.client._api import ApiClient, FileFacts
+from mobile_backup.client._api import ApiClient
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._parts import FileHash
 from mobile_backup.client._results import CANCELLED, FAILED, FileResult, UploadSubscriber
 from mobile_backup.client._retry import RetryPolicy
-from mobile_backup.core import CancelledError
+from mobile_backup.core import CancelledError, FileMeta
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class Prepared:
 
     path: Path
     hash: FileHash
-    request: FileFacts
+    request: FileMeta
     queued_at: float
 
     @property

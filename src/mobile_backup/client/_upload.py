@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from mobile_backup.client._api import MAX_BATCH, ApiClient, FileFacts, UploadTicket
+from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import capture_time, content_type
@@ -50,7 +50,7 @@ from mobile_backup.client._results import (
 from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._transfer import fresh_until, put_range
 from mobile_backup.client.exceptions import FileChangedError, UploadError, UrlRejectedError
-from mobile_backup.core import CancelledError, MobileBackupError, chunked, crash_point
+from mobile_backup.core import CancelledError, FileMeta, MobileBackupError, chunked, crash_point
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ class Uploader:
             return FileResult(path, FAILED, _size(path), reason=f"{exc}; try again later")
         except OSError as exc:
             return _unreadable(path, exc)
-        request = FileFacts(
+        request = FileMeta(
             sha256=file_hash.sha256,
             size=file_hash.size,
             filename=path.name,

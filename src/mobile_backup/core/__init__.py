@@ -37,6 +37,7 @@ from mobile_backup.core._keys import (
 from mobile_backup.core._ledger import AWAITING_INDEX, Ledger
 from mobile_backup.core._models import (
     DownloadMessage,
+    FileMeta,
     FileRecord,
     FileStatus,
     Receipt,
@@ -89,6 +90,7 @@ __all__ = [
     "CancelledError",
     "ConfigError",
     "DownloadMessage",
+    "FileMeta",
     "FileRecord",
     "FileStatus",
     "IntegrityError",

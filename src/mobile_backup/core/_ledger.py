@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core._boundary import aws_call, boto_errors
 from mobile_backup.core._errors import InvalidInputError, ServiceError
-from mobile_backup.core._models import FileRecord, FileStatus, Receipt
+from mobile_backup.core._models import FileMeta, FileRecord, FileStatus, Receipt
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -202,13 +202,8 @@ class Ledger:
     def reserve(
         self,
         user_sub: str,
+        file: FileMeta,
         *,
-        sha256: str,
-        filename: str,
-        size: int,
-        content_type: str,
-        taken_at: datetime | None,
-        device: str | None,
         now: datetime,
         crc64nvme: str | None = None,
     ) -> FileRecord:
@@ -219,6 +214,9 @@ class Ledger:
         `crc64nvme` (multipart uploads) is the file's full-object checksum that completing
         the upload is checked against, whatever a later request says.
         """
+        sha256, size = file.sha256, file.size
+        filename, content_type = file.filename, file.content_type
+        taken_at, device = file.taken_at, file.device
         names = {"#st": "status", "#size": "size"}
         values: dict[str, Any] = {
             ":fn": _s(filename),
@@ -253,17 +251,7 @@ class Ledger:
         except self._db.exceptions.ConditionalCheckFailedException:
             existing = self.get(user_sub, sha256)
             if existing is None:  # deleted between the two calls: try once more
-                return self.reserve(
-                    user_sub,
-                    sha256=sha256,
-                    filename=filename,
-                    size=size,
-                    content_type=content_type,
-                    taken_at=taken_at,
-                    device=device,
-                    now=now,
-                    crc64nvme=crc64nvme,
-                )
+                return self.reserve(user_sub, file, now=now, crc64nvme=crc64nvme)
             return existing
         except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,29 @@ class FileStatus(enum.StrEnum):
     UPLOADED = "uploaded"
     DOWNLOADED = "downloaded"
     FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FileMeta:
+    """What is known of a file before its bytes are sent: the client declares it, the API
+    checks it (`core.wire.UploadFile`) and the ledger records it."""
+
+    sha256: str
+    size: int
+    filename: str
+    content_type: str
+    taken_at: datetime | None = None
+    device: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "size": self.size,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "taken_at": self.taken_at,
+            "device": self.device,
+        }
 
 
 class Receipt(BaseModel):

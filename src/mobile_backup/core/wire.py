@@ -18,6 +18,7 @@ from mobile_backup.core import (
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
+    FileMeta,
     FileRecord,
     FileStatus,
     choose_part_size,
@@ -110,6 +111,17 @@ class UploadFile(BaseModel):
         AfterValidator(_as_utc),
     ] = None
     device: Annotated[str | None, Field(max_length=100, description="the sending device")] = None
+
+    def meta(self) -> FileMeta:
+        """The declared facts, as the ledger records them."""
+        return FileMeta(
+            sha256=self.sha256,
+            size=self.size,
+            filename=self.filename,
+            content_type=self.content_type,
+            taken_at=self.taken_at,
+            device=self.device,
+        )
 
 
 class UploadRequest(BaseModel):
