@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from _agentkit import AT, OTHER_SUB, SUB, Cloud, files_under
 from _forbidden import forbid_missing
 
+from _agentkit import AT, OTHER_SUB, SUB, Cloud, files_under
 from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
 from mobile_backup.core import (
     FileStatus,

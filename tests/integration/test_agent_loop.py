@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _agentkit import SUB, Cloud, files_under
 from PIL import Image
 
+from _agentkit import SUB, Cloud, files_under
 from mobile_backup.agent import Agent, AgentConfig, Library, OutcomeKind, TransferConfig
 from mobile_backup.agent._admin import agent_status, redrive
 from mobile_backup.core import (

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _agentkit import SUB, Cloud, files_under
 
+from _agentkit import SUB, Cloud, files_under
 from mobile_backup.agent import StateDB
 from mobile_backup.core import Settings
 from mobile_backup.core._settings import CRASH_AT_ENV

@@ -8,8 +8,8 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
-from _agentkit import SUB, TAKEN, Cloud, files_under
 
+from _agentkit import SUB, TAKEN, Cloud, files_under
 from mobile_backup.agent import Agent, FileState, OutcomeKind
 from mobile_backup.core import FileStatus
 

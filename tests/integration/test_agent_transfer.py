@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _agentkit import Cloud
 
+from _agentkit import Cloud
 from mobile_backup.agent import (
     Downloader,
     DownloadError,
