@@ -352,7 +352,7 @@ def _inject_faults(s3: Any, rate: float) -> None:
     before they reach the server (botocore's retries and ours must absorb them)."""
     import random
 
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
     from botocore.exceptions import ConnectionClosedError
 
     rng = random.Random(7)
@@ -364,7 +364,7 @@ def _inject_faults(s3: Any, rate: float) -> None:
     def maybe_fail(request: Any, **_: Any) -> Any:
         roll = rng.random()
         if roll < rate:
-            return AWSResponse(request.url, 500, {}, _Raw())
+            return AWSResponse(request.url, 500, HTTPHeaders(), _Raw())
         if roll < 2 * rate:
             raise ConnectionClosedError(endpoint_url=request.url)
         return None

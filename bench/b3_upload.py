@@ -105,7 +105,7 @@ def _delete_prefix(ctx: BenchContext, prefix: str) -> None:
     s3 = ctx.seaweed().client()
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        keys: list[Any] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
             s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
 

@@ -452,7 +452,7 @@ class Torture:
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
         dlq_arn = json.loads(attrs["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
         dlq = sqs.get_queue_url(QueueName=dlq_arn.rsplit(":", 1)[-1])["QueueUrl"]
-        found = []
+        found: list[dict[str, Any]] = []
         while True:
             resp = sqs.receive_message(
                 QueueUrl=dlq,

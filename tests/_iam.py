@@ -22,7 +22,7 @@ import fnmatch
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ def condition_keys(action: str) -> frozenset[str]:
     keys: set[str] = set()
     for resource_type in privilege["resource_types"].values():
         keys.update(resource_type.get("condition_keys", []))
-    return keys
+    return frozenset(keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,7 @@ def _like(pattern: str, value: str, *, case: bool = True) -> bool:
     return fnmatch.fnmatchcase(value, pattern)
 
 
-_OPERATORS = {
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "StringEquals": lambda want, got: got == want,
     "StringNotEquals": lambda want, got: got != want,
     "StringLike": lambda want, got: _like(want, got),

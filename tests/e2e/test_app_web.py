@@ -17,7 +17,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    BrowserContext,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from mobile_backup.app import AppController, WebAppServer
 from mobile_backup.core import sha256_file
@@ -37,7 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"width": 400, "height": 860}
+PHONE: ViewportSize = {"width": 400, "height": 860}
 
 
 @pytest.fixture

@@ -262,7 +262,11 @@ def test_errors_name_the_profiles_and_the_exact_command_to_run(cli_env: dict[str
     from mobile_backup.core import write_profile
 
     config = Path(cli_env["MOBILE_BACKUP_CONFIG_FILE"])
-    values = {"api_url": "http://127.0.0.1:9", "user_pool_id": "us-east-1_x", "client_id": "c"}
+    values: dict[str, object] = {
+        "api_url": "http://127.0.0.1:9",
+        "user_pool_id": "us-east-1_x",
+        "client_id": "c",
+    }
     write_profile("home", values, config)
     no_profile = _cli("status", env=cli_env)
     assert no_profile.returncode == 1

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
+def run(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [str(a) for a in args],
         cwd=cwd,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
 
@@ -33,7 +33,7 @@ def forbid_missing(client: Any) -> list[str]:
         except ClientError:
             forbidden.append(key)
             code = "403" if model.name == "HeadObject" else "AccessDenied"
-            response = AWSResponse(params["url"], 403, {}, None)
+            response = AWSResponse(params["url"], 403, HTTPHeaders(), None)
             return response, {
                 "Error": {"Code": code, "Message": "Forbidden"},
                 "ResponseMetadata": {"HTTPStatusCode": 403},

@@ -523,7 +523,13 @@ def test_a_token_with_a_malformed_header_is_401(api: httpx.Client, header: dict[
 def test_a_cursor_without_its_sort_key_is_400(api: httpx.Client, alice: User) -> None:
     import json
 
-    for inner in ({"pk": f"USER#{alice.sub}"}, {"pk": f"USER#{alice.sub}", "sk": 5}, [], "x"):
+    inners: list[object] = [
+        {"pk": f"USER#{alice.sub}"},
+        {"pk": f"USER#{alice.sub}", "sk": 5},
+        [],
+        "x",
+    ]
+    for inner in inners:
         cursor = base64.urlsafe_b64encode(json.dumps(inner).encode()).decode().rstrip("=")
         response = api.get("/v1/files", params={"cursor": cursor}, headers=alice.auth)
         assert_error(response, 400, "invalid_cursor")

@@ -88,7 +88,8 @@ def post_uploads_event(token: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    result = lambda_entry.handler(copy.deepcopy(event), LocalLambdaContext(str(uuid.uuid4())))
+    context: Any = LocalLambdaContext(str(uuid.uuid4()))  # duck-types Lambda's context
+    result = lambda_entry.handler(copy.deepcopy(event), context)
     assert result["headers"]["Content-Type"] == "application/json"
     return result["statusCode"], json.loads(result["body"])
 

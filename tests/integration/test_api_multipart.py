@@ -95,7 +95,9 @@ def start(api: httpx.Client, user: Account, video: Video, **extra: Any) -> dict[
     return data
 
 
-def put_parts(video: Video, parts: list[dict[str, Any]], *, skip: set[int] = frozenset()) -> None:
+def put_parts(
+    video: Video, parts: list[dict[str, Any]], *, skip: frozenset[int] = frozenset()
+) -> None:
     for part in parts:
         if part["number"] in skip:
             continue
@@ -167,7 +169,7 @@ def test_starting_again_resumes_the_same_upload_with_the_parts_held(
 ) -> None:
     video = Video(11 * MIB)
     first = start(api, alice, video)
-    put_parts(video, first["parts"], skip={2})
+    put_parts(video, first["parts"], skip=frozenset({2}))
     again = start(api, alice, video, numbers=[2])
     assert again["upload_id"] == first["upload_id"]
     assert [(p["number"], p["size"]) for p in again["completed"]] == [(1, PART), (3, MIB)]
@@ -177,7 +179,7 @@ def test_starting_again_resumes_the_same_upload_with_the_parts_held(
 def test_completing_with_a_part_missing_is_refused(api: httpx.Client, alice: Account) -> None:
     video = Video(11 * MIB)
     ticket = start(api, alice, video)
-    put_parts(video, ticket["parts"], skip={2})
+    put_parts(video, ticket["parts"], skip=frozenset({2}))
     resp = complete(api, alice, video, ticket["upload_id"])
     assert_error(resp, 400, "upload_incomplete")
     assert "2" in resp.json()["message"]
@@ -190,7 +192,7 @@ def test_a_part_of_the_wrong_size_is_refused_at_completion(
     # API's own check is what stops a short part here.
     video = Video(11 * MIB)
     ticket = start(api, alice, video)
-    put_parts(video, ticket["parts"], skip={1})
+    put_parts(video, ticket["parts"], skip=frozenset({1}))
     first = ticket["parts"][0]
     short = video.parts[0][:-1]
     headers = {**first["headers"], "Content-Length": str(len(short))}

@@ -214,8 +214,8 @@ def test_parts_that_do_not_make_the_declared_file_are_refused_by_s3(
     ticket = start(api_url, alice, data, [1, 2], declared=data[::-1])
     for part in ticket["parts"]:
         number = part["number"]
-        body = data[(number - 1) * PART : number * PART]
-        assert httpx.put(part["url"], content=body, headers=part["headers"]).status_code == 200
+        chunk = data[(number - 1) * PART : number * PART]
+        assert httpx.put(part["url"], content=chunk, headers=part["headers"]).status_code == 200
     body = {
         "sha256": hashlib.sha256(data).hexdigest(),
         "upload_id": ticket["upload_id"],

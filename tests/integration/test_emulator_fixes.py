@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 def client(emulator: Any, service: str) -> Any:
-    return boto3.session.Session().client(
+    session: Any = boto3.session.Session()  # any service: the overloads want a literal
+    return session.client(
         service,
         endpoint_url=emulator.endpoint_url,
         region_name="us-east-1",
@@ -77,5 +78,6 @@ def test_sqs_still_drops_messages_past_their_retention(emulator: Any) -> None:
 
     queue = sqs_backends["123456789012"]["us-east-1"].get_queue(url.rsplit("/", 1)[-1])
     for message in queue._messages:
-        message.sent_timestamp = int((time.time() - 61) * 1000)
+        stamp: Any = int((time.time() - 61) * 1000)  # moto types it as None until sent
+        message.sent_timestamp = stamp
     assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []

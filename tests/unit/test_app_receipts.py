@@ -6,24 +6,25 @@ from datetime import UTC, datetime, timedelta
 
 from mobile_backup.app import CLOUD_DONE, history, history_entry, pc_done
 from mobile_backup.app._receipts import PC_WAITING, count
-from mobile_backup.core import FileRecord, FileStatus, Receipt
+from mobile_backup.core import FileStatus
+from mobile_backup.core.wire import FileView, ReceiptView
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def _record(
-    status: FileStatus, *, n: int = 0, receipt: bool = False, **extra: object
-) -> FileRecord:
-    return FileRecord.model_validate(
+def _record(status: FileStatus, *, n: int = 0, receipt: bool = False, **extra: object) -> FileView:
+    """A file as `GET /v1/files` shows it (what the app reads)."""
+    return FileView.model_validate(
         {
-            "user_sub": "me",
             "sha256": f"{n:064x}",
             "filename": f"IMG_{n}.jpg",
             "size": 1000 + n,
             "content_type": "image/jpeg",
             "status": status,
             "created_at": T0 + timedelta(minutes=n),
-            "receipt": Receipt(host="pc", path=f"2024/05/IMG_{n}.jpg", sha256=f"{n:064x}", at=T0)
+            "receipt": ReceiptView(
+                host="pc", path=f"2024/05/IMG_{n}.jpg", sha256=f"{n:064x}", at=T0
+            )
             if receipt
             else None,
             **extra,

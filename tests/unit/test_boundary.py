@@ -11,10 +11,11 @@ from mobile_backup.core import Ledger, ServiceError, aws_call, object_missing
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "GetObject",
-    )
+    response: Any = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GetObject")
 
 
 def test_botocore_errors_become_service_errors() -> None:

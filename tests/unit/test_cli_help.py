@@ -21,7 +21,7 @@ def commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]
 
 
 def test_every_help_renders_whole_at_80_columns() -> None:
-    root = typer.main.get_command(app)
+    root: Any = typer.main.get_command(app)
     runner = CliRunner()
     seen = 0
     for path in commands(root):
@@ -43,7 +43,8 @@ def test_every_help_renders_whole_at_80_columns() -> None:
 
 
 def test_uninstall_does_not_offer_install_s_options() -> None:
-    result = CliRunner().invoke(typer.main.get_command(app), ["agent", "uninstall", "--help"])
+    root: Any = typer.main.get_command(app)
+    result = CliRunner().invoke(root, ["agent", "uninstall", "--help"])
     assert "--stop / --no-stop" in result.output
     assert "--start" not in result.output
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mobile_backup.cli import app
-from mobile_backup.core import FileRecord, FileStatus, InvalidInputError
+from mobile_backup.core import FileStatus, InvalidInputError
+from mobile_backup.core.wire import FileView
 from mobile_backup.deploy import (
     PRICE_SOURCE,
     PRICES,
@@ -148,9 +149,8 @@ def test_impossible_usage_is_refused(bad: dict[str, float]) -> None:
         Usage(**bad)  # type: ignore[arg-type]
 
 
-def record(days_ago: float, size: int, content_type: str) -> FileRecord:
-    return FileRecord(
-        user_sub="me",
+def record(days_ago: float, size: int, content_type: str) -> FileView:
+    return FileView(
         sha256="0" * 64,
         filename="x",
         size=size,

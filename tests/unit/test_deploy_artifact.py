@@ -236,7 +236,7 @@ def test_bytecode_is_compiled_for_the_runtime_when_its_python_is_here(tmp_path: 
 def test_a_shim_of_another_version_is_not_a_compiler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_artifact.shutil, "which", lambda name: sys.executable)
+    monkeypatch.setattr("mobile_backup.deploy._artifact.shutil.which", lambda name: sys.executable)
     assert _artifact.find_compiler(LambdaTarget(runtime="python3.99")) is None
     here = f"python{sys.version_info.major}.{sys.version_info.minor}"
     assert _artifact.find_compiler(LambdaTarget(runtime=here)) == sys.executable

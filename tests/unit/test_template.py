@@ -26,7 +26,8 @@ def template() -> dict[str, Any]:
 
 def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     resource: dict[str, Any] = template["Resources"][logical_id]
-    return resource["Properties"]
+    properties: dict[str, Any] = resource["Properties"]
+    return properties
 
 
 def lint(path: Path) -> list[str]:
