@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,31 @@ def cloud(settings: Settings) -> Cloud:
         sqs=sqs_client(settings),
         ledger=Ledger(dynamodb_client(settings), settings.require("table")),
     )
+
+
+@dataclass(frozen=True)
+class LedgerTable:
+    """One provisioned ledger table: its DynamoDB client and name."""
+
+    client: Any
+    name: str
+
+
+@pytest.fixture
+def ledger_table(emulator: Any) -> LedgerTable:
+    """Only the template's ledger table, under a fresh name: for tests of the ledger alone,
+    which need neither the bucket, the queues nor the user pool `resources` provisions."""
+    from mobile_backup.infra import load_template
+    from mobile_backup.local._provision import TABLE_ID
+    from mobile_backup.local._provision_dynamodb import provision_table
+    from mobile_backup.local._provision_stack import Stack, client
+
+    stack = Stack(
+        load_template(),
+        endpoint_url=emulator.endpoint_url,
+        region="us-east-1",
+        stack_name=f"t{uuid.uuid4().hex[:10]}",
+        parameters={},
+    )
+    provision_table(stack, TABLE_ID)
+    return LedgerTable(client("dynamodb", emulator.endpoint_url, "us-east-1"), stack.ref(TABLE_ID))

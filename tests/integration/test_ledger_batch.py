@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mobile_backup.core import FileMeta, FileStatus, Ledger, ServiceError, Settings, dynamodb_client
+from conftest import LedgerTable
+from mobile_backup.core import FileMeta, FileStatus, Ledger, ServiceError
 
 NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
 
@@ -23,8 +24,8 @@ def sub() -> str:
 
 
 @pytest.fixture
-def ledger(settings: Settings) -> Ledger:
-    return Ledger(dynamodb_client(settings), settings.require("table"))
+def ledger(ledger_table: LedgerTable) -> Ledger:
+    return Ledger(ledger_table.client, ledger_table.name)
 
 
 def reserve(ledger: Ledger, user: str, digest: str) -> None:
@@ -88,23 +89,23 @@ class Throttling:
         return dict(self._real.batch_get_item(RequestItems=RequestItems))
 
 
-def test_unprocessed_keys_are_asked_again(settings: Settings, ledger: Ledger) -> None:
+def test_unprocessed_keys_are_asked_again(ledger_table: LedgerTable, ledger: Ledger) -> None:
     alice = sub()
     reserve(ledger, alice, sha(1))
-    client = Throttling(dynamodb_client(settings), times=2)
-    throttled = Ledger(client, settings.require("table"))  # type: ignore[arg-type]
+    client = Throttling(ledger_table.client, times=2)
+    throttled = Ledger(client, ledger_table.name)  # type: ignore[arg-type]
     assert set(throttled.get_many(alice, [sha(1), sha(2)])) == {sha(1)}
     assert client.calls == 3
 
 
-def test_a_table_that_keeps_throttling_is_a_service_error(settings: Settings) -> None:
-    client = Throttling(dynamodb_client(settings), times=100)
-    throttled = Ledger(client, settings.require("table"))  # type: ignore[arg-type]
+def test_a_table_that_keeps_throttling_is_a_service_error(ledger_table: LedgerTable) -> None:
+    client = Throttling(ledger_table.client, times=100)
+    throttled = Ledger(client, ledger_table.name)  # type: ignore[arg-type]
     with pytest.raises(ServiceError, match="throttling"):
         throttled.get_many(sub(), [sha(1)])
 
 
-def test_a_missing_table_is_a_service_error(settings: Settings) -> None:
-    broken = Ledger(dynamodb_client(settings), "no-such-table")
+def test_a_missing_table_is_a_service_error(ledger_table: LedgerTable) -> None:
+    broken = Ledger(ledger_table.client, "no-such-table")
     with pytest.raises(ServiceError, match="read the ledger"):
         broken.get_many(sub(), [sha(1)])
