@@ -199,3 +199,27 @@ def test_hooks_see_finished_items_and_a_broken_hook_does_not_stop_the_queue(
     q.on_done(result=FileResult(a, UPLOADED, 1))
     assert seen == [ItemState.DONE]
     assert q.version > version
+
+
+def test_a_file_still_arriving_at_sign_out_stays_its_owners(tmp_path: Path) -> None:
+    """Member A picks a file and signs out while the browser is still sending it: it must
+    land in A's saved queue (not vanish, not join B's)."""
+    a_store, b_store = PendingStore(tmp_path / "a.json"), PendingStore(tmp_path / "b.json")
+    q = BackupQueue(store=a_store)
+    late, back = tmp_path / "late.mp4", tmp_path / "back.mp4"
+    q.expect(late, size=5)
+    q.expect(back, size=3)
+    q.switch(b_store)  # A signs out, B signs in
+    assert q.snapshot().items == ()
+    late.write_bytes(b"12345")
+    q.received(late)  # the browser finishes A's file while B is signed in
+    assert q.snapshot().items == ()  # not B's
+    assert a_store.load() == [late]  # A's, for their next sign-in
+    q.switch(a_store)  # A is back before `back` arrived: it is shown arriving again
+    states = {i.name: i.state for i in q.snapshot().items}
+    assert states == {"late.mp4": ItemState.WAITING, "back.mp4": ItemState.RECEIVING}
+    back.write_bytes(b"123")
+    q.received(back)
+    arrived = q.get(back)
+    assert arrived is not None
+    assert arrived.state == ItemState.WAITING

@@ -39,6 +39,28 @@ class ItemState(enum.StrEnum):
     FAILED = "failed"
 
 
+def _same_store(a: PendingStore | None, b: PendingStore | None) -> bool:
+    return a is not None and b is not None and a.path == b.path
+
+
+def _file_away(path: Path, owner: PendingStore | None, item: QueueItem) -> None:
+    """A file of a member who signed out arrived whole: into their saved queue, for their
+    next sign-in. An incomplete one is not queued (its bytes are not the picked file)."""
+    if owner is None:
+        return
+    try:
+        whole = path.stat().st_size == item.size
+    except OSError:
+        whole = False
+    if not whole:
+        log.warning("%s arrived incomplete after its owner signed out; not queued", item.name)
+        return
+    try:
+        owner.save([*owner.load(), path])
+    except OSError as exc:
+        log.warning("cannot save %s to its owner's queue: %s", item.name, exc)
+
+
 FINISHED = frozenset({ItemState.DONE, ItemState.SKIPPED, ItemState.FAILED})
 SUCCEEDED = frozenset({ItemState.DONE, ItemState.SKIPPED})
 
@@ -198,6 +220,8 @@ class BackupQueue:
         self._samples: deque[tuple[float, int]] = deque()
         self._store = store
         self._hooks: list[DoneHook] = []
+        # Files a signed-out member's browser is still sending: (their store, the item).
+        self._away: dict[Path, tuple[PendingStore | None, QueueItem]] = {}
 
     # Observing --------------------------------------------------------------------
     @property
@@ -258,10 +282,16 @@ class BackupQueue:
                 self._changed()
 
     def received(self, path: Path) -> None:
-        """The browser finished sending `path`: check it is whole, then queue it."""
+        """The browser finished sending `path`: check it is whole, then queue it (in the
+        queue of the member who picked it, if they signed out meanwhile)."""
         with self._lock:
             item = self._items.get(path)
-            if item is None or item.state != ItemState.RECEIVING:
+            if item is None:
+                away = self._away.pop(path, None)
+                if away is not None:
+                    _file_away(path, *away)
+                return
+            if item.state != ItemState.RECEIVING:
                 return
             try:
                 actual = path.stat().st_size
@@ -288,6 +318,9 @@ class BackupQueue:
         unfinished files are queued again, and the queue is no longer paused.
         """
         with self._lock:
+            for path, item in self._items.items():
+                if item.state == ItemState.RECEIVING:  # still arriving: it stays theirs
+                    self._away[path] = (self._store, item)
             self._items.clear()
             self._samples.clear()
             self._store = store
@@ -298,6 +331,10 @@ class BackupQueue:
                 except OSError:
                     continue  # gone since (a browser copy that was cleaned up): nothing to send
                 self._items[path] = QueueItem(path, path.name, size)
+            for path, (owner, item) in list(self._away.items()):
+                if _same_store(owner, store):  # back before the browser finished: show it
+                    self._items[path] = item
+                    del self._away[path]
             self._changed()
 
     def remove(self, path: Path) -> bool:
