@@ -103,9 +103,15 @@ def _type(page: Page, label: str, text: str) -> None:
     can lose the text, so the test waits for the focus.
     """
     field = page.get_by_label(label, exact=True)
-    field.click()
-    expect(field).to_be_focused()
-    field.fill(text)
+    for _ in range(3):  # under load, Flutter may swap the element while the text goes in
+        field.click()
+        expect(field).to_be_focused()
+        field.fill(text)
+        try:
+            expect(field).to_have_value(text, timeout=3_000)
+            return
+        except AssertionError:
+            continue
     expect(field).to_have_value(text)
 
 
