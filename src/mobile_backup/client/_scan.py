@@ -57,9 +57,6 @@ class Scan:
     files: list[Path] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
-    def skipped_by_reason(self) -> dict[str, list[Skipped]]:
-        return group_skipped(self.skipped)
-
 
 def group_skipped(skipped: Iterable[Skipped]) -> dict[str, list[Skipped]]:
     """Skipped files by reason, the biggest group first."""

@@ -277,12 +277,17 @@ def progress_bar() -> Progress:
     )
 
 
+def print_failures(summary: UploadSummary) -> None:
+    """One stderr line per failed file (all `-q` prints of a run)."""
+    for r in summary.failures:
+        err.print(f"failed: {safe(r.path)}: {safe(r.reason)}", highlight=False)
+
+
 def print_summary(summary: UploadSummary) -> None:
     from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED
 
     if state.quiet:  # scripts read the exit status; failures still say which file and why
-        for r in summary.failures:
-            err.print(f"failed: {safe(r.path)}: {safe(r.reason)}", highlight=False)
+        print_failures(summary)
         return
     cancelled = summary.count(CANCELLED)
     out.print(

@@ -19,6 +19,7 @@ from mobile_backup.commands._common import (
     load_profile,
     note,
     print_dry_run,
+    print_failures,
     print_json,
     print_summary,
     progress_bar,
@@ -142,8 +143,7 @@ def upload(
 
 def _print_batch(console: Console, summary: UploadSummary) -> None:
     if state.quiet:
-        for r in summary.failures:
-            err.print(f"failed: {safe(r.path)}: {safe(r.reason)}", highlight=False)
+        print_failures(summary)
     else:
         console.print(_batch_line(summary), highlight=False)
 

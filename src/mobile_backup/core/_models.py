@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -38,14 +38,7 @@ class FileMeta:
     device: str | None = None
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "sha256": self.sha256,
-            "size": self.size,
-            "filename": self.filename,
-            "content_type": self.content_type,
-            "taken_at": self.taken_at,
-            "device": self.device,
-        }
+        return asdict(self)
 
 
 class Receipt(BaseModel):
