@@ -47,6 +47,9 @@ _ACTION_OF: dict[tuple[str, str], tuple[str, ...]] = {
     ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
     ("sqs", "SendMessageBatch"): ("sqs:SendMessage",),
 }
+# Operations Cognito authorises by the caller's own access token, not by IAM ("Amazon Cognito
+# doesn't evaluate IAM policies in requests for this API operation"): no grant is needed.
+_TOKEN_AUTHORISED = frozenset({("cognito-idp", "GetUser")})
 # Request parameters that become condition keys, where the action supports the key.
 _CONDITION_PARAMS = {"s3:prefix": "Prefix"}
 
@@ -104,6 +107,8 @@ class Call:
         return dict(self.params).get(name)
 
     def actions(self) -> tuple[str, ...]:
+        if (self.service, self.operation) in _TOKEN_AUTHORISED:
+            return ()
         default = (f"{self.service}:{self.operation}",)  # the IAM prefix is the endpoint's
         return _ACTION_OF.get((self.service, self.operation), default)
 

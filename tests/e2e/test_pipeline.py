@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,17 @@ def test_demo_delivers_every_sample_verified_and_filed_by_capture_date(tmp_path:
         placed = tmp_path / "library" / row.placed_at
         assert placed.is_file()
         assert sha256_file(placed) == sha256_file(samples[row.name].path)
-        taken = samples[row.name].taken_at
-        if row.name.endswith(".jpg") and taken is not None:
-            # The phone's capture time (EXIF here) decides the folder, not the upload time.
-            assert row.placed_at.split("/")[1:3] == [f"{taken:%Y}", f"{taken:%m}"]
+        # Filed under the member's name, not their id.
+        assert row.placed_at.split("/")[0] == "demo"
+        # The capture time (EXIF, the video's header, else the date in the screenshot's
+        # name) decides the folder, not the upload time; and it is the file's own time.
+        taken = samples[row.name].taken_at or datetime(2024, 2, 29)
+        assert row.placed_at.split("/")[1:3] == [f"{taken:%Y}", f"{taken:%m}"], row
+        if row.name.endswith(".mp4"):
+            assert placed.stat().st_mtime == taken.timestamp()
+        else:  # a wall-clock time: shown unchanged in this PC's time zone
+            wall = taken.replace(tzinfo=None)
+            assert datetime.fromtimestamp(placed.stat().st_mtime) == wall
     # Nothing but the placed files (and the agent's own hidden dir) is in the library.
     files = [p for p in (tmp_path / "library").rglob("*") if p.is_file()]
     visible = [p for p in files if ".mobile-backup" not in p.parts]

@@ -25,6 +25,7 @@ from mobile_backup.core import (
     dynamodb_client,
     s3_client,
 )
+from mobile_backup.core.wire import FileView
 from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, provision
 
 pytestmark = pytest.mark.integration
@@ -62,9 +63,9 @@ def api(stack_settings: Settings) -> Iterator[httpx.Client]:
         yield client
 
 
-def sign_in(settings: Settings, stack: Any) -> User:
+def sign_in(settings: Settings, stack: Any, email: str | None = None) -> User:
     """A new pool user and the access token Cognito (the emulator) issues for them."""
-    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
     sub = create_user(stack, email=email, password=PASSWORD)
     result = cognito_client(settings).initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH",
@@ -265,20 +266,42 @@ def test_listing_shows_only_the_callers_files(
     assert done["status"] == "downloaded"
     assert done["receipt"]["host"] == "pc"
     assert done["receipt"]["path"] == "x/a1.jpg"
-    assert set(done) == {
-        "sha256",
-        "filename",
-        "size",
-        "content_type",
-        "taken_at",
-        "status",
-        "created_at",
-        "uploaded_at",
-        "downloaded_at",
-        "failed_reason",
-        "receipt",
-    }
+    assert set(done) == set(FileView.model_fields)
+    assert "user_sub" not in done
     assert alice_files[media(b"a2")["sha256"]]["receipt"] is None
+
+
+def test_members_get_a_folder_name_once_unique_in_the_household(
+    api: httpx.Client, stack: Any, stack_settings: Settings
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    anna = sign_in(stack_settings, stack, f"anna.{tag}@example.com")
+    other = sign_in(stack_settings, stack, f"ANNA.{tag}@family.example")
+    cognito_client(stack_settings).admin_update_user_attributes(
+        UserPoolId=stack_settings.require("user_pool_id"),
+        Username=f"ANNA.{tag}@family.example",
+        UserAttributes=[{"Name": "preferred_username", "Value": f"Anna {tag}/../x"}],
+    )
+
+    def owner(user: User, content: bytes) -> str:
+        upload_plan(api, user, media(content))
+        (entry,) = [
+            f for f in list_all(api, user, limit=100) if f["sha256"] == media(content)["sha256"]
+        ]
+        return str(entry["owner_name"])
+
+    assert owner(anna, b"first") == f"anna.{tag}"
+    # The preferred username wins over the e-mail; a path in it is only characters.
+    assert owner(other, b"second") == f"Anna {tag}_.._x"
+    third = sign_in(stack_settings, stack, f"Anna.{tag}@elsewhere.example")
+    assert owner(third, b"third") == f"Anna.{tag}-2"  # same name, other case: a suffix
+    # Settled for good: a later rename does not move anyone's folder.
+    cognito_client(stack_settings).admin_update_user_attributes(
+        UserPoolId=stack_settings.require("user_pool_id"),
+        Username=f"anna.{tag}@example.com",
+        UserAttributes=[{"Name": "preferred_username", "Value": "someone else"}],
+    )
+    assert owner(anna, b"fourth") == f"anna.{tag}"
 
 
 def test_a_new_user_sees_no_files(api: httpx.Client, alice: User, bob: User) -> None:

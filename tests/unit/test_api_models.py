@@ -157,13 +157,24 @@ def test_file_view_carries_the_receipt_and_not_the_owner() -> None:
         status=FileStatus.DOWNLOADED,
         created_at=at,
         downloaded_at=at,
-        receipt=Receipt(host="pc", path="2024/05/a.jpg", sha256=SHA, at=at),
+        owner_name="anna",
+        receipt=Receipt(
+            host="pc",
+            path="anna/2024/05/a.jpg",
+            sha256=SHA,
+            at=at,
+            captured_at=datetime(2024, 5, 1, 9, 30),
+            capture_source="exif",
+        ),
     )
     view = FileView.from_record(record).model_dump(mode="json")
     assert view["receipt"] == {
         "host": "pc",
-        "path": "2024/05/a.jpg",
+        "path": "anna/2024/05/a.jpg",
         "sha256": SHA,
         "at": "2024-05-02T00:00:00Z",
+        "captured_at": "2024-05-01T09:30:00",
+        "capture_source": "exif",
     }
+    assert view["owner_name"] == "anna"
     assert "user_sub" not in view

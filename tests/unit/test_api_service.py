@@ -43,7 +43,9 @@ class MemoryLedger:
             if sha in self.statuses
         }
 
-    def reserve(self, user_sub: str, file: FileMeta, *, now: datetime) -> FileRecord:
+    def reserve(
+        self, user_sub: str, file: FileMeta, *, now: datetime, owner_name: str | None = None
+    ) -> FileRecord:
         meta = {k: v for k, v in file.fields().items() if k != "sha256"}
         self.reserved.append((user_sub, file.sha256, meta))
         return FileRecord(
@@ -123,6 +125,7 @@ def test_a_new_file_gets_a_put_signed_for_its_length_type_and_checksum() -> None
                 "content_type": "image/jpeg",
                 "taken_at": None,
                 "device": "phone",
+                "taken_at_source": None,
             },
         )
     ]
@@ -193,7 +196,9 @@ def test_a_file_uploaded_since_the_batch_read_is_still_a_duplicate() -> None:
 
 def test_a_failed_reservation_fails_the_batch() -> None:
     class Failing(MemoryLedger):
-        def reserve(self, user_sub: str, file: FileMeta, *, now: datetime) -> FileRecord:
+        def reserve(
+            self, user_sub: str, file: FileMeta, *, now: datetime, owner_name: str | None = None
+        ) -> FileRecord:
             if file.sha256 == entry(b"bad")["sha256"]:
                 raise ServiceError("could not write the ledger: throttled")
             return super().reserve(user_sub, file, now=now)

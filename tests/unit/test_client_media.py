@@ -8,7 +8,7 @@ import pytest
 
 from mobile_backup.client import (
     NoFilesError,
-    capture_time,
+    capture_of,
     content_type,
     discover,
     group_skipped,
@@ -24,6 +24,7 @@ from mobile_backup.client._scan import (
     Skipped,
     walk,
 )
+from mobile_backup.core import Capture, CaptureSource
 from mobile_backup.local._samples import make_samples, mp4_bytes
 
 
@@ -130,19 +131,48 @@ def test_content_types() -> None:
     assert content_type(Path("a.unknownext")) == "application/octet-stream"
 
 
-def test_capture_time_from_exif(tmp_path: Path) -> None:
+def test_capture_from_exif_is_tagged_exif(tmp_path: Path) -> None:
     samples = make_samples(tmp_path, photos=2)
     for sample in samples:
-        if sample.path.suffix == ".jpg":
-            assert capture_time(sample.path) == sample.taken_at
-    png = next(s for s in samples if s.path.suffix == ".png")
-    assert capture_time(png.path) is None
+        if sample.path.suffix == ".jpg" and sample.taken_at is not None:
+            found = capture_of(sample.path, content_type="image/jpeg")
+            assert found == Capture(sample.taken_at, CaptureSource.EXIF)
 
 
-def test_capture_time_of_a_non_image_is_none(tmp_path: Path) -> None:
+def test_a_video_sends_its_header_time(tmp_path: Path) -> None:
     clip = tmp_path / "v.mp4"
-    clip.write_bytes(mp4_bytes(datetime(2024, 1, 1, tzinfo=UTC), payload_size=10))
-    assert capture_time(clip) is None
+    created = datetime(2024, 1, 1, 8, 30, tzinfo=UTC)
+    clip.write_bytes(mp4_bytes(created, payload_size=10))
+    assert capture_of(clip, content_type="video/mp4") == Capture(created, CaptureSource.VIDEO)
+
+
+def test_a_name_with_a_date_beats_the_file_time(tmp_path: Path) -> None:
+    shot = tmp_path / "Screenshot 2024-02-29 at 17.45.00.png"
+    shot.write_bytes(b"\x89PNG\r\n\x1a\n")
+    found = capture_of(shot, content_type="image/png")
+    assert found == Capture(datetime(2024, 2, 29, 17, 45, tzinfo=UTC), CaptureSource.FILENAME)
+
+
+def test_without_metadata_the_file_time_is_sent_tagged_as_such(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
-    assert capture_time(broken) is None
+    then = datetime(2015, 6, 7, 8, 9, 10, tzinfo=UTC)
+    os.utime(broken, (then.timestamp(), then.timestamp()))
+    assert capture_of(broken, content_type="image/jpeg") == Capture(then, CaptureSource.FILE_TIME)
+    # A copy the app received from a browser: its time is the arrival, not a capture clue.
+    assert capture_of(broken, content_type="image/jpeg", file_time=False) is None
+
+
+def test_a_live_photo_video_takes_its_photos_time(tmp_path: Path) -> None:
+    sample = make_samples(tmp_path, photos=1)[0]
+    photo = sample.path.rename(tmp_path / "IMG_5000.JPG")
+    video = tmp_path / "IMG_5000.MOV"
+    video.write_bytes(mp4_bytes(datetime(2026, 11, 2, tzinfo=UTC), payload_size=10))
+    found = capture_of(video, content_type="video/quicktime")
+    assert found is not None
+    assert found.source == CaptureSource.LIVE_PHOTO
+    assert found.when == sample.taken_at
+    photo.unlink()  # alone, the video is filed by its own header
+    assert capture_of(video, content_type="video/quicktime") == Capture(
+        datetime(2026, 11, 2, tzinfo=UTC), CaptureSource.VIDEO
+    )

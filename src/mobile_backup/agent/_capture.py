@@ -1,78 +1,85 @@
-"""When was it taken? Read from the verified file when the phone did not say.
+"""When was it taken? The agent's choice among the times it has for a downloaded file.
 
-Order of trust (DESIGN: the phone's own capture time wins when sent): the ledger's/message's
-`taken_at` → EXIF `DateTimeOriginal` (Pillow; HEIC/HEIF through pillow-heif) → the video
-container's creation date (hachoir) → the upload time. Only the headers are parsed: neither
-library decodes pixels or frames here, and any parse failure just means "no date".
+Order of trust: the time the phone read from the file (EXIF, the video's header, a Live
+Photo's photo, an unambiguous date in the name) → the agent's own reading of the verified
+bytes and the name (core's bounded readers: no pixels or frames decoded, no process-wide
+lock, a hostile file is only a file without a date) → the phone's file modification time →
+the upload time. The source of the time used is recorded in the receipt.
 """
 
 from __future__ import annotations
 
-import locale
-import logging
-import threading
-from datetime import UTC, datetime, timedelta
+import contextlib
+import os
+from datetime import datetime
 from pathlib import Path
 
-from mobile_backup.core import exif_capture_time
+from mobile_backup.core import (
+    Capture,
+    CaptureSource,
+    DownloadMessage,
+    metadata_capture,
+    plausible,
+    read_capture,
+)
 
-logger = logging.getLogger(__name__)
+# Sources whose times are the camera's wall clock (EXIF mostly has no offset; a name never
+# has one), which a person expects to see unchanged as the file's time on their PC.
+_WALL_CLOCK = frozenset({CaptureSource.EXIF, CaptureSource.LIVE_PHOTO, CaptureSource.FILENAME})
 
-_exif_time = exif_capture_time
-
-# Earlier dates are placeholders (QuickTime's 1904 epoch, zeroed EXIF), not capture times.
-EARLIEST_PLAUSIBLE = datetime(1990, 1, 1)
-_VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".avi", ".mkv", ".webm", ".mts"})
-_hachoir_lock = threading.Lock()
+_PHONE_READINGS = frozenset(
+    {
+        CaptureSource.EXIF,
+        CaptureSource.VIDEO,
+        CaptureSource.LIVE_PHOTO,
+        CaptureSource.FILENAME,
+    }
+)
 
 
 def media_capture_time(path: Path, *, content_type: str = "") -> datetime | None:
-    """The capture time recorded inside the file, or None.
+    """The capture time recorded inside the file, or None (see `core.metadata_capture`)."""
+    found = metadata_capture(path, content_type=content_type)
+    return found.when if found else None
 
-    EXIF times without an offset tag are returned naive (the camera's wall clock, which is
-    what a person files by); video creation dates are UTC by the container specs.
+
+def phone_capture(item: DownloadMessage) -> Capture | None:
+    """The phone's own reading, when it sent one the agent trusts over its own.
+
+    A time without a source comes from a client older than sources; it was always a reading.
     """
-    is_video = content_type.startswith("video/") or path.suffix.lower() in _VIDEO_SUFFIXES
-    readers = (_video_time, _exif_time) if is_video else (_exif_time, _video_time)
-    for reader in readers:
-        try:
-            found = reader(path)
-        except Exception as exc:  # a hostile or truncated file is just a file without a date
-            logger.debug("no capture time from %s via %s: %s", path, reader.__name__, exc)
-            continue
-        if found is not None and _plausible(found):
-            return found
+    if item.taken_at is None or not plausible(item.taken_at):
+        return None
+    source = item.taken_at_source
+    if source is None:
+        return Capture(item.taken_at, CaptureSource.EXIF)
+    if source in _PHONE_READINGS:
+        return Capture(item.taken_at, source)
     return None
 
 
-def _plausible(value: datetime) -> bool:
-    naive = value.replace(tzinfo=None)
-    return EARLIEST_PLAUSIBLE <= naive <= datetime.now() + timedelta(days=2)
+def choose_capture(item: DownloadMessage, staged: Path) -> Capture:
+    """The capture time to file `item` by, its bytes verified at `staged`."""
+    phone = phone_capture(item)
+    if phone is not None:
+        return phone
+    own = read_capture(staged, filename=item.filename, content_type=item.content_type)
+    if own is not None:
+        return own
+    if item.taken_at is not None and plausible(item.taken_at):
+        return Capture(item.taken_at, CaptureSource.FILE_TIME)
+    return Capture(item.uploaded_at, CaptureSource.UPLOAD)
 
 
-def _video_time(path: Path) -> datetime | None:
-    from hachoir.core import config as hachoir_config
-    from hachoir.metadata import extractMetadata
-    from hachoir.parser import createParser
+def set_file_time(path: Path, capture: Capture) -> None:
+    """Give `path` the capture time as its modification time (best effort).
 
-    hachoir_config.quiet = True  # it would print parser warnings to stderr
-
-    # hachoir sets the process locale to "C" while parsing date strings and "restores" the
-    # value setlocale returned, which is the new one: without this, one video would leave
-    # the whole agent with an ASCII locale. Serialised, because the locale is global.
-    with _hachoir_lock:
-        saved = locale.setlocale(locale.LC_ALL)
-        try:
-            parser = createParser(str(path))
-            if parser is None:
-                return None
-            with parser:
-                metadata = extractMetadata(parser)
-        finally:
-            locale.setlocale(locale.LC_ALL, saved)
-    if metadata is None or not metadata.has("creation_date"):
-        return None
-    value = metadata.get("creation_date")
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    A wall-clock time (EXIF, a name) is set as that time on this PC's clock, so the file
+    shows the time the camera showed; a video's or the phone's file time is an instant.
+    """
+    when = capture.when
+    if when.tzinfo is None or capture.source in _WALL_CLOCK:
+        when = when.replace(tzinfo=None)  # .timestamp() reads a naive time as local
+    with contextlib.suppress(OSError, OverflowError, ValueError):
+        stamp = when.timestamp()
+        os.utime(path, (stamp, stamp))

@@ -6,6 +6,7 @@ says what happened, and the queue's redelivery (then its dead-letter queue) does
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import threading
@@ -13,12 +14,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from mobile_backup.agent._capture import media_capture_time
+from mobile_backup.agent._capture import choose_capture, phone_capture, set_file_time
 from mobile_backup.agent._config import AgentConfig
 from mobile_backup.agent._gate import PauseGate
 from mobile_backup.agent._outcome import Outcome, OutcomeKind
@@ -35,6 +37,7 @@ from mobile_backup.agent.exceptions import (
 )
 from mobile_backup.core import (
     CancelledError,
+    Capture,
     DownloadMessage,
     FileStatus,
     Ledger,
@@ -224,11 +227,14 @@ class Delivery:
     def _receipt(self, item: DownloadMessage, *, message_id: str, placement: Placement) -> Outcome:
         """Write the receipt of a placed file (then tag or delete the cloud copy)."""
         kind = OutcomeKind.ALREADY_PLACED if placement.already_present else OutcomeKind.PLACED
+        capture = placement.capture
         receipt = Receipt(
             host=self.host,
             path=placement.relative.as_posix(),
             sha256=item.sha256,
             at=self._clock(),
+            captured_at=capture.when if capture else None,
+            capture_source=capture.source if capture else None,
         )
         try:
             self.ledger.mark_downloaded(item.user_sub, item.sha256, receipt)
@@ -270,14 +276,9 @@ class Delivery:
                     item.key,
                     known.path,
                 )
-            template = self._config.path_template
-            if item.taken_at is not None:
-                guess = template.render(
-                    user_sub=item.user_sub,
-                    when=item.taken_at,
-                    filename=item.filename,
-                    sha256=item.sha256,
-                )
+            phone = phone_capture(item)
+            if phone is not None:
+                guess = self._render(item, phone)
                 existing = self.library.find(guess, sha256=item.sha256, size=item.size)
                 if existing is not None and known is None:
                     self._remember(item, existing)
@@ -292,15 +293,11 @@ class Delivery:
                 cancel=cancel,
             )
             try:
-                when = (
-                    item.taken_at
-                    or media_capture_time(staged, content_type=item.content_type)
-                    or item.uploaded_at
-                )
-                relative = template.render(
-                    user_sub=item.user_sub, when=when, filename=item.filename, sha256=item.sha256
-                )
+                capture = choose_capture(item, staged)
+                set_file_time(staged, capture)
+                relative = self._render(item, capture)
                 placement = self.library.place(staged, relative, sha256=item.sha256, size=item.size)
+                placement = dataclasses.replace(placement, capture=capture)
             finally:
                 staged.unlink(missing_ok=True)
                 if self.owner and item.size >= self._config.transfer.threshold:
@@ -308,6 +305,15 @@ class Delivery:
             self._remember(item, placement)
             crash_point("agent.remembered")
             return placement
+
+    def _render(self, item: DownloadMessage, capture: Capture) -> PurePosixPath:
+        return self._config.path_template.render(
+            user_sub=item.user_sub,
+            user_name=item.owner_name,
+            when=capture.when,
+            filename=item.filename,
+            sha256=item.sha256,
+        )
 
     def _staging_name(self, item: DownloadMessage) -> str:
         if self.owner:

@@ -31,7 +31,7 @@ from mobile_backup.agent.exceptions import (
     DownloadIntegrityError,
     UnsafePathError,
 )
-from mobile_backup.core import crash_point, sha256_file
+from mobile_backup.core import Capture, crash_point, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class Placement:
     """The same path relative to the library root (what a receipt records)."""
     already_present: bool
     """True when the same content was already there (a redelivery); nothing was written."""
+    capture: Capture | None = None
+    """The capture time the file was filed by, when this run chose it."""
 
 
 class FileState(enum.StrEnum):

@@ -16,11 +16,12 @@ from pathlib import PurePosixPath
 
 from mobile_backup.agent._paths import sanitize_filename, split_extension
 from mobile_backup.agent.exceptions import UnsafePathError
-from mobile_backup.core import ConfigError, is_user_sub
+from mobile_backup.core import ConfigError, is_member_folder, is_user_sub
 
 DEFAULT_TEMPLATE = "{user}/{year}/{month}/{filename}"
 FIELDS: dict[str, str] = {
-    "user": "the household member's user id",
+    "user": "the household member's name (their folder, given once by the ledger)",
+    "sub": "the household member's permanent user id (a UUID)",
     "year": "capture year, four digits",
     "month": "capture month, 01-12",
     "day": "capture day of month, 01-31",
@@ -75,14 +76,25 @@ class PathTemplate:
             )
         return cls(text=text, components=components)
 
-    def render(self, *, user_sub: str, when: datetime, filename: str, sha256: str) -> PurePosixPath:
+    def render(
+        self,
+        *,
+        user_sub: str,
+        when: datetime,
+        filename: str,
+        sha256: str,
+        user_name: str | None = None,
+    ) -> PurePosixPath:
         """The library-relative path for one file.
 
-        An aware `when` is filed by its UTC date (the phone sends UTC); a naive one (EXIF
-        wall-clock time) by its own fields.
+        `{user}` is `user_name`, else (entries from before names) `user_sub`. An aware
+        `when` is filed by its UTC date (the phone sends UTC); a naive one (EXIF wall-clock
+        time) by its own fields.
         """
         if not is_user_sub(user_sub):
             raise UnsafePathError(f"not a valid user id for a folder name: {user_sub!r}")
+        if user_name is not None and not is_member_folder(user_name):
+            raise UnsafePathError(f"not a valid member name for a folder: {user_name!r}")
         if when.tzinfo is not None:
             # Within hours of year 1 or 9999 there is no UTC date; the local one is as good.
             with contextlib.suppress(OverflowError):
@@ -90,7 +102,8 @@ class PathTemplate:
         name = sanitize_filename(filename)
         stem, ext = split_extension(name)
         values = {
-            "user": user_sub,
+            "user": user_name or user_sub,
+            "sub": user_sub,
             "year": f"{when.year:04d}",
             "month": f"{when.month:02d}",
             "day": f"{when.day:02d}",

@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from mobile_backup import __version__
 from mobile_backup.api._auth import Principal, TokenVerifier
+from mobile_backup.api._members import MemberFolders
 from mobile_backup.api._multipart import MultipartService
 from mobile_backup.api._service import UploadService
 from mobile_backup.api.exceptions import (
@@ -44,6 +45,7 @@ from mobile_backup.core import (
     AuthError,
     Ledger,
     Settings,
+    cognito_client,
     dynamodb_client,
     s3_client,
     utcnow,
@@ -69,6 +71,7 @@ from mobile_backup.core.wire import (
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_s3 import S3Client
 
 API_TITLE = "Mobile Backup API"
@@ -238,6 +241,20 @@ def lazy_s3_client(settings: Settings) -> S3Client:
     return cast("S3Client", _LazyS3(settings))
 
 
+def _lazy_identity(settings: Settings) -> Callable[[], CognitoIdentityProviderClient]:
+    """The Cognito client, built on first use: only a member's first upload needs it."""
+    built: list[CognitoIdentityProviderClient] = []
+    lock = threading.Lock()
+
+    def get() -> CognitoIdentityProviderClient:
+        with lock:
+            if not built:
+                built.append(cognito_client(settings))
+            return built[0]
+
+    return get
+
+
 def ledger_for(settings: Settings) -> Ledger:
     """The ledger `settings` describe (thread-safe; build once and share)."""
     return Ledger(dynamodb_client(settings), settings.require("table"))
@@ -268,8 +285,10 @@ def create_app(
         s3 = lazy_s3_client(settings)
     if verifier is None:
         verifier = verifier_for(settings)
+    members = MemberFolders(ledger, _lazy_identity(settings))
     service = UploadService(
         ledger=ledger,
+        members=members,
         presigner=s3,
         bucket=bucket,
         clock=clock or utcnow,
@@ -277,6 +296,7 @@ def create_app(
     )
     multipart = MultipartService(
         ledger=ledger,
+        members=members,
         s3=s3,
         bucket=bucket,
         clock=clock or utcnow,

@@ -7,8 +7,9 @@ configured app client (`client_id`; Cognito access tokens carry no `aud`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -29,6 +30,8 @@ class Principal:
 
     sub: str
     username: str
+    token: str = field(default="", repr=False, compare=False)
+    """The verified access token itself (Cognito's GetUser reads the member's name with it)."""
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -115,7 +118,7 @@ class TokenVerifier:
             raise TokenInvalidError("the token's signature does not verify") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenInvalidError(f"the token is not valid: {exc}") from exc
-        return self._principal(claims)
+        return dataclasses.replace(self._principal(claims), token=token)
 
     def _signing_key(self, token: str) -> Any:
         try:

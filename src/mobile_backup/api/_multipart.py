@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.api._auth import Principal
+from mobile_backup.api._members import MemberFolders
 from mobile_backup.api.exceptions import (
     FileMismatchError,
     IncompleteUploadError,
@@ -77,7 +78,9 @@ class MultipartService:
         bucket: str,
         clock: Callable[[], datetime],
         expiry_seconds: int,
+        members: MemberFolders | None = None,
     ) -> None:
+        self._members = members
         self._ledger = ledger
         self._s3 = s3
         self._bucket = bucket
@@ -89,7 +92,11 @@ class MultipartService:
         """Reserve the file; answer `duplicate`, or an upload (resumed if one exists)."""
         now = self._clock()
         record = self._ledger.reserve(
-            principal.sub, request.meta(), now=now, crc64nvme=request.crc64nvme
+            principal.sub,
+            request.meta(),
+            now=now,
+            crc64nvme=request.crc64nvme,
+            owner_name=self._members.folder(principal) if self._members else None,
         )
         if record.status in _ALREADY_BACKED_UP:
             return MultipartUpload(sha256=request.sha256, status="duplicate")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mobile_backup.api._auth import Principal
+from mobile_backup.api._members import MemberFolders
 from mobile_backup.core import FileStatus, Ledger, ServiceError, boto_errors, hex_to_b64, object_key
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
@@ -76,7 +77,9 @@ class UploadService:
         bucket: str,
         clock: Callable[[], datetime],
         expiry_seconds: int,
+        members: MemberFolders | None = None,
     ) -> None:
+        self._members = members
         self._ledger = ledger
         self._presigner = presigner
         self._bucket = bucket
@@ -116,10 +119,14 @@ class UploadService:
         Safe to run concurrently: each call writes its own ledger item, and boto3 clients
         are thread-safe. Each write is a network round trip, so threads overlap the waits.
         """
-        if len(items) <= 1:
-            return [self._plan_one(principal, item, now) for item in items]
+        if not items:
+            return []
+        # Settled once per request, before the writes fan out (a first upload claims it).
+        owner = self._members.folder(principal) if self._members else None
+        if len(items) == 1:
+            return [self._plan_one(principal, items[0], now, owner)]
         pool = _reserve_pool()
-        futures = [pool.submit(self._plan_one, principal, item, now) for item in items]
+        futures = [pool.submit(self._plan_one, principal, item, now, owner) for item in items]
         # .result() re-raises a failed reservation's error (the others are idempotent).
         return [future.result() for future in futures]
 
@@ -146,8 +153,10 @@ class UploadService:
             )
         return LookupResponse(results=results)
 
-    def _plan_one(self, principal: Principal, item: UploadFile, now: datetime) -> UploadResult:
-        record = self._ledger.reserve(principal.sub, item.meta(), now=now)
+    def _plan_one(
+        self, principal: Principal, item: UploadFile, now: datetime, owner: str | None
+    ) -> UploadResult:
+        record = self._ledger.reserve(principal.sub, item.meta(), now=now, owner_name=owner)
         if record.status in _ALREADY_BACKED_UP:
             return UploadResult(sha256=item.sha256, status="duplicate")
         return UploadResult(

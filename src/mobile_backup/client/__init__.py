@@ -16,7 +16,7 @@ from mobile_backup.client._api import (
 )
 from mobile_backup.client._auth import Authenticator
 from mobile_backup.client._journal import Journal, journal_path
-from mobile_backup.client._media import capture_time, content_type, discover, is_media
+from mobile_backup.client._media import capture_of, content_type, discover, is_media
 from mobile_backup.client._parts import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
@@ -95,7 +95,7 @@ __all__ = [
     "Watcher",
     "account_id",
     "account_key",
-    "capture_time",
+    "capture_of",
     "choose_part_size",
     "classify",
     "content_type",

@@ -18,7 +18,7 @@ from mobile_backup.client._scan import (
     sniff,
 )
 from mobile_backup.client.exceptions import NoFilesError
-from mobile_backup.core import exif_capture_time
+from mobile_backup.core import Capture, CaptureSource, plausible, read_capture
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +72,47 @@ def content_type(path: Path) -> str:
     return guessed or "application/octet-stream"
 
 
-def capture_time(path: Path) -> datetime | None:
-    """The photo's EXIF capture time, when Pillow is installed and the file has one.
+_LIVE_PHOTO_SUFFIXES = (".heic", ".heif", ".jpg", ".jpeg")
 
-    The phone app sends the capture time it knows; on a desktop it is read from the file
-    (core's one EXIF reader, as the agent does). Without a time zone in the EXIF data the
-    time is sent as UTC, which is how the API reads a time without an offset.
+
+def capture_of(path: Path, *, content_type: str, file_time: bool = True) -> Capture | None:
+    """The best capture time the client has for a file, tagged with its source.
+
+    A Live Photo's video (`IMG_5000.MOV` beside `IMG_5000.HEIC`) takes its photo's time, so
+    the PC files the pair side by side; otherwise what the file says (EXIF, the video's
+    header), a date in its name, else its modification time (skipped with `file_time=False`,
+    for a copy whose time says only when it was copied). Times without an offset are sent
+    as UTC, which is how the API and the PC read a wall-clock time.
     """
-    try:
-        when = exif_capture_time(path)
-    except ImportError:  # Pillow comes with the agent/all extras, not the bare client
+    found: Capture | None = None
+    if content_type.startswith("video/"):
+        photo = _live_photo_of(path)
+        if photo is not None:
+            taken = _own_capture(photo, content_type="image/heic", file_time=file_time)
+            if taken is not None:
+                found = Capture(taken.when, CaptureSource.LIVE_PHOTO)
+    found = found or _own_capture(path, content_type=content_type, file_time=file_time)
+    if found is None:
         return None
-    except Exception:  # not an image Pillow knows, or damaged: no capture time, not an error
-        return None
-    if when is None:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    when = found.when
+    return Capture(when if when.tzinfo else when.replace(tzinfo=UTC), found.source)
+
+
+def _own_capture(path: Path, *, content_type: str, file_time: bool) -> Capture | None:
+    found = read_capture(path, filename=path.name, content_type=content_type)
+    if found is None and file_time:
+        with contextlib.suppress(OSError, ValueError, OverflowError):
+            when = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+            if plausible(when):
+                found = Capture(when, CaptureSource.FILE_TIME)
+    return found
+
+
+def _live_photo_of(video: Path) -> Path | None:
+    """The photo of a Live Photo pair: same folder, same name, a photo's extension."""
+    for suffix in _LIVE_PHOTO_SUFFIXES:
+        for candidate in (video.with_suffix(suffix), video.with_suffix(suffix.upper())):
+            with contextlib.suppress(OSError, ValueError):
+                if candidate != video and candidate.is_file():
+                    return candidate
+    return None

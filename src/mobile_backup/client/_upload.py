@@ -25,7 +25,7 @@ import httpx
 from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import Journal
-from mobile_backup.client._media import capture_time, content_type
+from mobile_backup.client._media import capture_of, content_type
 from mobile_backup.client._multipart import MultipartJob
 from mobile_backup.client._parts import (
     DEFAULT_MULTIPART_THRESHOLD,
@@ -107,6 +107,8 @@ class Uploader:
         subscribers: progress receivers.
         multipart_threshold: files of at least this many bytes are sent in parts.
         part_size: preferred part size (≥ 5 MiB); grown for very large files.
+        received_dir: where the app keeps files a browser sent it; their modification time
+            is when they arrived, so it is never sent as a capture time.
     """
 
     def __init__(
@@ -121,8 +123,10 @@ class Uploader:
         subscribers: Sequence[UploadSubscriber] = (),
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         part_size: int = DEFAULT_PART_SIZE,
+        received_dir: Path | None = None,
     ) -> None:
         choose_part_size(0, preferred=part_size)  # validates it
+        self._received_dir = received_dir.resolve() if received_dir else None
         self._parallel = max(1, parallel)
         self._device = device
         self._threshold = max(1, multipart_threshold)
@@ -316,13 +320,17 @@ class Uploader:
             return FileResult(path, FAILED, _size(path), reason=f"{exc}; try again later")
         except OSError as exc:
             return _unreadable(path, exc)
+        kind = content_type(path)
+        received = self._received_dir is not None and path.is_relative_to(self._received_dir)
+        taken = capture_of(path, content_type=kind, file_time=not received)
         request = FileMeta(
             sha256=file_hash.sha256,
             size=file_hash.size,
             filename=path.name,
-            content_type=content_type(path),
-            taken_at=capture_time(path),
+            content_type=kind,
+            taken_at=taken.when if taken else None,
             device=self._device,
+            taken_at_source=taken.source if taken else None,
         )
         return Prepared(path=path, hash=file_hash, request=request, queued_at=queued_at)
 

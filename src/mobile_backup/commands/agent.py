@@ -24,9 +24,9 @@ app = typer.Typer(help="The PC agent: collects uploads into your library.")
 # Kept here rather than read from `agent._template.FIELDS`, so that `--help` does not load the
 # agent (~300 ms); tests/unit/test_cli_help.py checks the two agree.
 PATH_TEMPLATE_HELP = (
-    "Library layout (default '{user}/{year}/{month}/{filename}'). Fields: {user} member, "
-    "{year} {month} {day} capture date, {filename}, {stem} and {ext} the phone's name, "
-    "{hash} 12 hex digits of the content's SHA-256."
+    "Library layout (default '{user}/{year}/{month}/{filename}'). Fields: {user} member's "
+    "name, {sub} their id, {year} {month} {day} capture date, {filename}, {stem} and {ext} "
+    "the phone's name, {hash} 12 hex digits of the content's SHA-256."
 )
 
 LibraryOpt = Annotated[

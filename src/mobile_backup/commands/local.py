@@ -182,7 +182,7 @@ def demo(
                 human(row.size),
                 "[green]✓[/]" if row.verified else f"[red]✗ {safe(row.problem)}[/]",
                 f"{row.seconds:.2f} s" if row.seconds is not None else "—",
-                safe(row.placed_at.split("/", 1)[-1]) if row.placed_at else "—",
+                safe(row.placed_at) if row.placed_at else "—",
             )
         out.print(table)
         if library is None:

@@ -11,7 +11,16 @@ from mobile_backup.core._boundary import (
     error_code,
     object_missing,
 )
-from mobile_backup.core._capture import exif_capture_time
+from mobile_backup.core._capture import (
+    METADATA_SOURCES,
+    Capture,
+    CaptureSource,
+    exif_capture_time,
+    filename_capture,
+    metadata_capture,
+    plausible,
+    read_capture,
+)
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
 from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
@@ -35,6 +44,7 @@ from mobile_backup.core._keys import (
     parse_object_key,
 )
 from mobile_backup.core._ledger import AWAITING_INDEX, Ledger
+from mobile_backup.core._members import is_member_folder, member_folder_name
 from mobile_backup.core._models import (
     DownloadMessage,
     FileMeta,
@@ -82,12 +92,15 @@ __all__ = [
     "MAX_PARTS",
     "MAX_PART_SIZE",
     "MEDIA_PREFIX",
+    "METADATA_SOURCES",
     "MIN_PART_SIZE",
     "NOT_FOUND_CODES",
     "PASSWORD_POLICY",
     "SQS_BATCH",
     "AuthError",
     "CancelledError",
+    "Capture",
+    "CaptureSource",
     "ConfigError",
     "DownloadMessage",
     "FileMeta",
@@ -120,10 +133,14 @@ __all__ = [
     "dynamodb_client",
     "error_code",
     "exif_capture_time",
+    "filename_capture",
     "hex_to_b64",
+    "is_member_folder",
     "is_sha256_hex",
     "is_user_sub",
     "load_settings",
+    "member_folder_name",
+    "metadata_capture",
     "object_key",
     "object_missing",
     "parse_object_key",
@@ -132,6 +149,8 @@ __all__ = [
     "part_range",
     "password_problem",
     "password_rules",
+    "plausible",
+    "read_capture",
     "read_profiles",
     "redact",
     "redact_handlers",

@@ -17,12 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core._boundary import aws_call, boto_errors
 from mobile_backup.core._errors import InvalidInputError, ServiceError
+from mobile_backup.core._members import folder_candidates
 from mobile_backup.core._models import FileMeta, FileRecord, FileStatus, Receipt
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AWAITING_INDEX = "awaiting-download"
+MEMBER_PREFIX = "MEMBER#"
+PROFILE_SK = "PROFILE"
+FOLDER_PREFIX = "FOLDER#"
+FOLDER_SK = "FOLDER"
 AWAITING_PK_VALUE = "UPLOADED"
 MAX_PAGE = 1000
 # DynamoDB's limit of keys per BatchGetItem call.
@@ -88,8 +93,15 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
     receipt = None
     if "receipt" in item:
         r = item["receipt"]["M"]
-        receipt = Receipt(
-            host=r["host"]["S"], path=r["path"]["S"], sha256=r["sha256"]["S"], at=r["at"]["S"]
+        receipt = Receipt.model_validate(
+            {
+                "host": r["host"]["S"],
+                "path": r["path"]["S"],
+                "sha256": r["sha256"]["S"],
+                "at": r["at"]["S"],
+                "captured_at": r.get("captured_at", {}).get("S"),
+                "capture_source": r.get("capture_source", {}).get("S"),
+            }
         )
     return FileRecord.model_validate(
         {
@@ -99,7 +111,9 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
             "size": int(item["size"]["N"]),
             "content_type": s("content_type"),
             "taken_at": s("taken_at"),
+            "taken_at_source": s("taken_src"),
             "device": s("device"),
+            "owner_name": s("owner_name"),
             "status": s("status"),
             "created_at": s("created_at"),
             "uploaded_at": s("uploaded_at"),
@@ -198,6 +212,60 @@ class Ledger:
         last = resp.get("LastEvaluatedKey")
         return records, (_encode_cursor(last) if last else None)
 
+    # Members ---------------------------------------------------------------------------
+    def member_folder(self, user_sub: str) -> str | None:
+        """The folder name this member was given, if they have one yet."""
+        with aws_call("read the ledger"):
+            resp = self._db.get_item(
+                TableName=self._table,
+                Key={"pk": _s(f"{MEMBER_PREFIX}{user_sub}"), "sk": _s(PROFILE_SK)},
+                ConsistentRead=True,
+            )
+        item = resp.get("Item")
+        return item["folder"]["S"] if item and "folder" in item else None
+
+    def claim_folder(self, user_sub: str, wanted: str) -> str:
+        """Give this member a folder name (`wanted`, else `wanted-2`, ...) once and for good.
+
+        Names are claimed case-insensitively (`Anna` and `anna` would be one folder on
+        Windows and macOS), each by a conditional write, so two members asking at once
+        never get the same one; a member who already has a folder keeps it.
+        """
+        existing = self.member_folder(user_sub)
+        if existing is not None:
+            return existing
+        for candidate in folder_candidates(wanted):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": _s(f"{FOLDER_PREFIX}{candidate.casefold()}"), "sk": _s(FOLDER_SK)},
+                    UpdateExpression="SET #owner = :sub",
+                    ConditionExpression="attribute_not_exists(pk) OR #owner = :sub",
+                    ExpressionAttributeNames={"#owner": "owner"},
+                    ExpressionAttributeValues={":sub": _s(user_sub)},
+                )
+            except self._db.exceptions.ConditionalCheckFailedException:
+                continue  # another member's
+            except boto_errors() as exc:
+                raise _service_error("write the ledger", exc) from exc
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": _s(f"{MEMBER_PREFIX}{user_sub}"), "sk": _s(PROFILE_SK)},
+                    UpdateExpression="SET folder = :f",
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ExpressionAttributeValues={":f": _s(candidate)},
+                )
+            except self._db.exceptions.ConditionalCheckFailedException:
+                pass  # a concurrent request of the same member was first: theirs stands
+            except boto_errors() as exc:
+                raise _service_error("write the ledger", exc) from exc
+            settled = self.member_folder(user_sub)
+            if settled is None:
+                raise ServiceError("could not read back the member's folder name")
+            return settled
+        raise ServiceError(f"every folder name from {wanted!r} to {wanted!r}-99 is taken")
+
     # Transitions -----------------------------------------------------------------------
     def reserve(
         self,
@@ -206,6 +274,7 @@ class Ledger:
         *,
         now: datetime,
         crc64nvme: str | None = None,
+        owner_name: str | None = None,
     ) -> FileRecord:
         """Record an intended upload as `pending`, or return what the ledger already has.
 
@@ -229,7 +298,13 @@ class Ledger:
         sets = ["filename = :fn", "#size = :size", "content_type = :ct", "#st = :pending"]
         sets.append("created_at = if_not_exists(created_at, :now)")
         removes = ["failed_reason"]
-        for attr, value in (("taken_at", _iso(taken_at)), ("device", device)):
+        optional = (
+            ("taken_at", _iso(taken_at)),
+            ("taken_src", file.taken_at_source if taken_at else None),
+            ("device", device),
+            ("owner_name", owner_name),
+        )
+        for attr, value in optional:
             if value:
                 values[f":{attr}"] = _s(value)
                 sets.append(f"{attr} = :{attr}")
@@ -251,7 +326,9 @@ class Ledger:
         except self._db.exceptions.ConditionalCheckFailedException:
             existing = self.get(user_sub, sha256)
             if existing is None:  # deleted between the two calls: try once more
-                return self.reserve(user_sub, file, now=now, crc64nvme=crc64nvme)
+                return self.reserve(
+                    user_sub, file, now=now, crc64nvme=crc64nvme, owner_name=owner_name
+                )
             return existing
         except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc
@@ -330,14 +407,7 @@ class Ledger:
                 ExpressionAttributeValues={
                     ":downloaded": _s(FileStatus.DOWNLOADED),
                     ":at": _s(receipt.at.isoformat()),
-                    ":receipt": {
-                        "M": {
-                            "host": _s(receipt.host),
-                            "path": _s(receipt.path),
-                            "sha256": _s(receipt.sha256),
-                            "at": _s(receipt.at.isoformat()),
-                        }
-                    },
+                    ":receipt": {"M": _receipt_map(receipt)},
                 },
             )
         except boto_errors() as exc:
@@ -367,6 +437,20 @@ class Ledger:
         except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc
         return True
+
+
+def _receipt_map(receipt: Receipt) -> dict[str, Any]:
+    item = {
+        "host": _s(receipt.host),
+        "path": _s(receipt.path),
+        "sha256": _s(receipt.sha256),
+        "at": _s(receipt.at.isoformat()),
+    }
+    if receipt.captured_at is not None:
+        item["captured_at"] = _s(receipt.captured_at.isoformat())
+    if receipt.capture_source:
+        item["capture_source"] = _s(receipt.capture_source)
+    return item
 
 
 def _service_error(action: str, exc: Exception) -> ServiceError:

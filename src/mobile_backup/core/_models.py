@@ -9,7 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from mobile_backup.core._capture import CaptureSource
 from mobile_backup.core._keys import is_sha256_hex, is_user_sub, object_key
+from mobile_backup.core._members import is_member_folder
 
 
 def utcnow() -> datetime:
@@ -36,6 +38,8 @@ class FileMeta:
     content_type: str
     taken_at: datetime | None = None
     device: str | None = None
+    taken_at_source: str | None = None
+    """Where `taken_at` came from (`core.CaptureSource`); None from older clients."""
 
     def fields(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +54,10 @@ class Receipt(BaseModel):
     path: str = Field(description="path relative to the library root, '/'-separated")
     sha256: str
     at: datetime
+    captured_at: datetime | None = None
+    """The capture time the file was filed by."""
+    capture_source: str | None = None
+    """Where that time came from (`core.CaptureSource`)."""
 
 
 class FileRecord(BaseModel):
@@ -63,7 +71,10 @@ class FileRecord(BaseModel):
     size: int
     content_type: str
     taken_at: datetime | None = None
+    taken_at_source: str | None = None
     device: str | None = None
+    owner_name: str | None = None
+    """The member's folder name (`Ledger.claim_folder`), recorded when the upload was planned."""
     status: FileStatus
     created_at: datetime
     uploaded_at: datetime | None = None
@@ -87,6 +98,12 @@ def _user_sub(value: str) -> str:
     return value
 
 
+def _folder_name(value: str | None) -> str | None:
+    if value is not None and not is_member_folder(value):
+        raise ValueError("not a member folder name")
+    return value
+
+
 class DownloadMessage(BaseModel):
     """The body of a message on the downloads queue (ingest → agent).
 
@@ -107,6 +124,9 @@ class DownloadMessage(BaseModel):
     filename: str
     content_type: str
     taken_at: datetime | None = None
+    taken_at_source: CaptureSource | None = None
+    owner_name: Annotated[str | None, AfterValidator(_folder_name)] = None
+    """The member's folder name; None for entries older than names (filed by `user_sub`)."""
     uploaded_at: datetime
 
     @model_validator(mode="after")
@@ -128,6 +148,8 @@ class DownloadMessage(BaseModel):
             filename=record.filename,
             content_type=record.content_type,
             taken_at=record.taken_at,
+            taken_at_source=record.taken_at_source,
+            owner_name=record.owner_name,
             # mark_uploaded always sets uploaded_at; the fallback guards a hand-edited item.
             uploaded_at=record.uploaded_at or record.created_at,
         )

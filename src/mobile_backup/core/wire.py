@@ -18,6 +18,7 @@ from mobile_backup.core import (
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
+    CaptureSource,
     FileMeta,
     FileRecord,
     FileStatus,
@@ -111,6 +112,10 @@ class UploadFile(BaseModel):
         AfterValidator(_as_utc),
     ] = None
     device: Annotated[str | None, Field(max_length=100, description="the sending device")] = None
+    taken_at_source: Annotated[
+        CaptureSource | None,
+        Field(description="where taken_at came from; without one it counts as the file's own"),
+    ] = None
 
     def meta(self) -> FileMeta:
         """The declared facts, as the ledger records them."""
@@ -121,6 +126,7 @@ class UploadFile(BaseModel):
             content_type=self.content_type,
             taken_at=self.taken_at,
             device=self.device,
+            taken_at_source=str(self.taken_at_source) if self.taken_at_source else None,
         )
 
 
@@ -373,6 +379,10 @@ class ReceiptView(BaseModel):
     path: str
     sha256: str
     at: datetime
+    captured_at: datetime | None = None
+    """The capture time the PC filed the file by."""
+    capture_source: str | None = None
+    """Where that time came from: exif, video, live_photo, filename, file_time or upload."""
 
 
 class FileView(BaseModel):
@@ -383,6 +393,9 @@ class FileView(BaseModel):
     size: int
     content_type: str
     taken_at: datetime | None = None
+    taken_at_source: str | None = None
+    owner_name: str | None = None
+    """The member's folder name in the PC library."""
     status: FileStatus
     created_at: datetime
     uploaded_at: datetime | None = None
@@ -399,6 +412,8 @@ class FileView(BaseModel):
             size=record.size,
             content_type=record.content_type,
             taken_at=record.taken_at,
+            taken_at_source=record.taken_at_source,
+            owner_name=record.owner_name,
             status=record.status,
             created_at=record.created_at,
             uploaded_at=record.uploaded_at,
