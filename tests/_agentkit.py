@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobile_backup.core import DownloadMessage, FileMeta, Ledger, Settings, object_key, utcnow
+from mobile_backup.core import (
+    CaptureSource,
+    DownloadMessage,
+    FileMeta,
+    Ledger,
+    Settings,
+    object_key,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,14 +48,24 @@ class Cloud:
         taken_at: datetime | None = TAKEN,
         user_sub: str = SUB,
         stored: bytes | None = None,
+        taken_at_source: CaptureSource | None = None,
+        owner_name: str | None = None,
+        content_type: str = "image/jpeg",
     ) -> DownloadMessage:
         """What the phone and the ingest do: ledger entry, object, download message.
 
         `stored` puts other bytes in the bucket than the ones the message promises.
         """
         sha = hashlib.sha256(data).hexdigest()
-        meta = FileMeta(sha, len(data), filename, "image/jpeg", taken_at=taken_at)
-        self.ledger.reserve(user_sub, meta, now=utcnow())
+        meta = FileMeta(
+            sha,
+            len(data),
+            filename,
+            content_type,
+            taken_at=taken_at,
+            taken_at_source=taken_at_source,
+        )
+        self.ledger.reserve(user_sub, meta, now=utcnow(), owner_name=owner_name)
         key = object_key(user_sub, sha)
         self.s3.put_object(
             Bucket=self.settings.require("bucket"),
@@ -56,17 +74,8 @@ class Cloud:
         )
         record = self.ledger.mark_uploaded(user_sub, sha, size=len(data), now=utcnow())
         assert record.uploaded_at is not None
-        return DownloadMessage(
-            bucket=self.settings.require("bucket"),
-            key=key,
-            user_sub=user_sub,
-            sha256=sha,
-            size=len(data),
-            filename=filename,
-            content_type="image/jpeg",
-            taken_at=taken_at,
-            uploaded_at=record.uploaded_at,
-        )
+        # What the ingest sends for this entry.
+        return DownloadMessage.for_record(record, bucket=self.settings.require("bucket"))
 
     def send(self, body: str, times: int = 1) -> None:
         for _ in range(times):

@@ -83,8 +83,8 @@ def test_a_placeholder_epoch_is_not_a_capture_time(tmp_path: Path) -> None:
 
 
 def test_reading_metadata_leaves_the_process_locale_alone(tmp_path: Path) -> None:
-    # hachoir switches to the "C" locale while parsing date strings (here the JPEG's
-    # zeroed EXIF date, after Pillow found no usable one) and fails to switch back.
+    # A parser that switched to the "C" locale for dates (hachoir did, and never switched
+    # back) would leave the whole agent with an ASCII locale.
     import locale
 
     before = locale.setlocale(locale.LC_ALL, "")  # the environment's, whatever ran before

@@ -27,6 +27,8 @@ class AgentConfig:
     path_template: PathTemplate = field(default_factory=PathTemplate.parse)
     delete_after_download: bool = False
     """Delete the cloud copy once the receipt is written (instead of tagging it)."""
+    shared_library: bool = False
+    """Folders and files readable by the PC's other accounts (default: the owner's only)."""
     shutdown_grace: float = 10.0
     """Seconds work in flight may take to finish after a stop before it is interrupted."""
     retry_backoff: tuple[int, ...] = (10, 30, 60, 120, 300)
@@ -48,6 +50,7 @@ def config_from_settings(settings: Settings, **overrides: object) -> AgentConfig
     values: dict[str, object] = {
         "path_template": PathTemplate.parse(settings.path_template or DEFAULT_TEMPLATE),
         "delete_after_download": settings.delete_after_download,
+        "shared_library": settings.shared_library,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return AgentConfig(**values)  # type: ignore[arg-type]

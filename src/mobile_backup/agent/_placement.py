@@ -109,6 +109,9 @@ class Library:
             without hard links (FAT, exFAT, some network shares).
         write: the `os.write`-like call every staged byte goes through; the filesystem
             seam for tests (a disk that fills up, a folder that turns read-only).
+        private: folders 0700 and files 0600, so other accounts on the PC cannot browse a
+            family's photos; False gives 0777/0666 under the umask (a shared folder). On
+            Windows the mode bits mean little and files inherit the folder's ACL.
     """
 
     def __init__(
@@ -118,7 +121,11 @@ class Library:
         chunk_size: int = CHUNK_SIZE,
         link: Callable[[Path, Path], None] = os.link,
         write: Callable[[int, memoryview], int] = os.write,
+        private: bool = True,
     ) -> None:
+        self.file_mode = 0o600 if private else 0o666
+        """The mode every file the agent creates in the library gets (under the umask)."""
+        self.dir_mode = 0o700 if private else 0o777
         self._root = root.resolve()
         self._staging = self._root.joinpath(*STAGING_DIR.parts)
         self._chunk_size = chunk_size
@@ -134,6 +141,13 @@ class Library:
     def staging(self) -> Path:
         return self._staging
 
+    def create(self) -> None:
+        """The root (with the library's mode) and the agent's own folders (always 0700)."""
+        if not self._root.exists():
+            self._root.mkdir(mode=self.dir_mode, parents=True)
+        self._staging.parent.mkdir(mode=0o700, exist_ok=True)
+        self._staging.mkdir(mode=0o700, exist_ok=True)
+
     def prepare(self, *, keep: Collection[str] = ()) -> int:
         """Create the library and staging dirs; delete staging leftovers of a crash.
 
@@ -141,7 +155,7 @@ class Library:
         leftovers removed. Only one agent may use a library at a time: this would delete
         another agent's in-flight downloads.
         """
-        self._staging.mkdir(parents=True, exist_ok=True)
+        self.create()
         removed = 0
         for entry in self._staging.iterdir():
             if entry.name in keep and entry.is_file() and not entry.is_symlink():
@@ -209,8 +223,7 @@ class Library:
         """Stream into a new staging file while hashing; fsync; verify. Returns its path."""
         self._staging.mkdir(parents=True, exist_ok=True)
         path = self._staging / f"{sha256[:16]}-{uuid.uuid4().hex}.part"
-        # 0o666 under the umask, like any file the user creates (mkstemp would force 0o600).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, self.file_mode)
         try:
             digest = hashlib.sha256()
             total = 0
@@ -289,7 +302,7 @@ class Library:
                 return
         # Reserve the name exclusively, then rename over our own empty reservation. A crash
         # between the two leaves an empty file; hard links, where they exist, avoid that.
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, self.file_mode)
         os.close(fd)
         try:
             os.replace(staged, target)
@@ -304,7 +317,7 @@ class Library:
         for part in relative_dir.parts:
             parent, current = current, current / part
             if not current.is_dir():
-                current.mkdir(exist_ok=True)
+                current.mkdir(mode=self.dir_mode, exist_ok=True)
                 _fsync_dir(parent)
         # Checked again now that it exists: a component may have been a symlink.
         return ensure_inside(self._root, directory.relative_to(self._root))

@@ -199,7 +199,7 @@ class Downloader:
             done = self._state.begin_download(
                 name, sha256=sha256, size=size, part_size=cfg.part_size, at=utcnow()
             )
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, self._library.file_mode)
         try:
             if os.fstat(fd).st_size != size:
                 os.ftruncate(fd, size)

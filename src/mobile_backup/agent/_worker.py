@@ -87,11 +87,17 @@ class Agent:
         state: StateDB | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
-        self._library = library if isinstance(library, Library) else Library(library)
+        self._config = config or AgentConfig()
+        self._library = (
+            library
+            if isinstance(library, Library)
+            else Library(library, private=not self._config.shared_library)
+        )
         self._clock = clock
         self._wait_seconds = wait_seconds
-        self._config = config or AgentConfig()
         hidden = self._library.root / HIDDEN_DIR
+        if state is None:
+            self._library.create()  # before the state file makes the folders world-readable
         self._state = state or StateDB(hidden / STATE_FILE)
         self._lock = LibraryLock(hidden / LOCK_FILE)
         self._downloader = Downloader(

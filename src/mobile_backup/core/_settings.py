@@ -184,6 +184,13 @@ class Settings(BaseModel):
     delete_after_download: bool = Field(
         default=False, description="agent deletes the cloud copy after its receipt"
     )
+    shared_library: bool = Field(
+        default=False,
+        description=(
+            "library readable by other accounts of the PC (folders 0755, files 0644 under "
+            "the umask) instead of private (0700 and 0600); Windows inherits the folder's ACL"
+        ),
+    )
 
     @field_validator("api_url", "aws_endpoint_url", "jwks_url")
     @classmethod
