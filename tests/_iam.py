@@ -150,10 +150,19 @@ def _freeze(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+STACK = "AWS::StackName"
+
+
 def symbolic(arn: str, names: dict[str, str]) -> str:
-    """`arn:aws:s3:::t1a2b-mediabucket/media/x` → `arn:aws:s3:::<MediaBucket>/media/x`."""
+    """`arn:aws:s3:::t1a2b-mediabucket/media/x` → `arn:aws:s3:::<MediaBucket>/media/x`;
+    a name the code makes from the stack's (`t1a2b-downloads-pc-laptop`, a PC's queue) →
+    `<AWS::StackName>-downloads-pc-laptop`."""
     for physical, logical in sorted(names.items(), key=lambda kv: -len(kv[0])):
-        arn = re.sub(rf"(?<=[:/]){re.escape(physical)}(?=$|/)", f"<{logical}>", arn)
+        if logical != STACK:
+            arn = re.sub(rf"(?<=[:/]){re.escape(physical)}(?=$|/)", f"<{logical}>", arn)
+    for physical, logical in names.items():
+        if logical == STACK:
+            arn = re.sub(rf"(?<=[:/]){re.escape(physical)}(?=-)", f"<{STACK}>", arn)
     return arn
 
 
@@ -179,7 +188,14 @@ def name_patterns(template: dict[str, Any]) -> dict[str, re.Pattern[str]]:
         sub = value.get("Fn::Sub") if isinstance(value, dict) else value
         if isinstance(sub, str):
             pieces = re.split(r"(\$\{[^}]+\})", sub)
-            regex = "".join(r"[^/:]+" if p.startswith("${") else re.escape(p) for p in pieces)
+            regex = ""
+            for p in pieces:
+                if p == "${AWS::StackName}" and "(?P<stack>" not in regex:
+                    regex += "(?P<stack>[^/:]+)"  # the stack's own name, captured once
+                elif p.startswith("${"):
+                    regex += r"[^/:]+"
+                else:
+                    regex += re.escape(p)
         else:
             regex = r"[^/:]+-" + re.escape(logical)
         found[logical] = re.compile(regex, re.IGNORECASE)
@@ -192,9 +208,14 @@ def physical_names(calls: Iterable[Call], patterns: dict[str, re.Pattern[str]]) 
     for call in calls:
         for arn in call.resources():
             for part in re.split(r"[:/]", arn):
-                matches = [logical for logical, rx in patterns.items() if rx.fullmatch(part)]
-                if len(matches) == 1:
-                    names[part] = matches[0]
+                found = [
+                    (logical, m) for logical, rx in patterns.items() if (m := rx.fullmatch(part))
+                ]
+                if len(found) == 1:
+                    logical, match = found[0]
+                    names[part] = logical
+                    if match.groupdict().get("stack"):
+                        names[match["stack"]] = STACK
     return names
 
 

@@ -165,6 +165,7 @@ def test_file_view_carries_the_receipt_and_not_the_owner() -> None:
             at=at,
             captured_at=datetime(2024, 5, 1, 9, 30),
             capture_source="exif",
+            pc="main",
         ),
     )
     view = FileView.from_record(record).model_dump(mode="json")
@@ -175,6 +176,7 @@ def test_file_view_carries_the_receipt_and_not_the_owner() -> None:
         "at": "2024-05-02T00:00:00Z",
         "captured_at": "2024-05-01T09:30:00",
         "capture_source": "exif",
+        "pc": "main",
     }
     assert view["owner_name"] == "anna"
     assert "user_sub" not in view

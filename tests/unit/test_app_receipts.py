@@ -88,3 +88,26 @@ def test_history_is_newest_first_with_failures_on_top_and_counted() -> None:
     assert (counts.total, counts.in_cloud, counts.on_pc, counts.failed) == (4, 3, 2, 1)
     assert counts.waiting_for_pc == 1
     assert counts.summary() == "4 files · 3 in the cloud · 2 on your PC · 1 failed"
+
+
+def test_several_pcs_each_get_their_own_tick() -> None:
+    def receipt(pc: str, host: str) -> ReceiptView:
+        return ReceiptView(
+            host=host, path="anna/2024/05/IMG_2.jpg", sha256=f"{2:064x}", at=T0, pc=pc
+        )
+
+    e = history_entry(
+        _record(
+            FileStatus.DOWNLOADED,
+            n=2,
+            receipt=True,
+            receipts={"main": receipt("main", "desk"), "laptop": receipt("laptop", "lap")},
+        )
+    )
+    assert e.pc_lines == (
+        "on PC laptop ✓ (verified, anna/2024/05/IMG_2.jpg)",
+        "on PC main ✓ (verified, anna/2024/05/IMG_2.jpg)",
+    )
+    # One PC: the household's words stay "on your PC".
+    single = history_entry(_record(FileStatus.DOWNLOADED, n=3, receipt=True))
+    assert single.pc_lines == (pc_done("2024/05/IMG_3.jpg"),)

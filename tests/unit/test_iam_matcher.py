@@ -117,8 +117,16 @@ def test_template_names_are_read_back_from_physical_names() -> None:
         "t1-downloads": "DownloadsQueue",
         "t1-downloads-dlq": "DownloadsDLQ",
         "t1-mediabucket": "MediaBucket",
+        "t1": "AWS::StackName",  # read from the names made with ${AWS::StackName}
     }
     assert symbolic("arn:aws:s3:::t1-mediabucket/media/x", names) == f"{BUCKET}/media/x"
+    # A name the code makes from the stack's (a PC's own queue) keeps its stack symbolic,
+    # so it is checked against the template's `${AWS::StackName}-downloads-pc-*` grants.
+    pc_queue = "arn:aws:sqs:us-east-1:123456789012:t1-downloads-pc-laptop"
+    assert symbolic(pc_queue, names).endswith(":<AWS::StackName>-downloads-pc-laptop")
+    assert symbolic("arn:aws:sqs:us-east-1:123456789012:t1-downloads", names).endswith(
+        ":<DownloadsQueue>"
+    )
 
 
 def test_template_expressions_resolve_to_symbolic_arns() -> None:

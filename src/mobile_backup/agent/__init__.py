@@ -6,7 +6,13 @@ library, laid out by a path template (default `{user}/{year}/{month}/{filename}`
 
 from __future__ import annotations
 
-from mobile_backup.agent._admin import AgentStatus, agent_status, redrive
+from mobile_backup.agent._admin import (
+    AgentStatus,
+    agent_status,
+    pc_registry,
+    redrive,
+    register_pc,
+)
 from mobile_backup.agent._capture import media_capture_time
 from mobile_backup.agent._config import AgentConfig, config_from_settings
 from mobile_backup.agent._launch import build_agent, library_root, run_agent_until
@@ -94,7 +100,9 @@ __all__ = [
     "library_root",
     "log_path",
     "media_capture_time",
+    "pc_registry",
     "redrive",
+    "register_pc",
     "relative_path",
     "run_agent_until",
     "sanitize_filename",

@@ -20,7 +20,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mobile_backup.agent._placement import STAGING_DIR
 from mobile_backup.agent._state import STATE_FILE, Health, StateDB
-from mobile_backup.core import ServiceError, delete_messages, utcnow
+from mobile_backup.core import (
+    PcRecord,
+    PcRegistry,
+    ServiceError,
+    Settings,
+    delete_messages,
+    dynamodb_client,
+    sqs_client,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -219,3 +228,17 @@ def redrive(sqs: SQSClient, queue_url: str, *, limit: int | None = None) -> int:
             logger.warning("%d message(s) could not be moved back", len(messages) - len(done))
             break
     return moved
+
+
+def pc_registry(settings: Settings) -> PcRegistry:
+    """The household's PCs, as the agent's profile reaches them."""
+    return PcRegistry(
+        dynamodb_client(settings),
+        settings.require("table"),
+        downloads_queue_url=settings.downloads_queue_url,
+    )
+
+
+def register_pc(settings: Settings, name: str) -> PcRecord:
+    """Give PC `name` its own downloads queue (`agent register`), with the agent's rights."""
+    return pc_registry(settings).register(sqs_client(settings), name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
 from mobile_backup.agent._transfer import TransferConfig
-from mobile_backup.core import SQS_BATCH, ConfigError, Settings
+from mobile_backup.core import MAIN_PC, SQS_BATCH, ConfigError, Settings, check_pc_name
 
 # A long poll cannot be interrupted, so this bounds how long a stop waits for it; at 5 s an
 # idle agent makes ~0.5 M receives a month, inside SQS's free tier.
@@ -27,6 +27,8 @@ class AgentConfig:
     path_template: PathTemplate = field(default_factory=PathTemplate.parse)
     delete_after_download: bool = False
     """Delete the cloud copy once the receipt is written (instead of tagging it)."""
+    pc_name: str = MAIN_PC
+    """This PC's name: `main` collects the downloads queue, others their own (`register`)."""
     shared_library: bool = False
     """Folders and files readable by the PC's other accounts (default: the owner's only)."""
     shutdown_grace: float = 10.0
@@ -39,6 +41,7 @@ class AgentConfig:
     """Seconds between reconcile passes inside `run` (None: only on demand)."""
 
     def __post_init__(self) -> None:
+        check_pc_name(self.pc_name)
         if self.workers < 1 or self.prefetch < 0 or self.receivers < 1:
             raise ConfigError(
                 "the agent needs at least one worker and one receiver, and a non-negative prefetch"
@@ -51,6 +54,7 @@ def config_from_settings(settings: Settings, **overrides: object) -> AgentConfig
         "path_template": PathTemplate.parse(settings.path_template or DEFAULT_TEMPLATE),
         "delete_after_download": settings.delete_after_download,
         "shared_library": settings.shared_library,
+        "pc_name": settings.pc_name or MAIN_PC,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return AgentConfig(**values)  # type: ignore[arg-type]

@@ -96,6 +96,7 @@ class Delivery:
         self.library = library
         self.state = state
         self.host = host
+        self.pc_name = config.pc_name
         self._downloader = downloader
         self._queue = queue
         self._gate = gate
@@ -235,6 +236,7 @@ class Delivery:
             at=self._clock(),
             captured_at=capture.when if capture else None,
             capture_source=capture.source if capture else None,
+            pc=self._config.pc_name,
         )
         try:
             self.ledger.mark_downloaded(item.user_sub, item.sha256, receipt)
@@ -342,13 +344,24 @@ class Delivery:
 
     def _after_receipt(self, item: DownloadMessage) -> None:
         """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe."""
-        if not self._config.delete_after_download:
+        if not self._config.delete_after_download or not self._every_pc_has(item):
             self._tag(item, DOWNLOADED_TAG)
             return
         try:
             self.s3.delete_object(Bucket=item.bucket, Key=item.key)
         except (BotoCoreError, ClientError) as exc:
             logger.warning("could not delete %s after its receipt: %s", item.key, exc)
+
+    def _every_pc_has(self, item: DownloadMessage) -> bool:
+        """Whether every registered PC has written its receipt (so deleting the cloud copy
+        leaves no PC without the file); any doubt answers no, and the copy is only tagged."""
+        try:
+            record = self.ledger.get(item.user_sub, item.sha256)
+            names = {pc.name for pc in self.ledger.pc_registry().all()} | {self.pc_name}
+        except MobileBackupError as exc:
+            logger.info("keeping %s in the cloud for now: %s", item.key, exc)
+            return False
+        return record is not None and names <= set(record.receipts)
 
     def _tag(self, item: DownloadMessage, tag: tuple[str, str]) -> None:
         """Tag the cloud copy (`state=downloaded|corrupt`, which lifecycle rules expire);

@@ -27,7 +27,7 @@ from mobile_backup.agent._outcome import Outcome
 from mobile_backup.agent._queue import Acknowledger, DownloadsQueue, VisibilityKeeper
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import StateDB
-from mobile_backup.core import SQS_BATCH, MobileBackupError, ServiceError
+from mobile_backup.core import HEARTBEAT_EVERY, SQS_BATCH, MobileBackupError, ServiceError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
 _ALIVE_EVERY = 5.0
+
+
+HEARTBEAT_SECONDS = HEARTBEAT_EVERY.total_seconds()
 
 
 class ServiceLoop:
@@ -52,7 +55,10 @@ class ServiceLoop:
         clock: Callable[[], datetime],
         wait_seconds: int,
         reconciler: Callable[[], Reconciler],
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
+        self._heartbeat = heartbeat
+        self._beat_at = time.monotonic()
         self._delivery = delivery
         self._queue = queue
         self._gate = gate
@@ -119,8 +125,15 @@ class ServiceLoop:
             stop.wait(interval)
 
     def beat_alive(self) -> None:
-        """Tell `agent status` the loop is alive (every few seconds at most)."""
+        """Tell `agent status` the loop is alive (every few seconds at most), and the
+        ledger that this library still collects its PC's queue (every minute)."""
         now = time.monotonic()
+        if self._heartbeat is not None and now - self._beat_at >= HEARTBEAT_SECONDS:
+            self._beat_at = now
+            try:
+                self._heartbeat()
+            except MobileBackupError as exc:
+                logger.warning("could not renew this PC's claim on its queue: %s", exc)
         if now - self._alive_at >= _ALIVE_EVERY:
             self._alive_at = now
             try:

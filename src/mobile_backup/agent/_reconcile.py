@@ -5,7 +5,9 @@ Two passes:
 - **fetch** — every ledger entry that is uploaded but not downloaded (the sparse
   `awaiting-download` index: a query, never a scan) is delivered exactly as a queue message
   would be. This covers a PC that was off longer than SQS keeps messages, a purged queue, and
-  messages parked in the dead-letter queue.
+  messages parked in the dead-letter queue. Then every file another PC has and this one
+  does not (each member's entries without this PC's receipt) is fetched while the cloud
+  still holds it: every PC ends up complete, a new one included.
 - **audit** — every file the agent placed (its state file, plus this host's receipts in the
   ledger for the users it serves, in case the state file was lost) is checked on disk.
   Missing or altered files are reported and fetched again while the cloud copy exists; the
@@ -63,6 +65,8 @@ class ReconcileReport:
 
     outcomes: dict[OutcomeKind, int] = field(default_factory=dict)
     checked: int = 0
+    elsewhere_only: int = 0
+    """Files only other PCs have, whose cloud copy has already expired."""
     findings: list[AuditFinding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -87,6 +91,8 @@ class ReconcileReport:
             parts.append(f"{self.checked} checked on disk")
         if self.findings:
             parts.append(f"{len(self.findings)} missing/altered")
+        if self.elsewhere_only:
+            parts.append(f"{self.elsewhere_only} only on other PCs (expired from the cloud)")
         return ", ".join(parts) or "nothing to do"
 
 
@@ -174,7 +180,58 @@ class Reconciler:
                 futures.append(pool.submit(one, record))
             for future in futures:
                 future.result()
+            futures = []
+            for record in self.missing_here(report):
+                if cancel is not None and cancel.is_set():
+                    break
+                futures.append(pool.submit(one, record))
+            for future in futures:
+                future.result()
         return report
+
+    def missing_here(self, report: ReconcileReport) -> Iterator[FileRecord]:
+        """Files another PC has received and this PC has not, whose cloud copy is still
+        there (the others are counted in `report.elsewhere_only`)."""
+        d = self._delivery
+        pc = d.pc_name
+        try:
+            users = set(d.ledger.members()) | set(d.state.users())
+        except ServiceError as exc:
+            report.problems.append(f"could not list the household's members: {exc}")
+            return
+        for user in sorted(users):
+            for record in self._files_of(user, report):
+                if (
+                    record.status != FileStatus.DOWNLOADED
+                    or pc in record.receipts
+                    or d.state.placed(user, record.sha256) is not None
+                ):
+                    continue
+                key = object_key(user, record.sha256)
+                try:
+                    d.s3.head_object(Bucket=self._bucket, Key=key)
+                except ClientError as exc:
+                    if object_missing(d.s3, self._bucket, key, exc):
+                        report.elsewhere_only += 1  # expired from the cloud: another PC's
+                        continue
+                    report.problems.append(f"{key}: {exc}")
+                    continue
+                except BotoCoreError as exc:
+                    report.problems.append(f"{key}: {exc}")
+                    continue
+                yield record
+
+    def _files_of(self, user: str, report: ReconcileReport) -> Iterator[FileRecord]:
+        cursor: str | None = None
+        while True:
+            try:
+                records, cursor = self._delivery.ledger.list_files(user, limit=PAGE, cursor=cursor)
+            except ServiceError as exc:
+                report.problems.append(f"could not list the ledger for {user}: {exc}")
+                return
+            yield from records
+            if cursor is None:
+                return
 
     # Audit -----------------------------------------------------------------------------
     def audit(
@@ -226,7 +283,7 @@ class Reconciler:
                     logger.warning("could not list the ledger for %s: %s", user, exc)
                     break
                 for record in records:
-                    receipt = record.receipt
+                    receipt = record.receipts.get(self._delivery.pc_name)
                     if (
                         record.status != FileStatus.DOWNLOADED
                         or receipt is None

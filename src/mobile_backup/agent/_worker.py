@@ -40,6 +40,7 @@ from mobile_backup.core import (
     Ledger,
     Settings,
     dynamodb_client,
+    library_id,
     s3_client,
     sqs_client,
     utcnow,
@@ -103,7 +104,10 @@ class Agent:
         self._downloader = Downloader(
             s3, library=self._library, state=self._state, config=self._config.transfer
         )
-        self._queue = DownloadsQueue(sqs, settings.require("downloads_queue_url"))
+        main_queue = settings.require("downloads_queue_url")
+        self._pcs = ledger.pc_registry(downloads_queue_url=main_queue)
+        # `main` is the downloads queue; another PC's own queue is in the registry.
+        self._queue = DownloadsQueue(sqs, self._pcs.queue_url(self._config.pc_name))
         self._gate = PauseGate(
             backoff=self._config.pause_backoff,
             root=self._library.root,
@@ -185,6 +189,11 @@ class Agent:
         """Receipts written to the ledger since start (benchmarks wait for these)."""
         return self._delivery.receipts_written
 
+    @property
+    def pc_name(self) -> str:
+        """This PC's name in the household (`main` unless registered under another)."""
+        return self._config.pc_name
+
     # Life cycle ----------------------------------------------------------------------------
     def prepare(self) -> None:
         """Take the library (or be a guest), clean staging leftovers, learn the queue's
@@ -209,8 +218,28 @@ class Agent:
         with self._prepare_lock:
             self._prepared = False
 
+    def claim_pc(self) -> None:
+        """Record that this library collects its PC's queue (also the heartbeat).
+
+        Raises PcInUseError when another library collects it: two libraries sharing a
+        queue would each get a share of the files and neither would be complete.
+        """
+        self._pcs.claim(
+            self._config.pc_name,
+            queue_url=self._queue.url,
+            library_id=library_id(self._library.root / HIDDEN_DIR),
+            host=self._delivery.host,
+            library=str(self._library.root),
+            now=self._clock(),
+        )
+
     def run(self, stop: threading.Event) -> None:
-        """The service loop (`_loop.py`) until `stop` is set."""
+        """The service loop (`_loop.py`) until `stop` is set.
+
+        Raises PcInUseError before anything is received if another library already
+        collects this PC's queue.
+        """
+        self.claim_pc()
         self.prepare()
         ServiceLoop(
             delivery=self._delivery,
@@ -221,6 +250,7 @@ class Agent:
             clock=self._clock,
             wait_seconds=self._wait_seconds,
             reconciler=self.reconciler,
+            heartbeat=self.claim_pc,
         ).run(stop)
 
     def reconciler(self, *, progress: Callable[[Outcome], None] | None = None) -> Reconciler:

@@ -41,6 +41,8 @@ class HistoryEntry:
     pc_text: str
     failed_text: str | None = None
     host: str | None = None
+    pc_lines: tuple[str, ...] = ()
+    """One line per PC that has the file (several PCs), else just `pc_text`."""
 
     @property
     def failed(self) -> bool:
@@ -87,6 +89,11 @@ def history_entry(record: FileView) -> HistoryEntry:
         pc_text = PC_WAITING
     else:
         pc_text = PC_NOT_YET
+    pc_lines: tuple[str, ...] = (pc_text,)
+    if on_pc and len(record.receipts) > 1:
+        pc_lines = tuple(
+            f"on PC {name} ✓ (verified, {r.path})" for name, r in sorted(record.receipts.items())
+        )
     return HistoryEntry(
         sha256=record.sha256,
         filename=record.filename,
@@ -100,6 +107,7 @@ def history_entry(record: FileView) -> HistoryEntry:
         pc_text=pc_text,
         failed_text=failed_text,
         host=record.receipt.host if record.receipt else None,
+        pc_lines=pc_lines,
     )
 
 

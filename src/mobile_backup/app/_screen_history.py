@@ -93,7 +93,7 @@ def _entry(e: HistoryEntry) -> ft.Control:
         lines.append(step(False, e.failed_text, failed=True))
     else:
         lines.append(step(e.in_cloud, e.cloud_text))
-        lines.append(step(e.on_pc, e.pc_text))
+        lines.extend(step(e.on_pc, text) for text in e.pc_lines or (e.pc_text,))
     if e.safe_to_delete:
         lines.append(
             ft.Container(

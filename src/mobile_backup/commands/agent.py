@@ -1,4 +1,4 @@
-"""`agent ...`: the PC side (run, status, reconcile, redrive, install, uninstall)."""
+"""`agent ...`: the PC side (run, status, reconcile, register, pcs, redrive, install, ...)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mobile_backup.commands._common import JsonOpt, err, human, load_profile, out, safe, state
-from mobile_backup.core import ConfigError, Settings, config_file_path
+from mobile_backup.core import (
+    MAIN_PC,
+    ConfigError,
+    MobileBackupError,
+    PcRegistry,
+    Settings,
+    config_file_path,
+)
 
 if TYPE_CHECKING:
     pass
@@ -34,6 +41,16 @@ LibraryOpt = Annotated[
 ]
 
 
+PcOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pc",
+        metavar="NAME",
+        help="This PC's name (default: the profile's `pc_name`, else main); see `register`.",
+    ),
+]
+
+
 def _library(cfg: Settings) -> Path:
     from mobile_backup.agent import library_root
 
@@ -43,6 +60,7 @@ def _library(cfg: Settings) -> Path:
 @app.command("run")
 def agent_run(
     library: LibraryOpt = None,
+    pc: PcOpt = None,
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="Files at a time.")] = None,
     delete_after_download: Annotated[
         bool | None,
@@ -75,10 +93,14 @@ def agent_run(
         typer.Option(min=1, max=20, help="Long-poll wait; a stop waits at most this long."),
     ] = None,
 ) -> None:
-    """Collect uploads into the library until stopped (Ctrl+C or SIGTERM)."""
+    """Collect uploads into the library until stopped (Ctrl+C or SIGTERM).
+
+    Every PC gets every file: run the first PC as it is, and give each other PC its own
+    queue with `mobile-backup agent register NAME`, then `agent run --pc NAME`.
+    """
     from mobile_backup.agent import configure_file_log, log_path
 
-    cfg = load_profile(library=library)
+    cfg = load_profile(library=library, pc_name=pc)
     from mobile_backup.agent import build_agent
 
     agent = build_agent(
@@ -100,8 +122,16 @@ def agent_run(
                 h.setLevel(logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        agent.claim_pc()  # refused at once, in one line, if another library collects it
+    except MobileBackupError:
+        agent.close()
+        logging.getLogger("mobile_backup").removeHandler(handler)
+        handler.close()
+        raise
     out.print(
-        f"Agent collecting into {safe(agent.library.root)} (Ctrl+C to stop); log: {safe(log)}"
+        f"Agent (PC {safe(agent.pc_name)}) collecting into {safe(agent.library.root)} "
+        f"(Ctrl+C to stop); log: {safe(log)}"
     )
     runner = threading.Thread(target=agent.run, args=(stop,), name="agent")
     runner.start()
@@ -119,7 +149,7 @@ def agent_run(
 
 
 @app.command("status")
-def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+def agent_status(library: LibraryOpt = None, pc: PcOpt = None, as_json: JsonOpt = False) -> None:
     """Queue and dead-letter depth, last success, files today, disk free, last error.
 
     Exits 1 when the queue cannot be reached, so scripts and monitors notice.
@@ -127,9 +157,11 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
     from mobile_backup.agent import agent_status as collect
     from mobile_backup.core import sqs_client
 
-    cfg = load_profile(library=library)
+    cfg = load_profile(library=library, pc_name=pc)
     root = _library(cfg)
     queue_url = cfg.downloads_queue_url
+    if queue_url and cfg.pc_name and cfg.pc_name != MAIN_PC:
+        queue_url = pc_registry(cfg).queue_url(cfg.pc_name)
     status = collect(library=root, sqs=sqs_client(cfg) if queue_url else None, queue_url=queue_url)
     data = status.as_dict()
     if as_json:
@@ -172,6 +204,7 @@ def agent_status(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("reconcile")
 def agent_reconcile(
     library: LibraryOpt = None,
+    pc: PcOpt = None,
     audit: Annotated[bool, typer.Option(help="Also check placed files on disk.")] = True,
     refetch: Annotated[
         bool, typer.Option(help="Fetch missing/altered files again (else only report).")
@@ -179,10 +212,10 @@ def agent_reconcile(
     verify: Annotated[bool, typer.Option(help="Hash every placed file (slow).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch everything the ledger says is uploaded but not here; audit the library."""
+    """Fetch every file this PC lacks (uploaded, or on another PC); audit the library."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    cfg = load_profile(library=library)
+    cfg = load_profile(library=library, pc_name=pc)
     from mobile_backup.agent import build_agent
 
     agent = build_agent(cfg)
@@ -233,6 +266,58 @@ def agent_reconcile(
             out.print(f"  [red]✗[/] {safe(problem)}", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("register")
+def agent_register(
+    name: Annotated[str, typer.Argument(help="This PC's name, e.g. laptop (a-z, 0-9, '-').")],
+) -> None:
+    """Give another PC its own queue, so that it too receives every file.
+
+    The first PC needs nothing (it is `main`). On each other PC run this once, then
+    `agent run --pc NAME` (or set `pc_name = "NAME"` in the profile). Files uploaded before
+    it was registered come with its first `agent reconcile` while the cloud still has them.
+    """
+    from mobile_backup.agent import register_pc
+
+    pc = register_pc(load_profile(), name)
+    out.print(f"PC {safe(pc.name)} registered: every new file now goes to it too.")
+    out.print(f"Next: mobile-backup agent run --pc {safe(pc.name)}")
+
+
+@app.command("pcs")
+def agent_pcs(as_json: JsonOpt = False) -> None:
+    """The household's PCs: which library each fills, and when it was last seen."""
+    cfg = load_profile()
+    pcs = pc_registry(cfg).all()
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "name": p.name,
+                        "host": p.host,
+                        "library": p.library,
+                        "seen_at": p.seen_at.isoformat() if p.seen_at else None,
+                    }
+                    for p in pcs
+                ]
+            )
+        )
+        return
+    if not pcs:
+        out.print("No PC has run yet.")
+        return
+    for p in pcs:
+        where = f"{safe(p.library)} on {safe(p.host)}" if p.library else "not run yet"
+        seen = _when(p.seen_at.isoformat()) if p.seen_at else "never"
+        out.print(f"{safe(p.name)}: {where}, last seen {seen}", highlight=False)
+
+
+def pc_registry(cfg: Settings) -> PcRegistry:
+    from mobile_backup.agent import pc_registry as registry
+
+    return registry(cfg)
 
 
 @app.command("redrive")

@@ -19,13 +19,15 @@ from mobile_backup.core._boundary import aws_call, boto_errors
 from mobile_backup.core._errors import InvalidInputError, ServiceError
 from mobile_backup.core._members import folder_candidates
 from mobile_backup.core._models import FileMeta, FileRecord, FileStatus, Receipt
+from mobile_backup.core._pcs import MAIN_PC, PcRegistry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AWAITING_INDEX = "awaiting-download"
+RECEIPT_PREFIX = "receipt@"
+MEMBERS_PK = "MEMBERS"
 MEMBER_PREFIX = "MEMBER#"
-PROFILE_SK = "PROFILE"
 FOLDER_PREFIX = "FOLDER#"
 FOLDER_SK = "FOLDER"
 AWAITING_PK_VALUE = "UPLOADED"
@@ -85,24 +87,27 @@ def _decode_cursor(cursor: str, *, expect_pk: str | None, keys: frozenset[str]) 
     return {k: _s(v) for k, v in flat.items()}
 
 
+def _member_key(user_sub: str) -> dict[str, Any]:
+    return {"pk": _s(MEMBERS_PK), "sk": _s(f"{MEMBER_PREFIX}{user_sub}")}
+
+
+def _receipt_from(r: dict[str, Any]) -> Receipt:
+    return Receipt.model_validate({k: v["S"] for k, v in r.items() if "S" in v})
+
+
 def _record_from_item(item: dict[str, Any]) -> FileRecord:
     def s(name: str) -> str | None:
         v = item.get(name)
         return v["S"] if v and "S" in v else None
 
-    receipt = None
-    if "receipt" in item:
-        r = item["receipt"]["M"]
-        receipt = Receipt.model_validate(
-            {
-                "host": r["host"]["S"],
-                "path": r["path"]["S"],
-                "sha256": r["sha256"]["S"],
-                "at": r["at"]["S"],
-                "captured_at": r.get("captured_at", {}).get("S"),
-                "capture_source": r.get("capture_source", {}).get("S"),
-            }
-        )
+    receipt = _receipt_from(item["receipt"]["M"]) if "receipt" in item else None
+    receipts = {
+        name.removeprefix(RECEIPT_PREFIX): _receipt_from(value["M"])
+        for name, value in item.items()
+        if name.startswith(RECEIPT_PREFIX) and "M" in value
+    }
+    if receipt is not None and not receipts:  # written before PCs had names
+        receipts[receipt.pc or MAIN_PC] = receipt
     return FileRecord.model_validate(
         {
             "user_sub": item["pk"]["S"].removeprefix("USER#"),
@@ -121,6 +126,7 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
             "downloaded_at": s("downloaded_at"),
             "failed_reason": s("failed_reason"),
             "receipt": receipt,
+            "receipts": receipts,
             "crc64nvme": s("crc64nvme"),
         }
     )
@@ -212,17 +218,41 @@ class Ledger:
         last = resp.get("LastEvaluatedKey")
         return records, (_encode_cursor(last) if last else None)
 
+    def pc_registry(self, *, downloads_queue_url: str | None = None) -> PcRegistry:
+        """The household's PCs, kept in this table."""
+        return PcRegistry(self._db, self._table, downloads_queue_url=downloads_queue_url)
+
     # Members ---------------------------------------------------------------------------
     def member_folder(self, user_sub: str) -> str | None:
         """The folder name this member was given, if they have one yet."""
         with aws_call("read the ledger"):
             resp = self._db.get_item(
                 TableName=self._table,
-                Key={"pk": _s(f"{MEMBER_PREFIX}{user_sub}"), "sk": _s(PROFILE_SK)},
+                Key=_member_key(user_sub),
                 ConsistentRead=True,
             )
         item = resp.get("Item")
         return item["folder"]["S"] if item and "folder" in item else None
+
+    def members(self) -> dict[str, str]:
+        """Every member who has uploaded: their folder name, by user id."""
+        found: dict[str, str] = {}
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": _s(MEMBERS_PK)},
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            with aws_call("list the household's members"):
+                resp = self._db.query(**kwargs)
+            for item in resp.get("Items", []):
+                found[item["sk"]["S"].removeprefix(MEMBER_PREFIX)] = item["folder"]["S"]
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return found
 
     def claim_folder(self, user_sub: str, wanted: str) -> str:
         """Give this member a folder name (`wanted`, else `wanted-2`, ...) once and for good.
@@ -251,7 +281,7 @@ class Ledger:
             try:
                 self._db.update_item(
                     TableName=self._table,
-                    Key={"pk": _s(f"{MEMBER_PREFIX}{user_sub}"), "sk": _s(PROFILE_SK)},
+                    Key=_member_key(user_sub),
                     UpdateExpression="SET folder = :f",
                     ConditionExpression="attribute_not_exists(pk)",
                     ExpressionAttributeValues={":f": _s(candidate)},
@@ -393,17 +423,18 @@ class Ledger:
         return True
 
     def mark_downloaded(self, user_sub: str, sha256: str, receipt: Receipt) -> None:
-        """Write the agent's receipt; leaves the awaiting-download index."""
+        """Write a PC's receipt (its own, and as the latest); leaves the awaiting index."""
+        pc_receipt = f"{RECEIPT_PREFIX}{receipt.pc or MAIN_PC}"
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 UpdateExpression=(
-                    "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt "
-                    "REMOVE gsi1pk, gsi1sk, failed_reason"
+                    "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt, "
+                    "#pcr = :receipt REMOVE gsi1pk, gsi1sk, failed_reason"
                 ),
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeNames={"#st": "status", "#pcr": pc_receipt},
                 ExpressionAttributeValues={
                     ":downloaded": _s(FileStatus.DOWNLOADED),
                     ":at": _s(receipt.at.isoformat()),
@@ -450,6 +481,8 @@ def _receipt_map(receipt: Receipt) -> dict[str, Any]:
         item["captured_at"] = _s(receipt.captured_at.isoformat())
     if receipt.capture_source:
         item["capture_source"] = _s(receipt.capture_source)
+    if receipt.pc:
+        item["pc"] = _s(receipt.pc)
     return item
 
 

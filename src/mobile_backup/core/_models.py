@@ -58,6 +58,8 @@ class Receipt(BaseModel):
     """The capture time the file was filed by."""
     capture_source: str | None = None
     """Where that time came from (`core.CaptureSource`)."""
+    pc: str | None = None
+    """The PC (`core.PcRegistry` name) that wrote it; None before PCs had names: `main`."""
 
 
 class FileRecord(BaseModel):
@@ -82,6 +84,9 @@ class FileRecord(BaseModel):
     downloaded_at: datetime | None = None
     failed_reason: str | None = None
     receipt: Receipt | None = None
+    """The latest receipt, whichever PC wrote it."""
+    receipts: dict[str, Receipt] = Field(default_factory=dict)
+    """Each PC's own receipt, by PC name."""
     crc64nvme: str | None = None
     """The file's full-object CRC64NVME, declared when a multipart upload started."""
 

@@ -184,6 +184,11 @@ class Settings(BaseModel):
     delete_after_download: bool = Field(
         default=False, description="agent deletes the cloud copy after its receipt"
     )
+    pc_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,19}$",
+        description="this PC's name (default main); others register with `agent register`",
+    )
     shared_library: bool = Field(
         default=False,
         description=(

@@ -383,6 +383,8 @@ class ReceiptView(BaseModel):
     """The capture time the PC filed the file by."""
     capture_source: str | None = None
     """Where that time came from: exif, video, live_photo, filename, file_time or upload."""
+    pc: str | None = None
+    """The PC that wrote it."""
 
 
 class FileView(BaseModel):
@@ -402,6 +404,9 @@ class FileView(BaseModel):
     downloaded_at: datetime | None = None
     failed_reason: str | None = None
     receipt: ReceiptView | None = None
+    """The latest receipt, whichever PC wrote it."""
+    receipts: dict[str, ReceiptView] = Field(default_factory=dict)
+    """Each PC's receipt, by PC name (`main` is the first PC)."""
 
     @classmethod
     def from_record(cls, record: FileRecord) -> FileView:
@@ -420,6 +425,9 @@ class FileView(BaseModel):
             downloaded_at=record.downloaded_at,
             failed_reason=record.failed_reason,
             receipt=ReceiptView.model_validate(receipt.model_dump()) if receipt else None,
+            receipts={
+                pc: ReceiptView.model_validate(r.model_dump()) for pc, r in record.receipts.items()
+            },
         )
 
 

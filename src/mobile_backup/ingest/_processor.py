@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,7 @@ from mobile_backup.core import (
     InvalidKeyError,
     Ledger,
     ObjectKey,
+    PcRegistry,
     Settings,
     boto_errors,
     decode_event_key,
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TEST_EVENT = "s3:TestEvent"
+TARGETS_TTL = 60.0
+"""Seconds a warm ingest keeps the list of PC queues (a new PC waits at most this long)."""
 CREATED_PREFIX = "ObjectCreated:"
 
 
@@ -71,9 +76,10 @@ class IngestProcessor:
 
     Args:
         ledger: the ledger repository.
-        sqs: an SQS client able to send to the downloads queue.
-        downloads_queue_url: where download messages go.
+        sqs: an SQS client able to send to the downloads queues.
+        downloads_queue_url: where download messages go (the first PC's queue).
         clock: returns the current time (timezone-aware, UTC).
+        pcs: the PC registry: each registered PC's own queue gets every message too.
     """
 
     def __init__(
@@ -83,23 +89,40 @@ class IngestProcessor:
         sqs: SQSClient,
         downloads_queue_url: str,
         clock: Callable[[], datetime],
+        pcs: PcRegistry | None = None,
     ) -> None:
         self._ledger = ledger
         self._sqs = sqs
         self._queue_url = downloads_queue_url
         self._clock = clock
+        self._pcs = pcs
+        self._targets: tuple[float, list[str]] | None = None
+        self._targets_lock = threading.Lock()
 
     @classmethod
     def from_settings(
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
     ) -> IngestProcessor:
         """A processor on the deployment `settings` describe (table, downloads queue)."""
+        db = dynamodb_client(settings)
+        queue = settings.require("downloads_queue_url")
         return cls(
-            ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+            ledger=Ledger(db, settings.require("table")),
             sqs=sqs_client(settings),
-            downloads_queue_url=settings.require("downloads_queue_url"),
+            downloads_queue_url=queue,
             clock=clock,
+            pcs=PcRegistry(db, settings.require("table"), downloads_queue_url=queue),
         )
+
+    def queue_urls(self) -> list[str]:
+        """Every PC's queue (the registry is read at most once a minute per process)."""
+        if self._pcs is None:
+            return [self._queue_url]
+        now = time.monotonic()
+        with self._targets_lock:
+            if self._targets is None or now - self._targets[0] > TARGETS_TTL:
+                self._targets = (now, self._pcs.queue_urls())
+            return self._targets[1]
 
     def process_body(self, body: str) -> IngestOutcome:
         """Handle one SQS message body (an S3 event notification).
@@ -142,9 +165,12 @@ class IngestProcessor:
         if record.status != FileStatus.UPLOADED or record.announced_at is not None:
             logger.info("%s is already %s; nothing to announce", key, _state(record))
             return False
-        message = DownloadMessage.for_record(record, bucket=obj.bucket)
+        message = DownloadMessage.for_record(record, bucket=obj.bucket).to_json()
         try:
-            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message.to_json())
+            # Every PC gets every file. A failure part-way re-sends to all on retry: a PC
+            # that already has the message ignores the duplicate.
+            for url in self.queue_urls():
+                self._sqs.send_message(QueueUrl=url, MessageBody=message)
         except boto_errors() as exc:  # anything else is a bug, not "not sent"
             raise AnnounceError(f"could not send the download message for {key}: {exc}") from exc
         self._ledger.mark_announced(key.user_sub, key.sha256, now=self._clock())

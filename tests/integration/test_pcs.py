@@ -1,0 +1,157 @@
+"""Several PCs in one household: every PC receives every file, each writes its own receipt,
+a late PC catches up, and a second library on one PC's queue is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _agentkit import SUB, Cloud, files_under
+from mobile_backup.agent import Agent, AgentConfig, register_pc
+from mobile_backup.core import FileMeta, PcInUseError, object_key, utcnow
+from mobile_backup.ingest import IngestProcessor
+from mobile_backup.local import agent_environment
+
+pytestmark = pytest.mark.integration
+
+
+def make_agent(cloud: Cloud, library: Path, pc: str = "main", host: str = "pc") -> Agent:
+    return Agent(
+        settings=cloud.settings,
+        s3=cloud.s3,
+        sqs=cloud.sqs,
+        ledger=cloud.ledger,
+        library=library,
+        host=host,
+        wait_seconds=0,
+        config=AgentConfig(pc_name=pc),
+    )
+
+
+def phone_uploads(cloud: Cloud, count: int, *, start: int = 0) -> dict[str, bytes]:
+    """What the phone and the ingest do for `count` photos: entry, object, S3 event."""
+    ingest = IngestProcessor.from_settings(cloud.settings)
+    bucket = cloud.settings.require("bucket")
+    owner = cloud.ledger.claim_folder(SUB, "anna")  # as the API does on a first upload
+    sent: dict[str, bytes] = {}
+    for i in range(start, start + count):
+        data = f"photo {i} ".encode() * 500
+        sha = hashlib.sha256(data).hexdigest()
+        name = f"IMG_{i:04d}.jpg"
+        meta = FileMeta(sha, len(data), name, "image/jpeg")
+        cloud.ledger.reserve(SUB, meta, now=utcnow(), owner_name=owner)
+        key = object_key(SUB, sha)
+        cloud.s3.put_object(Bucket=bucket, Key=key, Body=data)
+        event = {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": len(data)}},
+                }
+            ]
+        }
+        assert ingest.process_body(json.dumps(event)).announced == (key,)
+        sent[name] = data
+    return sent
+
+
+def drain(agent: Agent) -> None:
+    for _ in range(50):
+        if not agent.poll_once(wait_seconds=0):
+            return
+    raise AssertionError("the queue never ran dry")
+
+
+def photos(library: Path) -> dict[str, bytes]:
+    return {path.rsplit("/", 1)[-1]: data for path, data in files_under(library).items()}
+
+
+def test_every_pc_receives_every_file_with_its_own_receipt(cloud: Cloud, tmp_path: Path) -> None:
+    laptop = register_pc(cloud.settings, "laptop")
+    assert laptop.queue_url.endswith("-downloads-pc-laptop")
+    desk = make_agent(cloud, tmp_path / "desk", host="desk")
+    lap = make_agent(cloud, tmp_path / "lap", pc="laptop", host="lap")
+    desk.claim_pc()
+    lap.claim_pc()
+
+    sent = phone_uploads(cloud, 10)
+    drain(desk)
+    drain(lap)
+
+    # 10 of 10 on each PC (a shared queue gave 6 to one and 4 to the other).
+    assert photos(tmp_path / "desk") == sent
+    assert photos(tmp_path / "lap") == sent
+    for data in sent.values():
+        record = cloud.ledger.get(SUB, hashlib.sha256(data).hexdigest())
+        assert record is not None
+        assert set(record.receipts) == {"main", "laptop"}
+        assert record.receipts["main"].host == "desk"
+        assert record.receipts["laptop"].host == "lap"
+        assert record.receipts["laptop"].path.startswith("anna/")
+    # Each PC's reconcile finds nothing to fetch: neither refetches the other's files.
+    for agent in (desk, lap):
+        report = agent.reconciler().fetch_awaiting()
+        assert report.outcomes == {}, report.summary()
+        assert not report.problems
+
+
+def test_a_pc_registered_later_catches_up_on_reconcile(cloud: Cloud, tmp_path: Path) -> None:
+    desk = make_agent(cloud, tmp_path / "desk")
+    sent = phone_uploads(cloud, 4)
+    drain(desk)
+
+    register_pc(cloud.settings, "office")
+    office = make_agent(cloud, tmp_path / "office", pc="office", host="office")
+    report = office.reconciler().fetch_awaiting()
+    assert report.ok, report.problems
+    assert photos(tmp_path / "office") == sent
+    # From now on it receives new files through its own queue.
+    newer = phone_uploads(cloud, 2, start=10)
+    drain(office)
+    assert photos(tmp_path / "office") == {**sent, **newer}
+
+
+def test_a_second_library_on_one_pcs_queue_is_refused(cloud: Cloud, tmp_path: Path) -> None:
+    first = make_agent(cloud, tmp_path / "first", host="desk")
+    first.claim_pc()
+    first.claim_pc()  # the heartbeat: the same library may claim again
+    other = make_agent(cloud, tmp_path / "other", host="laptop")
+    with pytest.raises(PcInUseError, match=r"already collecting into .*first.* on desk"):
+        other.claim_pc()
+
+    # As a person meets it: `agent run` with another library says so in one line, exit 1.
+    env = {**os.environ, **agent_environment(cloud.settings, tmp_path / "other"), "COLUMNS": "400"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mobile_backup", "agent", "run", "--reconcile-every", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "already collecting into" in lines[0]
+    assert "agent register" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unregistered_pc_name_is_one_clear_line(cloud: Cloud, tmp_path: Path) -> None:
+    env = {**os.environ, **agent_environment(cloud.settings, tmp_path / "lib"), "COLUMNS": "400"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mobile_backup", "agent", "run", "--pc", "garage"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: no PC named 'garage' is registered: run `mobile-backup agent register garage`"
+    ]
