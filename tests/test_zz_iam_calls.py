@@ -10,6 +10,7 @@ it recorded and skips that half, saying so.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ import pytest
 
 from _iam import (
     CHECKED,
+    STACK,
     Call,
     Policy,
     Request,
@@ -56,10 +58,20 @@ def requests_of(calls: list[Call], names: dict[str, str]) -> list[tuple[Call, li
 def judge(policies: dict[str, Policy], requests: list[tuple[Call, list[Request]]]) -> Verdict:
     verdict = Verdict()
     denied: dict[str, set[str]] = defaultdict(set)
+    # Names the code makes from the stack's own (a PC's queue), as the template grants them.
+    made = {
+        resource
+        for policy in policies.values()
+        for _, _, resource in policy.grants()
+        if f"<{STACK}>" in resource
+    }
     for call, reqs in requests:
         policy = policies[call.component]
         for req in reqs:
-            if "<" not in req.resource and req.resource != "*":
+            made_here = f"<{STACK}>" in req.resource
+            if ("<" not in req.resource and req.resource != "*") or (
+                made_here and not any(fnmatch.fnmatchcase(req.resource, p) for p in made)
+            ):
                 # A resource a test made itself (SeaweedFS, a scratch queue): not the template's.
                 verdict.unmapped.add(f"{call.component} {call.operation} {req.resource}")
                 continue

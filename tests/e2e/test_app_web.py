@@ -196,7 +196,14 @@ def _sign_out(page: Page) -> None:
 
 
 def _library_files(stack: LocalStack, sub: str) -> set[str]:
-    return {sha256_file(p) for p in (stack.library / sub).rglob("*") if p.is_file()}
+    """What the library holds under this member's folder (their name, from the ledger)."""
+    from mobile_backup.core import Ledger, dynamodb_client
+
+    ledger = Ledger(dynamodb_client(stack.settings), stack.settings.require("table"))
+    folder = ledger.member_folder(sub)
+    if folder is None:  # nothing uploaded yet
+        return set()
+    return {sha256_file(p) for p in (stack.library / folder).rglob("*") if p.is_file()}
 
 
 def test_two_members_share_a_phone_and_never_see_or_send_each_others_files(

@@ -255,7 +255,7 @@ def test_cli_help_explains_every_command(cli_env: dict[str, str]) -> None:
     words = {**cli_env, "_MOBILE_BACKUP_COMPLETE": "complete_bash", "COMP_CWORD": "2",
              "COMP_WORDS": "mobile-backup agent re"}  # fmt: skip
     completed = subprocess.run(CLI, env=words, capture_output=True, text=True, check=False)
-    assert completed.stdout.split() == ["reconcile", "redrive"], completed
+    assert completed.stdout.split() == ["reconcile", "register", "redrive"], completed
     # `-h` is `--help`, at every level.
     for args in (("-h",), ("agent", "run", "-h"), ("users", "add", "-h")):
         short = _cli(*args, env=cli_env)

@@ -155,3 +155,27 @@ def test_an_unregistered_pc_name_is_one_clear_line(cloud: Cloud, tmp_path: Path)
     assert result.stderr.strip().splitlines() == [
         "error: no PC named 'garage' is registered: run `mobile-backup agent register garage`"
     ]
+
+
+def test_a_bad_copy_on_one_pcs_queue_is_retried_there_and_harms_no_other_pc(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    laptop = register_pc(cloud.settings, "laptop")
+    desk = make_agent(cloud, tmp_path / "desk", host="desk")
+    lap = make_agent(cloud, tmp_path / "lap", pc="laptop", host="lap")
+    sent = phone_uploads(cloud, 1)
+    drain(desk)
+    # The object changes under the laptop (bit rot, a bad copy): it must not be filed.
+    sha = hashlib.sha256(next(iter(sent.values()))).hexdigest()
+    cloud.s3.put_object(
+        Bucket=cloud.settings.require("bucket"), Key=object_key(SUB, sha), Body=b"rotten"
+    )
+    assert lap.poll_once(wait_seconds=0) == 1
+    assert photos(tmp_path / "lap") == {}
+    # Kept on the laptop's queue for a later try (hidden for the backoff), not deleted...
+    assert sum(cloud.counts(laptop.queue_url)) == 1
+    # ...and the first PC's receipt stands: one PC's trouble never unsays another's.
+    record = cloud.ledger.get(SUB, sha)
+    assert record is not None
+    assert record.status == "downloaded"
+    assert set(record.receipts) == {"main"}

@@ -219,7 +219,10 @@ class AppController:
 
     def _default_engine(self, subscribers: Sequence[UploadSubscriber]) -> UploadEngine:
         return self.session().uploader(
-            parallel=self._prefs.parallel, device=DEVICE, subscribers=subscribers
+            parallel=self._prefs.parallel,
+            device=DEVICE,
+            subscribers=subscribers,
+            received_dir=self.upload_dir,  # a browser's copies: their time is the arrival
         )
 
     def pause(self) -> None:

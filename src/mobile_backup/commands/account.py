@@ -107,6 +107,8 @@ def status(
                         "created_at": f.created_at.isoformat(),
                         "failed_reason": f.failed_reason,
                         "receipt": f.receipt.model_dump(mode="json") if f.receipt else None,
+                        "receipts": {pc: r.model_dump(mode="json") for pc, r in f.receipts.items()},
+                        "owner_name": f.owner_name,
                     }
                     for f in recent
                 ],
@@ -124,7 +126,9 @@ def status(
         )
         if counts[key]
     ]
-    out.print(f"{len(files)} files" + (f": {', '.join(parts)}" if parts else ""))
+    names = {f.owner_name for f in files if f.owner_name}
+    who = f" of {safe(names.pop())}" if len(names) == 1 else ""
+    out.print(f"{len(files)} files{who}" + (f": {', '.join(parts)}" if parts else ""))
     table = Table()
     for col in ("file", "size", "in the cloud", "on your PC"):
         table.add_column(col)
@@ -143,6 +147,8 @@ def _steps(record: FileView) -> tuple[str, str]:
         return f"[red]failed[/]: {safe(record.failed_reason or 'unknown reason')}", "—"
     if record.status == FileStatus.PENDING:
         return "not yet", "—"
+    if len(record.receipts) > 1:  # several PCs: each says for itself
+        return "✓", "\n".join(f"✓ {pc}: {r.path}" for pc, r in sorted(record.receipts.items()))
     if record.receipt is not None:
         return "✓", f"✓ {record.receipt.host}: {record.receipt.path}"
     return "✓", "waiting for your PC…"
