@@ -36,6 +36,12 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         yield s
 
 
+def _folders() -> dict[str, str | None]:
+    listed = _cli("users", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return {m["email"]: m["folder"] for m in json.loads(listed.stdout)["members"]}
+
+
 def _members() -> dict[str, str]:
     listed = _cli("users", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -44,7 +50,9 @@ def _members() -> dict[str, str]:
     return {m["email"]: m["status"] for m in data["members"]}
 
 
-def test_an_invited_member_chooses_a_password_at_first_sign_in(stack: LocalStack) -> None:
+def test_an_invited_member_chooses_a_password_at_first_sign_in(
+    stack: LocalStack, tmp_path: Path
+) -> None:
     added = _cli("users", "add", "kim@example.com")
     assert added.returncode == 0, added.stderr
     assert "e-mailed" not in added.stdout  # the local stack sends no e-mail
@@ -79,6 +87,15 @@ def test_an_invited_member_chooses_a_password_at_first_sign_in(stack: LocalStack
         "login", "--email", "kim@example.com", "--password-stdin", stdin="Kim-Own-Password-9\n"
     )
     assert again.returncode == 0, again.stderr
+
+    # Named at the first upload: the folder is "kim", not an id.
+    assert _folders()["kim@example.com"] is None
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 kim's first photo")
+    sent = _cli("upload", str(photo))
+    assert sent.returncode == 0, sent.stderr
+    assert _folders()["kim@example.com"] == "kim"
+    assert "kim" in _cli("users", "list").stdout
 
     removed = _cli("users", "remove", "kim@example.com", "--yes")
     assert removed.returncode == 0, removed.stderr

@@ -117,7 +117,7 @@ def test_local_up_serves_other_commands_through_the_local_profile(
         while True:
             status = _cli("--profile", "local", "status", env=cli_env)
             assert status.returncode == 0, status.stderr
-            if "5 files: 5 on your PC" in status.stdout:
+            if "5 files of demo: 5 on your PC" in status.stdout:
                 break
             assert time.monotonic() < deadline, status.stdout
             time.sleep(0.3)

@@ -11,12 +11,13 @@ from rich.table import Table
 from mobile_backup.commands._common import (
     USERS_SCHEMA,
     JsonOpt,
+    err,
     load_profile,
     out,
     print_json,
     safe,
 )
-from mobile_backup.core import ConfigError, InvalidInputError
+from mobile_backup.core import ConfigError, InvalidInputError, Settings
 
 app = typer.Typer(help="Household members: who may back up to this deployment.")
 
@@ -74,13 +75,20 @@ def users_list(as_json: JsonOpt = False) -> None:
 
     cfg = load_profile()
     members = list_members(cognito_client(cfg), user_pool_id=cfg.require("user_pool_id"))
+    folders = _folders(cfg)
     if as_json:
         print_json(
             {
                 "schema": USERS_SCHEMA,
                 "profile": cfg.profile,
                 "members": [
-                    {"email": m.email, "id": m.sub, "status": m.status, "created": m.created}
+                    {
+                        "email": m.email,
+                        "id": m.sub,
+                        "folder": folders.get(m.sub),
+                        "status": m.status,
+                        "created": m.created,
+                    }
                     for m in members
                 ],
             }
@@ -90,12 +98,26 @@ def users_list(as_json: JsonOpt = False) -> None:
         out.print("No members yet: add one with `mobile-backup users add EMAIL`.")
         return
     table = Table()
-    for column in ("e-mail", "id (their library folder)", "status", "added"):
+    for column in ("e-mail", "library folder", "status", "added"):
         table.add_column(column)
     for m in members:
         status = "must choose a password" if m.status == "FORCE_CHANGE_PASSWORD" else m.status
-        table.add_row(safe(m.email), m.sub, status.lower(), (m.created or "")[:10])
+        folder = folders.get(m.sub) or "(named at their first upload)"
+        table.add_row(safe(m.email), safe(folder), status.lower(), (m.created or "")[:10])
     out.print(table)
+
+
+def _folders(cfg: Settings) -> dict[str, str]:
+    """Each member's library folder, by id, as the ledger gave it (empty if unreachable)."""
+    from mobile_backup.core import Ledger, MobileBackupError, dynamodb_client
+
+    if not cfg.table:
+        return {}
+    try:
+        return Ledger(dynamodb_client(cfg), cfg.table).members()
+    except MobileBackupError as exc:
+        err.print(f"[yellow]note:[/] library folders unknown: {safe(exc)}")
+        return {}
 
 
 @app.command("remove")
