@@ -332,6 +332,8 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         ):
             if kill_after is not None and agent.downloader.parts_fetched >= kill_after:
                 os.kill(os.getpid(), 9)  # B7: die like a crash, mid-video
+            if not thread.is_alive():
+                raise RuntimeError("the agent stopped before every file was placed")
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
     finally:

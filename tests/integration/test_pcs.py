@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,26 @@ def test_a_second_library_on_one_pcs_queue_is_refused(cloud: Cloud, tmp_path: Pa
     assert "already collecting into" in lines[0]
     assert "agent register" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_clean_stop_hands_the_queue_over_at_once(cloud: Cloud, tmp_path: Path) -> None:
+    old = make_agent(cloud, tmp_path / "old-disk", host="desk")
+    stop = threading.Event()
+    runner = threading.Thread(target=old.run, args=(stop,))
+    runner.start()
+    new = make_agent(cloud, tmp_path / "new-disk", host="desk")
+    try:
+        deadline = time.monotonic() + 30
+        while (pc := old.pc_registry_entry()) is None or pc.library_id is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(PcInUseError):
+            new.claim_pc()
+    finally:
+        stop.set()
+        runner.join(30)
+        old.close()
+    new.claim_pc()  # the old library let go when it stopped: no 5-minute wait
 
 
 def test_an_unregistered_pc_name_is_one_clear_line(cloud: Cloud, tmp_path: Path) -> None:

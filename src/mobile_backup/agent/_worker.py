@@ -38,6 +38,8 @@ from mobile_backup.core import (
     ConfigError,
     DownloadMessage,
     Ledger,
+    MobileBackupError,
+    PcRecord,
     Settings,
     dynamodb_client,
     library_id,
@@ -227,11 +229,18 @@ class Agent:
         self._pcs.claim(
             self._config.pc_name,
             queue_url=self._queue.url,
-            library_id=library_id(self._library.root / HIDDEN_DIR),
+            library_id=self._library_id(),
             host=self._delivery.host,
             library=str(self._library.root),
             now=self._clock(),
         )
+
+    def pc_registry_entry(self) -> PcRecord | None:
+        """This PC's entry in the household's registry (who collects its queue)."""
+        return self._pcs.get(self._config.pc_name)
+
+    def _library_id(self) -> str:
+        return library_id(self._library.root / HIDDEN_DIR)
 
     def run(self, stop: threading.Event) -> None:
         """The service loop (`_loop.py`) until `stop` is set.
@@ -240,8 +249,17 @@ class Agent:
         collects this PC's queue.
         """
         self.claim_pc()
-        self.prepare()
-        ServiceLoop(
+        try:
+            self.prepare()
+            self._service_loop().run(stop)
+        finally:
+            try:
+                self._pcs.release(self._config.pc_name, library_id=self._library_id())
+            except MobileBackupError as exc:
+                logger.warning("%s", exc)
+
+    def _service_loop(self) -> ServiceLoop:
+        return ServiceLoop(
             delivery=self._delivery,
             queue=self._queue,
             gate=self._gate,
@@ -251,7 +269,7 @@ class Agent:
             wait_seconds=self._wait_seconds,
             reconciler=self.reconciler,
             heartbeat=self.claim_pc,
-        ).run(stop)
+        )
 
     def reconciler(self, *, progress: Callable[[Outcome], None] | None = None) -> Reconciler:
         """A reconciler on this agent's library, ledger and delivery path."""

@@ -5,8 +5,8 @@ the template's downloads queue under the name `main`; `agent register NAME` give
 its own queue, `{downloads queue}-pc-{NAME}`, made with the downloads queue's own settings
 (visibility, retention, encryption, dead-letter queue), and the ingest sends every new file
 to each registered queue. A PC's queue is consumed by one library at a time: `claim` records
-which, and an agent from another library is refused until the holder has been silent for
-`STALE_AFTER`.
+which, and an agent from another library is refused until the holder stops cleanly
+(`release`) or has been silent for `STALE_AFTER` (killed, or its PC switched off).
 """
 
 from __future__ import annotations
@@ -211,6 +211,21 @@ class PcRegistry:
             ) from None
         except boto_errors() as exc:
             raise ServiceError(f"could not record this PC in the ledger: {exc}") from exc
+
+    def release(self, name: str, *, library_id: str) -> None:
+        """Let another library take PC `name`'s queue at once (a clean stop); best effort."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(name),
+                UpdateExpression="REMOVE library_id, seen_at",
+                ConditionExpression="library_id = :lib",
+                ExpressionAttributeValues={":lib": {"S": library_id}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass  # another library holds it now: nothing of ours to release
+        except boto_errors() as exc:
+            raise ServiceError(f"could not release this PC's queue: {exc}") from exc
 
 
 def _record(item: dict[str, Any]) -> PcRecord:
