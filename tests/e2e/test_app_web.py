@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -307,3 +308,40 @@ def _ledger_says(stack: LocalStack, *subs: str) -> list[tuple[str, str, str]]:
         records, _ = ledger.list_files(sub, limit=100)
         found.extend((sub[:8], r.filename, str(r.status)) for r in records)
     return found
+
+
+def test_history_shows_a_tick_for_each_pc_of_the_household(
+    stack: LocalStack, app_url: str, browser: BrowserContext, tmp_path: Path
+) -> None:
+    """Issue 11: a second PC (`agent register laptop`) receives every file too, and the
+    history says so per PC, under the member's name."""
+    from mobile_backup.agent import build_agent, register_pc
+
+    register_pc(stack.settings, "laptop")
+    laptop = build_agent(
+        stack.settings.model_copy(update={"pc_name": "laptop", "library": tmp_path / "lap"}),
+        wait_seconds=1,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=laptop.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        photo = next(s.path for s in make_samples(tmp_path / "camera") if s.path.suffix == ".jpg")
+        page = _open(browser, app_url)
+        _sign_in(page, stack.email, stack.password)
+        pick = page.get_by_role("button", name="Choose photos and videos")
+        with page.expect_file_chooser() as chooser:
+            pick.click()
+        chooser.value.set_files([str(photo)])
+        expect(page.get_by_text("All files backed up")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="History").click()
+        for pc in ("laptop", "main"):
+            tick = page.get_by_text(re.compile(rf"^on PC {pc} ✓ \(verified, demo/.+\.jpg\)$"))
+            expect(tick).to_be_visible(timeout=30_000)
+        _shot(page, "7-history-two-pcs")
+    finally:
+        stop.set()
+        runner.join(30)
+        laptop.close()
+    mine = {sha256_file(p) for p in (tmp_path / "lap").rglob("*.jpg")}
+    assert mine == {sha256_file(photo)}
