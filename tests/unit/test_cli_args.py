@@ -71,3 +71,17 @@ def test_a_command_line_the_cli_does_not_understand_exits_2(
     assert "No such option" in capsys.readouterr().err
     assert _exit_of(["-q", "--help"]) == 0  # -q is a global option, before or after
     assert _exit_of(["status", "-q", "--help"]) == 0
+
+
+def test_a_pc_name_that_cannot_be_one_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    monkeypatch.setenv("MOBILE_BACKUP_CONFIG_FILE", f"{tmp_path}/none.toml")
+    monkeypatch.setenv("COLUMNS", "200")
+    assert _exit_of(["agent", "run", "--pc", "My Laptop", "--library", f"{tmp_path}/l"]) == 1
+    lines = [text for text in capsys.readouterr().err.splitlines() if text.strip()]
+    expected = "error: invalid setting pc_name: 'My Laptop' is not a PC name: use 1-20 of a-z"
+    assert lines == [f"{expected}, 0-9 and '-'"]
+    assert _exit_of(["agent", "register", "Laptop!"]) == 1
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("error: 'Laptop!' is not a PC name: use 1-20 lower-case letters")

@@ -30,6 +30,7 @@ from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._placement import FileState
 from mobile_backup.agent._state import PlacedFile
 from mobile_backup.core import (
+    MAIN_PC,
     ConfigError,
     DownloadMessage,
     FileRecord,
@@ -195,6 +196,8 @@ class Reconciler:
         d = self._delivery
         pc = d.pc_name
         try:
+            if pc == MAIN_PC and not [p for p in d.ledger.pc_registry().all() if p.name != pc]:
+                return  # the only PC: nothing can be on another one (and no listing to pay)
             users = set(d.ledger.members()) | set(d.state.users())
         except ServiceError as exc:
             report.problems.append(f"could not list the household's members: {exc}")

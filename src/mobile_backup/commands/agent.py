@@ -279,7 +279,9 @@ def agent_register(
     it was registered come with its first `agent reconcile` while the cloud still has them.
     """
     from mobile_backup.agent import register_pc
+    from mobile_backup.core import check_pc_name
 
+    check_pc_name(name)  # before anything else: a bad name is the first thing to say
     pc = register_pc(load_profile(), name)
     out.print(f"PC {safe(pc.name)} registered: every new file now goes to it too.")
     out.print(f"Next: mobile-backup agent run --pc {safe(pc.name)}")

@@ -11,6 +11,7 @@ This is the only module that reads `os.environ`.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,6 @@ class Settings(BaseModel):
     )
     pc_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]{0,19}$",
         description="this PC's name (default main); others register with `agent register`",
     )
     shared_library: bool = Field(
@@ -196,6 +196,13 @@ class Settings(BaseModel):
             "the umask) instead of private (0700 and 0600); Windows inherits the folder's ACL"
         ),
     )
+
+    @field_validator("pc_name")
+    @classmethod
+    def _pc_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,19}", value):
+            raise ValueError(f"{value!r} is not a PC name: use 1-20 of a-z, 0-9 and '-'")
+        return value
 
     @field_validator("api_url", "aws_endpoint_url", "jwks_url")
     @classmethod
@@ -268,7 +275,8 @@ def _profiles_hint(current: str) -> str:
 def _config_error(exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-    return ConfigError(f"invalid setting {where}: {first.get('msg')}")
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    return ConfigError(f"invalid setting {where}: {message}")
 
 
 def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
