@@ -38,9 +38,12 @@ def test_downloaded_with_a_receipt_shows_both_ticks_and_the_path() -> None:
     assert e.pc_text == pc_done("2024/05/IMG_1.jpg") == "on your PC ✓ (verified, 2024/05/IMG_1.jpg)"
     assert e.in_cloud
     assert e.on_pc
-    assert e.safe_to_delete
     assert not e.failed
     assert e.host == "pc"
+    # On the PC is not yet "safe to delete": that waits for the PC's audit (the ledger says).
+    assert not e.safe_to_delete
+    audited = history_entry(_record(FileStatus.DOWNLOADED, n=1, receipt=True, deletable=True))
+    assert audited.safe_to_delete
 
 
 def test_uploaded_is_in_the_cloud_and_waits_for_the_pc() -> None:

@@ -308,6 +308,10 @@ class Delivery:
             crash_point("agent.remembered")
             return placement
 
+    def now(self) -> datetime:
+        """The agent's clock (receipts, audits)."""
+        return self._clock()
+
     def _render(self, item: DownloadMessage, capture: Capture) -> PurePosixPath:
         return self._config.path_template.render(
             user_sub=item.user_sub,

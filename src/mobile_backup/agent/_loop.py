@@ -118,7 +118,12 @@ class ServiceLoop:
     def _reconcile_loop(self, stop: threading.Event, interval: float) -> None:
         while not stop.is_set():
             try:
-                report = self._reconciler().fetch_awaiting(cancel=stop)
+                reconciler = self._reconciler()
+                report = reconciler.fetch_awaiting(cancel=stop)
+                if not stop.is_set():
+                    # The audit that lets a phone free space (core/_freeing.py): every
+                    # placed file looked at again, missing ones flagged and fetched anew.
+                    reconciler.audit(report=report)
                 logger.info("reconcile: %s", report.summary())
             except MobileBackupError as exc:
                 logger.warning("reconcile pass failed: %s", exc)

@@ -252,11 +252,19 @@ class Reconciler:
         """
         report = report or ReconcileReport()
         self._prepare()
-        for placed in self._placed_files():
+        d = self._delivery
+        started, problems = d.now(), len(report.problems)
+        for placed in self._placed_files(report):
             report.checked += 1
             found = self._check(placed, verify=verify)
             if found == FileState.OK:
                 continue
+            # This PC's receipt no longer vouches for the file (a phone keeps its copy)
+            # until a new receipt, which a successful refetch writes.
+            try:
+                d.ledger.flag_missing(placed.user_sub, placed.sha256, pc=d.pc_name, now=d.now())
+            except ServiceError as exc:
+                report.problems.append(f"could not flag {placed.path.as_posix()}: {exc}")
             action = self._refetch(placed) if refetch else "reported"
             finding = AuditFinding(
                 user_sub=placed.user_sub,
@@ -269,9 +277,14 @@ class Reconciler:
                 "audit: %s is %s (%s)", placed.path.as_posix(), found.value, finding.action
             )
             report.findings.append(finding)
+        if len(report.problems) == problems:  # complete: every placed file was looked at
+            try:
+                d.ledger.pc_registry().mark_audited(d.pc_name, started_at=started)
+            except ServiceError as exc:
+                report.problems.append(f"could not record the audit: {exc}")
         return report
 
-    def _placed_files(self) -> Iterator[PlacedFile]:
+    def _placed_files(self, report: ReconcileReport) -> Iterator[PlacedFile]:
         """The state file's placements, then this host's receipts it does not know."""
         state = self._delivery.state
         yield from state.iter_placed()
@@ -283,7 +296,7 @@ class Reconciler:
                         user, limit=PAGE, cursor=cursor
                     )
                 except ServiceError as exc:
-                    logger.warning("could not list the ledger for %s: %s", user, exc)
+                    report.problems.append(f"could not list the ledger for {user}: {exc}")
                     break
                 for record in records:
                     receipt = record.receipts.get(self._delivery.pc_name)

@@ -15,7 +15,15 @@ from typing import Any, Protocol
 
 from mobile_backup.api._auth import Principal
 from mobile_backup.api._members import MemberFolders
-from mobile_backup.core import FileStatus, Ledger, ServiceError, boto_errors, hex_to_b64, object_key
+from mobile_backup.core import (
+    FileStatus,
+    Ledger,
+    ServiceError,
+    boto_errors,
+    hex_to_b64,
+    may_free,
+    object_key,
+)
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     FilesPage,
@@ -135,20 +143,28 @@ class UploadService:
     ) -> FilesPage:
         """One page of the caller's own files."""
         records, next_cursor = self._ledger.list_files(principal.sub, limit=limit, cursor=cursor)
-        return FilesPage(files=[FileView.from_record(r) for r in records], next_cursor=next_cursor)
+        pcs = {pc.name: pc for pc in self._ledger.pc_registry().all()}
+        now = self._clock()
+        files = [FileView.from_record(r, may_free(r, pcs, now=now)) for r in records]
+        return FilesPage(files=files, next_cursor=next_cursor)
 
     def lookup(self, principal: Principal, request: LookupRequest) -> LookupResponse:
         """Whether each content is backed up, without reserving anything (`upload --dry-run`)."""
         known = self._ledger.get_many(principal.sub, request.sha256)
+        pcs = {pc.name: pc for pc in self._ledger.pc_registry().all()}
+        now = self._clock()
         results = []
         for sha256 in request.sha256:
             record = known.get(sha256)
             status = record.status if record is not None else None
+            verdict = may_free(record, pcs, now=now)
             results.append(
                 LookupResult(
                     sha256=sha256,
                     backed_up=status in _ALREADY_BACKED_UP,
                     on_pc=status == FileStatus.DOWNLOADED,
+                    deletable=verdict.deletable,
+                    reason=verdict.reason,
                 )
             )
         return LookupResponse(results=results)

@@ -43,6 +43,8 @@ class HistoryEntry:
     host: str | None = None
     pc_lines: tuple[str, ...] = ()
     """One line per PC that has the file (several PCs), else just `pc_text`."""
+    deletable: bool = False
+    """The ledger's verdict (`core.may_free`): the rule free-up applies, and only that."""
 
     @property
     def failed(self) -> bool:
@@ -50,8 +52,9 @@ class HistoryEntry:
 
     @property
     def safe_to_delete(self) -> bool:
-        """True once the PC holds a verified copy."""
-        return self.on_pc
+        """True once a PC holds the file and its audit has re-verified it since: exactly
+        what `free-up` deletes."""
+        return self.on_pc and self.deletable
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,7 @@ def history_entry(record: FileView) -> HistoryEntry:
         failed_text=failed_text,
         host=record.receipt.host if record.receipt else None,
         pc_lines=pc_lines,
+        deletable=record.deletable,
     )
 
 

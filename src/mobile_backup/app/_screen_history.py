@@ -32,8 +32,8 @@ class HistoryScreen:
                                 self.summary], spacing=2, expand=True),
                      self.refresh_button],
                 ),
-                muted("A photo is safe to delete from this phone once it shows "
-                      "“on your PC ✓”."),
+                muted("A photo is safe to delete from this phone once it says so: your "
+                      "PC has it, and has checked it again since."),
                 self.error,
                 self.rows,
             ],

@@ -15,6 +15,14 @@ from mobile_backup.client._api import (
     UploadTicket,
 )
 from mobile_backup.client._auth import Authenticator
+from mobile_backup.client._freeing import (
+    FREE,
+    KEEP,
+    FreedFile,
+    FreeItem,
+    free_planned,
+    plan_free_up,
+)
 from mobile_backup.client._journal import Journal, journal_path
 from mobile_backup.client._media import capture_of, content_type, discover, is_media
 from mobile_backup.client._parts import (
@@ -63,6 +71,8 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "DUPLICATE",
     "FAILED",
+    "FREE",
+    "KEEP",
     "SKIP_REASONS",
     "UPLOADED",
     "WOULD_UPLOAD",
@@ -71,6 +81,8 @@ __all__ = [
     "Authenticator",
     "FileChangedError",
     "FileResult",
+    "FreeItem",
+    "FreedFile",
     "HeldPart",
     "Journal",
     "JournalError",
@@ -100,9 +112,11 @@ __all__ = [
     "classify",
     "content_type",
     "discover",
+    "free_planned",
     "group_skipped",
     "is_media",
     "is_transient",
     "journal_path",
+    "plan_free_up",
     "scan_folder",
 ]

@@ -47,6 +47,9 @@ class Lookup:
 
     backed_up: bool
     on_pc: bool
+    deletable: bool = False
+    """Safe to delete from the phone (`core.may_free`)."""
+    reason: str = ""
 
 
 class ApiClient:
@@ -180,7 +183,12 @@ class ApiClient:
             raise ValueError(f"at most {MAX_BATCH} digests per lookup")
         body = _valid(LookupRequest, {"sha256": list(sha256s)})
         answer = self._call("POST", "/v1/files/lookup", body, LookupResponse)
-        return {r.sha256: Lookup(backed_up=r.backed_up, on_pc=r.on_pc) for r in answer.results}
+        return {
+            r.sha256: Lookup(
+                backed_up=r.backed_up, on_pc=r.on_pc, deletable=r.deletable, reason=r.reason
+            )
+            for r in answer.results
+        }
 
     def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilesPage:
         """One page of the caller's files, as the API shows them (`FileView`)."""

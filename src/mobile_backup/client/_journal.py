@@ -241,6 +241,13 @@ class Journal:
                 (sha256, str(path), size, DONE, time.time()),
             )
 
+    def backed_up_from(self, path: Path) -> set[str]:
+        """The contents this journal backed up from `path` (any earlier version of it)."""
+        rows = self._query(
+            "SELECT sha256 FROM uploads WHERE path = ? AND state = ?", (str(path), DONE)
+        )
+        return {str(row[0]) for row in rows}
+
     def forget_upload(self, sha256: str) -> None:
         """Drop a multipart upload the server no longer has (or that was abandoned)."""
         with self._tx() as db:

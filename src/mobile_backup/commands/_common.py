@@ -180,6 +180,7 @@ DRY_RUN_SCHEMA = "mobile-backup/dry-run/1"
 DEMO_SCHEMA = "mobile-backup/demo/1"
 USERS_SCHEMA = "mobile-backup/users/1"
 STATUS_SCHEMA = "mobile-backup/status/1"
+FREE_UP_SCHEMA = "mobile-backup/free-up/1"
 
 
 def print_json(data: dict[str, Any]) -> None:

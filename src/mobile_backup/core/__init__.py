@@ -34,6 +34,12 @@ from mobile_backup.core._errors import (
     NotFoundError,
     ServiceError,
 )
+from mobile_backup.core._freeing import (
+    NOT_BACKED_UP,
+    VERIFIED_WITHIN,
+    FreeVerdict,
+    may_free,
+)
 from mobile_backup.core._keys import (
     MEDIA_PREFIX,
     ObjectKey,
@@ -106,9 +112,11 @@ __all__ = [
     "MEDIA_PREFIX",
     "METADATA_SOURCES",
     "MIN_PART_SIZE",
+    "NOT_BACKED_UP",
     "NOT_FOUND_CODES",
     "PASSWORD_POLICY",
     "SQS_BATCH",
+    "VERIFIED_WITHIN",
     "AuthError",
     "CancelledError",
     "Capture",
@@ -118,6 +126,7 @@ __all__ = [
     "FileMeta",
     "FileRecord",
     "FileStatus",
+    "FreeVerdict",
     "IntegrityError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -156,6 +165,7 @@ __all__ = [
     "is_user_sub",
     "library_id",
     "load_settings",
+    "may_free",
     "member_folder_name",
     "metadata_capture",
     "object_key",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import time
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 AWAITING_INDEX = "awaiting-download"
 RECEIPT_PREFIX = "receipt@"
+MISSING_PREFIX = "missing@"
 MEMBERS_PK = "MEMBERS"
 MEMBER_PREFIX = "MEMBER#"
 FOLDER_PREFIX = "FOLDER#"
@@ -108,6 +110,11 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
     }
     if receipt is not None and not receipts:  # written before PCs had names
         receipts[receipt.pc or MAIN_PC] = receipt
+    missing_on = {
+        name.removeprefix(MISSING_PREFIX): value["S"]
+        for name, value in item.items()
+        if name.startswith(MISSING_PREFIX) and "S" in value
+    }
     return FileRecord.model_validate(
         {
             "user_sub": item["pk"]["S"].removeprefix("USER#"),
@@ -127,6 +134,7 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
             "failed_reason": s("failed_reason"),
             "receipt": receipt,
             "receipts": receipts,
+            "missing_on": missing_on,
             "crc64nvme": s("crc64nvme"),
         }
     )
@@ -424,17 +432,22 @@ class Ledger:
 
     def mark_downloaded(self, user_sub: str, sha256: str, receipt: Receipt) -> None:
         """Write a PC's receipt (its own, and as the latest); leaves the awaiting index."""
-        pc_receipt = f"{RECEIPT_PREFIX}{receipt.pc or MAIN_PC}"
+        pc = receipt.pc or MAIN_PC
+        pc_receipt = f"{RECEIPT_PREFIX}{pc}"
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 UpdateExpression=(
                     "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt, "
-                    "#pcr = :receipt REMOVE gsi1pk, gsi1sk, failed_reason"
+                    "#pcr = :receipt REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
                 ),
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#st": "status", "#pcr": pc_receipt},
+                ExpressionAttributeNames={
+                    "#st": "status",
+                    "#pcr": pc_receipt,
+                    "#miss": f"{MISSING_PREFIX}{pc}",
+                },
                 ExpressionAttributeValues={
                     ":downloaded": _s(FileStatus.DOWNLOADED),
                     ":at": _s(receipt.at.isoformat()),
@@ -443,6 +456,20 @@ class Ledger:
             )
         except boto_errors() as exc:
             raise _service_error("write the receipt", exc) from exc
+
+    def flag_missing(self, user_sub: str, sha256: str, *, pc: str, now: datetime) -> None:
+        """PC `pc`'s audit found its copy missing or altered: its receipt no longer vouches
+        for the file (free-up keeps the phone's copy) until it writes a new one."""
+        gone = self._db.exceptions.ConditionalCheckFailedException  # not in the ledger at all
+        with aws_call("write the ledger"), contextlib.suppress(gone):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                UpdateExpression="SET #miss = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#miss": f"{MISSING_PREFIX}{pc}"},
+                ExpressionAttributeValues={":now": _s(now.isoformat())},
+            )
 
     def mark_failed(self, user_sub: str, sha256: str, *, reason: str, now: datetime) -> bool:
         """Record why a file cannot be delivered; never downgrades a `downloaded` entry."""

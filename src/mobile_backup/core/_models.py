@@ -87,6 +87,8 @@ class FileRecord(BaseModel):
     """The latest receipt, whichever PC wrote it."""
     receipts: dict[str, Receipt] = Field(default_factory=dict)
     """Each PC's own receipt, by PC name."""
+    missing_on: dict[str, datetime] = Field(default_factory=dict)
+    """PCs whose audit found their copy missing or altered, and when (until a new receipt)."""
     crc64nvme: str | None = None
     """The file's full-object CRC64NVME, declared when a multipart upload started."""
 

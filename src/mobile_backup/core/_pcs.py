@@ -90,6 +90,9 @@ class PcRecord:
     host: str | None = None
     library: str | None = None
     seen_at: datetime | None = None
+    audited_at: datetime | None = None
+    """When this PC's last complete audit started: every file it had placed by then was
+    found on its disk, intact (or flagged `missing@PC` on its ledger entry)."""
 
 
 class PcRegistry:
@@ -127,7 +130,7 @@ class PcRegistry:
     def queue_urls(self) -> list[str]:
         """The queues every new file goes to: the downloads queue and each PC's own."""
         urls = [self._main_queue] if self._main_queue else []
-        urls += [pc.queue_url for pc in self.all() if pc.queue_url not in urls]
+        urls += [pc.queue_url for pc in self.all() if pc.queue_url and pc.queue_url not in urls]
         return urls
 
     def get(self, name: str) -> PcRecord | None:
@@ -212,6 +215,16 @@ class PcRegistry:
         except boto_errors() as exc:
             raise ServiceError(f"could not record this PC in the ledger: {exc}") from exc
 
+    def mark_audited(self, name: str, *, started_at: datetime) -> None:
+        """Record a complete audit of PC `name`'s library, started at `started_at`."""
+        with aws_call("record the PC's audit"):
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(name),
+                UpdateExpression="SET audited_at = :at",
+                ExpressionAttributeValues={":at": {"S": started_at.isoformat()}},
+            )
+
     def release(self, name: str, *, library_id: str) -> None:
         """Let another library take PC `name`'s queue at once (a clean stop); best effort."""
         try:
@@ -234,6 +247,7 @@ def _record(item: dict[str, Any]) -> PcRecord:
         return value["S"] if value and "S" in value else None
 
     seen = s("seen_at")
+    audited = s("audited_at")
     return PcRecord(
         name=item["sk"]["S"].removeprefix(PC_PREFIX),
         queue_url=s("queue_url") or "",
@@ -241,4 +255,5 @@ def _record(item: dict[str, Any]) -> PcRecord:
         host=s("host"),
         library=s("library"),
         seen_at=datetime.fromisoformat(seen) if seen else None,
+        audited_at=datetime.fromisoformat(audited) if audited else None,
     )

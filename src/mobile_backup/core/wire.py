@@ -22,6 +22,7 @@ from mobile_backup.core import (
     FileMeta,
     FileRecord,
     FileStatus,
+    FreeVerdict,
     choose_part_size,
     part_count,
 )
@@ -407,9 +408,13 @@ class FileView(BaseModel):
     """The latest receipt, whichever PC wrote it."""
     receipts: dict[str, ReceiptView] = Field(default_factory=dict)
     """Each PC's receipt, by PC name (`main` is the first PC)."""
+    deletable: bool = False
+    """Safe to delete from the phone: a PC holds it and its audit re-verified it since."""
+    free_reason: str = ""
+    """Why it is, or is not, safe to delete (`core.may_free`)."""
 
     @classmethod
-    def from_record(cls, record: FileRecord) -> FileView:
+    def from_record(cls, record: FileRecord, verdict: FreeVerdict | None = None) -> FileView:
         receipt = record.receipt
         return cls(
             sha256=record.sha256,
@@ -428,6 +433,8 @@ class FileView(BaseModel):
             receipts={
                 pc: ReceiptView.model_validate(r.model_dump()) for pc, r in record.receipts.items()
             },
+            deletable=verdict.deletable if verdict else False,
+            free_reason=verdict.reason if verdict else "",
         )
 
 
@@ -452,6 +459,11 @@ class LookupResult(BaseModel):
     sha256: str
     backed_up: bool = Field(description="the cloud holds it (uploaded, or on the PC already)")
     on_pc: bool = Field(description="a PC has it, verified (the ledger holds its receipt)")
+    deletable: bool = Field(
+        default=False,
+        description="safe to delete from the phone: a PC has it and re-verified it since",
+    )
+    reason: str = Field(default="", description="why it is, or is not, safe to delete")
 
 
 class LookupResponse(BaseModel):
