@@ -73,9 +73,16 @@ def plan_free_up(
     is eligible, and the caller deletes nothing.
     """
     now = time.time() if now is None else now
+    given = [Path(p).expanduser() for p in paths]
+    # Only files under what was named are ever deleted: a link in the folder to a photo
+    # elsewhere (or a named link) would otherwise delete that other file.
+    roots = [p.resolve() for p in given if not p.is_symlink()]
     items: list[FreeItem] = []
     hashed: list[FreeItem] = []
-    for path in discover(list(paths)).files:
+    for path in discover(given).files:
+        if not any(path == root or path.is_relative_to(root) for root in roots):
+            items.append(FreeItem(path, 0, KEEP, "reached through a link: not deleted"))
+            continue
         item = _hash_now(path, keep_days=keep_days, now=now)
         if on_file is not None:
             on_file(path)
