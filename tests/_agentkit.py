@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobile_backup.agent import Agent, AgentConfig
 from mobile_backup.core import (
     CaptureSource,
     DownloadMessage,
@@ -94,6 +96,28 @@ class Cloud:
             int(attrs["ApproximateNumberOfMessages"]),
             int(attrs["ApproximateNumberOfMessagesNotVisible"]),
         )
+
+
+def agent_for(
+    cloud: Cloud,
+    library: Path,
+    *,
+    host: str = "test-pc",
+    clock: Callable[[], datetime] = lambda: AT,
+    config: AgentConfig | None = None,
+) -> Agent:
+    """An agent on the cloud's queue and ledger, filing into `library`, never waiting."""
+    return Agent(
+        settings=cloud.settings,
+        s3=cloud.s3,
+        sqs=cloud.sqs,
+        ledger=cloud.ledger,
+        library=library,
+        host=host,
+        clock=clock,
+        wait_seconds=0,
+        config=config,
+    )
 
 
 def files_under(root: Path) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from _agentkit import AT, SUB, Cloud
+from _agentkit import SUB, Cloud, agent_for
 from mobile_backup.agent import Agent, AgentConfig
 from mobile_backup.core import CaptureSource, Receipt
 
@@ -28,16 +28,7 @@ def library(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def agent(cloud: Cloud, library: Path) -> Agent:
-    return Agent(
-        settings=cloud.settings,
-        s3=cloud.s3,
-        sqs=cloud.sqs,
-        ledger=cloud.ledger,
-        library=library,
-        host="test-pc",
-        clock=lambda: AT,
-        wait_seconds=0,
-    )
+    return agent_for(cloud, library)
 
 
 def jpeg(exif_time: str | None = None, *, seed: int = 0) -> bytes:
@@ -197,16 +188,7 @@ def test_the_library_is_private_by_default(cloud: Cloud, agent: Agent, library: 
 def test_a_shared_library_follows_the_umask(cloud: Cloud, library: Path) -> None:
     old = os.umask(0o022)
     try:
-        agent = Agent(
-            settings=cloud.settings,
-            s3=cloud.s3,
-            sqs=cloud.sqs,
-            ledger=cloud.ledger,
-            library=library,
-            host="test-pc",
-            wait_seconds=0,
-            config=AgentConfig(shared_library=True),
-        )
+        agent = agent_for(cloud, library, config=AgentConfig(shared_library=True))
         receipt = deliver(cloud, agent, jpeg(seed=5), filename="IMG_0006.jpg", owner_name="bo")
     finally:
         os.umask(old)

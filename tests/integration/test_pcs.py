@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from _agentkit import SUB, Cloud, files_under
+from _agentkit import SUB, Cloud, agent_for, files_under
 from mobile_backup.agent import Agent, AgentConfig, register_pc
 from mobile_backup.core import FileMeta, PcInUseError, object_key, utcnow
 from mobile_backup.ingest import IngestProcessor
@@ -24,16 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 def make_agent(cloud: Cloud, library: Path, pc: str = "main", host: str = "pc") -> Agent:
-    return Agent(
-        settings=cloud.settings,
-        s3=cloud.s3,
-        sqs=cloud.sqs,
-        ledger=cloud.ledger,
-        library=library,
-        host=host,
-        wait_seconds=0,
-        config=AgentConfig(pc_name=pc),
-    )
+    # The real clock: claims and heartbeats compare times.
+    return agent_for(cloud, library, host=host, clock=utcnow, config=AgentConfig(pc_name=pc))
 
 
 def phone_uploads(cloud: Cloud, count: int, *, start: int = 0) -> dict[str, bytes]:
