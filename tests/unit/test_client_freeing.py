@@ -64,3 +64,13 @@ def test_a_file_changed_after_it_was_checked_stays(tmp_path: Path) -> None:
     ]
     assert edited.exists()
     assert fresh.exists()
+
+
+def test_the_app_touches_files_only_where_they_are_this_devices() -> None:
+    from mobile_backup.app._free import can_touch_files
+
+    assert can_touch_files(web=False, client_ip=None)  # installed app: its own files
+    assert can_touch_files(web=True, client_ip="127.0.0.1")  # a browser on the serving PC
+    assert can_touch_files(web=True, client_ip="::1")
+    assert not can_touch_files(web=True, client_ip="192.168.1.20")  # a phone on the LAN
+    assert not can_touch_files(web=True, client_ip=None)

@@ -1,4 +1,4 @@
-"""Settings: account, parallel uploads, Wi-Fi only, and what runs in the background."""
+"""Settings: account, parallel uploads, Wi-Fi only, free up space, the background."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import flet as ft
 
 from mobile_backup.app._controller import AppController
 from mobile_backup.app._prefs import MAX_PARALLEL, MIN_PARALLEL
+from mobile_backup.app._screen_free import FreeUpCard
 from mobile_backup.app._widgets import GAP, card, muted
 
 BACKGROUND_NOTE = (
@@ -24,8 +25,11 @@ WIFI_UNSUPPORTED = (
 
 
 class SettingsScreen:
-    def __init__(self, controller: AppController, *, on_sign_out: Callable[[], None]) -> None:
+    def __init__(
+        self, controller: AppController, page: ft.Page, *, on_sign_out: Callable[[], None]
+    ) -> None:
         self._c = controller
+        self.free_up = FreeUpCard(controller, page)
         self._on_sign_out = on_sign_out
         self.account = ft.Text("", weight=ft.FontWeight.W_500)
         self.parallel_label = ft.Text("")
@@ -59,6 +63,7 @@ class SettingsScreen:
                         ),
                     ],
                 ),
+                self.free_up.control,
                 card("Uploads", None, [self.parallel_label, self.parallel]),
                 card("Network", None, [self.wifi, self.wifi_note]),
                 card("In the background", None, [muted(BACKGROUND_NOTE)]),

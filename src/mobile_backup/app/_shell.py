@@ -117,7 +117,7 @@ class AppShell:
             BackupScreen(self._c, self.page, self.picker, on_queued=lambda: self.go(QUEUE)),
             QueueScreen(self._c, go_pick=lambda: self.go(BACKUP)),
             HistoryScreen(self._c),
-            SettingsScreen(self._c, on_sign_out=self.show_sign_in),
+            SettingsScreen(self._c, self.page, on_sign_out=self.show_sign_in),
         ]
         self.page.appbar = ft.AppBar(
             title=ft.Text(TITLE, weight=ft.FontWeight.W_600),
