@@ -223,3 +223,29 @@ def test_a_file_still_arriving_at_sign_out_stays_its_owners(tmp_path: Path) -> N
     arrived = q.get(back)
     assert arrived is not None
     assert arrived.state == ItemState.WAITING
+
+
+def test_only_photos_and_videos_are_accepted_by_name_or_by_content(tmp_path: Path) -> None:
+    """As the CLI's scan decides: a name says photo or video, else the first bytes do."""
+    from mobile_backup.app._folders import NOT_MEDIA
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list")
+    jpeg_without_a_name = tmp_path / "IMG_1"
+    jpeg_without_a_name.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"x" * 64)
+    q = BackupQueue()
+    q.add([notes, jpeg_without_a_name])
+    assert q.get(notes) == QueueItem(notes, "notes.txt", 13, ItemState.FAILED, error=NOT_MEDIA)
+    assert q.get(jpeg_without_a_name).state == ItemState.WAITING  # type: ignore[union-attr]
+    assert q.claim(5) == [jpeg_without_a_name]
+
+    # From a browser: refused once it has arrived, and the app's copy is not kept.
+    received = tmp_path / "incoming" / "letter.pdf"
+    received.parent.mkdir()
+    q.expect(received, size=4)
+    received.write_bytes(b"%PDF")
+    q.received(received)
+    refused = q.get(received)
+    assert refused is not None
+    assert (refused.state, refused.error) == (ItemState.FAILED, NOT_MEDIA)
+    assert not received.exists()

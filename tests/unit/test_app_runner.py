@@ -209,9 +209,9 @@ def test_chosen_folders_are_backed_up_once(tmp_path: Path, signed_in: Settings) 
 
 def test_browser_copies_are_deleted_once_backed_up(signed_in: Settings) -> None:
     c = AppController(settings=signed_in, engine=FakeEngine())
-    dest = c.incoming_path("../../etc/passwd")
+    dest = c.incoming_path("../../etc/passwd.jpg")
     assert dest.parent.parent == c.upload_dir
-    assert dest.name == "_.._etc_passwd"
+    assert dest.name == "_.._etc_passwd.jpg"
     c.queue.expect(dest, size=3)
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"abc")

@@ -14,9 +14,19 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from mobile_backup.client import classify
+from mobile_backup.client import classify, is_photo_or_video
 
 log = logging.getLogger(__name__)
+
+NOT_MEDIA = "Not a photo or video, so it is not backed up."
+
+
+def not_media(path: Path) -> str | None:
+    """Why a picked file is refused (the CLI's scan rule: by name, else by content), or None.
+
+    Raises OSError when the file cannot be read.
+    """
+    return None if is_photo_or_video(path) else NOT_MEDIA
 
 
 class SeenFiles:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mobile_backup.app._errors import reason_message, user_message
+from mobile_backup.app._folders import not_media
 from mobile_backup.app._format import human_bytes, human_rate
 from mobile_backup.client import CANCELLED, DUPLICATE, UPLOADED, FileResult
 
@@ -257,12 +258,14 @@ class BackupQueue:
                     continue
                 try:
                     size = path.stat().st_size
+                    refused = not_media(path)
                 except OSError as exc:
                     self._items[path] = QueueItem(
                         path, path.name, 0, ItemState.FAILED, error=user_message(exc)
                     )
                 else:
-                    self._items[path] = QueueItem(path, path.name, size)
+                    state = ItemState.FAILED if refused else ItemState.WAITING
+                    self._items[path] = QueueItem(path, path.name, size, state, error=refused)
                 self._items[path] = self._items.pop(path)  # newest last
                 added += 1
             self._changed(persist=True)
@@ -298,7 +301,11 @@ class BackupQueue:
             except OSError as exc:
                 new = replace(item, state=ItemState.FAILED, error=user_message(exc))
             else:
-                if actual == item.size:
+                refused = not_media(path) if actual == item.size else None
+                if refused:
+                    new = replace(item, state=ItemState.FAILED, received=1.0, error=refused)
+                    path.unlink(missing_ok=True)  # the browser's copy is not kept
+                elif actual == item.size:
                     new = replace(item, state=ItemState.WAITING, received=1.0)
                 else:
                     new = replace(

@@ -47,6 +47,7 @@ from mobile_backup.client._scan import (
     Skipped,
     classify,
     group_skipped,
+    is_photo_or_video,
     scan_folder,
 )
 from mobile_backup.client._session import UploadSession, account_id, account_key
@@ -115,6 +116,7 @@ __all__ = [
     "free_planned",
     "group_skipped",
     "is_media",
+    "is_photo_or_video",
     "is_transient",
     "journal_path",
     "plan_free_up",

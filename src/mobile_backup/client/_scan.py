@@ -72,6 +72,14 @@ def media_suffix(name: str) -> bool:
     return Path(name.rstrip(". ") or name).suffix.lower() in MEDIA_SUFFIXES
 
 
+def is_photo_or_video(path: Path) -> bool:
+    """By its name or, failing that, by its first bytes (the folder scan's own test).
+
+    Raises OSError when the file cannot be read.
+    """
+    return media_suffix(path.name) or sniff(path) is not None
+
+
 def sniff(path: Path) -> str | None:
     """The media type a photo or video file's first bytes announce, or None if they do not.
 
