@@ -289,34 +289,23 @@ class Reconciler:
         state = self._delivery.state
         yield from state.iter_placed()
         for user in state.users():
-            cursor: str | None = None
-            while True:
-                try:
-                    records, cursor = self._delivery.ledger.list_files(
-                        user, limit=PAGE, cursor=cursor
-                    )
-                except ServiceError as exc:
-                    report.problems.append(f"could not list the ledger for {user}: {exc}")
-                    break
-                for record in records:
-                    receipt = record.receipts.get(self._delivery.pc_name)
-                    if (
-                        record.status != FileStatus.DOWNLOADED
-                        or receipt is None
-                        or receipt.host != self._delivery.host
-                        or state.placed(user, record.sha256) is not None
-                    ):
-                        continue
-                    yield PlacedFile(
-                        user_sub=user,
-                        sha256=record.sha256,
-                        path=PurePosixPath(receipt.path),
-                        size=record.size,
-                        mtime_ns=-1,  # unknown: the file is hashed
-                        placed_at=receipt.at,
-                    )
-                if cursor is None:
-                    break
+            for record in self._files_of(user, report):
+                receipt = record.receipts.get(self._delivery.pc_name)
+                if (
+                    record.status != FileStatus.DOWNLOADED
+                    or receipt is None
+                    or receipt.host != self._delivery.host
+                    or state.placed(user, record.sha256) is not None
+                ):
+                    continue
+                yield PlacedFile(
+                    user_sub=user,
+                    sha256=record.sha256,
+                    path=PurePosixPath(receipt.path),
+                    size=record.size,
+                    mtime_ns=-1,  # unknown: the file is hashed
+                    placed_at=receipt.at,
+                )
 
     def _check(self, placed: PlacedFile, *, verify: bool) -> FileState:
         check = self._delivery.library.check(

@@ -25,6 +25,7 @@ from mobile_backup.client._api import ApiClient
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import discover
 from mobile_backup.client._parts import FileStamp, hash_file
+from mobile_backup.client._scan import Scan
 from mobile_backup.core import NOT_BACKED_UP, MobileBackupError, chunked, crash_point
 
 LOOKUP_BATCH = 100
@@ -66,8 +67,11 @@ def plan_free_up(
     keep_days: float = 0.0,
     now: float | None = None,
     on_file: Callable[[Path], None] | None = None,
+    scan: Scan | None = None,
 ) -> list[FreeItem]:
     """Every photo and video under `paths`, with what free-up would do with it and why.
+
+    `scan` is `discover(paths)` when the caller has already made it (to count the files).
 
     Raises whatever the ledger lookup raises (unreachable, signed out): then nothing at all
     is eligible, and the caller deletes nothing.
@@ -79,7 +83,7 @@ def plan_free_up(
     roots = [p.resolve() for p in given if not p.is_symlink()]
     items: list[FreeItem] = []
     hashed: list[FreeItem] = []
-    for path in discover(given).files:
+    for path in (scan or discover(given)).files:
         if not any(path == root or path.is_relative_to(root) for root in roots):
             items.append(FreeItem(path, 0, KEEP, "reached through a link: not deleted"))
             continue

@@ -61,7 +61,7 @@ def free_up(
 
     cfg = load_profile()
     try:
-        total = len(discover(paths).files)
+        scan = discover(paths)
     except NoFilesError as exc:
         if any(not p.expanduser().exists() for p in paths):
             raise  # a path that is not there: one line, exit 1
@@ -78,7 +78,7 @@ def free_up(
             disable=as_json or state.quiet,
         ) as progress,
     ):
-        task = progress.add_task("checking", total=total)
+        task = progress.add_task("checking", total=len(scan.files))
         try:
             plan = plan_free_up(
                 session.api,
@@ -86,6 +86,7 @@ def free_up(
                 journal=session.journal,
                 keep_days=keep_days,
                 on_file=lambda _p: progress.advance(task),
+                scan=scan,
             )
         except MobileBackupError as exc:
             raise MobileBackupError(f"{exc}; nothing was deleted") from exc

@@ -146,7 +146,6 @@ def _video(path: Path) -> Capture | None:
     return Capture(when, CaptureSource.VIDEO) if when else None
 
 
-_SEP = r"[-_. ]?"
 _FILENAME_DATE = re.compile(
     r"(?<![0-9A-Za-z])(?:[A-Za-z]+[-_ ]+)*"  # IMG_, PXL_, Screenshot , signal-
     r"(?P<y>(?:19|20)\d\d)(?P<s1>[-_.]?)(?P<m>\d\d)(?P=s1)(?P<d>\d\d)"

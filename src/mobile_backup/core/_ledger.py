@@ -20,7 +20,7 @@ from mobile_backup.core._boundary import aws_call, boto_errors
 from mobile_backup.core._errors import InvalidInputError, ServiceError
 from mobile_backup.core._members import folder_candidates
 from mobile_backup.core._models import FileMeta, FileRecord, FileStatus, Receipt
-from mobile_backup.core._pcs import MAIN_PC, PcRegistry
+from mobile_backup.core._pcs import MAIN_PC, PcRegistry, partition_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -244,23 +244,11 @@ class Ledger:
 
     def members(self) -> dict[str, str]:
         """Every member who has uploaded: their folder name, by user id."""
-        found: dict[str, str] = {}
-        start: dict[str, Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": _s(MEMBERS_PK)},
+        with aws_call("list the household's members"):
+            return {
+                item["sk"]["S"].removeprefix(MEMBER_PREFIX): item["folder"]["S"]
+                for item in partition_items(self._db, self._table, MEMBERS_PK)
             }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            with aws_call("list the household's members"):
-                resp = self._db.query(**kwargs)
-            for item in resp.get("Items", []):
-                found[item["sk"]["S"].removeprefix(MEMBER_PREFIX)] = item["folder"]["S"]
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return found
 
     def claim_folder(self, user_sub: str, wanted: str) -> str:
         """Give this member a folder name (`wanted`, else `wanted-2`, ...) once and for good.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,24 @@ _COPIED = (
     "ReceiveMessageWaitTimeSeconds",
 )
 LIBRARY_ID_FILE = "library-id"
+
+
+def partition_items(db: DynamoDBClient, table: str, pk: str) -> Iterator[dict[str, Any]]:
+    """Every item of one small partition of the ledger table (the PCs, the members)."""
+    start: dict[str, Any] | None = None
+    while True:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = db.query(**kwargs)
+        yield from resp.get("Items", [])
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            return
 
 
 class PcInUseError(ConfigError):
@@ -110,22 +129,8 @@ class PcRegistry:
 
     def all(self) -> list[PcRecord]:
         """Every registered PC (`main` is listed once it has run)."""
-        found: list[PcRecord] = []
-        start: dict[str, Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": PCS_PK}},
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            with aws_call("read the PC registry"):
-                resp = self._db.query(**kwargs)
-            found.extend(_record(item) for item in resp.get("Items", []))
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return found
+        with aws_call("read the PC registry"):
+            return [_record(item) for item in partition_items(self._db, self._table, PCS_PK)]
 
     def queue_urls(self) -> list[str]:
         """The queues every new file goes to: the downloads queue and each PC's own."""
