@@ -81,3 +81,28 @@ def test_sqs_still_drops_messages_past_their_retention(emulator: Any) -> None:
         stamp: Any = int((time.time() - 61) * 1000)  # moto types it as None until sent
         message.sent_timestamp = stamp
     assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+
+
+def test_routing_no_longer_lists_motos_package_per_request(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix answers what moto's own listing answers, without touching the disk."""
+    import moto
+    from moto import backends
+
+    folder = os.path.dirname(moto.__file__)
+    on_disk = {
+        name
+        for name in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, name)) and not name.startswith("__")
+    }
+    assert set(backends.list_of_moto_modules()) == on_disk
+
+    s3 = client(emulator, "s3")  # botocore reads its own data folders while it is built
+    s3.list_buckets()
+
+    def no_listing(_path: str) -> list[str]:
+        raise AssertionError("moto's package was listed during a request")
+
+    monkeypatch.setattr(os, "listdir", no_listing)
+    s3.list_buckets()  # routed, and answered

@@ -11,6 +11,10 @@ strict. Each fix is small, checked against the moto it patches, and tested
   building the queue's whole attribute dictionary, which counts every message in the queue:
   a receive from a queue of 1,000 messages cost ~0.5 s of emulator CPU (issue 15's profile).
   The same check reads the one attribute it needs. Not a behaviour change, only the cost.
+- **Routing without listing moto's package.** moto's server routes every request by asking
+  whether the service name is one of its modules, which lists its package folder (about 250
+  entries, each `stat`ed) on every request, under the lock that serialises routing. The
+  list is read once; it cannot change while the process runs.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def apply_emulator_fixes() -> None:
             return
         _enforce_full_object_checksums()
         _retention_check_in_constant_time()
+        _route_without_listing_the_package()
         _applied = True
 
 
@@ -87,3 +92,17 @@ def _retention_check_in_constant_time() -> None:
     backend_cls.is_message_valid_based_on_retention_period = (
         is_message_valid_based_on_retention_period
     )
+
+
+def _route_without_listing_the_package() -> None:
+    from moto import backends
+
+    listing: Any = getattr(backends, "list_of_moto_modules", None)
+    if not callable(listing):
+        raise RuntimeError("moto changed: backends.list_of_moto_modules is gone; update this fix")
+    modules = frozenset(listing())
+
+    def list_of_moto_modules() -> frozenset[str]:
+        return modules
+
+    backends.list_of_moto_modules = list_of_moto_modules
