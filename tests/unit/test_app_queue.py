@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mobile_backup.app import BackupQueue, ItemState, PendingStore
-from mobile_backup.app._queue import QueueItem
+from mobile_backup.app._queue_items import QueueItem
 from mobile_backup.client import DUPLICATE, FAILED, UPLOADED, FileResult
 
 
@@ -249,3 +249,25 @@ def test_only_photos_and_videos_are_accepted_by_name_or_by_content(tmp_path: Pat
     assert refused is not None
     assert (refused.state, refused.error) == (ItemState.FAILED, NOT_MEDIA)
     assert not received.exists()
+
+
+def test_the_header_says_finishing_once_every_byte_is_sent(tmp_path: Path) -> None:
+    clock = Clock()
+    q = BackupQueue(clock=clock)
+    a, b = _files(tmp_path, 1000, 1000)
+    q.add([a, b])
+    q.claim(2)
+    q.on_queued(path=a, size=1000)
+    q.on_queued(path=b, size=1000)
+    q.on_progress(path=a, bytes_sent=1000)
+    clock.now += 1
+    q.on_progress(path=b, bytes_sent=500)
+    assert q.snapshot().headline() == "Backing up…"
+    assert q.snapshot().rate().endswith("\u00a0KB/s")
+    q.on_progress(path=b, bytes_sent=500)
+    snap = q.snapshot()
+    assert (snap.headline(), snap.percent) == ("Finishing…", 99)  # S3 has yet to confirm
+    q.on_done(result=FileResult(a, UPLOADED, 1000))
+    q.on_done(result=FileResult(b, UPLOADED, 1000))
+    snap = q.snapshot()
+    assert (snap.headline(), snap.percent, snap.rate()) == ("All files backed up", 100, "")

@@ -10,13 +10,8 @@ from mobile_backup.app._controller import AppController, HistoryState, safe_uplo
 from mobile_backup.app._errors import reason_message, user_message
 from mobile_backup.app._folders import SeenFiles, scan
 from mobile_backup.app._prefs import AppPrefs, PrefsStore
-from mobile_backup.app._queue import (
-    BackupQueue,
-    ItemState,
-    PendingStore,
-    QueueItem,
-    QueueSnapshot,
-)
+from mobile_backup.app._queue import BackupQueue, PendingStore
+from mobile_backup.app._queue_items import ItemState, QueueItem, QueueSnapshot
 from mobile_backup.app._receipts import (
     CLOUD_DONE,
     HistoryCounts,

@@ -15,8 +15,23 @@ def human_bytes(n: float) -> str:
 
 
 def human_rate(bytes_per_second: float) -> str:
-    return f"{human_bytes(bytes_per_second)}/s"
+    """'86.5\u00a0MB/s': a no-break space, so a narrow screen never splits the number from
+    its unit."""
+    return f"{human_bytes(bytes_per_second)}/s".replace(" ", "\u00a0")
 
 
 def human_date(when: datetime | None) -> str:
     return when.strftime("%d %b %Y, %H:%M") if when else "unknown date"
+
+
+def human_ago(when: datetime, now: datetime) -> str:
+    """How long before `now` (both aware): 'just now', '5 min ago', '3 h ago', '2 days ago'."""
+    seconds = max(0.0, (now - when).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    return f"{days} day ago" if days == 1 else f"{days} days ago"

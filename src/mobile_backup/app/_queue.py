@@ -9,7 +9,6 @@ so a queue interrupted by closing the app is picked up again at the next start.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -17,27 +16,32 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from mobile_backup.app._errors import reason_message, user_message
 from mobile_backup.app._folders import not_media
-from mobile_backup.app._format import human_bytes, human_rate
+from mobile_backup.app._queue_items import (
+    FINISHED,
+    SUCCEEDED,
+    ItemState,
+    QueueItem,
+    QueueSnapshot,
+)
 from mobile_backup.client import CANCELLED, DUPLICATE, UPLOADED, FileResult
 
 log = logging.getLogger(__name__)
 
 SPEED_WINDOW_SECONDS = 5.0
-
-
-class ItemState(enum.StrEnum):
-    RECEIVING = "receiving"  # web mode: the browser is still sending the file to the app
-    WAITING = "waiting"
-    CHECKING = "checking"  # taken by the runner: hashing and asking for an upload URL
-    UPLOADING = "uploading"
-    DONE = "done"
-    SKIPPED = "skipped"  # the cloud already had these bytes
-    FAILED = "failed"
+__all__ = [
+    "FINISHED",
+    "SUCCEEDED",
+    "BackupQueue",
+    "ItemState",
+    "PendingStore",
+    "QueueItem",
+    "QueueSnapshot",
+]
 
 
 def _same_store(a: PendingStore | None, b: PendingStore | None) -> bool:
@@ -60,119 +64,6 @@ def _file_away(path: Path, owner: PendingStore | None, item: QueueItem) -> None:
         owner.save([*owner.load(), path])
     except OSError as exc:
         log.warning("cannot save %s to its owner's queue: %s", item.name, exc)
-
-
-FINISHED = frozenset({ItemState.DONE, ItemState.SKIPPED, ItemState.FAILED})
-SUCCEEDED = frozenset({ItemState.DONE, ItemState.SKIPPED})
-
-
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    """One file in the queue, as the screen shows it."""
-
-    path: Path
-    name: str
-    size: int
-    state: ItemState = ItemState.WAITING
-    sent: int = 0
-    received: float = 0.0
-    error: str | None = None
-
-    @property
-    def fraction(self) -> float:
-        if self.state in SUCCEEDED:
-            return 1.0
-        if self.state == ItemState.RECEIVING:
-            return 0.0
-        return min(1.0, self.sent / self.size) if self.size else 0.0
-
-    @property
-    def status_text(self) -> str:
-        match self.state:
-            case ItemState.RECEIVING:
-                return f"receiving from the browser… {round(self.received * 100)} %"
-            case ItemState.WAITING:
-                return "waiting"
-            case ItemState.CHECKING:
-                return "checking…"
-            case ItemState.UPLOADING:
-                return f"{human_bytes(self.sent)} of {human_bytes(self.size)}"
-            case ItemState.DONE:
-                return "backed up ✓"
-            case ItemState.SKIPPED:
-                return "already backed up ✓"
-            case ItemState.FAILED:
-                return self.error or "failed"
-        return str(self.state)  # pragma: no cover
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSnapshot:
-    """An immutable view of the whole queue at one instant."""
-
-    items: tuple[QueueItem, ...]
-    paused: bool
-    speed: float
-    version: int
-
-    def count(self, *states: ItemState) -> int:
-        return sum(1 for i in self.items if i.state in states)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(i.size for i in self.items)
-
-    @property
-    def done_bytes(self) -> int:
-        return sum(i.size if i.state in FINISHED else min(i.sent, i.size) for i in self.items)
-
-    @property
-    def finished(self) -> int:
-        return self.count(*FINISHED)
-
-    @property
-    def failed(self) -> int:
-        return self.count(ItemState.FAILED)
-
-    @property
-    def active(self) -> bool:
-        """Something is still to do (waiting, receiving or in flight)."""
-        return self.finished < len(self.items)
-
-    @property
-    def fraction(self) -> float:
-        if not self.items:
-            return 0.0
-        if not self.active:
-            return 1.0
-        total = self.total_bytes
-        if total == 0:
-            return self.finished / len(self.items)
-        return min(self.done_bytes / total, 0.999)  # 100 % means every file has finished
-
-    @property
-    def percent(self) -> int:
-        return int(self.fraction * 100)
-
-    def headline(self) -> str:
-        if not self.items:
-            return "Nothing to back up right now"
-        if not self.active:
-            if self.failed:
-                return f"{self.failed} of {len(self.items)} files need attention"
-            return "All files backed up"
-        if self.paused:
-            return "Paused"
-        return "Backing up…"
-
-    def detail(self) -> str:
-        parts = [
-            f"{self.finished} of {len(self.items)} files",
-            f"{human_bytes(self.done_bytes)} of {human_bytes(self.total_bytes)}",
-        ]
-        if self.active and not self.paused and self.speed > 0:
-            parts.append(human_rate(self.speed))
-        return " · ".join(parts)
 
 
 class PendingStore:

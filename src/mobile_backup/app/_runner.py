@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from mobile_backup.app._errors import user_message
-from mobile_backup.app._queue import FINISHED, BackupQueue
+from mobile_backup.app._queue import BackupQueue
+from mobile_backup.app._queue_items import FINISHED
 from mobile_backup.client import NotLoggedInError, UploadSubscriber, UploadSummary
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,28 @@ from pathlib import Path
 import flet as ft
 
 from mobile_backup.app._controller import AppController
-from mobile_backup.app._queue import ItemState, QueueItem, QueueSnapshot
-from mobile_backup.app._widgets import FALLBACK, GAP, OK, PAD, banner, empty_state, muted
+from mobile_backup.app._queue_items import SUCCEEDED, ItemState, QueueItem, QueueSnapshot
+from mobile_backup.app._widgets import (
+    FALLBACK,
+    GAP,
+    OK,
+    PAD,
+    banner,
+    empty_state,
+    icon_button,
+    muted,
+)
 
 # A phone shows a few dozen rows at a time; drawing thousands would only slow it down.
 MAX_ROWS = 150
+# What needs the eye first: files moving, then failed ones, then those waiting.
+_ORDER = {
+    ItemState.UPLOADING: 0,
+    ItemState.CHECKING: 0,
+    ItemState.RECEIVING: 1,
+    ItemState.FAILED: 2,
+    ItemState.WAITING: 3,
+}
 
 _ICONS: dict[ItemState, tuple[ft.IconData, str]] = {
     ItemState.RECEIVING: (ft.Icons.DOWNLOADING, ft.Colors.OUTLINE),
@@ -32,6 +49,9 @@ class QueueScreen:
         self.percent = ft.Text("0 %", size=32, weight=ft.FontWeight.BOLD)
         self.headline = ft.Text("", size=16, weight=ft.FontWeight.W_600)
         self.detail = ft.Text("", size=13, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.speed = ft.Text("", size=13, color=ft.Colors.ON_SURFACE_VARIANT, no_wrap=True)
+        self.show_finished = False
+        self.finished_toggle = ft.TextButton("Show", on_click=self._toggle_finished)
         self.bar = ft.ProgressBar(
             value=0, bar_height=8, border_radius=4, semantics_label="Overall progress"
         )
@@ -48,7 +68,8 @@ class QueueScreen:
                 content=ft.Column(
                     [
                         ft.Row(
-                            [ft.Column([self.headline, self.detail], spacing=2, expand=True),
+                            [ft.Column([self.headline, self.detail, self.speed], spacing=2,
+                                       expand=True),
                              self.percent],
                             vertical_alignment=ft.CrossAxisAlignment.CENTER,
                         ),
@@ -91,6 +112,8 @@ class QueueScreen:
         self.percent.value = f"{snap.percent} %"
         self.headline.value = snap.headline()
         self.detail.value = snap.detail()
+        self.speed.value = snap.rate()
+        self.speed.visible = bool(self.speed.value)
         self.bar.value = snap.fraction
         self.bar.color = ft.Colors.ERROR if (snap.failed and not snap.active) else None
         self.pause.visible = snap.active
@@ -98,12 +121,47 @@ class QueueScreen:
         self.pause.icon = ft.Icons.PLAY_ARROW if snap.paused else ft.Icons.PAUSE
         self.retry_all.visible = snap.failed > 0
         self.clear.visible = snap.count(ItemState.DONE, ItemState.SKIPPED) > 0
-        # Failed files first: they are the ones that need the user.
-        items = sorted(snap.items, key=lambda i: i.state != ItemState.FAILED)
+        # Files in flight on top, then failed ones (they need the user), then the waiting;
+        # finished files fold into one line that opens on request.
+        items = sorted(
+            (i for i in snap.items if i.state not in SUCCEEDED), key=lambda i: _ORDER[i.state]
+        )
+        done = [i for i in snap.items if i.state in SUCCEEDED]
         rows: list[ft.Control] = [self._row(i) for i in items[:MAX_ROWS]]
         if len(items) > MAX_ROWS:
             rows.append(muted(f"and {len(items) - MAX_ROWS} more files"))
+        if done:
+            rows.append(self._finished_row(len(done)))
+            if self.show_finished:
+                rows.extend(self._row(i) for i in done[:MAX_ROWS])
         self.rows.controls = rows
+
+    def _finished_row(self, n: int) -> ft.Control:
+        self.finished_toggle.content = "Hide" if self.show_finished else "Show"
+        self.finished_toggle.tooltip = (
+            f"{'Hide' if self.show_finished else 'Show'} the {n} finished files"
+        )
+        return ft.Container(
+            padding=ft.Padding.symmetric(vertical=2, horizontal=12),
+            content=ft.Row(
+                [
+                    ft.Icon(ft.Icons.CLOUD_DONE, color=OK),
+                    ft.Text(
+                        f"{n} {'file' if n == 1 else 'files'} finished",
+                        expand=True,
+                        weight=ft.FontWeight.W_500,
+                    ),
+                    self.finished_toggle,
+                ],
+                spacing=GAP,
+                vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            ),
+        )
+
+    def _toggle_finished(self) -> None:
+        self.show_finished = not self.show_finished
+        self.refresh()
+        self.control.update()
 
     def _row(self, item: QueueItem) -> ft.Control:
         icon, color = _ICONS[item.state]
@@ -121,18 +179,14 @@ class QueueScreen:
         line: list[ft.Control] = [ft.Icon(icon, color=color), texts]
         if failed:
             line.append(
-                ft.IconButton(
-                    ft.Icons.REFRESH,
-                    tooltip=f"Retry {item.name}",
-                    on_click=lambda _e, p=item.path: self._retry(p),
+                icon_button(
+                    ft.Icons.REFRESH, f"Retry {item.name}", lambda _e, p=item.path: self._retry(p)
                 )
             )
         if item.state in (ItemState.FAILED, ItemState.WAITING, ItemState.RECEIVING):
             line.append(
-                ft.IconButton(
-                    ft.Icons.CLOSE,
-                    tooltip=f"Remove {item.name}",
-                    on_click=lambda _e, p=item.path: self._remove(p),
+                icon_button(
+                    ft.Icons.CLOSE, f"Remove {item.name}", lambda _e, p=item.path: self._remove(p)
                 )
             )
         parts: list[ft.Control] = [
