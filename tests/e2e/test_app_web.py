@@ -9,12 +9,14 @@ the web mode works offline. Screenshots of each screen go to test-output/app/.
 from __future__ import annotations
 
 import io
+import random
 import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -116,6 +118,16 @@ def _type(page: Page, label: str, text: str) -> None:
     expect(field).to_have_value(text)
 
 
+_BUTTON_NAMES = """() => Array.from(document.querySelectorAll('flt-semantics[role=button]'))
+    .map(e => (e.getAttribute('aria-label') || e.textContent || '').trim())"""
+
+
+def _unnamed_buttons(page: Page) -> int:
+    """How many buttons on screen a screen reader could not name."""
+    names: list[str] = page.evaluate(_BUTTON_NAMES)
+    return sum(1 for n in names if not n)
+
+
 def _blank(png: bytes) -> bool:
     from PIL import Image
 
@@ -164,10 +176,16 @@ def test_sign_in_pick_files_and_see_both_receipts(
     _shot(page, "4-queue-done")
 
     page.get_by_role("tab", name="History").click()
-    on_pc = page.get_by_text(re.compile(r"^on your PC ✓ \(verified, .+\.jpg\)$"))
-    expect(on_pc).to_have_count(len(samples), timeout=30_000)
-    expect(page.get_by_text("in the cloud ✓ (checksum verified by S3)")).to_have_count(len(samples))
+    for photo in samples:  # each tile says both steps: in the cloud, then on the PC
+        tile = page.get_by_role("button", name=f"{photo.name}: in the cloud, on your PC")
+        expect(tile).to_be_visible(timeout=30_000)
     _shot(page, "5-history")
+    tile.click()  # the receipt, in full
+    expect(page.get_by_text("✓ checksum verified by S3")).to_be_visible(timeout=15_000)
+    expect(
+        page.get_by_text(re.compile(rf"^demo/\d{{4}}/\d{{2}}/{re.escape(photo.name)}$"))
+    ).to_be_visible()
+    page.get_by_role("button", name="Close").click()
 
     page.get_by_role("tab", name="Settings").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
@@ -250,7 +268,7 @@ def test_two_members_share_a_phone_and_never_see_or_send_each_others_files(
     pause = page.get_by_role("button", name="Pause")
     pause.click(timeout=30_000)
     expect(page.get_by_role("button", name="Resume")).to_be_visible(timeout=15_000)
-    expect(page.get_by_text("VID_A1.mp4")).to_be_visible()
+    expect(page.get_by_text("VID_A1.mp4", exact=True)).to_be_visible()
     _shot(page, "members-1-a-paused")
     _sign_out(page)
 
@@ -269,13 +287,13 @@ def test_two_members_share_a_phone_and_never_see_or_send_each_others_files(
     expect(pick).to_be_visible(timeout=15_000)
     page.get_by_role("tab", name="Queue").click()
     expect(page.get_by_text("Nothing to back up right now")).to_be_visible(timeout=15_000)
-    expect(page.get_by_text("VID_A1.mp4")).to_have_count(0)  # A's queue is not B's
+    expect(page.get_by_text("VID_A1.mp4", exact=True)).to_have_count(0)  # A's queue is not B's
     page.get_by_role("tab", name="Back up").click()
     with page.expect_file_chooser() as chooser:
         pick.click()
     chooser.value.set_files([str(b_photo), str(b_empty)])
     expect(page.get_by_text("All files backed up")).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("VID_A1.mp4")).to_have_count(0)
+    expect(page.get_by_text("VID_A1.mp4", exact=True)).to_have_count(0)
     _shot(page, "members-3-b-done")
     _sign_out(page)
 
@@ -284,10 +302,11 @@ def test_two_members_share_a_phone_and_never_see_or_send_each_others_files(
     expect(pick).to_be_visible(timeout=15_000)
     page.get_by_role("tab", name="Queue").click()
     expect(page.get_by_text("All files backed up")).to_be_visible(timeout=120_000)
-    expect(page.get_by_text("VID_A1.mp4")).to_be_visible()
+    page.get_by_role("button", name="Show", exact=True).click()  # the finished files
+    expect(page.get_by_text("VID_A1.mp4", exact=True)).to_be_visible()
     # Even the one the browser was still sending when A signed out (it went to A's queue).
-    expect(page.get_by_text("VID_A2.mp4")).to_be_visible()
-    expect(page.get_by_text("empty.jpg")).to_have_count(0)
+    expect(page.get_by_text("VID_A2.mp4", exact=True)).to_be_visible()
+    expect(page.get_by_text("empty.jpg", exact=True)).to_have_count(0)
     _shot(page, "members-4-a-done")
 
     deadline = time.monotonic() + 60
@@ -335,9 +354,12 @@ def test_history_shows_a_tick_for_each_pc_of_the_household(
         chooser.value.set_files([str(photo)])
         expect(page.get_by_text("All files backed up")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="History").click()
+        tile = page.get_by_role("button", name=f"{photo.name}: in the cloud, on PC laptop and main")
+        expect(tile).to_be_visible(timeout=30_000)
+        tile.click()
         for pc in ("laptop", "main"):
-            tick = page.get_by_text(re.compile(rf"^on PC {pc} ✓ \(verified, demo/.+\.jpg\)$"))
-            expect(tick).to_be_visible(timeout=30_000)
+            expect(page.get_by_text(f"PC {pc}", exact=True)).to_be_visible(timeout=15_000)
+        expect(page.get_by_text(re.compile(rf"^demo/.+{re.escape(photo.stem)}"))).to_have_count(2)
         _shot(page, "7-history-two-pcs")
     finally:
         stop.set()
@@ -425,3 +447,234 @@ def test_free_up_space_previews_asks_then_moves_only_verified_files_to_the_trash
     assert [p.name for p in camera.iterdir()] == ["IMG_9999.jpg"]
     trashed = sorted(p.name for p in (tmp_path / "xdg" / "Trash" / "files").iterdir())
     assert trashed == sorted(p.name for p in photos)
+
+
+@pytest.fixture
+def quiet_stack(tmp_path: Path) -> Iterator[LocalStack]:
+    """The local stack without its PC agent: files stay 'waiting for your PC' until a test
+    starts one."""
+    with LocalStack(library=tmp_path / "library", poll_seconds=1, run_agent=False) as s:
+        yield s
+
+
+def _start_pc(stack: LocalStack, library: Path) -> tuple[threading.Event, threading.Thread, Any]:
+    from mobile_backup.agent import build_agent
+
+    agent = build_agent(stack.settings.model_copy(update={"library": library}), wait_seconds=1)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    runner.start()
+    return stop, runner, agent
+
+
+def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
+    quiet_stack: LocalStack,
+    browser: BrowserContext,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17 at 400 px: the status card, a .txt refused, the gallery with thumbnails and
+    two-step badges, the 'not on the PC yet' filter, the detail sheet with the receipt, and
+    the top bar's icon once the stack stops."""
+    from mobile_backup.app import _shell
+
+    monkeypatch.setattr(_shell, "STATUS_POLL_SECONDS", 1.0)
+    stack = quiet_stack
+    samples = [s.path for s in make_samples(tmp_path / "camera")]
+    pictures = [p for p in samples if p.suffix in (".jpg", ".png")]
+    notes = tmp_path / "camera" / "notes.txt"
+    notes.write_text("shopping list\n", encoding="utf-8")
+    controller = AppController(settings=stack.settings)
+    with WebAppServer(controller) as server:
+        page = _open(browser, server.url)
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        _sign_in(page, stack.email, stack.password)
+        expect(page.get_by_text(f"Signed in as {stack.email}")).to_be_visible(timeout=15_000)
+        expect(page.get_by_text("Your PC has not collected any file yet.")).to_be_visible()
+        _shot(page, "11-status-before")
+        assert _unnamed_buttons(page) == 0
+
+        pick = page.get_by_role("button", name="Choose photos and videos")
+        with page.expect_file_chooser() as chooser:
+            pick.click()
+        chooser.value.set_files([str(p) for p in [*samples, notes]])
+        refused = page.get_by_text("Not a photo or video, so it is not backed up.")
+        expect(refused).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(f"1 of {len(samples) + 1} files need attention")).to_be_visible(
+            timeout=30_000
+        )
+        expect(
+            page.get_by_text("notes.txt", exact=True)
+        ).to_be_visible()  # failed files stay in view
+        _shot(page, "12-queue-txt-refused")
+        assert _unnamed_buttons(page) == 0
+
+        # In the cloud, no PC yet: the gallery says so on every tile, and the filter finds them.
+        page.get_by_role("tab", name="History").click()
+        first = pictures[0].name
+        waiting = page.get_by_role("button", name=f"{first}: in the cloud, not on your PC yet")
+        expect(waiting).to_be_visible(timeout=30_000)
+        page.get_by_role("checkbox", name="Not on the PC yet").click()
+        for p in samples:
+            expect(
+                page.get_by_role("button", name=re.compile(rf"^{re.escape(p.name)}: "))
+            ).to_be_visible()
+        _shot(page, "13-gallery-not-on-pc-yet")
+        assert _unnamed_buttons(page) == 0
+        thumbs = controller.thumbs
+        assert thumbs is not None
+        assert thumbs.made >= len(pictures)  # made from the browser's copies before they went
+
+        # The PC collects: the ticks arrive, the filter empties, the status card counts.
+        stop, runner, agent = _start_pc(stack, stack.library)
+        try:
+            expect(page.get_by_text("Everything is on your PC")).to_be_visible(timeout=60_000)
+            page.get_by_role("checkbox", name="All").click()
+            tile = page.get_by_role("button", name=f"{first}: in the cloud, on your PC")
+            expect(tile).to_be_visible(timeout=30_000)
+            _shot(page, "14-gallery")
+            tile.click()
+            expect(page.get_by_text("Saved as")).to_be_visible(timeout=15_000)
+            expect(
+                page.get_by_text(
+                    re.compile(rf"^demo/\d{{4}}/\d{{2}}/.*{re.escape(pictures[0].stem)}")
+                )
+            ).to_be_visible()
+            expect(page.get_by_text("Taken")).to_be_visible()
+            expect(page.get_by_text("Uploaded")).to_be_visible()
+            _shot(page, "15-detail-sheet")
+            assert _unnamed_buttons(page) == 0
+            page.get_by_role("button", name="Close").click()
+
+            page.get_by_role("tab", name="Back up").click()
+            expect(page.get_by_text(f"{len(samples)} on your PC")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("library folder demo", exact=False)).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^Your PC last collected a file"))).to_be_visible()
+            expect(page.get_by_text("1 failed")).to_be_visible()
+            _shot(page, "16-status-after")
+        finally:
+            stop.set()
+            runner.join(30)
+            agent.close()
+
+        # The backend goes away: the top bar says so instead of a constant "done".
+        signal = page.get_by_role("button", name=re.compile("attention|Connected"))
+        expect(signal).to_be_visible(timeout=15_000)
+        stack.stop()
+        offline = page.get_by_role("button", name=re.compile("Can't reach your backup service"))
+        expect(offline).to_be_visible(timeout=30_000)
+        # Said twice: the top bar's icon, and the status card on the Back up screen.
+        expect(page.get_by_text(re.compile("^Can't reach your backup service"))).to_have_count(2)
+        _shot(page, "17-backend-unreachable")
+
+
+def _seed_history(stack: LocalStack, controller: AppController, phone: Path, n: int) -> None:
+    """`n` small photos on the 'phone', each backed up (in the ledger and the app's journal)
+    and waiting for a PC: what a member who has used the app for a while sees."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from PIL import Image
+
+    from mobile_backup.client._parts import FileHash, FileStamp
+    from mobile_backup.core import FileMeta, Ledger, dynamodb_client
+
+    ledger = Ledger(dynamodb_client(stack.settings), stack.settings.require("table"))
+    sub = stack.user_sub
+    assert sub
+    journal = controller.journal()
+    phone.mkdir(parents=True)
+    now = datetime.now(UTC)
+
+    def one(i: int) -> None:
+        path = phone / f"IMG_{i:04d}.jpg"
+        noise = random.Random(i).randbytes(64 * 48 * 3)  # every photo different
+        Image.frombytes("RGB", (64, 48), noise).save(path)
+        sha = sha256_file(path)
+        size = path.stat().st_size
+        taken = datetime(2020 + i % 6, 1 + i % 12, 1 + i % 28, 12, 0)
+        meta = FileMeta(sha256=sha, size=size, filename=path.name, content_type="image/jpeg",
+                        taken_at=taken, taken_at_source="exif")  # fmt: skip
+        ledger.reserve(sub, meta, now=now, owner_name="demo")
+        ledger.mark_uploaded(sub, sha, size=size, now=now)
+        journal.remember_hash(path, FileHash(sha256=sha, stamp=FileStamp.of(path)))
+        journal.mark_done(sha, path=path, size=size)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(n)))
+
+
+def test_a_history_of_1000_files_paints_one_page_and_pages_against_the_api(
+    quiet_stack: LocalStack,
+    browser: BrowserContext,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: 1,000 files. The app reads the ledger a page at a time, draws one page of
+    tiles (so only those thumbnails are made and sent), and draws more as the list reaches its
+    end. Time to first paint and the browser's memory are measured (generous bounds) and
+    written to test-output/app/gallery-1000.txt."""
+    from mobile_backup.app import _controller, _screen_history
+    from mobile_backup.client import ApiClient
+
+    n = 1000
+    stack = quiet_stack
+    monkeypatch.setattr(_controller, "HISTORY_PAGE", 100)
+    pages: list[str | None] = []
+    real_list = ApiClient.list_files
+
+    def counted(self: ApiClient, *, limit: int = 100, cursor: str | None = None) -> Any:
+        pages.append(cursor)
+        return real_list(self, limit=limit, cursor=cursor)
+
+    monkeypatch.setattr(ApiClient, "list_files", counted)
+    controller = AppController(settings=stack.settings)
+    controller.sign_in(stack.email, stack.password)
+    _seed_history(stack, controller, tmp_path / "phone", n)
+    with WebAppServer(controller) as server:
+        page = _open(browser, server.url)
+        history_tab = page.get_by_role("tab", name="History")
+        expect(history_tab).to_be_visible(timeout=30_000)
+        started = time.monotonic()
+        history_tab.click()
+        tiles = page.get_by_role("button", name=re.compile(r"^IMG_\d{4}\.jpg: in the cloud"))
+        expect(tiles.first).to_be_visible(timeout=60_000)
+        first_paint = time.monotonic() - started
+        expect(page.get_by_text(f"{n:,} files · {n:,} in the cloud · 0 on your PC")).to_be_visible(
+            timeout=60_000
+        )
+        thumbs = controller.thumbs
+        assert thumbs is not None
+        page_tiles = _screen_history.PAGE_TILES
+        deadline = time.monotonic() + 60
+        while thumbs.made < page_tiles and time.monotonic() < deadline:
+            time.sleep(0.2)  # the first page's thumbnails, made one by one in the background
+        time.sleep(1)  # and no more than those
+        _shot(page, "18-gallery-1000")
+        made_first = thumbs.made
+        heap = int(page.evaluate("performance.memory.usedJSHeapSize"))
+        # Paged against the API: ten pages of 100, each asked for with the previous cursor.
+        assert len(pages) >= n // 100
+        assert pages[0] is None
+        assert all(pages[1 : n // 100])  # (a later refresh starts again from None)
+        # One page of tiles, not a thousand: only its thumbnails were made.
+        assert made_first == page_tiles
+        assert page.get_by_role("button", name=re.compile(r"^IMG_\d{4}\.jpg")).count() <= (
+            page_tiles
+        )
+        # Scrolling to the end draws the next page, and makes its thumbnails.
+        page.mouse.move(200, 500)
+        deadline = time.monotonic() + 60
+        while thumbs.made <= made_first and time.monotonic() < deadline:
+            page.mouse.wheel(0, 4000)
+            time.sleep(0.3)
+        assert thumbs.made > made_first
+        assert thumbs.made <= 3 * page_tiles
+        report = (
+            f"files {n}, first paint {first_paint:.2f} s, ledger pages read {len(pages)}, "
+            f"thumbnails made on first page {made_first}, after scrolling {thumbs.made}, "
+            f"browser JS heap {heap / 1e6:.0f} MB\n"
+        )
+        (SHOTS / "gallery-1000.txt").write_text(report, encoding="utf-8")
+        assert first_paint < 30, report
+        assert heap < 500e6, report

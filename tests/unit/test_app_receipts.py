@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mobile_backup.app import CLOUD_DONE, history, history_entry, pc_done
-from mobile_backup.app._receipts import PC_WAITING, count
+from mobile_backup.app._receipts import (
+    PC_WAITING,
+    Filter,
+    badge_text,
+    by_month,
+    count,
+    detail_lines,
+    household_pcs,
+    last_collected,
+)
 from mobile_backup.core import FileStatus
 from mobile_backup.core.wire import FileView, ReceiptView
 
@@ -107,10 +116,60 @@ def test_several_pcs_each_get_their_own_tick() -> None:
             receipts={"main": receipt("main", "desk"), "laptop": receipt("laptop", "lap")},
         )
     )
-    assert e.pc_lines == (
-        "on PC laptop ✓ (verified, anna/2024/05/IMG_2.jpg)",
-        "on PC main ✓ (verified, anna/2024/05/IMG_2.jpg)",
+    pcs = ("laptop", "main")
+    assert e.pcs == pcs
+    assert badge_text(e, pcs) == "IMG_2.jpg: in the cloud, on PC laptop and main"
+    lines = dict(detail_lines(e))
+    assert lines["PC laptop"].startswith("✓ verified")
+    assert lines["PC laptop"].endswith("on lap")
+    assert lines["PC main"].endswith("on desk")
+    # A file only one of the household's PCs has says which one is still to come.
+    one = history_entry(
+        _record(FileStatus.DOWNLOADED, n=4, receipt=True, receipts={"main": receipt("main", "d")})
     )
+    assert badge_text(one, pcs) == "IMG_4.jpg: in the cloud, on PC main, not yet on laptop"
     # One PC: the household's words stay "on your PC".
     single = history_entry(_record(FileStatus.DOWNLOADED, n=3, receipt=True))
-    assert single.pc_lines == (pc_done("2024/05/IMG_3.jpg"),)
+    assert badge_text(single, ("main",)) == "IMG_3.jpg: in the cloud, on your PC"
+    assert dict(detail_lines(single))["Saved as"] == "2024/05/IMG_3.jpg"
+
+
+def test_the_gallery_groups_by_the_month_the_pc_files_under_newest_first() -> None:
+    # The PC's receipt says when it filed the file; that month wins over the phone's guess.
+    filed = ReceiptView(
+        host="pc",
+        path="demo/2023/12/IMG_1.jpg",
+        sha256=f"{1:064x}",
+        at=T0,
+        captured_at=datetime(2023, 12, 31, 23, 30),
+        capture_source="exif",
+    )
+    records = [
+        _record(FileStatus.DOWNLOADED, n=1, receipt=False, receipts={"main": filed},
+                taken_at=datetime(2024, 1, 1, 0, 30, tzinfo=UTC)),
+        _record(FileStatus.UPLOADED, n=2, taken_at=datetime(2024, 3, 2, 10, 0)),
+        _record(FileStatus.UPLOADED, n=3, taken_at=datetime(2024, 3, 9, 10, 0)),
+        _record(FileStatus.FAILED, n=4, failed_reason="x"),
+    ]  # fmt: skip
+    records[0] = records[0].model_copy(update={"receipt": filed})
+    entries = history(records)
+    months = by_month(entries)
+    assert [m.title for m in months] == ["Failed", "March 2024", "December 2023"]
+    assert [e.filename for e in months[1].entries] == ["IMG_3.jpg", "IMG_2.jpg"]
+    assert [m.title for m in by_month(entries, Filter.NOT_ON_PC)] == ["March 2024"]
+    assert [m.title for m in by_month(entries, Filter.FAILED)] == ["Failed"]
+    assert household_pcs(entries) == ("main",)
+    assert last_collected(entries) == {"main": T0}
+    taken = dict(detail_lines(next(e for e in entries if e.filename == "IMG_1.jpg")))
+    assert taken["Taken"] == "31 Dec 2023, 23:30 (from the photo's EXIF)"
+
+
+def test_the_detail_sheet_labels_every_date_and_says_when_no_time_was_found() -> None:
+    waiting = dict(detail_lines(history_entry(_record(FileStatus.UPLOADED, n=5))))
+    assert waiting["Taken"] == "unknown: the PC files it by its upload time"
+    assert waiting["Uploaded"] == "01 May 2024, 12:05"
+    assert waiting["PC"] == PC_WAITING
+    assert "Saved as" not in waiting
+    failed = dict(detail_lines(history_entry(_record(FileStatus.FAILED, failed_reason="gone"))))
+    assert failed["Problem"] == "Failed: gone."
+    assert "Cloud" not in failed

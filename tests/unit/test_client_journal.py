@@ -65,3 +65,20 @@ def test_an_unusable_journal_is_one_readable_error(tmp_path: Path) -> None:
     (tmp_path / "j.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(JournalError, match="upload journal"):
         Journal(tmp_path / "j.db")
+
+
+def test_local_copy_is_the_backed_up_file_only_while_it_still_holds_those_bytes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "IMG.jpg"
+    path.write_bytes(b"photo")
+    journal = Journal(tmp_path / "j.db")
+    file_hash = hash_file(path, part_size=5 * 1024**2)
+    journal.remember_hash(path, file_hash)
+    assert journal.local_copy(file_hash.sha256) is None  # hashed, not backed up
+    journal.mark_done(file_hash.sha256, path=path, size=5)
+    assert journal.local_copy(file_hash.sha256) == path
+    path.write_bytes(b"edited")  # another picture now
+    assert journal.local_copy(file_hash.sha256) is None
+    path.unlink()
+    assert journal.local_copy(file_hash.sha256) is None

@@ -13,26 +13,40 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mobile_backup.app._errors import SESSION_ENDED, user_message
 from mobile_backup.app._folders import SeenFiles, scan
 from mobile_backup.app._prefs import AppPrefs, PrefsStore
-from mobile_backup.app._queue import SUCCEEDED, BackupQueue, PendingStore, QueueItem
-from mobile_backup.app._receipts import HistoryCounts, HistoryEntry, count, history
+from mobile_backup.app._queue import BackupQueue, PendingStore
+from mobile_backup.app._queue_items import SUCCEEDED, QueueItem
+from mobile_backup.app._receipts import (
+    HistoryCounts,
+    HistoryEntry,
+    count,
+    history,
+    household_pcs,
+    last_collected,
+)
 from mobile_backup.app._runner import BackupRunner, EngineFactory, UploadEngine
+from mobile_backup.app._status import Glance, glance
+from mobile_backup.app._thumbs import Thumbnails
 from mobile_backup.client import (
     ApiClient,
     Authenticator,
     Journal,
     NotLoggedInError,
+    TransportError,
     UploadSession,
     UploadSubscriber,
     account_id,
 )
 from mobile_backup.core import MobileBackupError, Settings
+from mobile_backup.core.wire import FileView
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +57,18 @@ SIGN_OUT_WAIT_SECONDS = 30.0
 # Connection types on which "Wi-Fi only" lets uploads run.
 UNMETERED = frozenset({"wifi", "ethernet"})
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+# The history reads the ledger a page at a time; the first page is drawn before the next
+# is asked for.
+HISTORY_PAGE = 250
+
+
+class Link(StrEnum):
+    """How the app's last word with the backend went (the top bar's icon)."""
+
+    UNKNOWN = "unknown"
+    OK = "ok"
+    OFFLINE = "offline"
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +79,14 @@ class HistoryState:
     counts: HistoryCounts = field(default_factory=HistoryCounts)
     error: str | None = None
     loaded: bool = False
+    complete: bool = False
+    """Every page has been read (until then the counts are of what has arrived)."""
+    pcs: tuple[str, ...] = ()
+    """The household's PCs that have written receipts for this member's files."""
+    collected: dict[str, datetime] = field(default_factory=dict)
+    """When each PC last collected one of this member's files."""
+    member: str | None = None
+    """The member's folder name in the PC library."""
 
 
 def safe_upload_name(name: str) -> str:
@@ -89,6 +123,9 @@ class AppController:
         self._version = 0
         self._history = HistoryState()
         self._history_lock = threading.Lock()
+        self.link = Link.UNKNOWN
+        self.link_message: str | None = None
+        self.thumbs: Thumbnails | None = None
         self.session_message: str | None = None
         self.wifi_supported = False
         self.connection: str | None = None
@@ -173,6 +210,9 @@ class AppController:
             legacy.replace(folder / "queue.json")
         with self._lock:
             self._account = key
+            self.thumbs = Thumbnails(
+                folder / "thumbnails", path_of=self._local_copy, on_ready=self._bump
+            )
         self.queue.switch(PendingStore(folder / "queue.json"))
 
     def _leave_account(self) -> None:
@@ -193,8 +233,13 @@ class AppController:
             if self._seen is not None:
                 self._seen.close()
             self._seen = None
+            thumbs = self.thumbs
             if forget:
                 self._account = None
+                self.thumbs = None
+                self.link, self.link_message = Link.UNKNOWN, None
+        if thumbs is not None:
+            thumbs.close()
 
     def _session_ended(self) -> None:
         with self._lock:
@@ -319,12 +364,25 @@ class AppController:
         self.connection = kind
         self._bump()
 
+    def _local_copy(self, sha256: str) -> Path | None:
+        try:
+            return self.journal().local_copy(sha256)
+        except MobileBackupError:
+            return None
+
     def _finished(self, item: QueueItem) -> None:
         if item.state not in SUCCEEDED:
             return
         if self._prefs.folders and self._account and self._in_chosen_folder(item.path):
             self.seen().mark(item.path)
         if item.path.is_relative_to(self.upload_dir):
+            thumbs = self.thumbs
+            if thumbs is not None:  # the last moment this device has the picture
+                try:
+                    for sha in self.journal().backed_up_from(item.path):
+                        thumbs.add(sha, item.path)
+                except MobileBackupError as exc:
+                    log.info("no thumbnail for %s: %s", item.name, exc)
             # The browser's copy was only needed until the cloud had the bytes.
             item.path.unlink(missing_ok=True)
             parent = item.path.parent
@@ -339,30 +397,78 @@ class AppController:
     def history(self) -> HistoryState:
         return self._history
 
-    def refresh_history(self) -> HistoryState:
-        """Read the ledger (blocking); errors become a message on the history screen."""
+    def refresh_history(self, *, wait: bool = True) -> HistoryState:
+        """Read the ledger a page at a time (blocking); errors become a message on the
+        history screen and set the top bar's icon. The first page is shown as soon as it
+        arrives, so a long history paints at once and fills in. Without `wait`, a refresh
+        already under way is enough (a periodic poll)."""
         if self.username is None:
             return self._history
-        with self._history_lock:
+        if not self._history_lock.acquire(blocking=wait):
+            return self._history
+        try:
+            old = self._history
+            records: list[FileView] = []
+            cursor: str | None = None
             try:
-                records = self.api().iter_files()
+                while True:
+                    page = self.api().list_files(limit=HISTORY_PAGE, cursor=cursor)
+                    records.extend(page.files)
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+                    if not old.loaded:  # the first paint: what has arrived so far
+                        self._history = _state(records, complete=False)
+                        self._bump()
             except NotLoggedInError as exc:
                 self._session_ended()
-                state = HistoryState(entries=self._history.entries, error=user_message(exc))
+                state = HistoryState(entries=old.entries, error=user_message(exc))
             except MobileBackupError as exc:
-                state = HistoryState(
-                    entries=self._history.entries,
-                    counts=self._history.counts,
-                    error=user_message(exc),
-                    loaded=self._history.loaded,
-                )
+                offline = isinstance(exc, TransportError)
+                self.link = Link.OFFLINE if offline else Link.ERROR
+                self.link_message = user_message(exc)
+                state = replace(old, error=user_message(exc))
             else:
-                entries = history(records)
-                state = HistoryState(entries=tuple(entries), counts=count(entries), loaded=True)
+                self.link, self.link_message = Link.OK, None
+                state = _state(records, complete=True)
             self._history = state
+        finally:
+            self._history_lock.release()
         self._bump()
         return state
+
+    def glance(self) -> Glance:
+        """The backup at a glance (the Back up screen's status card and the top bar)."""
+        h = self._history
+        snap = self.queue.snapshot()
+        return glance(
+            username=self.username,
+            member=h.member,
+            deployment=self.deployment,
+            on_pc=h.counts.on_pc,
+            waiting_for_pc=h.counts.waiting_for_pc,
+            failed=h.counts.failed + snap.failed,
+            to_upload=len(snap.items) - snap.finished,
+            loaded=h.loaded,
+            collected=h.collected,
+            link=self.link,
+            link_message=self.link_message,
+            now=datetime.now(UTC),
+        )
 
     def history_needs_polling(self) -> bool:
         """True while some file is in the cloud but not yet on the PC."""
         return self._history.counts.waiting_for_pc > 0 or self.queue.snapshot().active
+
+
+def _state(records: Sequence[FileView], *, complete: bool) -> HistoryState:
+    entries = history(records)
+    return HistoryState(
+        entries=tuple(entries),
+        counts=count(entries),
+        loaded=True,
+        complete=complete,
+        pcs=household_pcs(entries),
+        collected=last_collected(entries),
+        member=next((r.owner_name for r in records if r.owner_name), None),
+    )

@@ -7,11 +7,14 @@ file has reached; this module turns that into the words the history shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from pathlib import PurePath
 
 from mobile_backup.app._errors import sentence
+from mobile_backup.app._format import human_bytes, human_date
 from mobile_backup.core import FileStatus
 from mobile_backup.core.wire import FileView
 
@@ -19,6 +22,16 @@ CLOUD_DONE = "in the cloud ✓ (checksum verified by S3)"
 CLOUD_WAITING = "not in the cloud yet (upload not finished)"
 PC_WAITING = "waiting for your PC…"
 PC_NOT_YET = "not on your PC yet"
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi"})
+# How the receipt's capture source reads in the detail sheet.
+SOURCE_WORDS = {
+    "exif": "from the photo's EXIF",
+    "video": "from the video's header",
+    "live_photo": "from its Live Photo's photo",
+    "filename": "from the file's name",
+    "file_time": "the phone's file time",
+    "upload": "upload time: no capture time was found",
+}
 
 
 def pc_done(path: str) -> str:
@@ -41,14 +54,33 @@ class HistoryEntry:
     pc_text: str
     failed_text: str | None = None
     host: str | None = None
-    pc_lines: tuple[str, ...] = ()
-    """One line per PC that has the file (several PCs), else just `pc_text`."""
     deletable: bool = False
     """The ledger's verdict (`core.may_free`): the rule free-up applies, and only that."""
+    record: FileView | None = field(default=None, compare=False, repr=False)
+    """The ledger record itself (the detail sheet shows all of it)."""
 
     @property
     def failed(self) -> bool:
         return self.failed_text is not None
+
+    @property
+    def is_video(self) -> bool:
+        return PurePath(self.filename).suffix.lower() in VIDEO_SUFFIXES
+
+    @property
+    def filed_at(self) -> datetime:
+        """The date the PC files it by (its receipt's capture time), else the phone's."""
+        receipt = self.record.receipt if self.record else None
+        if receipt is not None and receipt.captured_at is not None:
+            return receipt.captured_at
+        return self.taken_at or self.created_at
+
+    @property
+    def pcs(self) -> tuple[str, ...]:
+        """The PCs holding it, by name (a receipt from before PC names counts as `main`)."""
+        if not self.on_pc or self.record is None:
+            return ()
+        return tuple(sorted(self.record.receipts)) or ("main",)
 
     @property
     def safe_to_delete(self) -> bool:
@@ -68,12 +100,16 @@ class HistoryCounts:
     def waiting_for_pc(self) -> int:
         return self.in_cloud - self.on_pc
 
+    @property
+    def not_in_cloud(self) -> int:
+        return self.total - self.in_cloud - self.failed
+
     def summary(self) -> str:
-        parts = [f"{self.total} {'file' if self.total == 1 else 'files'}"]
-        parts.append(f"{self.in_cloud} in the cloud")
-        parts.append(f"{self.on_pc} on your PC")
+        parts = [f"{self.total:,} {'file' if self.total == 1 else 'files'}"]
+        parts.append(f"{self.in_cloud:,} in the cloud")
+        parts.append(f"{self.on_pc:,} on your PC")
         if self.failed:
-            parts.append(f"{self.failed} failed")
+            parts.append(f"{self.failed:,} failed")
         return " · ".join(parts)
 
 
@@ -92,11 +128,6 @@ def history_entry(record: FileView) -> HistoryEntry:
         pc_text = PC_WAITING
     else:
         pc_text = PC_NOT_YET
-    pc_lines: tuple[str, ...] = (pc_text,)
-    if on_pc and len(record.receipts) > 1:
-        pc_lines = tuple(
-            f"on PC {name} ✓ (verified, {r.path})" for name, r in sorted(record.receipts.items())
-        )
     return HistoryEntry(
         sha256=record.sha256,
         filename=record.filename,
@@ -110,8 +141,8 @@ def history_entry(record: FileView) -> HistoryEntry:
         pc_text=pc_text,
         failed_text=failed_text,
         host=record.receipt.host if record.receipt else None,
-        pc_lines=pc_lines,
         deletable=record.deletable,
+        record=record,
     )
 
 
@@ -131,3 +162,117 @@ def count(entries: Iterable[HistoryEntry]) -> HistoryCounts:
         on_pc += e.on_pc
         failed += e.failed
     return HistoryCounts(total=total, in_cloud=in_cloud, on_pc=on_pc, failed=failed)
+
+
+class Filter(StrEnum):
+    """What the gallery shows."""
+
+    ALL = "All"
+    NOT_ON_PC = "Not on the PC yet"
+    FAILED = "Failed"
+
+    def keeps(self, e: HistoryEntry) -> bool:
+        match self:
+            case Filter.NOT_ON_PC:
+                return not e.on_pc and not e.failed
+            case Filter.FAILED:
+                return e.failed
+            case _:
+                return True
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """One month of the gallery: its title and its files, newest first."""
+
+    title: str
+    entries: tuple[HistoryEntry, ...]
+
+
+def by_month(entries: Iterable[HistoryEntry], keep: Filter = Filter.ALL) -> list[Month]:
+    """The entries `keep` allows, grouped by the month the PC files them under, newest
+    month first; failed files (which have no such month yet) come first, as they need action."""
+    kept = [e for e in entries if keep.keeps(e)]
+    failed = [e for e in kept if e.failed]
+    months: dict[tuple[int, int], list[HistoryEntry]] = {}
+    for e in kept:
+        if not e.failed:
+            when = e.filed_at
+            months.setdefault((when.year, when.month), []).append(e)
+    out = [Month("Failed", tuple(failed))] if failed else []
+    for (year, month), group in sorted(months.items(), reverse=True):
+        group.sort(key=lambda e: e.filed_at.replace(tzinfo=None), reverse=True)
+        out.append(Month(datetime(year, month, 1).strftime("%B %Y"), tuple(group)))
+    return out
+
+
+def household_pcs(entries: Iterable[HistoryEntry]) -> tuple[str, ...]:
+    """Every PC that has written a receipt for any of these files."""
+    return tuple(sorted({pc for e in entries for pc in e.pcs}))
+
+
+def badge_text(e: HistoryEntry, pcs: Sequence[str]) -> str:
+    """The tile's two steps in words (what a screen reader says)."""
+    if e.failed:
+        return f"{e.filename}: failed"
+    cloud = "in the cloud" if e.in_cloud else "not in the cloud yet"
+    if not e.on_pc:
+        return f"{e.filename}: {cloud}, not on your PC yet"
+    if len(pcs) <= 1:
+        return f"{e.filename}: {cloud}, on your PC"
+    missing = [pc for pc in pcs if pc not in e.pcs]
+    held = " and ".join(e.pcs)
+    return f"{e.filename}: {cloud}, on PC {held}" + (
+        f", not yet on {' and '.join(missing)}" if missing else ""
+    )
+
+
+def detail_lines(e: HistoryEntry) -> list[tuple[str, str]]:
+    """The detail sheet: (label, value) pairs, every date labelled."""
+    r = e.record
+    lines: list[tuple[str, str]] = []
+    receipt = r.receipt if r else None
+    if receipt is not None and receipt.captured_at is not None:
+        source = SOURCE_WORDS.get(receipt.capture_source or "", receipt.capture_source or "")
+        lines.append(("Taken", f"{human_date(receipt.captured_at)} ({source})".replace(" ()", "")))
+    elif e.taken_at is not None:
+        source = SOURCE_WORDS.get((r.taken_at_source if r else None) or "", "")
+        lines.append(("Taken", f"{human_date(e.taken_at)} ({source})".replace(" ()", "")))
+    else:
+        lines.append(("Taken", "unknown: the PC files it by its upload time"))
+    uploaded = r.uploaded_at if r else None
+    lines.append(("Uploaded", human_date(uploaded or e.created_at)))
+    lines.append(("Size", human_bytes(e.size)))
+    if e.failed_text is not None:
+        lines.append(("Problem", e.failed_text))
+        return lines
+    lines.append(("Cloud", "✓ checksum verified by S3" if e.in_cloud else e.cloud_text))
+    if r is not None and e.on_pc:
+        receipts = r.receipts or ({"main": receipt} if receipt else {})
+        for pc, rc in sorted(receipts.items()):
+            if rc is None:
+                continue
+            lines.append((f"PC {pc}", f"✓ verified {human_date(rc.at)} on {rc.host}"))
+            lines.append(("Saved as", rc.path))
+    else:
+        lines.append(("PC", e.pc_text))
+    if e.safe_to_delete:
+        lines.append(("This phone", "safe to delete: your PC has it and has checked it again"))
+    elif r is not None and r.free_reason:
+        lines.append(("This phone", f"keep it for now: {r.free_reason}"))
+    return lines
+
+
+def last_collected(entries: Iterable[HistoryEntry]) -> dict[str, datetime]:
+    """When each PC last wrote a receipt for one of these files (the ledger's word)."""
+    latest: dict[str, datetime] = {}
+    for e in entries:
+        if e.record is None:
+            continue
+        receipts = dict(e.record.receipts)
+        if not receipts and e.record.receipt is not None:
+            receipts = {e.record.receipt.pc or "main": e.record.receipt}
+        for pc, rc in receipts.items():
+            if pc not in latest or rc.at > latest[pc]:
+                latest[pc] = rc.at
+    return latest

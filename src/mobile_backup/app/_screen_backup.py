@@ -11,7 +11,7 @@ import flet as ft
 
 from mobile_backup.app._controller import AppController
 from mobile_backup.app._errors import user_message
-from mobile_backup.app._widgets import GAP, banner, card, muted
+from mobile_backup.app._widgets import GAP, OK, PAD, banner, card, icon_button, muted
 
 log = logging.getLogger(__name__)
 UPLOAD_URL_SECONDS = 3600
@@ -42,6 +42,31 @@ class BackupScreen:
         picker.on_upload = self._upload_progress
         self.message = ft.Container(visible=False)
         self.folders = ft.Column(spacing=4)
+        self.who = ft.Text("", size=15, weight=ft.FontWeight.W_600)
+        self.where = muted("")
+        self.counts = ft.Row(wrap=True, spacing=6, run_spacing=6)
+        self.collected = muted("")
+        self.problem = ft.Text("", size=13, color=ft.Colors.ERROR, visible=False)
+        status = ft.Card(
+            semantic_container=False,
+            content=ft.Container(
+                padding=PAD,
+                content=ft.Column(
+                    [
+                        ft.Row(
+                            [ft.Icon(ft.Icons.ACCOUNT_CIRCLE, color=ft.Colors.PRIMARY, size=32),
+                             ft.Column([self.who, self.where], spacing=0, expand=True)],
+                            spacing=GAP,
+                        ),
+                        self.problem,
+                        self.counts,
+                        self.collected,
+                    ],
+                    spacing=GAP - 4,
+                    tight=True,
+                ),
+            ),
+        )  # fmt: skip
         pick = ft.FilledButton(
             "Choose photos and videos",
             icon=ft.Icons.ADD_PHOTO_ALTERNATE,
@@ -57,7 +82,7 @@ class BackupScreen:
         self.control = ft.Column(
             [
                 ft.Text("Back up", size=18, weight=ft.FontWeight.W_600),
-                muted(f"To {controller.deployment}"),
+                status,
                 self.message,
                 card(
                     "Photos and videos",
@@ -102,6 +127,13 @@ class BackupScreen:
         )
 
     def refresh(self) -> None:
+        seen = self._c.glance()
+        self.who.value = seen.who
+        self.where.value = seen.where
+        self.collected.value = seen.collected
+        self.problem.value = seen.problem or ""
+        self.problem.visible = seen.problem is not None
+        self.counts.controls = [_count(n, label) for label, n in seen.counts]
         folders = self._c.prefs.folders
         rows: list[ft.Control] = []
         for folder in folders:
@@ -112,10 +144,10 @@ class BackupScreen:
                         ft.Text(
                             folder, expand=True, max_lines=2, overflow=ft.TextOverflow.ELLIPSIS
                         ),
-                        ft.IconButton(
+                        icon_button(
                             ft.Icons.CLOSE,
-                            tooltip=f"Stop backing up {folder}",
-                            on_click=lambda _e, f=folder: self._c.remove_folder(f),
+                            f"Stop backing up {folder}",
+                            lambda _e, f=folder: self._c.remove_folder(f),
                         ),
                     ],
                     spacing=GAP,
@@ -215,3 +247,18 @@ class BackupScreen:
             self._on_queued()
         else:
             self._say("No new photos or videos in the chosen folders.", error=False)
+
+
+def _count(n: int, label: str) -> ft.Control:
+    """One number of the status card, coloured only when it asks for something."""
+    color: str = ft.Colors.ON_SURFACE_VARIANT
+    if label == "failed" and n:
+        color = ft.Colors.ERROR
+    elif label == "on your PC" and n:
+        color = OK
+    return ft.Container(
+        content=ft.Text(f"{n} {label}", size=12, color=color, weight=ft.FontWeight.W_500),
+        padding=ft.Padding.symmetric(horizontal=8, vertical=3),
+        border_radius=12,
+        border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
+    )

@@ -21,13 +21,33 @@ from mobile_backup.app._screen_history import HistoryScreen
 from mobile_backup.app._screen_queue import QueueScreen
 from mobile_backup.app._screen_settings import SettingsScreen
 from mobile_backup.app._screen_signin import SignInScreen
-from mobile_backup.app._widgets import MAX_WIDTH, PAD, TICK_FONT, TICK_FONT_WEB_URL
+from mobile_backup.app._status import Signal
+from mobile_backup.app._widgets import (
+    MAX_WIDTH,
+    OK,
+    PAD,
+    TICK_FONT,
+    TICK_FONT_WEB_URL,
+    WARN,
+    icon_button,
+)
 
 log = logging.getLogger(__name__)
 
 TITLE = "Mobile Backup"
 TICK_SECONDS = 0.25
 HISTORY_POLL_SECONDS = 2.0
+# Every screen's status (the top bar's icon, the counts) is checked against the backend
+# this often, whichever tab is open.
+STATUS_POLL_SECONDS = 15.0
+SIGNALS: dict[Signal, tuple[ft.IconData, str]] = {
+    Signal.CHECKING: (ft.Icons.CLOUD_OUTLINED, ft.Colors.OUTLINE),
+    Signal.OFFLINE: (ft.Icons.CLOUD_OFF, ft.Colors.ERROR),
+    Signal.ERROR: (ft.Icons.SYNC_PROBLEM, ft.Colors.ERROR),
+    Signal.ATTENTION: (ft.Icons.ERROR_OUTLINE, WARN),
+    Signal.BUSY: (ft.Icons.CLOUD_SYNC, ft.Colors.PRIMARY),
+    Signal.OK: (ft.Icons.CLOUD_DONE, OK),
+}
 BACKUP, QUEUE, HISTORY, SETTINGS = range(4)
 
 
@@ -51,6 +71,9 @@ class AppShell:
         self._tab = BACKUP
         self.body = ft.Container(expand=True, padding=PAD, alignment=ft.Alignment.TOP_CENTER)
         self.picker = ft.FilePicker()
+        self.signal = icon_button(
+            ft.Icons.CLOUD_OUTLINED, "Checking the connection…", self._signal_tapped
+        )
         self.nav = ft.NavigationBar(
             destinations=[
                 ft.NavigationBarDestination(icon=ft.Icons.ADD_PHOTO_ALTERNATE_OUTLINED,
@@ -76,6 +99,7 @@ class AppShell:
         page.services.append(self.picker)
         page.on_disconnect = self._close
         page.on_close = self._close
+        page.on_resize = self._resized
         await self._watch_network()
         if self._c.username is None:
             self.show_sign_in(self._c.session_message)
@@ -116,18 +140,37 @@ class AppShell:
         self._screens = [
             BackupScreen(self._c, self.page, self.picker, on_queued=lambda: self.go(QUEUE)),
             QueueScreen(self._c, go_pick=lambda: self.go(BACKUP)),
-            HistoryScreen(self._c),
+            HistoryScreen(self._c, self.page, width=self._width),
             SettingsScreen(self._c, self.page, on_sign_out=self.show_sign_in),
         ]
         self.page.appbar = ft.AppBar(
             title=ft.Text(TITLE, weight=ft.FontWeight.W_600),
             bgcolor=ft.Colors.SURFACE_CONTAINER_LOW,
-            actions=[ft.Icon(ft.Icons.CLOUD_DONE_OUTLINED, color=ft.Colors.PRIMARY),
-                     ft.Container(width=PAD)],
+            actions=[self.signal, ft.Container(width=PAD - 8)],
         )  # fmt: skip
+        self._show_signal()
         self.page.navigation_bar = self.nav
         self.page.controls = [ft.SafeArea(self.body, expand=True)]
         self.go(self._tab)
+        self.page.run_thread(self._c.refresh_history)
+
+    def _width(self) -> float:
+        return min(float(self.page.width or MAX_WIDTH), MAX_WIDTH)
+
+    def _resized(self, _e: object) -> None:
+        if self._screens:
+            self._screens[self._tab].refresh()
+            self.page.update()
+
+    def _show_signal(self) -> None:
+        """The top bar's icon: reachability, errors and work, never a constant."""
+        seen = self._c.glance()
+        icon, color = SIGNALS[seen.signal]
+        self.signal.icon = ft.Icon(icon, color=color, semantics_label=seen.signal_text)
+        self.signal.tooltip = seen.signal_text
+
+    def _signal_tapped(self) -> None:
+        self.go(QUEUE if self._c.queue.snapshot().items else HISTORY)
         self.page.run_thread(self._c.refresh_history)
 
     def go(self, tab: int) -> None:
@@ -135,7 +178,8 @@ class AppShell:
         self.nav.selected_index = tab
         screen = self._screens[tab]
         screen.refresh()
-        self.body.content = ft.Container(width=MAX_WIDTH, content=screen.control)
+        self._show_signal()
+        self.body.content = ft.Container(width=MAX_WIDTH, content=screen.control, expand=True)
         self._drawn = self._c.version
         self.page.update()
 
@@ -149,7 +193,7 @@ class AppShell:
         self._closed = True
 
     async def _tick(self) -> None:
-        last_poll = 0.0
+        last_poll = last_status = 0.0
         loop = asyncio.get_running_loop()
         while not self._closed:
             await asyncio.sleep(TICK_SECONDS)
@@ -166,10 +210,14 @@ class AppShell:
                 ):
                     last_poll = now
                     self.page.run_thread(self._c.refresh_history)
+                elif self._screens and now - last_status > STATUS_POLL_SECONDS:
+                    last_status = now
+                    self.page.run_thread(lambda: self._c.refresh_history(wait=False))
                 version = self._c.version
                 if self._screens and version != self._drawn:
                     self._drawn = version
                     self._screens[self._tab].refresh()
+                    self._show_signal()
                     self.page.update()
             except Exception:
                 # A page whose session is gone can no longer be updated: stop its ticker.

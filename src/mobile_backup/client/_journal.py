@@ -16,6 +16,7 @@ the app read while an upload writes. Connections are shared between threads unde
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 import time
@@ -247,6 +248,23 @@ class Journal:
             "SELECT sha256 FROM uploads WHERE path = ? AND state = ?", (str(path), DONE)
         )
         return {str(row[0]) for row in rows}
+
+    def local_copy(self, sha256: str) -> Path | None:
+        """Where this device still holds `sha256`: the path it was backed up from, while
+        that file's size and modification time are still the ones that were hashed."""
+        rows = self._query(
+            "SELECT u.path, h.size, h.mtime_ns FROM uploads u "
+            "JOIN hashes_v2 h ON h.path = u.path AND h.sha256 = u.sha256 WHERE u.sha256 = ?",
+            (sha256,),
+        )
+        for path, size, mtime_ns in rows:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if st.st_size == size and st.st_mtime_ns == mtime_ns:
+                return Path(path)
+        return None
 
     def forget_upload(self, sha256: str) -> None:
         """Drop a multipart upload the server no longer has (or that was abandoned)."""

@@ -1,0 +1,215 @@
+"""Thumbnails for the history's gallery, made on the device from the local file.
+
+Nothing is ever uploaded for a thumbnail: the app makes a small JPEG from the photo still on
+this device (or from the browser's copy just before it is dropped), keyed by the content's
+SHA-256, and keeps it in a folder bounded in size (oldest used first out) and in a small
+in-memory cache. A file that is gone, changed since it was backed up, or not a picture
+(videos: no frames are decoded here) has no thumbnail, and the gallery shows a placeholder.
+
+Making one is bounded work: Pillow's draft mode decodes a JPEG at a fraction of its size, and
+a file larger than `MAX_SOURCE_BYTES` is not opened at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import queue
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EDGE = 240
+"""The thumbnail's longest side in pixels (a 4-wide grid at three times the density on a phone)."""
+QUALITY = 70
+MAX_CACHE_BYTES = 64 * 1024 * 1024
+MEMORY_ITEMS = 256
+MAX_SOURCE_BYTES = 200 * 1024 * 1024
+PICTURE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+)
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+PathOf = Callable[[str], Path | None]
+"""Where the local file of a content is (checked to still hold it), or None."""
+
+
+def is_picture(name: str | Path) -> bool:
+    return Path(name).suffix.lower() in PICTURE_SUFFIXES
+
+
+def make_thumbnail(source: Path, *, edge: int = EDGE) -> bytes | None:
+    """A small JPEG of the picture at `source`, or None when it is not a readable picture."""
+    try:
+        if source.stat().st_size > MAX_SOURCE_BYTES:
+            return None
+        from PIL import Image, ImageOps
+
+        with contextlib.suppress(ImportError):
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        with Image.open(source) as img:
+            img.draft("RGB", (edge, edge))  # JPEG: decode at 1/2, 1/4 or 1/8 of the size
+            img.thumbnail((edge, edge))
+            small = ImageOps.exif_transpose(img).convert("RGB")
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=QUALITY, optimize=True)
+            return out.getvalue()
+    except Exception as exc:  # a hostile or broken file is only a file without a thumbnail
+        log.debug("no thumbnail for %s: %s", source, exc)
+        return None
+
+
+class Thumbnails:
+    """The thumbnail cache and the one background thread that fills it.
+
+    `get(sha)` never blocks on a picture: it answers from memory or disk, else queues the
+    work (if `path_of` finds the file) and returns None; `on_ready` is called when a
+    thumbnail has been made, so the screen can draw it.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        path_of: PathOf,
+        on_ready: Callable[[], None] = lambda: None,
+        max_bytes: int = MAX_CACHE_BYTES,
+    ) -> None:
+        self.folder = folder
+        self._path_of = path_of
+        self._on_ready = on_ready
+        self._max_bytes = max_bytes
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._missing: set[str] = set()
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+        self._work: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._total: int | None = None
+        self.made = 0
+        """How many thumbnails this process has made (for tests and the curious)."""
+        self.served = 0
+        """How many thumbnails `get` has answered with."""
+
+    def _file(self, sha: str) -> Path:
+        return self.folder / sha[:2] / f"{sha}.jpg"
+
+    def get(self, sha: str, *, make: bool = True) -> bytes | None:
+        """The thumbnail if it is made; else None, and (with `make`) it is queued."""
+        if not _SHA.match(sha):
+            return None
+        with self._lock:
+            data = self._memory.get(sha)
+            if data is not None:
+                self._memory.move_to_end(sha)
+                self.served += 1
+                return data
+            if sha in self._missing:
+                return None
+        try:
+            data = self._file(sha).read_bytes()
+        except OSError:
+            if make:
+                self._request(sha)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(self._file(sha))  # recently used: last out of the bounded folder
+        self._remember(sha, data)
+        with self._lock:
+            self.served += 1
+        return data
+
+    def add(self, sha: str, source: Path) -> bool:
+        """Make `sha`'s thumbnail from `source` now (blocking), e.g. before a copy is dropped."""
+        if not _SHA.match(sha) or self._file(sha).exists():
+            return self._file(sha).exists()
+        data = make_thumbnail(source)
+        if data is None:
+            return False
+        self._store(sha, data)
+        return True
+
+    def _remember(self, sha: str, data: bytes) -> None:
+        with self._lock:
+            self._memory[sha] = data
+            self._memory.move_to_end(sha)
+            while len(self._memory) > MEMORY_ITEMS:
+                self._memory.popitem(last=False)
+
+    def _store(self, sha: str, data: bytes) -> None:
+        target = self._file(sha)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            log.warning("cannot keep a thumbnail in %s: %s", self.folder, exc)
+        self._remember(sha, data)
+        with self._lock:
+            self.made += 1
+            self._missing.discard(sha)
+            if self._total is not None:
+                self._total += len(data)
+        if self._total is None or self._total > self._max_bytes:
+            self._prune()
+
+    def _request(self, sha: str) -> None:
+        with self._lock:
+            if sha in self._queued or sha in self._missing:
+                return
+            self._queued.add(sha)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="thumbnails", daemon=True)
+                self._thread.start()
+        self._work.put(sha)
+
+    def _run(self) -> None:
+        while (sha := self._work.get()) is not None:
+            try:
+                self._make(sha)
+            except Exception:
+                log.exception("making a thumbnail failed")
+            finally:
+                with self._lock:
+                    self._queued.discard(sha)
+
+    def _make(self, sha: str) -> None:
+        source = self._path_of(sha)
+        data = make_thumbnail(source) if source is not None and is_picture(source) else None
+        if data is None:
+            with self._lock:
+                self._missing.add(sha)
+            return
+        self._store(sha, data)
+        self._on_ready()
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._work.put(None)
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def _prune(self) -> None:
+        """Keep the folder under its bound, dropping the least recently used first."""
+        try:
+            files = [(p.stat(), p) for p in self.folder.glob("*/*.jpg")]
+        except OSError:
+            return
+        total = sum(st.st_size for st, _ in files)
+        if total > self._max_bytes:
+            for st, path in sorted(files, key=lambda f: f[0].st_mtime):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                total -= st.st_size
+                if total <= self._max_bytes * 0.8:
+                    break
+        self._total = total
