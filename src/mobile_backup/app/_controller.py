@@ -407,7 +407,7 @@ class AppController:
         if not self._history_lock.acquire(blocking=wait):
             return self._history
         try:
-            old = self._history
+            account, old = self._account, self._history
             records: list[FileView] = []
             cursor: str | None = None
             try:
@@ -417,7 +417,7 @@ class AppController:
                     cursor = page.next_cursor
                     if not cursor:
                         break
-                    if not old.loaded:  # the first paint: what has arrived so far
+                    if not old.loaded and account == self._account:  # the first paint
                         self._history = _state(records, complete=False)
                         self._bump()
             except NotLoggedInError as exc:
@@ -431,6 +431,8 @@ class AppController:
             else:
                 self.link, self.link_message = Link.OK, None
                 state = _state(records, complete=True)
+            if account != self._account:  # signed out meanwhile: not the next member's
+                return self._history
             self._history = state
         finally:
             self._history_lock.release()
