@@ -545,6 +545,10 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
             _shot(page, "15-detail-sheet")
             assert _unnamed_buttons(page) == 0
             page.get_by_role("button", name="Close").click()
+            page.set_viewport_size(DESKTOP)  # a wide window: more photos per row
+            expect(tile).to_be_visible()
+            _shot(page, "14-gallery-desktop")
+            page.set_viewport_size(PHONE)
 
             page.get_by_role("tab", name="Back up").click()
             expect(page.get_by_text(f"{len(samples)} on your PC")).to_be_visible(timeout=30_000)
@@ -595,7 +599,7 @@ def _seed_history(stack: LocalStack, controller: AppController, phone: Path, n: 
         taken = datetime(2020 + i % 6, 1 + i % 12, 1 + i % 28, 12, 0)
         meta = FileMeta(sha256=sha, size=size, filename=path.name, content_type="image/jpeg",
                         taken_at=taken, taken_at_source="exif")  # fmt: skip
-        ledger.reserve(sub, meta, now=now, owner_name="demo")
+        ledger.reserve(sub, meta, now=now, owner_name="demo", absent=True)
         ledger.mark_uploaded(sub, sha, size=size, now=now)
         journal.remember_hash(path, FileHash(sha256=sha, stamp=FileStamp.of(path)))
         journal.mark_done(sha, path=path, size=size)

@@ -109,3 +109,25 @@ def test_a_missing_table_is_a_service_error(ledger_table: LedgerTable) -> None:
     broken = Ledger(ledger_table.client, "no-such-table")
     with pytest.raises(ServiceError, match="read the ledger"):
         broken.get_many(sub(), [sha(1)])
+
+
+def test_a_reservation_known_to_be_new_is_created_and_never_overwrites(ledger: Ledger) -> None:
+    """`absent=True` (the API's batch read found nothing) creates the entry with a
+    conditional PutItem; an entry written meanwhile is decided by the usual update."""
+    alice = sub()
+
+    def meta(name: str, digest: str) -> FileMeta:
+        return FileMeta(sha256=digest, size=10, filename=name, content_type="image/jpeg",
+                        taken_at=NOW, taken_at_source="exif", device="phone")  # fmt: skip
+
+    created = ledger.reserve(alice, meta("a.jpg", sha(1)), now=NOW, owner_name="al", absent=True)
+    assert created == ledger.get(alice, sha(1))  # what it returns is what was stored
+    assert (created.status, created.owner_name, created.taken_at) == (
+        FileStatus.PENDING, "al", NOW,
+    )  # fmt: skip
+    updated = ledger.reserve(alice, meta("b.jpg", sha(1)), now=NOW, absent=False)
+    assert updated.filename == "b.jpg"  # a retry refreshes a pending entry
+    # Uploaded since the caller's read: returned as it is, not overwritten.
+    ledger.mark_uploaded(alice, sha(1), size=10, now=NOW)
+    again = ledger.reserve(alice, meta("c.jpg", sha(1)), now=NOW, absent=True)
+    assert (again.status, again.filename) == (FileStatus.UPLOADED, "b.jpg")

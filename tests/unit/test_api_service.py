@@ -27,6 +27,8 @@ class MemoryLedger:
     def __init__(self, statuses: dict[str, FileStatus] | None = None) -> None:
         self.statuses = statuses or {}
         self.reserved: list[tuple[str, str, dict[str, Any]]] = []
+        self.created: list[str] = []
+        """Reserved as new (`absent`): a conditional PutItem on the real ledger."""
 
     def get_many(self, user_sub: str, sha256s: Any) -> dict[str, FileRecord]:
         return {
@@ -44,10 +46,18 @@ class MemoryLedger:
         }
 
     def reserve(
-        self, user_sub: str, file: FileMeta, *, now: datetime, owner_name: str | None = None
+        self,
+        user_sub: str,
+        file: FileMeta,
+        *,
+        now: datetime,
+        owner_name: str | None = None,
+        absent: bool = False,
     ) -> FileRecord:
         meta = {k: v for k, v in file.fields().items() if k != "sha256"}
         self.reserved.append((user_sub, file.sha256, meta))
+        if absent:
+            self.created.append(file.sha256)
         return FileRecord(
             user_sub=user_sub,
             sha256=file.sha256,
@@ -148,16 +158,25 @@ def test_the_ledger_decides_duplicate_or_upload(status: FileStatus, answer: str)
 
 
 def test_answers_keep_request_order_and_only_new_files_are_reserved_once() -> None:
-    ledger = MemoryLedger({entry(b"old")["sha256"]: FileStatus.UPLOADED})
-    entries = [entry(b"new"), entry(b"old"), entry(b"new", filename="copy.jpg"), entry(b"z")]
+    ledger = MemoryLedger(
+        {
+            entry(b"old")["sha256"]: FileStatus.UPLOADED,
+            entry(b"retry")["sha256"]: FileStatus.PENDING,
+        }
+    )
+    entries = [entry(b"new"), entry(b"old"), entry(b"new", filename="copy.jpg"), entry(b"z"),
+               entry(b"retry")]  # fmt: skip
     results = service(ledger).plan(ALICE, request(*entries)).results
     assert [r.sha256 for r in results] == [e["sha256"] for e in entries]
-    assert [r.status for r in results] == ["upload", "duplicate", "upload", "upload"]
+    assert [r.status for r in results] == ["upload", "duplicate", "upload", "upload", "upload"]
     assert results[0] == results[2]
     # Reservations run concurrently, so their order is not the request's.
     assert sorted(sha for _, sha, _ in ledger.reserved) == sorted(
-        [entry(b"new")["sha256"], entry(b"z")["sha256"]]
+        [entry(b"new")["sha256"], entry(b"z")["sha256"], entry(b"retry")["sha256"]]
     )
+    # Only what the batch read did not find is created (a conditional PutItem); a pending
+    # entry is a retry, refreshed by the update.
+    assert sorted(ledger.created) == sorted([entry(b"new")["sha256"], entry(b"z")["sha256"]])
 
 
 def test_a_presigning_failure_is_a_service_error() -> None:
@@ -197,7 +216,13 @@ def test_a_file_uploaded_since_the_batch_read_is_still_a_duplicate() -> None:
 def test_a_failed_reservation_fails_the_batch() -> None:
     class Failing(MemoryLedger):
         def reserve(
-            self, user_sub: str, file: FileMeta, *, now: datetime, owner_name: str | None = None
+            self,
+            user_sub: str,
+            file: FileMeta,
+            *,
+            now: datetime,
+            owner_name: str | None = None,
+            absent: bool = False,
         ) -> FileRecord:
             if file.sha256 == entry(b"bad")["sha256"]:
                 raise ServiceError("could not write the ledger: throttled")

@@ -115,12 +115,14 @@ class UploadService:
                 answers[sha256] = UploadResult(sha256=sha256, status="duplicate")
             else:
                 fresh.append(item)
-        for item, result in zip(fresh, self._reserve_all(principal, fresh, now), strict=True):
+        absent = {sha256 for sha256 in unique if sha256 not in known}
+        results = self._reserve_all(principal, fresh, now, absent)
+        for item, result in zip(fresh, results, strict=True):
             answers[item.sha256] = result
         return UploadResponse(results=[answers[item.sha256] for item in request.files])
 
     def _reserve_all(
-        self, principal: Principal, items: list[UploadFile], now: datetime
+        self, principal: Principal, items: list[UploadFile], now: datetime, absent: set[str]
     ) -> list[UploadResult]:
         """`_plan_one` for each item, in order; several at once when there are several.
 
@@ -132,9 +134,11 @@ class UploadService:
         # Settled once per request, before the writes fan out (a first upload claims it).
         owner = self._members.folder(principal) if self._members else None
         if len(items) == 1:
-            return [self._plan_one(principal, items[0], now, owner)]
+            return [self._plan_one(principal, items[0], now, owner, absent)]
         pool = _reserve_pool()
-        futures = [pool.submit(self._plan_one, principal, item, now, owner) for item in items]
+        futures = [
+            pool.submit(self._plan_one, principal, item, now, owner, absent) for item in items
+        ]
         # .result() re-raises a failed reservation's error (the others are idempotent).
         return [future.result() for future in futures]
 
@@ -170,9 +174,16 @@ class UploadService:
         return LookupResponse(results=results)
 
     def _plan_one(
-        self, principal: Principal, item: UploadFile, now: datetime, owner: str | None
+        self,
+        principal: Principal,
+        item: UploadFile,
+        now: datetime,
+        owner: str | None,
+        absent: set[str],
     ) -> UploadResult:
-        record = self._ledger.reserve(principal.sub, item.meta(), now=now, owner_name=owner)
+        record = self._ledger.reserve(
+            principal.sub, item.meta(), now=now, owner_name=owner, absent=item.sha256 in absent
+        )
         if record.status in _ALREADY_BACKED_UP:
             return UploadResult(sha256=item.sha256, status="duplicate")
         return UploadResult(

@@ -301,48 +301,59 @@ class Ledger:
         now: datetime,
         crc64nvme: str | None = None,
         owner_name: str | None = None,
+        absent: bool = False,
     ) -> FileRecord:
         """Record an intended upload as `pending`, or return what the ledger already has.
 
         A `pending` or `failed` entry is refreshed with the new request's metadata (the
         upload is being retried); `uploaded`/`downloaded` entries are left untouched.
         `crc64nvme` (multipart uploads) is the file's full-object checksum that completing
-        the upload is checked against, whatever a later request says.
+        the upload is checked against, whatever a later request says. `absent`: the caller
+        has just read that there is no entry (the API's batch read), so it is created by a
+        conditional PutItem that returns nothing, a quarter of the cost of the update below
+        (which still decides if an entry appeared meanwhile).
         """
-        sha256, size = file.sha256, file.size
-        filename, content_type = file.filename, file.content_type
-        taken_at, device = file.taken_at, file.device
-        names = {"#st": "status", "#size": "size"}
-        values: dict[str, Any] = {
-            ":fn": _s(filename),
-            ":size": {"N": str(size)},
-            ":ct": _s(content_type),
-            ":pending": _s(FileStatus.PENDING),
-            ":failed": _s(FileStatus.FAILED),
-            ":now": _s(now.isoformat()),
+        fields: dict[str, dict[str, Any]] = {
+            "filename": _s(file.filename),
+            "size": {"N": str(file.size)},
+            "content_type": _s(file.content_type),
+            "status": _s(FileStatus.PENDING),
         }
-        sets = ["filename = :fn", "#size = :size", "content_type = :ct", "#st = :pending"]
-        sets.append("created_at = if_not_exists(created_at, :now)")
-        removes = ["failed_reason"]
-        optional = (
-            ("taken_at", _iso(taken_at)),
-            ("taken_src", file.taken_at_source if taken_at else None),
-            ("device", device),
-            ("owner_name", owner_name),
-        )
-        for attr, value in optional:
-            if value:
-                values[f":{attr}"] = _s(value)
-                sets.append(f"{attr} = :{attr}")
-            else:
-                removes.append(attr)
+        optional = {
+            "taken_at": _iso(file.taken_at),
+            "taken_src": file.taken_at_source if file.taken_at else None,
+            "device": file.device,
+            "owner_name": owner_name,
+        }
+        fields.update({attr: _s(value) for attr, value in optional.items() if value})
         if crc64nvme:
-            values[":crc"] = _s(crc64nvme)
-            sets.append("crc64nvme = :crc")
+            fields["crc64nvme"] = _s(crc64nvme)
+        key = {"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(file.sha256))}
         try:
+            if absent:
+                item = {**key, **fields, "created_at": _s(now.isoformat())}
+                try:
+                    self._db.put_item(
+                        TableName=self._table,
+                        Item=item,
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+                    return _record_from_item(item)
+                except self._db.exceptions.ConditionalCheckFailedException:
+                    pass  # written meanwhile: the update decides
+            names = {"#st": "status"} | {f"#f{i}": attr for i, attr in enumerate(fields)}
+            values = {f":f{i}": value for i, value in enumerate(fields.values())}
+            values |= {
+                ":pending": _s(FileStatus.PENDING),
+                ":failed": _s(FileStatus.FAILED),
+                ":now": _s(now.isoformat()),
+            }
+            sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
+            sets.append("created_at = if_not_exists(created_at, :now)")
+            removes = ["failed_reason", *(attr for attr, value in optional.items() if not value)]
             resp = self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                Key=key,
                 UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
                 ConditionExpression="attribute_not_exists(pk) OR #st IN (:pending, :failed)",
                 ExpressionAttributeNames=names,
@@ -350,7 +361,7 @@ class Ledger:
                 ReturnValues="ALL_NEW",
             )
         except self._db.exceptions.ConditionalCheckFailedException:
-            existing = self.get(user_sub, sha256)
+            existing = self.get(user_sub, file.sha256)
             if existing is None:  # deleted between the two calls: try once more
                 return self.reserve(
                     user_sub, file, now=now, crc64nvme=crc64nvme, owner_name=owner_name
