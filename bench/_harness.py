@@ -351,6 +351,8 @@ class ScenarioResult:
     tools: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    load: tuple[float, float] | None = None
+    """The 1-minute load average during the scenario: (mean, max) of one sample a second."""
 
     @property
     def status(self) -> str:
@@ -423,6 +425,7 @@ def _run_one(
     print(f"{sc.name}: {sc.title}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     measured: list[list[Measurement]] = []
+    sampler = LoadSampler().start()
     try:
         for number in range(runs + 1):
             ctx.run = number
@@ -441,11 +444,40 @@ def _run_one(
         logger.debug("scenario %s failed", sc.name, exc_info=True)
         print(traceback.format_exc(), file=sys.stderr)
     finally:
+        result.load = sampler.stop()
         result.settings = dict(ctx.settings)
         result.tools = dict(ctx.tools)
         result.seconds = time.perf_counter() - started
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+class LoadSampler:
+    """The machine's 1-minute load average, sampled once a second on a thread: a figure
+    taken while something else ran is only read honestly beside it."""
+
+    def __init__(self) -> None:
+        self._samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-sampler", daemon=True)
+
+    def start(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                self._samples.append(os.getloadavg()[0])
+            if self._stop.wait(1.0):
+                return
+
+    def stop(self) -> tuple[float, float] | None:
+        self._stop.set()
+        self._thread.join(5)
+        if not self._samples:
+            return None
+        return statistics.fmean(self._samples), max(self._samples)
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -526,8 +558,9 @@ def render_markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> 
     for res in results:
         settings = ", ".join(f"{k}={v}" for k, v in res.settings.items()) or "—"
         tools = ", ".join(f"{k} {v}" for k, v in res.tools.items()) or "—"
+        load = f"load average {res.load[0]:.1f} (max {res.load[1]:.1f})" if res.load else ""
         lines.append(
-            f"- **{res.name}** {res.title} ({res.seconds:.0f} s): settings: {settings}; "
+            f"- **{res.name}** {res.title} ({res.seconds:.0f} s, {load}): settings: {settings}; "
             f"tools: {tools}"
         )
     host = ", ".join(f"{k} {v}" for k, v in meta["host"].items())
@@ -545,6 +578,7 @@ def results_json(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> dic
                 "status": r.status,
                 "error": r.error,
                 "seconds": round(r.seconds, 3),
+                "load": list(r.load) if r.load else None,
                 "settings": r.settings,
                 "tools": r.tools,
                 "rows": [

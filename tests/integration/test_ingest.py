@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -382,4 +384,41 @@ def test_the_poller_builds_the_event_lambda_receives(settings: Settings, sqs: SQ
     assert record["messageAttributes"]["origin"]["stringValue"] == "test"
     assert record["messageAttributes"]["origin"]["dataType"] == "String"
     assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="
+    assert queue_counts(sqs, events_url) == (0, 0)
+
+
+def test_the_poller_handles_several_batches_at_once_as_lambda_does(
+    settings: Settings, sqs: SQSClient
+) -> None:
+    """A burst of uploads is not handled one batch of 10 after another: with concurrency 3,
+    three handler calls are in flight together (the barrier only opens for three)."""
+    events_url = settings.require("events_queue_url")
+    drain_events = IngestPoller(settings=settings, wait_seconds=0)
+    while drain_events.poll_once():  # the provisioning's s3:TestEvent
+        pass
+    together = threading.Barrier(3, timeout=20)
+    handled: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        together.wait()  # raises BrokenBarrierError unless three batches meet here
+        handled.append(len(event["Records"]))
+        return {"batchItemFailures": []}
+
+    for i in range(3):
+        sqs.send_message(QueueUrl=events_url, MessageBody=f"event {i}")
+    poller = IngestPoller(
+        settings=settings, handler=handler, sqs=sqs, wait_seconds=1, batch_size=1, concurrency=3
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=poller.run, args=(stop,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(handled) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(30)
+    assert handled == [1, 1, 1]
+    assert not together.broken
     assert queue_counts(sqs, events_url) == (0, 0)

@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
 ERROR_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
+CONCURRENCY = 5
+"""Batches handled at once. Lambda's SQS event source starts with five concurrent pollers
+and scales up; one at a time made a burst of 200 uploads queue behind a single batch."""
 
 
 class IngestPoller:
@@ -51,6 +54,7 @@ class IngestPoller:
         sqs: an SQS client for the events queue; by default built from `settings`.
         wait_seconds: the long-poll wait; short so that `run` stops promptly.
         batch_size: messages per handler call (1 to 10).
+        concurrency: batches in flight at once (`run` polls from this many threads).
     """
 
     def __init__(
@@ -61,9 +65,13 @@ class IngestPoller:
         sqs: SQSClient | None = None,
         wait_seconds: int = 1,
         batch_size: int = SQS_BATCH,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         if not 1 <= batch_size <= SQS_BATCH:
             raise ValueError(f"batch_size must be 1..{SQS_BATCH}, not {batch_size}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self._concurrency = concurrency
         self._queue_url = settings.require("events_queue_url")
         self._region = settings.region
         if handler is None:
@@ -118,7 +126,21 @@ class IngestPoller:
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set; errors are logged and retried with a bounded backoff."""
+        """Poll until `stop` is set, `concurrency` batches at a time (as Lambda would);
+        errors are logged and retried with a bounded backoff."""
+        helpers = [
+            threading.Thread(target=self._poll_until, args=(stop,), name=f"ingest-{i}", daemon=True)
+            for i in range(1, self._concurrency)
+        ]
+        for t in helpers:
+            t.start()
+        try:
+            self._poll_until(stop)
+        finally:
+            for t in helpers:
+                t.join()
+
+    def _poll_until(self, stop: threading.Event) -> None:
         errors = 0
         while not stop.is_set():
             try:
