@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mobile_backup.app._format import human_ago, human_rate
-from mobile_backup.app._status import Glance, Signal, glance
+from mobile_backup.app._status import Glance, Link, Signal, glance
 from mobile_backup.app._widgets import OK, WARN
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -22,7 +22,7 @@ def _glance(**changes: object) -> Glance:
         "to_upload": 0,
         "loaded": True,
         "collected": {"main": NOW - timedelta(minutes=5)},
-        "link": "ok",
+        "link": Link.OK,
         "link_message": None,
         "now": NOW,
     }
@@ -49,14 +49,14 @@ def test_the_glance_says_who_where_how_many_and_when_the_pc_last_collected() -> 
 
 
 def test_the_signal_reflects_reachability_first_then_failures_then_work() -> None:
-    offline = _glance(link="offline", link_message="Can't reach your backup service.", failed=3)
+    offline = _glance(link=Link.OFFLINE, link_message="Can't reach your backup service.", failed=3)
     assert offline.signal == Signal.OFFLINE
     assert offline.problem == "Can't reach your backup service."
-    assert _glance(link="error").signal == Signal.ERROR
+    assert _glance(link=Link.ERROR).signal == Signal.ERROR
     assert _glance(failed=1).signal_text == "1 file needs attention"
     assert _glance(failed=2, to_upload=5).signal == Signal.ATTENTION
     assert _glance(to_upload=5).signal == Signal.BUSY
-    assert _glance(link="unknown").signal == Signal.CHECKING
+    assert _glance(link=Link.UNKNOWN).signal == Signal.CHECKING
 
 
 def test_small_screen_words() -> None:

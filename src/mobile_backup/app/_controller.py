@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +32,7 @@ from mobile_backup.app._receipts import (
     last_collected,
 )
 from mobile_backup.app._runner import BackupRunner, EngineFactory, UploadEngine
-from mobile_backup.app._status import Glance, glance
+from mobile_backup.app._status import Glance, Link, glance
 from mobile_backup.app._thumbs import Thumbnails
 from mobile_backup.client import (
     ApiClient,
@@ -60,15 +59,6 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 # The history reads the ledger a page at a time; the first page is drawn before the next
 # is asked for.
 HISTORY_PAGE = 250
-
-
-class Link(StrEnum):
-    """How the app's last word with the backend went (the top bar's icon)."""
-
-    UNKNOWN = "unknown"
-    OK = "ok"
-    OFFLINE = "offline"
-    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)

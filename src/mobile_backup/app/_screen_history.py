@@ -37,6 +37,8 @@ from mobile_backup.app._widgets import (
 PAGE_TILES = 96
 """Tiles drawn at first, and added each time the list reaches its end."""
 SPACING = 4
+TILE_MIN = 140
+"""A wide window shows more tiles per row, none narrower than this (a phone shows four)."""
 _EMPTY = {
     Filter.ALL: (
         "No backups yet",
@@ -107,7 +109,7 @@ class HistoryScreen:
     # Drawing ---------------------------------------------------------------------------
     def _columns(self) -> tuple[int, float]:
         room = self._width() - 2 * PAD
-        cols = 4 if room < 600 else 6
+        cols = max(4, int(room // TILE_MIN))
         return cols, (room - (cols - 1) * SPACING) / cols
 
     def refresh(self) -> None:

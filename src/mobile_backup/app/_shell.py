@@ -23,6 +23,7 @@ from mobile_backup.app._screen_settings import SettingsScreen
 from mobile_backup.app._screen_signin import SignInScreen
 from mobile_backup.app._status import Signal
 from mobile_backup.app._widgets import (
+    GALLERY_WIDTH,
     MAX_WIDTH,
     OK,
     PAD,
@@ -155,7 +156,10 @@ class AppShell:
         self.page.run_thread(self._c.refresh_history)
 
     def _width(self) -> float:
-        return min(float(self.page.width or MAX_WIDTH), MAX_WIDTH)
+        return min(float(self.page.width or MAX_WIDTH), self._max_width())
+
+    def _max_width(self) -> int:
+        return GALLERY_WIDTH if self._tab == HISTORY else MAX_WIDTH
 
     def _resized(self, _e: object) -> None:
         if self._screens:
@@ -179,7 +183,9 @@ class AppShell:
         screen = self._screens[tab]
         screen.refresh()
         self._show_signal()
-        self.body.content = ft.Container(width=MAX_WIDTH, content=screen.control, expand=True)
+        self.body.content = ft.Container(
+            width=self._max_width(), content=screen.control, expand=True
+        )
         self._drawn = self._c.version
         self.page.update()
 

@@ -13,6 +13,15 @@ from enum import StrEnum
 from mobile_backup.app._format import human_ago
 
 
+class Link(StrEnum):
+    """How the app's last word with the backend went."""
+
+    UNKNOWN = "unknown"
+    OK = "ok"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+
 class Signal(StrEnum):
     """The top bar's icon: what the app last learnt from the backend, and the queue."""
 
@@ -53,11 +62,11 @@ def glance(
     to_upload: int,
     loaded: bool,
     collected: dict[str, datetime],
-    link: str,
+    link: Link,
     link_message: str | None,
     now: datetime,
 ) -> Glance:
-    """The glance for the signed-in member (`link` is a `controller.Link` value)."""
+    """The glance for the signed-in member."""
     who = f"Signed in as {username or 'nobody'}"
     where = f"To {deployment}" + (f" · library folder {member}" if member else "")
     counts = (
@@ -79,10 +88,10 @@ def glance(
     return Glance(who, where, counts, said, signal, text)
 
 
-def _signal(link: str, message: str | None, *, failed: int, busy: bool) -> tuple[Signal, str]:
-    if link == "offline":
+def _signal(link: Link, message: str | None, *, failed: int, busy: bool) -> tuple[Signal, str]:
+    if link == Link.OFFLINE:
         return Signal.OFFLINE, message or "Cannot reach the backup service."
-    if link == "error":
+    if link == Link.ERROR:
         return Signal.ERROR, message or "The backup service reported a problem."
     if failed:
         return (
@@ -91,6 +100,6 @@ def _signal(link: str, message: str | None, *, failed: int, busy: bool) -> tuple
         )
     if busy:
         return Signal.BUSY, "Backing up"
-    if link == "ok":
+    if link == Link.OK:
         return Signal.OK, "Connected; nothing is waiting to upload"
     return Signal.CHECKING, "Checking the connection…"

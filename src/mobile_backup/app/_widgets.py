@@ -9,6 +9,8 @@ import flet as ft
 GAP = 12
 PAD = 16
 MAX_WIDTH = 560
+GALLERY_WIDTH = 960
+"""The gallery may use more of a wide window: more photos per row."""
 # Our own colours, chosen for contrast on the light theme's surfaces (checked by a test):
 # text at least 4.5:1, icons at least 3:1.
 OK = "#1B5E20"
