@@ -152,3 +152,15 @@ def test_the_staging_file_is_the_only_copy_in_memory_terms(tmp_path: Path, cloud
     assert hashlib.sha256(staged.read_bytes()).hexdigest() == sha
     assert 0 < biggest <= 64 * KiB
     downloader.close()
+
+
+def test_a_long_video_is_fetched_in_fewer_larger_parts_and_a_photo_is_not() -> None:
+    config = TransferConfig()
+    mib = 1024 * 1024
+    assert config.part_size_for(20 * mib) == 8 * mib
+    assert config.part_size_for(256 * mib) == 8 * mib  # 32 parts: still 8 MiB
+    assert config.part_size_for(1024 * mib) == 16 * mib  # 64 parts
+    assert config.part_size_for(2048 * mib) == 32 * mib  # 64 parts of the largest size
+    assert config.part_size_for(8192 * mib) == 32 * mib  # never larger than max_part_size
+    fixed = TransferConfig(part_size=16 * mib, max_part_size=16 * mib, threshold=32 * mib)
+    assert fixed.part_size_for(8192 * mib) == 16 * mib  # `--part-size-mb`: exactly that

@@ -48,6 +48,7 @@ def build_agent(
         transfer["max_bandwidth"] = int(max_bandwidth_mb * 1_000_000)
     if part_size_mb:
         transfer["part_size"] = part_size_mb * 1024 * 1024
+        transfer["max_part_size"] = transfer["part_size"]  # asked for: exactly that size
         transfer["threshold"] = max(TransferConfig().threshold, 2 * transfer["part_size"])
     try:
         config: AgentConfig = config_from_settings(

@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
+TARGET_PARTS = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +63,9 @@ class TransferConfig:
     threshold: int = 16 * MiB
     """Objects at least this big are fetched as parallel ranged GETs."""
     part_size: int = 8 * MiB
-    """Bytes per ranged GET (and per journaled part)."""
+    """Bytes per ranged GET (and per journaled part) at least; see `part_size_for`."""
+    max_part_size: int = 32 * MiB
+    """Bytes per ranged GET at most: a long video's parts grow up to this."""
     max_concurrency: int = 8
     """Ranged GETs in flight across the whole agent."""
     chunk_size: int = 1 * MiB
@@ -77,6 +80,21 @@ class TransferConfig:
             raise ValueError("part_size, chunk_size and max_concurrency must be positive")
         if self.threshold < self.part_size:
             raise ValueError("threshold must be at least part_size")
+        if self.max_part_size < self.part_size:
+            raise ValueError("max_part_size must be at least part_size")
+
+    def part_size_for(self, size: int) -> int:
+        """The part size for an object of `size` bytes: `part_size`, grown (in multiples of
+        it, up to `max_part_size`) so that a long video is about `TARGET_PARTS` parts.
+
+        Fewer, larger GETs cost the server and the agent less per byte (8 MiB parts cost
+        SeaweedFS 1.5 s more CPU per 2 GiB than 32 MiB parts); that many parts are still
+        several rounds of `max_concurrency`, so the in-order hash follows the download. It
+        depends only on the size and the settings: a resumed download plans the same parts.
+        """
+        wanted = -(-size // TARGET_PARTS)
+        wanted = -(-wanted // self.part_size) * self.part_size
+        return max(self.part_size, min(self.max_part_size, wanted))
 
 
 class Bandwidth:
@@ -190,6 +208,7 @@ class Downloader:
         cancel: threading.Event,
     ) -> Path:
         cfg = self._config
+        part_size = cfg.part_size_for(size)
         path = self._library.staging_path(name)
         self._library.staging.mkdir(parents=True, exist_ok=True)
         done: set[int] = set()
@@ -197,7 +216,7 @@ class Downloader:
             if not path.exists():
                 self._state.end_download(name)  # a journal without its file starts over
             done = self._state.begin_download(
-                name, sha256=sha256, size=size, part_size=cfg.part_size, at=utcnow()
+                name, sha256=sha256, size=size, part_size=part_size, at=utcnow()
             )
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, self._library.file_mode)
         try:
@@ -206,7 +225,7 @@ class Downloader:
                 done = set()
         finally:
             os.close(fd)
-        plan = PartPlan(size, cfg.part_size)  # part n of the plan is idx n - 1 here
+        plan = PartPlan(size, part_size)  # part n of the plan is idx n - 1 here
         count = plan.count
         finished = [threading.Event() for _ in range(count)]
         for idx in done:
