@@ -106,11 +106,11 @@ def _type(page: Page, label: str, text: str) -> None:
     can lose the text, so the test waits for the focus.
     """
     field = page.get_by_label(label, exact=True)
-    for _ in range(3):  # under load, Flutter may swap the element while the text goes in
+    for _ in range(3):  # under load, Flutter may swap the element as it gains focus or text
         field.click()
-        expect(field).to_be_focused()
-        field.fill(text)
         try:
+            expect(field).to_be_focused(timeout=3_000)
+            field.fill(text)
             expect(field).to_have_value(text, timeout=3_000)
             return
         except AssertionError:
@@ -546,7 +546,8 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
             assert _unnamed_buttons(page) == 0
             page.get_by_role("button", name="Close").click()
             page.set_viewport_size(DESKTOP)  # a wide window: more photos per row
-            expect(tile).to_be_visible()
+            on_pc = page.get_by_role("button", name=re.compile(r": in the cloud, on your PC"))
+            expect(on_pc.first).to_be_visible()
             _shot(page, "14-gallery-desktop")
             page.set_viewport_size(PHONE)
 
