@@ -75,6 +75,7 @@ class AppShell:
         self.signal = icon_button(
             ft.Icons.CLOUD_OUTLINED, "Checking the connection…", self._signal_tapped
         )
+        self._signal_drawn: tuple[Signal, str] | None = None
         self.nav = ft.NavigationBar(
             destinations=[
                 ft.NavigationBarDestination(icon=ft.Icons.ADD_PHOTO_ALTERNATE_OUTLINED,
@@ -169,6 +170,9 @@ class AppShell:
     def _show_signal(self) -> None:
         """The top bar's icon: reachability, errors and work, never a constant."""
         seen = self._c.glance()
+        if (seen.signal, seen.signal_text) == self._signal_drawn:
+            return  # unchanged: nothing to send to the page
+        self._signal_drawn = (seen.signal, seen.signal_text)
         icon, color = SIGNALS[seen.signal]
         self.signal.icon = ft.Icon(icon, color=color, semantics_label=seen.signal_text)
         self.signal.tooltip = seen.signal_text

@@ -129,8 +129,10 @@ class Thumbnails:
 
     def add(self, sha: str, source: Path) -> bool:
         """Make `sha`'s thumbnail from `source` now (blocking), e.g. before a copy is dropped."""
-        if not _SHA.match(sha) or self._file(sha).exists():
-            return self._file(sha).exists()
+        if not _SHA.match(sha):
+            return False
+        if self._file(sha).exists():
+            return True
         data = make_thumbnail(source)
         if data is None:
             return False
