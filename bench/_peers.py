@@ -416,6 +416,52 @@ def boto3_download(
     )
 
 
+FLOOR = "floor: boto3 GET+SHA-256+fsync"
+
+
+def plain_floor_download(
+    endpoint: Endpoint, *, bucket: str, prefix: str, dest: Path, threads: int = 16
+) -> PeerResult:
+    """The floor a download pipeline can reach on this endpoint: each object fetched by one
+    plain GET, hashed with SHA-256 as it streams, written, fsynced and renamed into place, on
+    `threads` threads; no queue, no ledger, no receipts. Where the agent is far below this,
+    the time is ours; where it is near, the endpoint binds."""
+    dest.mkdir(parents=True, exist_ok=True)
+    settings = {"threads": threads, "chunk": "1 MiB"}
+    answer, rss = _boto3(
+        endpoint,
+        {"op": "floor", "bucket": bucket, "prefix": prefix.rstrip("/"), "dest": str(dest),
+         "max_concurrency": threads, "multipart_threshold": 8 * 1024 * 1024,
+         "multipart_chunksize": 8 * 1024 * 1024},  # unused by the floor: no transfer manager
+    )  # fmt: skip
+    return PeerResult(
+        FLOOR, _boto3_version(), answer["elapsed"], answer["bytes"], answer["files"], rss, settings
+    )
+
+
+def _floor(client: Any, bucket: str, keys: list[tuple[str, int]], dest: Path, threads: int) -> None:
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(key: str) -> None:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        digest = hashlib.sha256()
+        target = dest / key.rsplit("/", 1)[-1]
+        tmp = target.with_suffix(target.suffix + ".part")
+        with open(tmp, "wb") as out:
+            while chunk := body.read(1024 * 1024):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != target.name:  # objects are named by their SHA-256
+            raise RuntimeError(f"{key} does not hash to its name")
+        os.replace(tmp, target)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, [key for key, _ in keys]))
+
+
 def _boto3_main(job: dict[str, Any]) -> dict[str, Any]:
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
@@ -448,12 +494,15 @@ def _boto3_main(job: dict[str, Any]) -> dict[str, Any]:
     ):
         keys += [(o["Key"], o["Size"]) for o in page.get("Contents", [])]
     started = time.perf_counter()
-    with create_transfer_manager(client, config) as manager:
-        futures = [
-            manager.download(bucket, key, str(dest / key[len(prefix) + 1 :])) for key, _ in keys
-        ]
-        for future in futures:
-            future.result()
+    if job["op"] == "floor":
+        _floor(client, bucket, keys, dest, job["max_concurrency"])
+    else:
+        with create_transfer_manager(client, config) as manager:
+            futures = [
+                manager.download(bucket, key, str(dest / key[len(prefix) + 1 :])) for key, _ in keys
+            ]
+            for future in futures:
+                future.result()
     elapsed = time.perf_counter() - started
     return {"elapsed": elapsed, "bytes": sum(size for _, size in keys), "files": len(keys)}
 

@@ -39,7 +39,13 @@ from bench._harness import (
     run_measured,
     scenario,
 )
-from bench._peers import Endpoint, rclone_copy_down, s5cmd_download, s5cmd_upload
+from bench._peers import (
+    Endpoint,
+    plain_floor_download,
+    rclone_copy_down,
+    s5cmd_download,
+    s5cmd_upload,
+)
 
 BUCKET = "bench"
 
@@ -255,7 +261,10 @@ def photos(ctx: BenchContext) -> list[Measurement]:
         raise RuntimeError("the agent did not place every file")
     s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "s5cmd")
     rc = rclone_copy_down(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "rclone")
-    for peer in (s5, rc):
+    floor = plain_floor_download(
+        endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "floor", threads=workers
+    )
+    for peer in (s5, rc, floor):
         if peer.files != count:
             raise RuntimeError(f"{peer.tool} fetched {peer.files} of {count} files")
         ctx.record_tool(peer.tool, peer.version)
@@ -271,6 +280,11 @@ def photos(ctx: BenchContext) -> list[Measurement]:
         Measurement(
             metric=f"{count} photos: agent vs rclone", ours=ours_mb_s, unit="MB/s",
             peer=rc.mb_per_s, peer_name=rc.name, target=Target.ratio_at_least(1.0),
+        ),
+        Measurement(
+            metric=f"{count} photos: agent vs the floor (plain GETs, no queue or ledger)",
+            ours=ours_mb_s, unit="MB/s", peer=floor.mb_per_s, peer_name=floor.name,
+            target=Target.ratio_at_least(1.0),
         ),
         Measurement(
             metric="agent files/s (end to end)", ours=count / ours.elapsed, unit="files/s",
