@@ -173,3 +173,10 @@ def test_the_detail_sheet_labels_every_date_and_says_when_no_time_was_found() ->
     failed = dict(detail_lines(history_entry(_record(FileStatus.FAILED, failed_reason="gone"))))
     assert failed["Problem"] == "Failed: gone."
     assert "Cloud" not in failed
+
+
+def test_a_video_is_told_by_its_recorded_content_type() -> None:
+    clip = _record(FileStatus.UPLOADED).model_copy(update={"content_type": "video/quicktime"})
+    video = history_entry(clip)
+    assert video.is_video
+    assert not history_entry(_record(FileStatus.UPLOADED)).is_video

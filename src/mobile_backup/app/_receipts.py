@@ -7,11 +7,11 @@ file has reached; this module turns that into the words the history shows.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import PurePath
 
 from mobile_backup.app._errors import sentence
 from mobile_backup.app._format import human_bytes, human_date
@@ -22,7 +22,6 @@ CLOUD_DONE = "in the cloud ✓ (checksum verified by S3)"
 CLOUD_WAITING = "not in the cloud yet (upload not finished)"
 PC_WAITING = "waiting for your PC…"
 PC_NOT_YET = "not on your PC yet"
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi"})
 # How the receipt's capture source reads in the detail sheet.
 SOURCE_WORDS = {
     "exif": "from the photo's EXIF",
@@ -65,7 +64,9 @@ class HistoryEntry:
 
     @property
     def is_video(self) -> bool:
-        return PurePath(self.filename).suffix.lower() in VIDEO_SUFFIXES
+        """By the content type the ledger recorded (else guessed from the name)."""
+        kind = self.record.content_type if self.record else mimetypes.guess_type(self.filename)[0]
+        return (kind or "").startswith("video/")
 
     @property
     def filed_at(self) -> datetime:
@@ -99,10 +100,6 @@ class HistoryCounts:
     @property
     def waiting_for_pc(self) -> int:
         return self.in_cloud - self.on_pc
-
-    @property
-    def not_in_cloud(self) -> int:
-        return self.total - self.in_cloud - self.failed
 
     def summary(self) -> str:
         parts = [f"{self.total:,} {'file' if self.total == 1 else 'files'}"]
