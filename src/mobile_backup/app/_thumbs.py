@@ -185,6 +185,10 @@ class Thumbnails:
                     self._queued.discard(sha)
 
     def _make(self, sha: str) -> None:
+        with self._lock:
+            made = sha in self._memory
+        if made or self._file(sha).exists():  # made since it was asked for (a redraw raced)
+            return
         source = self._path_of(sha)
         data = make_thumbnail(source) if source is not None and is_picture(source) else None
         if data is None:
