@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from _forbidden import forbid_missing
 
-from _agentkit import AT, OTHER_SUB, SUB, Cloud, files_under
+from _agentkit import AT, OTHER_SUB, SUB, Cloud, agent_for, files_under
 from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
 from mobile_backup.core import (
     FileStatus,
@@ -31,16 +31,7 @@ def library(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def agent(cloud: Cloud, library: Path) -> Agent:
-    return Agent(
-        settings=cloud.settings,
-        s3=cloud.s3,
-        sqs=cloud.sqs,
-        ledger=cloud.ledger,
-        library=library,
-        host="test-pc",
-        clock=lambda: AT,
-        wait_seconds=0,
-    )
+    return agent_for(cloud, library)
 
 
 def drain(agent: Agent) -> int:

@@ -208,20 +208,23 @@ def household_pcs(entries: Iterable[HistoryEntry]) -> tuple[str, ...]:
     return tuple(sorted({pc for e in entries for pc in e.pcs}))
 
 
-def badge_text(e: HistoryEntry, pcs: Sequence[str]) -> str:
-    """The tile's two steps in words (what a screen reader says)."""
+def steps_text(e: HistoryEntry, pcs: Sequence[str]) -> str:
+    """The two steps in words: 'in the cloud, on your PC' (per PC when there are several)."""
     if e.failed:
-        return f"{e.filename}: failed"
+        return "failed"
     cloud = "in the cloud" if e.in_cloud else "not in the cloud yet"
     if not e.on_pc:
-        return f"{e.filename}: {cloud}, not on your PC yet"
+        return f"{cloud}, not on your PC yet"
     if len(pcs) <= 1:
-        return f"{e.filename}: {cloud}, on your PC"
+        return f"{cloud}, on your PC"
     missing = [pc for pc in pcs if pc not in e.pcs]
-    held = " and ".join(e.pcs)
-    return f"{e.filename}: {cloud}, on PC {held}" + (
-        f", not yet on {' and '.join(missing)}" if missing else ""
-    )
+    held = f"{cloud}, on PC {' and '.join(e.pcs)}"
+    return held + (f", not yet on {' and '.join(missing)}" if missing else "")
+
+
+def badge_text(e: HistoryEntry, pcs: Sequence[str]) -> str:
+    """The tile's name for a screen reader: the file, then its two steps."""
+    return f"{e.filename}: {steps_text(e, pcs)}"
 
 
 def detail_lines(e: HistoryEntry) -> list[tuple[str, str]]:

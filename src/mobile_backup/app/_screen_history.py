@@ -2,8 +2,8 @@
 and a detail sheet with the receipts.
 
 Only a page of tiles is drawn at a time (more as the list is scrolled to its end), and each
-tile's control is kept while the file's state is unchanged, so a redraw sends the browser or
-the phone only what changed, never every thumbnail again.
+tile's control is kept while the file's state is unchanged rather than built again at every
+redraw.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from mobile_backup.app._receipts import (
     badge_text,
     by_month,
     detail_lines,
+    steps_text,
 )
 from mobile_backup.app._widgets import (
     FALLBACK,
@@ -202,7 +203,7 @@ class HistoryScreen:
             ft.Column(
                 [ft.Text(e.filename, size=16, weight=ft.FontWeight.W_600, max_lines=2,
                          overflow=ft.TextOverflow.ELLIPSIS),
-                 muted(badge_text(e, self._c.history.pcs).split(": ", 1)[-1])],
+                 muted(steps_text(e, self._c.history.pcs))],
                 spacing=4,
                 expand=True,
             ),
