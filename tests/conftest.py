@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from _agentkit import Cloud
-from mobile_backup.core import EMULATOR_KEY, Settings
+from mobile_backup.core import EMULATOR_KEY, RECORD_CALLS_ENV, Settings
 
 EVENTS_DIR = Path(__file__).parent / "events"
-RECORD_ENV = "MOBILE_BACKUP_RECORD_AWS_CALLS"
+RECORD_ENV = RECORD_CALLS_ENV
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -92,6 +92,7 @@ from mobile_backup.core._pcs import (
 from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
 from mobile_backup.core._settings import (
     EMULATOR_KEY,
+    RECORD_CALLS_ENV,
     Settings,
     config_file_path,
     load_settings,
@@ -115,6 +116,7 @@ __all__ = [
     "NOT_BACKED_UP",
     "NOT_FOUND_CODES",
     "PASSWORD_POLICY",
+    "RECORD_CALLS_ENV",
     "SQS_BATCH",
     "VERIFIED_WITHIN",
     "AuthError",
