@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core._settings import Settings, record_calls_path
@@ -35,16 +36,30 @@ def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, A
     return kwargs
 
 
-def _session(settings: Settings) -> Any:
-    import boto3
+_sessions: dict[str | None, Any] = {}
+_sessions_lock = threading.Lock()
 
-    if settings.aws_profile:
-        return boto3.session.Session(profile_name=settings.aws_profile)
-    return boto3.session.Session()
+
+def _session(profile: str | None) -> Any:
+    """One botocore session per profile per process.
+
+    botocore directly, not boto3: nothing here uses boto3's additions (resources, the
+    transfer manager), and `import boto3` also imports s3transfer (and awscrt where it is
+    installed), about 100 ms of a Lambda cold start. Sharing the session means each
+    service's model and the endpoint data are loaded once, not once per client.
+    """
+    session = _sessions.get(profile)
+    if session is None:
+        from botocore.session import Session
+
+        session = _sessions.setdefault(profile, Session(profile=profile))
+    return session
 
 
 def _client(settings: Settings, service: str) -> Any:
-    client = _session(settings).client(service, **_client_kwargs(settings))
+    # A botocore session is not safe to build clients from on several threads at once.
+    with _sessions_lock:
+        client = _session(settings.aws_profile).create_client(service, **_client_kwargs(settings))
     record = record_calls_path()
     if record:  # the IAM test: every call this client makes is written down
         from mobile_backup.core._calls import CallRecorder
