@@ -65,8 +65,8 @@ def test_requirements_from_metadata_lines() -> None:
 
 def test_the_target_comes_from_the_template() -> None:
     target = lambda_target(load_template())
-    assert target == LambdaTarget(runtime="python3.14", architecture="arm64")
-    assert target.python_version == "3.14"
+    assert target == LambdaTarget(runtime="python3.13", architecture="arm64")
+    assert target.python_version == "3.13"
     assert target.platform == "manylinux_2_34_aarch64"
     assert "manylinux_2_17_aarch64" in target.platforms  # = manylinux2014
     with pytest.raises(BuildError, match="runtime"):
@@ -82,7 +82,7 @@ def test_pip_installs_binary_wheels_for_the_lambda_platform(tmp_path: Path) -> N
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
     pairs = set(itertools.pairwise(command))
     assert ("--target", str(tmp_path)) in pairs
-    assert ("--python-version", "3.14") in pairs
+    assert ("--python-version", "3.13") in pairs
     assert ("--implementation", "cp") in pairs
     assert ("--platform", "manylinux_2_34_aarch64") in pairs
     assert ("--platform", "manylinux_2_17_aarch64") in pairs
@@ -110,7 +110,8 @@ class FakePip:
 
 def test_the_package_holds_the_lambda_code_and_the_dependencies_only(tmp_path: Path) -> None:
     pip = FakePip()
-    artifact = build_artifact(tmp_path, requirements=["fakedep"], installer=pip)
+    # Bytecode is the subject of the tests further down.
+    artifact = build_artifact(tmp_path, requirements=["fakedep"], installer=pip, precompile=False)
     assert len(pip.commands) == 1
     assert pip.commands[0][-1] == "fakedep"
     with zipfile.ZipFile(artifact.zip_path) as zf:
@@ -183,7 +184,7 @@ def test_the_sam_build_entry_point_fills_the_given_directory(
     assert deploy_main.main(["build", str(tmp_path / "artifacts")]) == 0
     assert (tmp_path / "artifacts" / "mobile_backup" / "api" / "handler.py").is_file()
     assert (tmp_path / "artifacts" / "fakedep" / "__init__.py").is_file()
-    assert "python3.14/arm64" in capsys.readouterr().out
+    assert "python3.13/arm64" in capsys.readouterr().out
 
 
 def test_the_sam_build_entry_point_reports_a_failure_in_one_line(
@@ -240,3 +241,23 @@ def test_a_shim_of_another_version_is_not_a_compiler(
     assert _artifact.find_compiler(LambdaTarget(runtime="python3.99")) is None
     here = f"python{sys.version_info.major}.{sys.version_info.minor}"
     assert _artifact.find_compiler(LambdaTarget(runtime=here)) == sys.executable
+
+
+def test_a_pyenv_install_that_is_not_selected_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyenv's shim refuses a version the directory has not selected; its install is used."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    bin_dir = tmp_path / "pyenv" / "versions" / f"{version}.7" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / f"python{version}").symlink_to(sys.executable)
+    older = tmp_path / "pyenv" / "versions" / f"{version}.1" / "bin"
+    older.mkdir(parents=True)
+    (older / f"python{version}").symlink_to(sys.executable)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr("mobile_backup.deploy._artifact.shutil.which", lambda name: None)
+    found = _artifact.find_compiler(LambdaTarget(runtime=f"python{version}"))
+    assert found == str(bin_dir / f"python{version}")  # the newest patch release
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "none"))
+    assert _artifact.find_compiler(LambdaTarget(runtime=f"python{version}")) is None

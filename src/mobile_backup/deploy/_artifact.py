@@ -3,7 +3,7 @@
 The functions run on Lambda's Python runtime on arm64 (both read from the template), not on
 this machine, so dependencies are installed by pip *for that platform*:
 `--platform manylinux_2_34_aarch64` (plus the older manylinux tags, 2014 included)
-`--implementation cp --python-version 3.14 --only-binary=:all:`. Compiled dependencies
+`--implementation cp --python-version 3.13 --only-binary=:all:`. Compiled dependencies
 (pydantic-core, cryptography, cffi) therefore come as the runtime's wheels whatever the host
 is, and no Docker or matching local Python is needed. cryptography (for PyJWT's RS256) is
 half of the package.
@@ -11,8 +11,11 @@ half of the package.
 Bytecode matters: Lambda's code directory is read-only, so a package without `.pyc` files
 compiles every module on every cold start (measured: imports take ~4x longer, B6). pip
 cannot compile for another Python, so the build does it with the runtime's interpreter
-(`python3.14`) when one is on PATH, as deterministic unchecked-hash `.pyc` files; without
-one the package ships source only and `Artifact.compiled` says so.
+(`python3.13`) when one is on PATH or installed by pyenv or uv, as deterministic
+unchecked-hash `.pyc` files; without one the package ships source only and
+`Artifact.compiled` says so. The template's runtime is python3.13 rather than the newest
+for that reason (an interpreter of it is at hand where Python is developed; SnapStart needs
+3.12+).
 
 boto3 is not bundled: every Lambda Python runtime provides it, and it would triple the
 package. Only `core`, `api` and `ingest` of our own package go in, so a Lambda that imported
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -78,7 +82,7 @@ Installer = Callable[[Sequence[str]], None]
 class LambdaTarget:
     """The runtime and architecture the functions run on."""
 
-    runtime: str = "python3.14"
+    runtime: str = "python3.13"
     architecture: str = "arm64"
 
     @property
@@ -242,19 +246,45 @@ def _prune(directory: Path) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def _installed_interpreters(version: str) -> list[str]:
+    """`pythonX.Y` of the version managers' own installs, newest patch release first.
+
+    pyenv's shim on PATH runs only the versions selected for the current directory, so a
+    Python 3.13 installed by pyenv but not selected is found here instead; uv's installs
+    are not on PATH at all.
+    """
+    roots = [
+        Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions",
+        Path(os.environ.get("UV_PYTHON_INSTALL_DIR") or Path.home() / ".local/share/uv/python"),
+    ]
+    found: list[Path] = []
+    for root in roots:
+        if root.is_dir():
+            found += root.glob(f"*{version}.*/bin/python{version}")
+    patch = re.compile(rf"{re.escape(version)}\.(\d+)")
+
+    def newest_first(path: Path) -> int:
+        match = patch.search(path.parent.parent.name)
+        return -int(match.group(1)) if match else 0
+
+    return [str(path) for path in sorted(found, key=newest_first)]
+
+
 def find_compiler(target: LambdaTarget) -> str | None:
-    """An interpreter of the runtime's Python version on PATH, if there is one."""
-    candidate = shutil.which(f"python{target.python_version}")
-    if candidate is None:
-        return None
-    probe = subprocess.run(
-        [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    # pyenv-style shims exist for versions that are not installed: ask the interpreter.
-    return candidate if probe.stdout.strip() == target.python_version else None
+    """An interpreter of the runtime's Python version: on PATH, else a pyenv or uv install."""
+    version = target.python_version
+    on_path = shutil.which(f"python{version}")
+    for candidate in ([on_path] if on_path else []) + _installed_interpreters(version):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # pyenv-style shims exist for versions that are not selected: ask the interpreter.
+        if probe.stdout.strip() == version:
+            return candidate
+    return None
 
 
 def _compile(tree: Path, interpreter: str) -> None:
