@@ -9,6 +9,16 @@ imports the handler module, then calls `handler(event, context)` once with a rea
 - ingest: the SQS batch of tests/events (one S3 ObjectCreated event), so the first call
   builds the processor and its clients and updates the ledger.
 
+**What runs is the package `deploy` ships.** The scenario builds it with the deploy's own
+builder (`build_artifact`: our `core`, `api` and `ingest` plus the `lambda` extra, pip-installed
+for the template's runtime version, precompiled by an interpreter of that version) for this
+host's CPU instead of arm64, and puts the runtime's own boto3 (installed for that version and
+precompiled, as Lambda's runtime has it) beside it. Each child runs that interpreter with
+only those two folders and the standard library: nothing of the development venv (awscrt,
+the client, the agent) can be imported, as on Lambda. When no interpreter of the runtime's
+version is at hand the host's is used, and the settings say so. The source-only rows are
+the same package without its bytecode (what `deploy` ships when it finds no compiler).
+
 The AWS side is the moto emulator on loopback, so network time is near zero and the figure
 is what our code costs. On Lambda the runtime's own start (~100-200 ms) and TLS to AWS come
 on top, and arm64 cores are slower or faster than this host's: the target (< 300 ms)
@@ -29,6 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import BenchContext, Measurement, Target, scenario
+from mobile_backup.core import INIT_TYPE_ENV
+from mobile_backup.deploy import (
+    RUNTIME_PROVIDED,
+    LambdaTarget,
+    build_artifact,
+    find_compiler,
+    lambda_target,
+)
+from mobile_backup.infra import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -37,6 +56,7 @@ TARGET_MS = 300.0
 
 CHILD = r"""
 import json, sys, time
+sys.path[:0] = sys.argv[2].split(":")  # the package, then the runtime's boto3
 t0 = time.perf_counter()
 import importlib
 module = importlib.import_module(sys.argv[1])
@@ -108,6 +128,46 @@ def _stack(ctx: BenchContext) -> dict[str, Any]:
     return {"env": env, "token": token, "sub": sub}
 
 
+def _runtime_boto3(target_dir: Path, interpreter: str, version: str) -> None:
+    """boto3 as the Lambda runtime provides it: installed for `version`, precompiled."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-compile", "--target", str(target_dir), "--implementation", "cp",
+         "--python-version", version, "--only-binary=:all:", *sorted(RUNTIME_PROVIDED)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0", str(target_dir)], check=True)
+
+
+def _artifacts(ctx: BenchContext) -> dict[str, Any]:
+    """The deploy package for this host's CPU, with and without bytecode, and the runtime's
+    boto3; built once per `bench.run`."""
+    import platform
+
+    template_target = lambda_target(load_template())
+    machine = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+    target = LambdaTarget(runtime=template_target.runtime, architecture=machine)
+    interpreter = find_compiler(target)
+    if interpreter is None:  # no interpreter of the runtime's version: the host's instead
+        host = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        target = LambdaTarget(runtime=host, architecture=machine)
+        interpreter = sys.executable
+    root = ctx.work_dir / "b6-artifacts"
+    compiled = build_artifact(root / "compiled", target=target, compile_with=interpreter)
+    source = build_artifact(root / "source", target=target, precompile=False)
+    runtime = root / "runtime-boto3"
+    _runtime_boto3(runtime, interpreter, target.python_version)
+    return {
+        "interpreter": interpreter,
+        "runtime": target.runtime,
+        "template_runtime": template_target.runtime,
+        "compiled": str(compiled.directory),
+        "source": str(source.directory),
+        "boto3": str(runtime),
+        "zip_bytes": compiled.zip_bytes,
+    }
+
+
 def _events(token: str) -> dict[str, dict[str, Any]]:
     api = json.loads((EVENTS / "api_http_v2_get_files.json").read_text(encoding="utf-8"))
     api["headers"]["authorization"] = f"Bearer {token}"
@@ -116,24 +176,29 @@ def _events(token: str) -> dict[str, dict[str, Any]]:
 
 
 def _spawn(
-    module: str, event: dict[str, Any], env: dict[str, str], *, bytecode: bool, scratch: Path
+    module: str,
+    event: dict[str, Any],
+    env: dict[str, str],
+    *,
+    artifacts: dict[str, Any],
+    bytecode: bool,
 ) -> dict[str, Any]:
-    """One cold start. `bytecode=False` is a package without .pyc files on a read-only disk
-    (what Lambda runs when the build had no interpreter of the runtime's version): every
-    module is compiled from source and nothing is cached."""
-    command = [sys.executable]
-    if not bytecode:
-        empty = scratch / f"pyc-{uuid.uuid4().hex}"
-        command += ["-X", f"pycache_prefix={empty}"]
-        env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    """One cold start of the shipped package. `bytecode=False` is the package without .pyc
+    files (what `deploy` ships when it finds no interpreter of the runtime's version): every
+    module of it is compiled from source and, as on Lambda's read-only disk, nothing is
+    written back. `-s -E`: no user site, no PYTHON* variables; `-S` is not used, so the
+    interpreter's own site-packages stay importable, and nothing else is put on the path."""
+    package = artifacts["compiled" if bytecode else "source"]
+    path = f"{package}:{artifacts['boto3']}"
+    env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
     started = time.perf_counter()
     proc = subprocess.run(
-        [*command, "-c", CHILD, module],
+        [artifacts["interpreter"], "-s", "-E", "-B", "-c", CHILD, module, path],
         input=json.dumps(event),
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=package,
         check=False,
         timeout=120,
     )
@@ -146,28 +211,39 @@ def _spawn(
     return result
 
 
-def _bare_interpreter_ms(env: dict[str, str]) -> float:
+def _bare_interpreter_ms(interpreter: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+    subprocess.run([interpreter, "-s", "-E", "-c", "pass"], check=True)
     return (time.perf_counter() - started) * 1e3
 
 
 @scenario("B6", "cold start: import + first invocation of each Lambda handler")
 def cold_start(ctx: BenchContext) -> list[Measurement]:
     stack = ctx.once("stack", lambda: _stack(ctx))
+    artifacts: dict[str, Any] = ctx.once("artifacts", lambda: _artifacts(ctx))
     env: dict[str, str] = stack["env"]
     events = _events(stack["token"])
-    ctx.record_setting("python", sys.version.split()[0])
+    ctx.record_setting(
+        "package",
+        f"deploy's build for {artifacts['runtime']} on this CPU "
+        f"({artifacts['zip_bytes'] / 1e6:.1f} MB zipped) + the runtime's boto3",
+    )
+    if artifacts["runtime"] != artifacts["template_runtime"]:
+        ctx.record_setting(
+            "interpreter",
+            f"no {artifacts['template_runtime']} here: measured on {artifacts['runtime']}",
+        )
+    ctx.record_setting("interpreter path", artifacts["interpreter"])
     ctx.record_setting("AWS side", "moto emulator on loopback (network ~0)")
     ctx.record_setting("peer", f"FastAPI+Mangum ≈ {PUBLISHED_FASTAPI_MANGUM_MS:.0f} ms, published")
-    bare = _bare_interpreter_ms(env)
+    bare = _bare_interpreter_ms(artifacts["interpreter"])
     rows: list[Measurement] = []
     for module, label, check in (
         ("mobile_backup.api.handler", "API, GET /v1/files", "statusCode"),
         ("mobile_backup.ingest.handler", "ingest, one S3 event", "batchItemFailures"),
     ):
         for bytecode in (True, False):
-            result = _spawn(module, events[module], env, bytecode=bytecode, scratch=ctx.work_dir)
+            result = _spawn(module, events[module], env, artifacts=artifacts, bytecode=bytecode)
             response = result["response"]
             if check not in response:
                 raise RuntimeError(f"{module} answered {response!r}")
@@ -194,5 +270,21 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
                     metric=f"{label}, {how}: import only", ours=result["import_ms"], unit="ms"
                 )
             )
+        # SnapStart (the template's opt-in): Lambda runs the init when it publishes and
+        # snapshots it; a cold start is then a restore plus the first invocation. The
+        # restore is Lambda's and cannot be measured off AWS, so this row has no target.
+        snap = _spawn(
+            module, events[module], {**env, INIT_TYPE_ENV: "snap-start"},
+            artifacts=artifacts, bytecode=True,
+        )  # fmt: skip
+        rows.append(
+            Measurement(
+                metric=f"{label}, SnapStart on: first invocation after a restore "
+                "(+ the restore, AWS only)",
+                ours=snap["invoke_ms"],
+                unit="ms",
+                details={"init_in_the_snapshot_ms": snap["import_ms"]},
+            )
+        )
     rows.append(Measurement(metric="bare interpreter start (python -c pass)", ours=bare, unit="ms"))
     return rows

@@ -211,3 +211,67 @@ def test_debug_settings_never_print_the_event_or_a_presigned_url(
     assert token.split(".")[1] not in printed
     assert "deadbeef" not in printed
     assert "X-Amz-Signature=REDACTED" in printed  # the log line is there, its secret is not
+
+
+SNAPSTART_CHILD = r"""
+import json, sys, urllib.request
+import mobile_backup.api.handler as entry
+import mobile_backup.core._aws as aws
+from mobile_backup.local import LocalLambdaContext
+
+assert entry._app is not None, "the app was not built at init"
+# What a restored environment's first request may no longer do: build a client or fetch keys.
+def refuse(*args, **kwargs):
+    raise AssertionError("the first request after a restore built or fetched something")
+aws._client = refuse
+urllib.request.urlopen = refuse
+answers = []
+for event in json.loads(sys.stdin.read()):
+    result = entry.handler(event, LocalLambdaContext("snapstart"))
+    answers.append([result["statusCode"], json.loads(result["body"])])
+print(json.dumps(answers))
+"""
+
+
+def test_snapstart_init_builds_everything_the_first_request_needs(
+    settings: Settings, resources: Any
+) -> None:
+    """With AWS_LAMBDA_INITIALIZATION_TYPE=snap-start (Lambda taking the snapshot), importing
+    the handler builds the app, its clients and the pool's keys, so that a restored
+    environment answers its first requests without building or fetching anything."""
+    import os
+    import subprocess
+    import sys
+
+    _, token = sign_in(settings, resources)
+    upload = {"sha256": "ef" * 32, "size": 3, "filename": "c.jpg", "content_type": "image/jpeg"}
+    events = [get_files_event(token), post_uploads_event(token, {"files": [upload]})]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOBILE_BACKUP_")}
+    env.update(
+        {
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+            "MOBILE_BACKUP_LOCAL": "true",
+            "MOBILE_BACKUP_REGION": settings.region,
+            "MOBILE_BACKUP_AWS_ENDPOINT_URL": settings.require("aws_endpoint_url"),
+            "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": settings.require("aws_access_key_id"),
+            "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": settings.require("aws_access_key_id"),
+            "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
+            "MOBILE_BACKUP_TABLE": settings.require("table"),
+            "MOBILE_BACKUP_USER_POOL_ID": settings.require("user_pool_id"),
+            "MOBILE_BACKUP_CLIENT_ID": settings.require("client_id"),
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SNAPSTART_CHILD],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (listed, listing), (presigned, presigning) = json.loads(proc.stdout.splitlines()[-1])
+    assert (listed, presigned) == (200, 200), (listing, presigning)
+    assert "files" in listing
+    assert presigning["results"][0]["upload"]["url"]

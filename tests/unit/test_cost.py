@@ -229,3 +229,22 @@ def test_the_cost_summary_agrees_in_number() -> None:
     assert "1,000 photos" in text
     assert "4 members" in text
     assert "kept 30 days" in text
+
+
+def test_snapstart_is_priced_by_the_functions_memory_in_the_template() -> None:
+    from mobile_backup.deploy._cost import API_MEMORY_GB, INGEST_MEMORY_GB
+    from mobile_backup.infra import load_template
+
+    resources = load_template()["Resources"]
+    assert resources["ApiFunction"]["Properties"]["MemorySize"] == API_MEMORY_GB * 1024
+    assert resources["IngestFunction"]["Properties"]["MemorySize"] == INGEST_MEMORY_GB * 1024
+    plain, snap = estimate(Usage()), estimate(Usage(snapstart=True))
+    kept = line(snap, "Lambda", "SnapStart snapshots")
+    # 0.75 GB kept for a 30-day month at $0.0000015046 per GB-second.
+    assert kept == pytest.approx(0.75 * 30 * 24 * 3600 * 0.0000015046)
+    assert 2.5 < kept < 3.5  # what deploy --snapstart's help and the template say
+    assert snap.billed_total > plain.billed_total + kept - 0.01
+    assert not [e for e in plain.lines if e.item.startswith("SnapStart")]
+    result = CliRunner().invoke(app, ["cost", "--snapstart", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "SnapStart snapshots kept" in result.output

@@ -373,7 +373,8 @@ def test_ingest_reports_partial_batch_failures(template: dict[str, Any]) -> None
     # AWSLambdaSQSQueueExecutionRole, which may read every queue in the account.
     assert "Events" not in props(template, "IngestFunction")
     mapping = props(template, "IngestEventSource")
-    assert mapping["FunctionName"] == {"Ref": "IngestFunction"}
+    # The published alias (what SnapStart snapshots), not $LATEST.
+    assert mapping["FunctionName"] == {"Ref": "IngestFunction.Alias"}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
@@ -664,6 +665,40 @@ def test_alarm_mail_and_budget_follow_the_parameters(template: dict[str, Any]) -
     }
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
     assert template["Parameters"]["MonthlyBudget"]["MinValue"] >= 1
+
+
+def test_snapstart_is_a_parameter_and_everything_invokes_the_published_alias(
+    template: dict[str, Any],
+) -> None:
+    assert template["Parameters"]["SnapStart"]["Default"] == "off"  # it costs money
+    transformed = transform(template, SnapStart="on")
+    functions = of_type(transformed, "AWS::Lambda::Function")
+    versions = of_type(transformed, "AWS::Lambda::Version")
+    aliases = of_type(transformed, "AWS::Lambda::Alias")
+    for name, function in functions.items():
+        assert function["Properties"]["SnapStart"] == {
+            "Fn::If": ["SnapStartOn", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]
+        }
+        (alias,) = (a for a in aliases.values() if a["Properties"]["FunctionName"] == {"Ref": name})
+        assert alias["Properties"]["Name"] == "live"
+        assert alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0] in versions
+    alias_ids = {
+        logical_id
+        for logical_id, a in aliases.items()
+        if a["Properties"]["FunctionName"] == {"Ref": "IngestFunction"}
+    }
+    (mapping,) = of_type(transformed, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"]["Ref"] in alias_ids
+    # API Gateway calls the API function's alias, and may call nothing else.
+    api_alias = next(
+        logical_id
+        for logical_id, a in aliases.items()
+        if a["Properties"]["FunctionName"] == {"Ref": "ApiFunction"}
+    )
+    permissions = of_type(transformed, "AWS::Lambda::Permission").values()
+    assert permissions
+    assert all(p["Properties"]["FunctionName"] == {"Ref": api_alias} for p in permissions)
+    assert template["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "on"]}
 
 
 QUEUE_IDS = ("DownloadsQueue", "DownloadsDLQ", "EventsDLQ")

@@ -276,16 +276,24 @@ def create_app(
     s3: S3Client | None = None,
     verifier: TokenVerifier | None = None,
     clock: Callable[[], datetime] | None = None,
+    eager: bool = False,
 ) -> APIGatewayHttpResolver:
-    """Build the API resolver; collaborators not passed in are built from `settings`."""
+    """Build the API resolver; collaborators not passed in are built from `settings`.
+
+    The S3 and Cognito clients are built when first needed unless `eager` (SnapStart's
+    init, which should leave nothing for the first request to build).
+    """
     bucket = settings.require("bucket")
     if ledger is None:
         ledger = ledger_for(settings)
     if s3 is None:
-        s3 = lazy_s3_client(settings)
+        s3 = s3_client(settings) if eager else lazy_s3_client(settings)
     if verifier is None:
         verifier = verifier_for(settings)
-    members = MemberFolders(ledger, _lazy_identity(settings))
+    identity = _lazy_identity(settings)
+    if eager:
+        identity()
+    members = MemberFolders(ledger, identity)
     service = UploadService(
         ledger=ledger,
         members=members,

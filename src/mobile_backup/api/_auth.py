@@ -78,6 +78,17 @@ class TokenVerifier:
     def issuer(self) -> str:
         return self._issuer
 
+    def prefetch_keys(self) -> bool:
+        """Fetch and cache the pool's signing keys now (SnapStart's init), so that the first
+        request verifies without a network call. False (logged) when they could not be
+        fetched: the first request then fetches them as it would have anyway."""
+        try:
+            self._jwks.get_jwk_set()
+        except jwt.PyJWKClientError as exc:
+            logger.warning("could not fetch the signing keys ahead of the first request: %s", exc)
+            return False
+        return True
+
     @property
     def client_id(self) -> str:
         return self._client_id

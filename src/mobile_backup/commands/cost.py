@@ -35,6 +35,10 @@ def cost(
             help="Take counts and sizes from your last 30 days of uploads (signed-in user).",
         ),
     ] = False,
+    snapstart: Annotated[
+        bool,
+        typer.Option("--snapstart", help="Price Lambda SnapStart too (deploy --snapstart)."),
+    ] = False,
     detail: Annotated[bool, typer.Option("--detail", help="Show every priced item.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
@@ -51,6 +55,7 @@ def cost(
         users=members,
         retention_days=retention_days,
         pc_delay_days=pc_delay_days,
+        snapstart=snapstart,
     )
     if from_ledger:
         api = api_client(cfg)

@@ -122,6 +122,14 @@ def deploy(
         str | None,
         typer.Option(help="AWS profile the PC agent signs with (one bound to AgentPolicy)."),
     ] = None,
+    snapstart: Annotated[
+        bool | None,
+        typer.Option(
+            "--snapstart/--no-snapstart",
+            help="Restore the functions from a snapshot (Lambda SnapStart): cold starts skip "
+            "~0.5 s of set-up, for about $3 a month (default: off, or as last deployed).",
+        ),
+    ] = None,
     build_dir: Annotated[
         Path | None, typer.Option(help="Where to build the Lambda package (default: a temp dir).")
     ] = None,
@@ -155,6 +163,7 @@ def deploy(
             ("MonthlyBudget", monthly_budget),
             ("RetentionDays", retention_days),
             ("PcOfflineAlarmHours", pc_offline_alarm_hours),
+            ("SnapStart", None if snapstart is None else ("on" if snapstart else "off")),
         )
         if value is not None
     }

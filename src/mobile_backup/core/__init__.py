@@ -99,6 +99,7 @@ from mobile_backup.core._settings import (
     read_profiles,
     write_profile,
 )
+from mobile_backup.core._snapstart import INIT_TYPE_ENV, reseed_after_restore, snapshot_init
 
 __all__ = [
     "AWAITING_INDEX",
@@ -106,6 +107,7 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "EMULATOR_KEY",
     "HEARTBEAT_EVERY",
+    "INIT_TYPE_ENV",
     "MAIN_PC",
     "MAX_OBJECT_SIZE",
     "MAX_PARTS",
@@ -184,9 +186,11 @@ __all__ = [
     "read_profiles",
     "redact",
     "redact_handlers",
+    "reseed_after_restore",
     "s3_client",
     "sha256_file",
     "sha256_stream",
+    "snapshot_init",
     "sqs_client",
     "temporary_password",
     "utcnow",

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from mobile_backup.deploy._artifact import (
     LAMBDA_PACKAGES,
+    RUNTIME_PROVIDED,
     Artifact,
     LambdaTarget,
     build_artifact,
+    find_compiler,
     lambda_requirements,
     lambda_target,
     pip_command,
@@ -65,6 +67,7 @@ __all__ = [
     "PRICES",
     "PRICES_AS_OF",
     "PRICE_SOURCE",
+    "RUNTIME_PROVIDED",
     "SEED_ESTIMATE",
     "STACK_NAME_KEY",
     "Artifact",
@@ -88,6 +91,7 @@ __all__ = [
     "build_artifact",
     "check_stack_name",
     "estimate",
+    "find_compiler",
     "lambda_requirements",
     "lambda_target",
     "list_members",

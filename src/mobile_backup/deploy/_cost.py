@@ -66,6 +66,9 @@ SEED_ESTIMATE = (3.0, 12.0)
 GB = 1_000_000_000
 MB = 1_000_000
 SECONDS_PER_MONTH = 30 * 24 * 3600
+# The template's MemorySize of each function, in GB (a test compares them).
+API_MEMORY_GB = 0.5
+INGEST_MEMORY_GB = 0.25
 LONG_POLL_SECONDS = 20
 LAMBDA_SQS_POLLERS = 5  # Lambda's SQS event source starts with five long-polling connections
 
@@ -86,6 +89,7 @@ class Usage:
     # The upload client's own defaults (core/_parts.py), so the request count is the real one.
     multipart_part_mb: float = DEFAULT_PART_SIZE / MB
     multipart_threshold_mb: float = DEFAULT_MULTIPART_THRESHOLD / MB
+    snapstart: bool = False  # the template's SnapStart parameter
     source: str = "usage profile"
 
     def __post_init__(self) -> None:
@@ -273,8 +277,8 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
     )
 
     # Lambda: API invocations + one ingest invocation per S3 event.
-    api_gb_s = api_requests * 0.060 * 0.5  # ~60 ms at 512 MB
-    ingest_gb_s = u.files * 0.080 * 0.25  # ~80 ms at 256 MB
+    api_gb_s = api_requests * 0.060 * API_MEMORY_GB  # ~60 ms
+    ingest_gb_s = u.files * 0.080 * INGEST_MEMORY_GB  # ~80 ms
     invocations = api_requests + u.files
     gb_s = api_gb_s + ingest_gb_s
     add(
@@ -293,6 +297,25 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
         gb_s * p.lambda_arm_gb_second,
         max(gb_s - FREE_LAMBDA_GB_SECONDS, 0) * p.lambda_arm_gb_second,
     )
+    if u.snapstart:
+        cached = (API_MEMORY_GB + INGEST_MEMORY_GB) * SECONDS_PER_MONTH
+        add(
+            "Lambda",
+            "SnapStart snapshots kept",
+            cached,
+            "GB-s",
+            cached * p.lambda_snapstart_cache_gb_second,
+            note="both functions' published versions, all month",
+        )
+        restored = api_requests * API_MEMORY_GB + u.files * INGEST_MEMORY_GB
+        add(
+            "Lambda",
+            "SnapStart restores",
+            restored,
+            "GB",
+            restored * p.lambda_snapstart_restore_gb,
+            note="at most one per invocation (an upper bound)",
+        )
 
     # SQS: per file (events: S3 send, delete; downloads: send, receive, delete) + idle polls.
     polls = SECONDS_PER_MONTH / LONG_POLL_SECONDS

@@ -48,6 +48,8 @@ class Prices:
     ddb_pitr_gb_month: float
     lambda_arm_gb_second: float
     lambda_per_million: float
+    lambda_snapstart_cache_gb_second: float
+    lambda_snapstart_restore_gb: float
     http_api_per_million: float
     cognito_mau: float
     cloudwatch_alarm_metric: float
@@ -87,6 +89,10 @@ _US = {
     "ddb_pitr_gb_month": 0.20,
     "lambda_arm_gb_second": 0.0000133334,
     "lambda_per_million": 0.20,
+    # SnapStart (the template's SnapStart=on): the cached snapshot of each published version
+    # while it is active, and each restore, by the function's memory.
+    "lambda_snapstart_cache_gb_second": 0.0000015046,
+    "lambda_snapstart_restore_gb": 0.0001397998,
     "http_api_per_million": 1.00,
     "cognito_mau": 0.0055,
     "cloudwatch_alarm_metric": 0.10,

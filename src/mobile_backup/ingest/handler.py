@@ -24,7 +24,13 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from mobile_backup.core import RedactingFilter, load_settings
+from mobile_backup.core import (
+    MobileBackupError,
+    RedactingFilter,
+    load_settings,
+    reseed_after_restore,
+    snapshot_init,
+)
 from mobile_backup.ingest._processor import IngestProcessor
 
 SERVICE = "mobile-backup-ingest"
@@ -84,6 +90,14 @@ def _default_handler() -> LambdaHandler:
     # Lambda path: the local poller keeps the host process's logging as it is.
     copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})
     return make_handler(IngestProcessor.from_settings(load_settings()))
+
+
+if snapshot_init():  # Lambda is initialising this function to snapshot it (SnapStart)
+    reseed_after_restore()
+    try:
+        _default_handler()
+    except MobileBackupError:
+        logger.exception("the ingest function could not start")  # the first batch retries
 
 
 @logger.inject_lambda_context(clear_state=True)
