@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +30,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from testkit.seaweed import SeaweedServer
 
+    from bench._harness import BenchContext
+
 __all__ = [
+    "BOTO3_SWEEP",
+    "RCLONE_SWEEP",
+    "S5CMD_SWEEP_FILES",
+    "S5CMD_SWEEP_PARTS",
     "Endpoint",
     "PeerResult",
+    "best_setting",
     "boto3_download",
     "boto3_upload",
     "rclone_copy_down",
@@ -143,6 +150,39 @@ def _same_dir(files: Sequence[Path]) -> Path:
     if len(parents) != 1:
         raise ValueError("peers copy one directory's files: pass files from a single directory")
     return parents.pop()
+
+
+# -- best setting ----------------------------------------------------------------------------
+
+# What each peer's setting is swept over, once per scenario (BENCHMARKS.md: peers run at their
+# best setting on this machine). s5cmd's `--numworkers` is how many files move at once and
+# `--concurrency` how many parts of one file; rclone's `--transfers` and boto3's
+# `max_concurrency` are both.
+S5CMD_SWEEP_FILES = ({"numworkers": 16}, {"numworkers": 64}, {"numworkers": 256})
+S5CMD_SWEEP_PARTS = ({"concurrency": 5}, {"concurrency": 10}, {"concurrency": 20})
+RCLONE_SWEEP = ({"transfers": 4}, {"transfers": 16}, {"transfers": 32})
+BOTO3_SWEEP = ({"max_concurrency": 10}, {"max_concurrency": 20}, {"max_concurrency": 32})
+
+
+def best_setting(
+    ctx: BenchContext,
+    tool: str,
+    candidates: Sequence[dict[str, int]],
+    trial: Callable[[dict[str, int]], PeerResult],
+) -> dict[str, int]:
+    """The candidate at which `trial` moved the most MB/s, swept once per scenario (the first
+    call, in the warm-up run); each candidate's figure lands in the report's settings."""
+
+    def sweep() -> dict[str, int]:
+        figures = [(trial(dict(candidate)).mb_per_s, candidate) for candidate in candidates]
+        shown = ", ".join(
+            f"{' '.join(f'{k}={v}' for k, v in c.items())}: {mb:.0f} MB/s" for mb, c in figures
+        )
+        ctx.record_setting(f"{tool} sweep", shown)
+        return dict(max(figures, key=lambda pair: pair[0])[1])
+
+    best: dict[str, int] = ctx.once(f"best {tool}", sweep)
+    return best
 
 
 # -- s5cmd -----------------------------------------------------------------------------------

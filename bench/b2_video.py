@@ -11,7 +11,15 @@ from __future__ import annotations
 import shutil
 
 from bench._harness import MB, BenchContext, Measurement, Target, make_file, scenario
-from bench._peers import Endpoint, boto3_download, s5cmd_download
+from bench._peers import (
+    BOTO3_SWEEP,
+    S5CMD_SWEEP_PARTS,
+    Endpoint,
+    PeerResult,
+    best_setting,
+    boto3_download,
+    s5cmd_download,
+)
 from bench.b1_agent import (
     BUCKET,
     AgentStack,
@@ -46,9 +54,29 @@ def video(ctx: BenchContext) -> list[Measurement]:
     if [p.stat().st_size for p in library_files(out / "agent")] != [size]:
         raise RuntimeError("the agent did not place the video")
     shutil.rmtree(out / "agent")
-    s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "s5cmd")
+    prefix = f"media/{sub}"
+
+    def s5_trial(setting: dict[str, int]) -> PeerResult:
+        try:
+            return s5cmd_download(
+                endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep", **setting
+            )
+        finally:
+            shutil.rmtree(out / "sweep", ignore_errors=True)
+
+    def b3_trial(setting: dict[str, int]) -> PeerResult:
+        try:
+            return boto3_download(
+                endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep", **setting
+            )
+        finally:
+            shutil.rmtree(out / "sweep", ignore_errors=True)
+
+    s5_best = best_setting(ctx, "s5cmd", S5CMD_SWEEP_PARTS, s5_trial)
+    b3_best = best_setting(ctx, "boto3", BOTO3_SWEEP, b3_trial)
+    s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)
     shutil.rmtree(out / "s5cmd")
-    b3 = boto3_download(endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "boto3")
+    b3 = boto3_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "boto3", **b3_best)
     shutil.rmtree(out, ignore_errors=True)
     for peer in (s5, b3):
         if peer.bytes != size:

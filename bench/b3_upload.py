@@ -32,7 +32,17 @@ from bench._harness import (
     scenario,
     total_size,
 )
-from bench._peers import Endpoint, boto3_upload, s5cmd_upload, verify_prefix
+from bench._peers import (
+    BOTO3_SWEEP,
+    S5CMD_SWEEP_FILES,
+    S5CMD_SWEEP_PARTS,
+    Endpoint,
+    PeerResult,
+    best_setting,
+    boto3_upload,
+    s5cmd_upload,
+    verify_prefix,
+)
 
 BUCKET = "bench"
 PASSWORD = "Bench-Horse-9-Battery"  # noqa: S105 - a throwaway emulator user
@@ -155,8 +165,28 @@ def upload(ctx: BenchContext) -> list[Measurement]:
                     raise RuntimeError(f"our upload left {n} objects / {nbytes} bytes")
                 s5_prefix, b3_prefix = ctx.unique(f"s5-{label}-"), ctx.unique(f"boto3-{label}-")
                 cleanup += [s5_prefix, b3_prefix]
-                s5 = s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=s5_prefix)
-                b3 = boto3_upload(endpoint, files, bucket=BUCKET, prefix=b3_prefix)
+                sweep = (S5CMD_SWEEP_FILES, BOTO3_SWEEP)
+                if label == "video":
+                    sweep = (S5CMD_SWEEP_PARTS, BOTO3_SWEEP)
+
+                def s5_trial(
+                    setting: dict[str, int], files: list[Path] = files, made: list[str] = cleanup
+                ) -> PeerResult:
+                    prefix = ctx.unique("sweep-")
+                    made.append(prefix)
+                    return s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=prefix, **setting)
+
+                def b3_trial(
+                    setting: dict[str, int], files: list[Path] = files, made: list[str] = cleanup
+                ) -> PeerResult:
+                    prefix = ctx.unique("sweep-")
+                    made.append(prefix)
+                    return boto3_upload(endpoint, files, bucket=BUCKET, prefix=prefix, **setting)
+
+                s5_best = best_setting(ctx, f"s5cmd ({label})", sweep[0], s5_trial)
+                b3_best = best_setting(ctx, f"boto3 ({label})", sweep[1], b3_trial)
+                s5 = s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=s5_prefix, **s5_best)
+                b3 = boto3_upload(endpoint, files, bucket=BUCKET, prefix=b3_prefix, **b3_best)
                 for prefix in (s5_prefix, b3_prefix):
                     verify_prefix(endpoint, bucket=BUCKET, prefix=prefix, files=files)
                 for peer in (s5, b3):
