@@ -258,9 +258,11 @@ def photos(ctx: BenchContext) -> list[Measurement]:
     sub = stage_objects(ctx, stack, files, digests)
     out = ctx.work_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
-    ours = run_agent(
-        stack, library=out / "agent", expect=count, workers=workers, max_concurrency=concurrency
-    )
+    with CpuMeter(seaweed=ctx.seaweed().pid) as cpu:
+        ours = run_agent(
+            stack, library=out / "agent", expect=count, workers=workers,
+            max_concurrency=concurrency,
+        )  # fmt: skip
     if len(library_files(out / "agent")) != count:
         raise RuntimeError("the agent did not place every file")
     prefix = f"media/{sub}"
@@ -314,7 +316,73 @@ def photos(ctx: BenchContext) -> list[Measurement]:
             metric="agent files/s (end to end)", ours=count / ours.elapsed, unit="files/s",
             peer=s5.files / s5.elapsed, peer_name=s5.name, target=None,
         ),
+        # Where the time goes: CPU of each process per file during the agent's run. The
+        # emulator (SQS + DynamoDB) runs in this process; a share near 1 core means it is
+        # what binds the run, not the agent.
+        Measurement(
+            metric="CPU per file: the agent", ours=ours.detail["cpu_s"] / count * 1e3, unit="ms",
+            details={"with_start_up_ms": cpu.agent / count * 1e3},
+        ),
+        *(
+            Measurement(
+                metric=f"AWS calls per file: {operation}", ours=n / count, unit="calls",
+            )
+            for operation, n in sorted(ours.detail["aws_calls"].items())
+        ),
+        Measurement(
+            metric="CPU per file: the emulator (SQS, ledger)", ours=cpu.emulator / count * 1e3,
+            unit="ms", details={"share_of_a_core": cpu.emulator / cpu.elapsed},
+        ),
+        Measurement(
+            metric="CPU per file: SeaweedFS (S3)", ours=cpu.seaweed / count * 1e3, unit="ms",
+            details={"share_of_a_core": cpu.seaweed / cpu.elapsed},
+        ),
+        Measurement(
+            metric="emulator busy during the agent's run", ours=cpu.emulator / cpu.elapsed,
+            unit="cores",
+        ),
     ]  # fmt: skip
+
+
+class CpuMeter:
+    """CPU seconds spent during a block by this process (where the emulator serves), by the
+    children waited for in it (the agent's subprocess) and by SeaweedFS's process tree."""
+
+    def __init__(self, *, seaweed: int | None) -> None:
+        import psutil
+
+        self._seaweed = psutil.Process(seaweed) if seaweed else None
+        self.agent = self.emulator = self.seaweed = self.elapsed = 0.0
+
+    def _seaweed_cpu(self) -> float:
+        if self._seaweed is None:
+            return 0.0
+        total = 0.0
+        for proc in (self._seaweed, *self._seaweed.children(recursive=True)):
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+
+    def __enter__(self) -> CpuMeter:
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._start = (
+            own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime, self._seaweed_cpu(),
+            time.perf_counter(),
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.emulator = own.ru_utime + own.ru_stime - self._start[0]
+        self.agent = kids.ru_utime + kids.ru_stime - self._start[1]
+        self.seaweed = self._seaweed_cpu() - self._start[2]
+        self.elapsed = time.perf_counter() - self._start[3]
 
 
 # The agent worker (subprocess) -----------------------------------------------------------
@@ -341,9 +409,10 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         part_size=part, threshold=max(2 * part, 16 * 1024 * 1024),
         max_concurrency=int(job["max_concurrency"]),
     )  # fmt: skip
+    sqs, db = sqs_client(settings), dynamodb_client(settings)
     agent = Agent(
-        settings=settings, s3=s3, sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), job["table"]), library=library, host="bench",
+        settings=settings, s3=s3, sqs=sqs,
+        ledger=Ledger(db, job["table"]), library=library, host="bench",
         wait_seconds=1,
         config=AgentConfig(
             workers=int(job["workers"]), transfer=transfer,
@@ -352,11 +421,21 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         ),
     )  # fmt: skip
     agent.prepare()
+    calls: dict[str, int] = {}
+    count_lock = threading.Lock()
+
+    def count(model: Any, **_: Any) -> None:
+        with count_lock:
+            calls[model.name] = calls.get(model.name, 0) + 1
+
+    for client in (s3, sqs, db):
+        client.meta.events.register("before-call.*.*", count)
     stop = threading.Event()
     expect = int(job["expect"])
     # B7 reads this from a process it kills: when the agent's own work began (wall clock).
     print(json.dumps({"run_started_at": time.time()}), flush=True)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     thread = threading.Thread(target=agent.run, args=(stop,))
     thread.start()
     kill_after = job.get("kill_after_parts")
@@ -374,6 +453,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
                 raise RuntimeError("the agent stopped before every file was placed")
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     finally:
         watch.close()
         stop.set()
@@ -384,6 +464,8 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         "files": len(placed),
         "bytes": sum(p.stat().st_size for p in placed),
         "parts_fetched": agent.downloader.parts_fetched,
+        "cpu_s": cpu,
+        "aws_calls": calls,
     }
 
 

@@ -106,3 +106,37 @@ def test_routing_no_longer_lists_motos_package_per_request(
 
     monkeypatch.setattr(os, "listdir", no_listing)
     s3.list_buckets()  # routed, and answered
+
+
+def test_an_update_expression_is_parsed_once_and_each_call_gets_its_own_values(
+    emulator: Any,
+) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    expression = "SET #n = :v, extra = :w REMOVE gone"
+    assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+
+    db = client(emulator, "dynamodb")
+    table = f"fix-{uuid.uuid4().hex[:8]}"
+    db.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(3):  # one expression text, three sets of values
+        db.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"k{n}"}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":v": {"S": f"v{n}"}, ":w": {"N": str(n)}},
+        )
+    for n in range(3):
+        item = db.get_item(TableName=table, Key={"pk": {"S": f"k{n}"}})["Item"]
+        assert item == {"pk": {"S": f"k{n}"}, "name": {"S": f"v{n}"}, "extra": {"N": str(n)}}
+    for _ in range(2):  # a syntax error is still refused, each time
+        with pytest.raises(ClientError, match="ValidationException"):
+            db.update_item(
+                TableName=table, Key={"pk": {"S": "k0"}}, UpdateExpression="SET = broken"
+            )

@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
+# A receiver waits (this long at most) for enough workers to free up to fill a batch of ten
+# while at least LOW_WATER received messages still wait for a worker: one ReceiveMessage
+# for ten files instead of one for each (its CPU, ours and SQS's, is per call, and SQS
+# bills per call). Below LOW_WATER it receives at once, so workers are never starved.
+FILL_WAIT_SECONDS = 0.25
+LOW_WATER = 3
 _ALIVE_EVERY = 5.0
 
 
@@ -184,6 +190,7 @@ class _Run:
         # too (without waiting), so workers are not starved by one receive's round trip
         # and an idle agent still makes one long poll at a time.
         self._busy = threading.Event()
+        self._filling = threading.Lock()  # one receiver gathers slots at a time
         self._receiving = threading.Event()
         self._receiving.set()
         self._extra: list[threading.Thread] = []
@@ -212,11 +219,9 @@ class _Run:
                 continue
             if gate.wait_out(stop):
                 continue
-            if not slots.acquire(timeout=0.5):
+            free = self._take_slots()
+            if not free:
                 continue
-            free = 1
-            while free < SQS_BATCH and slots.acquire(blocking=False):
-                free += 1
             if gate.probing:
                 # After a pause, one message tells whether the disk takes files again.
                 for _ in range(free - 1):
@@ -250,6 +255,29 @@ class _Run:
                 with self._lock:
                     self._unstarted[mid] = msg
                 self._pool.submit(self._work, msg)
+
+    def _take_slots(self) -> int:
+        """Slots for one receive (0 if none came free within half a second): all that are
+        free, and up to a full batch while the workers still have LOW_WATER messages
+        queued, waiting at most FILL_WAIT_SECONDS for them."""
+        slots = self._slots
+        with self._filling:
+            if not slots.acquire(timeout=0.5):
+                return 0
+            free = 1
+            deadline = time.monotonic() + FILL_WAIT_SECONDS
+            while free < SQS_BATCH:
+                if slots.acquire(blocking=False):
+                    free += 1
+                    continue
+                with self._lock:
+                    queued = len(self._unstarted)
+                left = deadline - time.monotonic()
+                if queued < LOW_WATER or left <= 0 or self._stop.is_set():
+                    break
+                if slots.acquire(timeout=min(0.02, left)):
+                    free += 1
+            return free
 
     # Working -----------------------------------------------------------------------------
     def _work(self, msg: MessageTypeDef) -> None:

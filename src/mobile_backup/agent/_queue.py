@@ -129,10 +129,12 @@ class Acknowledger:
     """Deletes finished messages in batches of up to ten.
 
     `ack` queues a message; a batch goes out when ten are waiting or `linger` seconds after
-    the first, and `flush` sends whatever waits (the agent calls it before it stops).
+    the first, and `flush` sends whatever waits (the agent calls it before it stops). A
+    queued message stays invisible meanwhile (its visibility timeout runs for minutes), and
+    one that comes back after a crash finds its file placed and its receipt written.
     """
 
-    def __init__(self, sqs: SQSClient, queue_url: str, *, linger: float = 0.05) -> None:
+    def __init__(self, sqs: SQSClient, queue_url: str, *, linger: float = 0.25) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._linger = linger
