@@ -6,7 +6,8 @@ of the video), presigned batches from the real HTTP API (served on loopback, led
 emulator, presigning against SeaweedFS), PUTs / multipart parts with signed length and
 checksum, completion checked by the API. The peers only move bytes (no hashing, no API).
 Each run signs up a fresh user so nothing is a duplicate of an earlier run, and deletes
-what every tool uploaded afterwards.
+what every tool uploaded afterwards. Our engine runs in a process of its own (as on a phone
+or as `mobile-backup upload`), apart from the API and the emulator, which share this one.
 
 Also counted: API calls per photo (target ≤ 0.05 with batched presigning) and for the video.
 """
@@ -17,13 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench._harness import (
     MB,
     BenchContext,
     Measurement,
-    Stopwatch,
     Target,
     make_file,
     make_files,
@@ -50,12 +48,38 @@ PARALLEL = 8
 MIB = 1024**2
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.calls = 0
+# Our engine in its own interpreter: it times its own upload and counts its API calls.
+UPLOADER_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+import httpx
+from mobile_backup.client import UPLOADED, ApiClient, Journal, Uploader
 
-    def __call__(self, request: httpx.Request) -> None:
-        self.calls += 1
+job = json.loads(sys.stdin.read())
+calls = [0]
+
+
+def count(request):
+    calls[0] += 1
+
+
+api = ApiClient(
+    base_url=job["api_url"],
+    token=lambda force_refresh=False: job["token"],
+    http=httpx.Client(timeout=60, event_hooks={"request": [count]}),
+)
+uploader = Uploader(api=api, journal=Journal(Path(job["journal"])), parallel=job["parallel"])
+try:
+    started = time.perf_counter()
+    summary = uploader.upload([Path(p) for p in job["files"]])
+    elapsed = time.perf_counter() - started
+finally:
+    uploader.close()
+    api.close()
+reasons = sorted({r.reason or "" for r in summary.results if r.status != UPLOADED})
+print(json.dumps({"elapsed": elapsed, "calls": calls[0], "done": summary.count(UPLOADED),
+                  "reasons": reasons}))
+"""
 
 
 def _stack(ctx: BenchContext) -> Any:
@@ -68,15 +92,12 @@ def _stack(ctx: BenchContext) -> Any:
 
 def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int, str, int]:
     """(seconds, API calls, the user's key prefix, files uploaded) for one upload run."""
+    import json
+    import subprocess
+    import sys
+
     from mobile_backup.api import create_app, ledger_for, verifier_for
-    from mobile_backup.client import (
-        UPLOADED,
-        ApiClient,
-        Authenticator,
-        Journal,
-        TokenStore,
-        Uploader,
-    )
+    from mobile_backup.client import Authenticator, TokenStore
     from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, local_settings
 
     settings = local_settings(stack, api_url=None, library=None, profile="bench", bucket=BUCKET)
@@ -90,25 +111,22 @@ def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int,
     state = ctx.work_dir / f"state-{uuid.uuid4().hex[:8]}"
     auth = Authenticator(settings=settings, store=TokenStore(state / "session.json"))
     auth.login(email, PASSWORD)
-    counter = _Counter()
     with server:
-        api = ApiClient(
-            base_url=server.url,
-            token=auth.access_token,
-            http=httpx.Client(timeout=60, event_hooks={"request": [counter]}),
-        )
-        uploader = Uploader(api=api, journal=Journal(state / "journal.db"), parallel=PARALLEL)
-        try:
-            with Stopwatch() as sw:
-                summary = uploader.upload(files)
-        finally:
-            uploader.close()
-            api.close()
-    done = summary.count(UPLOADED)
+        job = {
+            "api_url": server.url, "token": auth.access_token(), "parallel": PARALLEL,
+            "journal": str(state / "journal.db"), "files": [str(p) for p in files],
+        }  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", UPLOADER_CHILD], input=json.dumps(job), capture_output=True,
+            text=True, timeout=1800, check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"our uploader failed: {proc.stderr.strip()[-800:]}")
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    done = int(answer["done"])
     if done != len(files):
-        reasons = {r.reason for r in summary.results if r.status != UPLOADED}
-        raise RuntimeError(f"our uploader sent {done} of {len(files)} files: {reasons}")
-    return sw.elapsed, counter.calls, f"media/{sub}/", done
+        raise RuntimeError(f"our uploader sent {done} of {len(files)} files: {answer['reasons']}")
+    return float(answer["elapsed"]), int(answer["calls"]), f"media/{sub}/", done
 
 
 def _delete_prefix(ctx: BenchContext, prefix: str) -> None:
