@@ -111,10 +111,11 @@ def test_routing_no_longer_lists_motos_package_per_request(
 def test_an_update_expression_is_parsed_once_and_each_call_gets_its_own_values(
     emulator: Any,
 ) -> None:
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing import expressions
 
+    parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
     expression = "SET #n = :v, extra = :w REMOVE gone"
-    assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+    assert parser.make(expression) is parser.make(expression)
 
     db = client(emulator, "dynamodb")
     table = f"fix-{uuid.uuid4().hex[:8]}"

@@ -118,7 +118,7 @@ def _route_without_listing_the_package() -> None:
 def _parse_each_update_expression_once() -> None:
     from moto.dynamodb.parsing import expressions
 
-    parser: Any = expressions.UpdateExpressionParser
+    parser: Any = getattr(expressions, "UpdateExpressionParser", None)
     make = getattr(parser, "make", None)
     if not callable(make):
         raise RuntimeError("moto changed: UpdateExpressionParser.make is gone; update this fix")
