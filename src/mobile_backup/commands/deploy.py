@@ -127,7 +127,7 @@ def deploy(
         typer.Option(
             "--snapstart/--no-snapstart",
             help="Restore the functions from a snapshot (Lambda SnapStart): cold starts skip "
-            "~0.5 s of set-up, for about $3 a month (default: off, or as last deployed).",
+            "~0.6 s of set-up, for about $3 a month (default: off, or as last deployed).",
         ),
     ] = None,
     build_dir: Annotated[
