@@ -42,6 +42,7 @@ __all__ = [
     "best_setting",
     "boto3_download",
     "boto3_upload",
+    "download_trial",
     "rclone_copy_down",
     "rclone_copy_up",
     "rclone_version",
@@ -183,6 +184,21 @@ def best_setting(
 
     best: dict[str, int] = ctx.once(f"best {tool}", sweep)
     return best
+
+
+def download_trial(
+    download: Callable[..., PeerResult], endpoint: Endpoint, *, bucket: str, prefix: str, dest: Path
+) -> Callable[[dict[str, int]], PeerResult]:
+    """A `best_setting` trial: one `download` of the prefix into `dest` at the candidate
+    setting, `dest` removed afterwards."""
+
+    def trial(setting: dict[str, int]) -> PeerResult:
+        try:
+            return download(endpoint, bucket=bucket, prefix=prefix, dest=dest, **setting)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    return trial
 
 
 # -- s5cmd -----------------------------------------------------------------------------------

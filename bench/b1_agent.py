@@ -43,8 +43,8 @@ from bench._peers import (
     RCLONE_SWEEP,
     S5CMD_SWEEP_FILES,
     Endpoint,
-    PeerResult,
     best_setting,
+    download_trial,
     plain_floor_download,
     rclone_copy_down,
     s5cmd_download,
@@ -266,23 +266,10 @@ def photos(ctx: BenchContext) -> list[Measurement]:
     if len(library_files(out / "agent")) != count:
         raise RuntimeError("the agent did not place every file")
     prefix = f"media/{sub}"
-
-    def s5_trial(setting: dict[str, int]) -> PeerResult:
-        try:
-            return s5cmd_download(
-                endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep", **setting
-            )
-        finally:
-            shutil.rmtree(out / "sweep", ignore_errors=True)
-
-    def rc_trial(setting: dict[str, int]) -> PeerResult:
-        try:
-            return rclone_copy_down(
-                endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep", **setting
-            )
-        finally:
-            shutil.rmtree(out / "sweep", ignore_errors=True)
-
+    s5_trial, rc_trial = (
+        download_trial(tool, endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep")
+        for tool in (s5cmd_download, rclone_copy_down)
+    )
     s5_best = best_setting(ctx, "s5cmd", S5CMD_SWEEP_FILES, s5_trial)
     rc_best = best_setting(ctx, "rclone", RCLONE_SWEEP, rc_trial)
     s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)

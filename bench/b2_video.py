@@ -15,9 +15,9 @@ from bench._peers import (
     BOTO3_SWEEP,
     S5CMD_SWEEP_PARTS,
     Endpoint,
-    PeerResult,
     best_setting,
     boto3_download,
+    download_trial,
     s5cmd_download,
 )
 from bench.b1_agent import (
@@ -55,23 +55,10 @@ def video(ctx: BenchContext) -> list[Measurement]:
         raise RuntimeError("the agent did not place the video")
     shutil.rmtree(out / "agent")
     prefix = f"media/{sub}"
-
-    def s5_trial(setting: dict[str, int]) -> PeerResult:
-        try:
-            return s5cmd_download(
-                endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep", **setting
-            )
-        finally:
-            shutil.rmtree(out / "sweep", ignore_errors=True)
-
-    def b3_trial(setting: dict[str, int]) -> PeerResult:
-        try:
-            return boto3_download(
-                endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep", **setting
-            )
-        finally:
-            shutil.rmtree(out / "sweep", ignore_errors=True)
-
+    s5_trial, b3_trial = (
+        download_trial(tool, endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep")
+        for tool in (s5cmd_download, boto3_download)
+    )
     s5_best = best_setting(ctx, "s5cmd", S5CMD_SWEEP_PARTS, s5_trial)
     b3_best = best_setting(ctx, "boto3", BOTO3_SWEEP, b3_trial)
     s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)

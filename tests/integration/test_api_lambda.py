@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import load_event
+from conftest import load_event, snapstart_init_env
 from mobile_backup.api import handler as lambda_entry
 from mobile_backup.core import FileMeta, Ledger, Settings, cognito_client, dynamodb_client
 from mobile_backup.local import LocalLambdaContext, create_user
@@ -239,28 +239,13 @@ def test_snapstart_init_builds_everything_the_first_request_needs(
     """With AWS_LAMBDA_INITIALIZATION_TYPE=snap-start (Lambda taking the snapshot), importing
     the handler builds the app, its clients and the pool's keys, so that a restored
     environment answers its first requests without building or fetching anything."""
-    import os
     import subprocess
     import sys
 
     _, token = sign_in(settings, resources)
     upload = {"sha256": "ef" * 32, "size": 3, "filename": "c.jpg", "content_type": "image/jpeg"}
     events = [get_files_event(token), post_uploads_event(token, {"files": [upload]})]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOBILE_BACKUP_")}
-    env.update(
-        {
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
-            "MOBILE_BACKUP_LOCAL": "true",
-            "MOBILE_BACKUP_REGION": settings.region,
-            "MOBILE_BACKUP_AWS_ENDPOINT_URL": settings.require("aws_endpoint_url"),
-            "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": settings.require("aws_access_key_id"),
-            "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": settings.require("aws_access_key_id"),
-            "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
-            "MOBILE_BACKUP_TABLE": settings.require("table"),
-            "MOBILE_BACKUP_USER_POOL_ID": settings.require("user_pool_id"),
-            "MOBILE_BACKUP_CLIENT_ID": settings.require("client_id"),
-        }
-    )
+    env = snapstart_init_env(settings, "bucket", "table", "user_pool_id", "client_id")
     proc = subprocess.run(
         [sys.executable, "-c", SNAPSTART_CHILD],
         input=json.dumps(events),

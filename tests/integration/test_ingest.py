@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import load_event
+from conftest import load_event, snapstart_init_env
 from mobile_backup.core import (
     DownloadMessage,
     FileMeta,
@@ -427,7 +427,6 @@ def test_the_poller_handles_several_batches_at_once_as_lambda_does(
 def test_snapstart_init_builds_the_processor_and_its_clients(settings: Settings) -> None:
     """With AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, importing the handler builds the
     processor (and so its clients) for the snapshot; a restored environment builds none."""
-    import os
     import subprocess
     import sys
 
@@ -439,20 +438,7 @@ def test_snapstart_init_builds_the_processor_and_its_clients(settings: Settings)
         "h._default_handler()\n"
         "print('ok')\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOBILE_BACKUP_")}
-    env.update(
-        {
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
-            "MOBILE_BACKUP_LOCAL": "true",
-            "MOBILE_BACKUP_REGION": settings.region,
-            "MOBILE_BACKUP_AWS_ENDPOINT_URL": settings.require("aws_endpoint_url"),
-            "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": settings.require("aws_access_key_id"),
-            "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": settings.require("aws_access_key_id"),
-            "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
-            "MOBILE_BACKUP_TABLE": settings.require("table"),
-            "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": settings.require("downloads_queue_url"),
-        }
-    )
+    env = snapstart_init_env(settings, "bucket", "table", "downloads_queue_url")
     proc = subprocess.run(
         [sys.executable, "-c", child], capture_output=True, text=True, env=env, timeout=60
     )
