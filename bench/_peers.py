@@ -49,6 +49,7 @@ __all__ = [
     "s5cmd_download",
     "s5cmd_upload",
     "s5cmd_version",
+    "upload_trial",
     "verify_prefix",
 ]
 
@@ -197,6 +198,23 @@ def download_trial(
             return download(endpoint, bucket=bucket, prefix=prefix, dest=dest, **setting)
         finally:
             shutil.rmtree(dest, ignore_errors=True)
+
+    return trial
+
+
+def upload_trial(
+    upload: Callable[..., PeerResult],
+    endpoint: Endpoint,
+    files: Sequence[Path],
+    *,
+    bucket: str,
+    new_prefix: Callable[[], str],
+) -> Callable[[dict[str, int]], PeerResult]:
+    """A `best_setting` trial: one `upload` of `files` under a prefix from `new_prefix` (the
+    caller removes those) at the candidate setting."""
+
+    def trial(setting: dict[str, int]) -> PeerResult:
+        return upload(endpoint, files, bucket=bucket, prefix=new_prefix(), **setting)
 
     return trial
 

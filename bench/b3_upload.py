@@ -27,6 +27,7 @@ from bench._harness import (
     make_files,
     mb_per_s,
     quiet_logs,
+    run_measured,
     scenario,
     total_size,
 )
@@ -35,10 +36,10 @@ from bench._peers import (
     S5CMD_SWEEP_FILES,
     S5CMD_SWEEP_PARTS,
     Endpoint,
-    PeerResult,
     best_setting,
     boto3_upload,
     s5cmd_upload,
+    upload_trial,
     verify_prefix,
 )
 
@@ -93,7 +94,6 @@ def _stack(ctx: BenchContext) -> Any:
 def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int, str, int]:
     """(seconds, API calls, the user's key prefix, files uploaded) for one upload run."""
     import json
-    import subprocess
     import sys
 
     from mobile_backup.api import create_app, ledger_for, verifier_for
@@ -116,13 +116,10 @@ def _ours(ctx: BenchContext, stack: Any, files: list[Path]) -> tuple[float, int,
             "api_url": server.url, "token": auth.access_token(), "parallel": PARALLEL,
             "journal": str(state / "journal.db"), "files": [str(p) for p in files],
         }  # fmt: skip
-        proc = subprocess.run(
-            [sys.executable, "-c", UPLOADER_CHILD], input=json.dumps(job), capture_output=True,
-            text=True, timeout=1800, check=False,
-        )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"our uploader failed: {proc.stderr.strip()[-800:]}")
-    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+        run = run_measured(
+            [sys.executable, "-c", UPLOADER_CHILD], stdin=json.dumps(job), timeout=1800
+        ).check()
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
     done = int(answer["done"])
     if done != len(files):
         raise RuntimeError(f"our uploader sent {done} of {len(files)} files: {answer['reasons']}")
@@ -173,6 +170,12 @@ def upload(ctx: BenchContext) -> list[Measurement]:
     endpoint = Endpoint.from_seaweed(ctx.seaweed())
     rows: list[Measurement] = []
     cleanup: list[str] = []
+
+    def sweep_prefix() -> str:
+        """A fresh key prefix for one sweep trial, removed with the rest afterwards."""
+        cleanup.append(ctx.unique("sweep-"))
+        return cleanup[-1]
+
     try:
         with quiet_logs("mobile_backup", "botocore", "httpx"):
             for label, files in (("photos", photos), ("video", video)):
@@ -183,26 +186,13 @@ def upload(ctx: BenchContext) -> list[Measurement]:
                     raise RuntimeError(f"our upload left {n} objects / {nbytes} bytes")
                 s5_prefix, b3_prefix = ctx.unique(f"s5-{label}-"), ctx.unique(f"boto3-{label}-")
                 cleanup += [s5_prefix, b3_prefix]
-                sweep = (S5CMD_SWEEP_FILES, BOTO3_SWEEP)
-                if label == "video":
-                    sweep = (S5CMD_SWEEP_PARTS, BOTO3_SWEEP)
-
-                def s5_trial(
-                    setting: dict[str, int], files: list[Path] = files, made: list[str] = cleanup
-                ) -> PeerResult:
-                    prefix = ctx.unique("sweep-")
-                    made.append(prefix)
-                    return s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=prefix, **setting)
-
-                def b3_trial(
-                    setting: dict[str, int], files: list[Path] = files, made: list[str] = cleanup
-                ) -> PeerResult:
-                    prefix = ctx.unique("sweep-")
-                    made.append(prefix)
-                    return boto3_upload(endpoint, files, bucket=BUCKET, prefix=prefix, **setting)
-
-                s5_best = best_setting(ctx, f"s5cmd ({label})", sweep[0], s5_trial)
-                b3_best = best_setting(ctx, f"boto3 ({label})", sweep[1], b3_trial)
+                s5_sweep = S5CMD_SWEEP_PARTS if label == "video" else S5CMD_SWEEP_FILES
+                s5_trial, b3_trial = (
+                    upload_trial(tool, endpoint, files, bucket=BUCKET, new_prefix=sweep_prefix)
+                    for tool in (s5cmd_upload, boto3_upload)
+                )
+                s5_best = best_setting(ctx, f"s5cmd ({label})", s5_sweep, s5_trial)
+                b3_best = best_setting(ctx, f"boto3 ({label})", BOTO3_SWEEP, b3_trial)
                 s5 = s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=s5_prefix, **s5_best)
                 b3 = boto3_upload(endpoint, files, bucket=BUCKET, prefix=b3_prefix, **b3_best)
                 for prefix in (s5_prefix, b3_prefix):

@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench._harness import BenchContext, Measurement, Target, make_files, scenario
+from bench._harness import BenchContext, Measurement, Target, make_files, run_measured, scenario
 
 # The uploader: `mobile-backup upload`'s engine in its own interpreter, printing the wall-clock
 # time each file's upload completed (its `on_done`).
@@ -67,13 +66,10 @@ def _upload(
     """Upload `files` from a child process; when each one's upload completed."""
     job = {"api_url": api_url, "token": token, "files": [str(p) for p in files],
            "one_at_a_time": one_at_a_time}  # fmt: skip
-    proc = subprocess.run(
-        [sys.executable, "-c", UPLOADER_CHILD], input=json.dumps(job), capture_output=True,
-        text=True, timeout=600, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"the uploader failed: {proc.stderr.strip()[-800:]}")
-    done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    run = run_measured(
+        [sys.executable, "-c", UPLOADER_CHILD], stdin=json.dumps(job), timeout=600
+    ).check()
+    done = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     if len(done) != len(files):
         raise RuntimeError(f"the uploader finished {len(done)} of {len(files)} files")
     return {d["sha256"]: d["at"] for d in done}

@@ -197,6 +197,28 @@ def _summary(latencies: list[float], errors: dict[str, int], elapsed: float) -> 
     }
 
 
+async def _post_batch(
+    client: Any,
+    headers: dict[str, str],
+    files: int,
+    latencies: list[float],
+    errors: dict[str, int],
+) -> None:
+    """One presign batch: its latency into `latencies`, anything but a 200 into `errors`."""
+    import httpx
+
+    body = _batch(files)
+    started = time.perf_counter()
+    try:
+        response = await client.post("/v1/uploads", json=body, headers=headers)
+        outcome = "ok" if response.status_code == 200 else str(response.status_code)
+    except httpx.HTTPError as exc:
+        outcome = type(exc).__name__
+    latencies.append(time.perf_counter() - started)
+    if outcome != "ok":
+        errors[outcome] = errors.get(outcome, 0) + 1
+
+
 async def _open_loop(
     url: str, tokens: list[str], *, users: int, period: float, duration: float, files: int
 ) -> dict[str, Any]:
@@ -216,17 +238,8 @@ async def _open_loop(
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
 
         async def send(headers: dict[str, str], due: float) -> None:
-            body = _batch(files)
-            started = loop.time()
-            late.append(started - due)
-            try:
-                response = await client.post("/v1/uploads", json=body, headers=headers)
-                outcome = "ok" if response.status_code == 200 else str(response.status_code)
-            except httpx.HTTPError as exc:
-                outcome = type(exc).__name__
-            latencies.append(loop.time() - started)
-            if outcome != "ok":
-                errors[outcome] = errors.get(outcome, 0) + 1
+            late.append(loop.time() - due)
+            await _post_batch(client, headers, files, latencies, errors)
 
         async def user(n: int, began: float) -> list[asyncio.Task[None]]:
             headers = {"authorization": f"Bearer {tokens[n % len(tokens)]}"}
@@ -259,15 +272,7 @@ async def _burst(url: str, tokens: list[str], *, users: int, files: int) -> dict
 
         async def user(n: int) -> None:
             headers = {"authorization": f"Bearer {tokens[n % len(tokens)]}"}
-            started = time.perf_counter()
-            try:
-                response = await client.post("/v1/uploads", json=_batch(files), headers=headers)
-                outcome = "ok" if response.status_code == 200 else str(response.status_code)
-            except httpx.HTTPError as exc:
-                outcome = type(exc).__name__
-            latencies.append(time.perf_counter() - started)
-            if outcome != "ok":
-                errors[outcome] = errors.get(outcome, 0) + 1
+            await _post_batch(client, headers, files, latencies, errors)
 
         began = time.perf_counter()
         await asyncio.gather(*(user(n) for n in range(users)))
