@@ -141,3 +141,55 @@ def test_an_update_expression_is_parsed_once_and_each_call_gets_its_own_values(
             db.update_item(
                 TableName=table, Key={"pk": {"S": "k0"}}, UpdateExpression="SET = broken"
             )
+
+
+def test_update_validation_builds_each_table_once_and_still_refuses_and_computes(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.parsing import validators
+
+    built: list[str] = []
+    original = validators.ActionCountValidator._processing_map
+
+    def counting(self: Any) -> Any:
+        built.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(validators.ActionCountValidator, "_processing_map", counting)
+    db = client(emulator, "dynamodb")
+    table = f"fix-{uuid.uuid4().hex[:8]}"
+    db.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "k"}}
+    db.update_item(  # a tree of many nodes: one table for its one count pass
+        TableName=table, Key=key,
+        UpdateExpression="SET a = :a, b = :b, c = if_not_exists(c, :c), l = :l REMOVE gone",
+        ExpressionAttributeValues={":a": {"S": "1"}, ":b": {"N": "2"}, ":c": {"S": "3"},
+                                   ":l": {"L": [{"S": "x"}]}},
+    )  # fmt: skip
+    # moto validates an update twice per call (names, then the run): one table each. Unfixed,
+    # it was rebuilt twice for every node visited.
+    assert built == ["ActionCountValidator"] * 2
+    db.update_item(  # list_append copies the stored list (the deepcopy that is not a tree's)
+        TableName=table, Key=key, UpdateExpression="SET l = list_append(l, :more)",
+        ExpressionAttributeValues={":more": {"L": [{"S": "y"}]}},
+    )  # fmt: skip
+    item = db.get_item(TableName=table, Key=key)["Item"]
+    assert item == {"pk": {"S": "k"}, "a": {"S": "1"}, "b": {"N": "2"}, "c": {"S": "3"},
+                    "l": {"L": [{"S": "x"}, {"S": "y"}]}}  # fmt: skip
+    refused = {  # what AWS refuses is still refused
+        "SET a = :a SET b = :a": 'The "SET" section can only be used once',
+        "SET a = :a, a = :a": "Two document paths",
+        "SET pk = :a": "Cannot update attribute pk",
+    }
+    for expression, says in refused.items():
+        with pytest.raises(ClientError, match="ValidationException") as caught:
+            db.update_item(
+                TableName=table, Key=key, UpdateExpression=expression,
+                ExpressionAttributeValues={":a": {"S": "z"}},
+            )  # fmt: skip
+        assert says in str(caught.value)
