@@ -452,6 +452,19 @@ def _run_one(
     return result
 
 
+def cpu_seconds(pid: int, *, tree: bool = False) -> float:
+    """User + system CPU seconds process `pid` has used so far; with `tree`, its children's
+    (living ones) too."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in (root, *(root.children(recursive=True) if tree else ())):
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 class LoadSampler:
     """The machine's 1-minute load average, sampled once a second on a thread: a figure
     taken while something else ran is only read honestly beside it."""

@@ -35,6 +35,7 @@ from bench._harness import (
     BenchContext,
     Measurement,
     Target,
+    cpu_seconds,
     make_files,
     run_measured,
     scenario,
@@ -336,19 +337,11 @@ class CpuMeter:
     children waited for in it (the agent's subprocess) and by SeaweedFS's process tree."""
 
     def __init__(self, *, seaweed: int | None) -> None:
-        import psutil
-
-        self._seaweed = psutil.Process(seaweed) if seaweed else None
+        self._seaweed = seaweed
         self.agent = self.emulator = self.seaweed = self.elapsed = 0.0
 
     def _seaweed_cpu(self) -> float:
-        if self._seaweed is None:
-            return 0.0
-        total = 0.0
-        for proc in (self._seaweed, *self._seaweed.children(recursive=True)):
-            times = proc.cpu_times()
-            total += times.user + times.system
-        return total
+        return cpu_seconds(self._seaweed, tree=True) if self._seaweed else 0.0
 
     def __enter__(self) -> CpuMeter:
         import resource

@@ -1,18 +1,25 @@
 """B4: latency from "upload complete" (the client's `on_done`) to "file fsynced in the
 library" (the agent's placement record, written after fsync, verification and rename), on
-the local stack: emulator + HTTP API + ingest poller + agent in this process (as `local up`
-runs them), the uploads from a process of their own (as `mobile-backup upload` is one).
+the local stack as `local up` runs it: HTTP API + ingest poller + agent in this process, the
+emulator in a child process of its own, the uploads from a third (as `mobile-backup upload`
+is one).
 
 Two shapes, on the same stack: files uploaded one after another (a phone trickling photos
 in), and a burst of as many in one `upload` call (a member picking 200 photos at once: the
 engine sends them in parallel and every S3 event arrives together). 200 of each (50 with
 --quick). p50 and p99 of the per-file latency; target p99 < 1 s for both. There is no peer:
 the seed's promise was "< 30 s".
+
+What binds a burst is CPU: every file's presign, S3 write, event, ingest, ledger writes and
+delivery run on this host's cores. The scenario reports the CPU per file of the stack's two
+processes, and the least time those two cores need to work through the whole burst (its
+CPU ÷ the cores). A p99 near that figure is CPU-bound, not waiting on our code's pacing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -21,7 +28,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench._harness import BenchContext, Measurement, Target, make_files, run_measured, scenario
+from bench._harness import (
+    BenchContext,
+    Measurement,
+    Target,
+    cpu_seconds,
+    make_files,
+    run_measured,
+    scenario,
+)
 
 # The uploader: `mobile-backup upload`'s engine in its own interpreter, printing the wall-clock
 # time each file's upload completed (its `on_done`).
@@ -84,7 +99,9 @@ def latency(ctx: BenchContext) -> list[Measurement]:
     count = 50 if ctx.quick else 200
     ctx.record_setting("files", f"{count} x 100-400 KB one at a time, then {count} in one call")
     ctx.record_setting(
-        "stack", f"in-process LocalStack, ingest {CONCURRENCY} batches at once, long-poll 1 s"
+        "stack",
+        f"LocalStack as `local up` runs it (emulator in its own process), ingest {CONCURRENCY} "
+        "batches at once, long-poll 1 s",
     )
     ctx.record_setting("uploader", "its own process, as `mobile-backup upload` is")
     serial, burst = (
@@ -96,17 +113,22 @@ def latency(ctx: BenchContext) -> list[Measurement]:
     )  # fmt: skip
     with tempfile.TemporaryDirectory(dir=ctx.work_dir) as tmp:
         library = Path(tmp) / "library"
-        with LocalStack(library=library, poll_seconds=1) as stack:
+        with LocalStack(library=library, poll_seconds=1, emulator_process=True) as stack:
+            emulator_pid = stack.emulator_pid
+            assert emulator_pid is not None
             auth = Authenticator(settings=stack.settings, store=TokenStore(Path(tmp) / "s.json"))
             auth.login(stack.email, stack.password)
             api_url, token = stack.settings.require("api_url"), auth.access_token()
             shapes: dict[str, list[float]] = {}
-            stack_cpu: dict[str, float] = {}
+            stack_cpu: dict[str, tuple[float, float]] = {}
             for shape, files in (("serial", serial), ("burst", burst)):
-                cpu_before = time.process_time()  # this process: the whole local stack
+                before = time.process_time(), cpu_seconds(emulator_pid)
                 done_at = _upload(api_url, token, files, one_at_a_time=shape == "serial")
                 placed = _wait_placed(library, set(done_at), timeout=300)
-                stack_cpu[shape] = (time.process_time() - cpu_before) / len(files)
+                stack_cpu[shape] = (
+                    (time.process_time() - before[0]) / len(files),  # API, ingest, agent
+                    (cpu_seconds(emulator_pid) - before[1]) / len(files),
+                )
                 shapes[shape] = sorted(placed[sha] - done_at[sha] for sha in done_at)
     within = Target.at_most
     out: list[Measurement] = []
@@ -120,11 +142,16 @@ def latency(ctx: BenchContext) -> list[Measurement]:
                         target=within(1.0, "s")),
             Measurement(metric=f"{shape}: max upload → fsynced", ours=latencies[-1], unit="s",
                         target=within(30.0, "s")),
-            # What binds a burst: every file's S3 write, event, ingest, ledger writes and
-            # delivery run through this one interpreter (the emulator is in it).
-            Measurement(metric=f"{shape}: CPU of the local stack per file", unit="ms",
-                        ours=stack_cpu[shape] * 1e3),
+            Measurement(metric=f"{shape}: CPU per file, API + ingest + agent", unit="ms",
+                        ours=stack_cpu[shape][0] * 1e3),
+            Measurement(metric=f"{shape}: CPU per file, the emulator (AWS side)", unit="ms",
+                        ours=stack_cpu[shape][1] * 1e3),
         ]  # fmt: skip
+        if shape == "burst":  # the least time the host's cores need for the stack's work
+            cores = os.cpu_count() or 1
+            floor = sum(stack_cpu[shape]) * len(latencies) / cores
+            out.append(Measurement(metric=f"burst: the stack's CPU for it ÷ {cores} cores",
+                                   ours=floor, unit="s"))  # fmt: skip
     return out
 
 

@@ -13,7 +13,7 @@ instead of slowing its own clients down (a closed loop hides queueing). Held to 
 p99 < 250 ms. Reported beside it, measured over the same window:
 
 - CPU per request of the API server process (what Lambda would bill) and of the emulator
-  (what the AWS side cost on this host), from `/proc/<pid>/stat`;
+  (what the AWS side cost on this host), from the operating system's accounts (psutil);
 - AWS calls per request, counted by the API process's own call recorder (the one the IAM
   test uses, `MOBILE_BACKUP_RECORD_AWS_CALLS`): calls that go over the network, and presigned
   URLs (signed locally, no call) apart.
@@ -34,14 +34,11 @@ import atexit
 import json
 import os
 import statistics
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from typing import Any
 
-from bench._harness import BenchContext, Measurement, Target, scenario
+from bench._harness import BenchContext, Measurement, Target, cpu_seconds, scenario
 
 SIGNED_IN_USERS = 10
 # Resolver instances (and worker threads) of the API server. Each request holds one for its
@@ -49,25 +46,15 @@ SIGNED_IN_USERS = 10
 # shared boto3 pool of 32 connections busy without queueing on it.
 API_POOL_SIZE = 8
 CLIENT_TIMEOUT_SECONDS = 120.0
-READY_TIMEOUT_SECONDS = 60.0
 SERVICE_USERS = 100
 SERVICE_PERIOD_SECONDS = 10.0
 FILES_PER_BATCH = 10
 TARGET_P99_MS = 250.0
 
 # Each server runs in its own interpreter, apart from the load generator (this process),
-# so that the client, the API and the emulator do not share one GIL. A server prints
-# "READY <url>" once listening and exits when its stdin closes (when this process ends).
-EMULATOR_CHILD = r"""
-import sys
-from mobile_backup.local import EmulatorServer
-server = EmulatorServer(port=0)
-server.start()
-print("READY", server.endpoint_url, flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
+# so that the client, the API and the emulator do not share one GIL (the emulator through
+# its own `own_process` mode). The API child prints "READY <url>" once listening and exits
+# when its stdin closes (when this process ends).
 API_CHILD = r"""
 import json, sys
 from mobile_backup.local import ApiAsgiApp, ApiServer
@@ -82,68 +69,36 @@ server.stop()
 """
 
 
-def _server_process(
-    code: str, *args: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], str]:
-    """Start a server child; return it and the URL it announced."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    atexit.register(_stop, proc)
-    stdout = proc.stdout
-    assert stdout is not None
-    ready: list[str] = []
-    # A thread, so that a child that never announces itself cannot hang the run.
-    reader = threading.Thread(target=lambda: ready.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(READY_TIMEOUT_SECONDS)
-    line = ready[0] if ready else ""
-    if not line.startswith("READY "):
-        _stop(proc)
-        raise RuntimeError(f"server child did not start (exit {proc.poll()}): {line!r}")
-    return proc, line.split()[1]
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        if proc.stdin:
-            proc.stdin.close()  # the child's cue to stop
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _stack(ctx: BenchContext) -> dict[str, Any]:
     import boto3
 
     from mobile_backup.core import EMULATOR_KEY, RECORD_CALLS_ENV
-    from mobile_backup.local import create_user, local_settings, provision
+    from mobile_backup.local import (
+        EmulatorServer,
+        ServerProcess,
+        create_user,
+        local_settings,
+        provision,
+    )
 
-    emulator, endpoint_url = _server_process(EMULATOR_CHILD)
+    emulator = EmulatorServer(own_process=True)  # a child interpreter, as `local up` runs it
+    emulator.start()
+    atexit.register(emulator.stop)
+    endpoint_url = emulator.endpoint_url
     resources = provision(endpoint_url=endpoint_url, stack_name="bench-b5")
     settings = local_settings(resources, api_url=None, library=None)
     values = settings.model_dump(mode="python", exclude_none=True)
     values["aws_secret_access_key"] = EMULATOR_KEY
     values = {k: str(v) if not isinstance(v, bool | int) else v for k, v in values.items()}
     calls = ctx.work_dir / "b5-api-calls.jsonl"
-    api, api_url = _server_process(
+    api = ServerProcess(
         API_CHILD,
         json.dumps({"settings": values, "pool_size": API_POOL_SIZE}),
+        what="API server",
         env={**os.environ, RECORD_CALLS_ENV: str(calls)},
     )
+    api_url = api.start()
+    atexit.register(api.stop)
     idp = boto3.client(
         "cognito-idp",
         endpoint_url=endpoint_url,
@@ -316,16 +271,16 @@ def api_load(ctx: BenchContext) -> list[Measurement]:
     ctx.record_setting("AWS calls", "counted by the API process's call recorder")
 
     calls_before = _calls_by_kind(stack["calls"])
-    api_cpu = _cpu_seconds(stack["api_pid"])
-    emulator_cpu = _cpu_seconds(stack["emulator_pid"])
+    api_cpu = cpu_seconds(stack["api_pid"])
+    emulator_cpu = cpu_seconds(stack["emulator_pid"])
     service = asyncio.run(
         _open_loop(
             stack["url"], stack["tokens"], users=users, period=period, duration=duration,
             files=files,
         )
     )  # fmt: skip
-    api_cpu = _cpu_seconds(stack["api_pid"]) - api_cpu
-    emulator_cpu = _cpu_seconds(stack["emulator_pid"]) - emulator_cpu
+    api_cpu = cpu_seconds(stack["api_pid"]) - api_cpu
+    emulator_cpu = cpu_seconds(stack["emulator_pid"]) - emulator_cpu
     calls_after = _calls_by_kind(stack["calls"])
     requests = service["count"]
     network = (calls_after["network"] - calls_before["network"]) / requests

@@ -10,9 +10,14 @@ import base64
 import copy
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +26,7 @@ import pytest
 from mobile_backup.local import (
     EmulatorServer,
     LocalResources,
+    LocalServerError,
     ProvisionError,
     TemplateError,
     create_user,
@@ -449,3 +455,71 @@ def test_an_unreachable_emulator_is_a_provision_error() -> None:
     # Port 1 on loopback refuses at once; the error names where provisioning looked.
     with pytest.raises(ProvisionError, match=r"127\.0\.0\.1:1"):
         provision(endpoint_url="http://127.0.0.1:1", stack_name="nowhere")
+
+
+def test_the_emulator_in_its_own_process_serves_and_ends_with_stop() -> None:
+    import psutil
+
+    from mobile_backup.core import EMULATOR_KEY
+
+    with EmulatorServer(own_process=True) as server:
+        pid = server.pid
+        assert pid is not None
+        assert pid != os.getpid()
+        sqs = boto3.client(
+            "sqs", endpoint_url=server.endpoint_url, region_name="us-east-1",
+            aws_access_key_id=EMULATOR_KEY, aws_secret_access_key=EMULATOR_KEY,
+        )  # fmt: skip
+        url = sqs.create_queue(QueueName=f"own-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        assert url in sqs.list_queues().get("QueueUrls", [])
+        child = psutil.Process(pid)
+        assert child.is_running()
+    assert server.pid is None
+    assert not server.running
+    assert not child.is_running()
+    server.stop()  # a second stop is harmless
+
+
+def test_an_emulator_process_that_cannot_start_says_why_in_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for own_process in (False, True):  # in this process, or a child of its own
+            server = EmulatorServer(port=port, own_process=own_process)
+            with pytest.raises(LocalServerError) as caught:
+                server.start()
+            message = str(caught.value)
+            assert message.startswith(f"the AWS emulator cannot listen on 127.0.0.1:{port}: ")
+            assert "\n" not in message
+            assert "Traceback" not in message
+            assert not server.running
+
+
+def test_the_emulator_process_ends_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
+    """No orphan: a `local up` killed outright takes its emulator with it."""
+    import psutil
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time\n"
+            "from mobile_backup.local import EmulatorServer\n"
+            "server = EmulatorServer(own_process=True)\n"
+            "server.start()\n"
+            "print(server.pid, flush=True)\n"
+            "time.sleep(120)\n"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None
+        child = psutil.Process(int(parent.stdout.readline()))
+        assert child.is_running()
+        parent.kill()
+        parent.wait(10)
+        child.wait(timeout=15)  # raises if it outlives its parent
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if parent.stdout is not None:
+            parent.stdout.close()

@@ -107,6 +107,7 @@ def local_up(
         emulator_port=emulator_port,
         api_port=api_port,
         on_outcome=_show_outcome,
+        emulator_process=True,
     )
     with err.status("starting the local stack…"):
         stack.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.infra import TemplateError, load_template, resolve
+from mobile_backup.local._child import LocalServerError, ServerProcess
 from mobile_backup.local._emulator import EmulatorServer
 from mobile_backup.local._provision import LocalResources, ProvisionError, create_user, provision
 from mobile_backup.local._stack import (
@@ -40,8 +41,10 @@ __all__ = [
     "IngestPoller",
     "LocalLambdaContext",
     "LocalResources",
+    "LocalServerError",
     "LocalStack",
     "ProvisionError",
+    "ServerProcess",
     "TemplateError",
     "agent_environment",
     "create_user",

@@ -108,9 +108,10 @@ def run_demo(
     on_stage: Callable[[str], None] = lambda _msg: None,
     on_wait: Callable[[int, int], None] | None = None,
 ) -> DemoReport:
-    """Run the whole pipeline once on a fresh in-process local stack."""
+    """Run the whole pipeline once on a fresh local stack (the emulator in a process of its
+    own, as `local up` runs it)."""
     on_stage("starting the local stack (emulator, API, ingest, agent)")
-    with LocalStack(library=library) as stack:
+    with LocalStack(library=library, emulator_process=True) as stack:
         on_stage("making sample photos and a video")
         samples = make_samples(workdir / "camera-roll")
         auth = Authenticator(settings=stack.settings, store=TokenStore(workdir / "session.json"))

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import logging
+import socket
 from types import TracebackType
 from typing import Any, Self
+
+from mobile_backup.local._child import LocalServerError, ServerProcess
 
 __all__ = ["EmulatorServer"]
 
 logger = logging.getLogger(__name__)
+
+# `own_process`: the child announces its URL (or why it could not start), then serves until
+# its stdin closes (see ServerProcess). Ctrl+C reaches every process of the terminal: the
+# parent decides when the emulator stops, so the child ignores it.
+_CHILD = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+from mobile_backup.local._emulator import EmulatorServer
+server = EmulatorServer(port=int(sys.argv[1]))
+try:
+    server.start()
+except Exception as exc:
+    from mobile_backup.local import LocalServerError
+    why = exc if isinstance(exc, LocalServerError) else (
+        f"the AWS emulator did not start: {type(exc).__name__}: {exc}")
+    print("ERROR", str(why).replace("\\n", " "), flush=True)
+    sys.exit(1)
+print("READY", server.endpoint_url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
 
 
 class EmulatorServer:
@@ -19,14 +43,25 @@ class EmulatorServer:
     manager. It listens on loopback only: it has no authentication. moto keeps its state in
     module globals, so every server started in one process shares it; stacks are kept apart
     by their names.
+
+    `own_process=True` runs it in a child interpreter instead, with a GIL of its own: every
+    AWS call of the local stack is parsed, run and answered there, so the API, the ingest
+    and the agent no longer queue behind the emulator for one core (B4's burst measures
+    it). Its state is then that child's, and goes with it.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(self, *, port: int = 0, own_process: bool = False) -> None:
         self._requested_port = port
+        self._own_process = own_process
         self._server: Any = None
         self._port: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id with `own_process` while running, else None."""
+        return self._server.pid if isinstance(self._server, ServerProcess) else None
 
     @property
     def endpoint_url(self) -> str:
@@ -43,6 +78,15 @@ class EmulatorServer:
         """Start serving in a daemon thread; returns once the socket is listening."""
         if self._server is not None:
             return
+        if self._own_process:
+            child = ServerProcess(_CHILD, str(self._requested_port), what="AWS emulator")
+            url = child.start()
+            self._server = child
+            self._port = int(url.rsplit(":", 1)[1])
+            logger.info("AWS emulator listening on %s (pid %s)", self.endpoint_url, child.pid)
+            return
+        if self._requested_port:
+            _check_free(self.host, self._requested_port)  # moto's start would wait forever
         # Imported here: moto pulls in every AWS service model, which only the local stack
         # and the tests need.
         from moto.server import ThreadedMotoServer
@@ -61,7 +105,8 @@ class EmulatorServer:
         logger.info("AWS emulator listening on %s", self.endpoint_url)
 
     def stop(self) -> None:
-        """Stop serving and join the thread; state is discarded. Safe to call twice."""
+        """Stop serving and join the thread (or end the child); state is discarded. Safe to
+        call twice."""
         server, self._server = self._server, None
         if server is not None:
             server.stop()
@@ -83,3 +128,16 @@ class EmulatorServer:
     def __repr__(self) -> str:
         where = self.endpoint_url if self._port is not None else "stopped"
         return f"EmulatorServer({where})"
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise LocalServerError if `port` cannot be listened on, as the server would bind it
+    (with SO_REUSEADDR): moto's server thread would die and its `start()` wait forever."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LocalServerError(
+                f"the AWS emulator cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from exc

@@ -85,7 +85,12 @@ def _hostname() -> str:
 
 
 class LocalStack:
-    """Start with `start()` (or `with LocalStack(...) as stack:`), stop with `stop()`."""
+    """Start with `start()` (or `with LocalStack(...) as stack:`), stop with `stop()`.
+
+    `emulator_process=True` (what `local up` and the demo use) runs the emulator in a child
+    process with a core of its own; by default it serves from this process, where tests can
+    reach moto's state.
+    """
 
     def __init__(
         self,
@@ -99,6 +104,7 @@ class LocalStack:
         run_agent: bool = True,
         poll_seconds: int = 1,
         on_outcome: Callable[[Outcome], None] | None = None,
+        emulator_process: bool = False,
     ) -> None:
         self._on_outcome = on_outcome
         self.library = library
@@ -110,6 +116,7 @@ class LocalStack:
         # demo, tests) would share queues under one name, so each gets a name of its own.
         self._stack_name = stack_name or f"mobile-backup-local-{secrets.token_hex(3)}"
         self._run_agent = run_agent
+        self._emulator_process = emulator_process
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -118,6 +125,11 @@ class LocalStack:
         self._settings: Settings | None = None
         self._agent: Any = None
         self.user_sub: str | None = None
+
+    @property
+    def emulator_pid(self) -> int | None:
+        """The emulator's process id when it runs in a process of its own, else None."""
+        return self._emulator.pid if self._emulator is not None else None
 
     @property
     def settings(self) -> Settings:
@@ -131,7 +143,9 @@ class LocalStack:
         from mobile_backup.local._provision import create_user, provision
 
         try:
-            self._emulator = EmulatorServer(port=self._emulator_port)
+            self._emulator = EmulatorServer(
+                port=self._emulator_port, own_process=self._emulator_process
+            )
             self._emulator.start()
             resources = provision(
                 endpoint_url=self._emulator.endpoint_url, stack_name=self._stack_name
