@@ -94,3 +94,48 @@ def test_reading_metadata_leaves_the_process_locale_alone(tmp_path: Path) -> Non
     assert media_capture_time(zeroed) is None
     assert locale.setlocale(locale.LC_ALL) == before
     assert locale.getpreferredencoding(False) == encoding
+
+
+def test_exif_is_read_from_every_format_that_carries_it_whatever_the_name(
+    tmp_path: Path,
+) -> None:
+    """PNG, WebP and HEIF (by its header, not its name) as well as JPEG. (TIFF is tried too,
+    but Pillow does not write an EXIF sub-IFD into one.)"""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # to write one; reading registers it by itself
+    when = datetime(2020, 2, 29, 12, 0, 1)
+    for fmt, name in (("PNG", "a.png"), ("WEBP", "b.webp"), ("HEIF", "d.jpg"),
+                      ("JPEG", "e.bin")):  # fmt: skip
+        path = tmp_path / name
+        Image.new("RGB", (16, 16), "blue").save(path, format=fmt, exif=_exif("2020:02:29 12:00:01"))
+        assert media_capture_time(path) == when, fmt
+
+
+def test_a_file_that_is_no_photo_loads_neither_every_pillow_plugin_nor_pillow_heif(
+    tmp_path: Path,
+) -> None:
+    """A video or an odd file costs no plugin imports (Pillow's whole set is ~40 ms, and
+    pillow-heif ~150 ms): only the formats that carry EXIF are tried."""
+    import subprocess
+    import sys
+
+    odd = tmp_path / "IMG_0002.jpg"
+    odd.write_bytes(bytes(range(256)) * 64)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(mp4_bytes(datetime(2024, 1, 2, tzinfo=UTC), payload_size=1024))
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from mobile_backup.agent import media_capture_time\n"
+        "for p in sys.argv[1:]:\n"
+        "    media_capture_time(Path(p))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('PIL.', 'pillow_heif'))))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(odd), str(clip)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "PIL.JpegImagePlugin" in loaded  # it did look
+    for plugin in ("PIL.PdfImagePlugin", "PIL.PsdImagePlugin", "PIL.TgaImagePlugin", "pillow_heif"):
+        assert plugin not in loaded
