@@ -465,6 +465,40 @@ def cpu_seconds(pid: int, *, tree: bool = False) -> float:
     return total
 
 
+class CpuMeter:
+    """CPU seconds spent during a block by this process (`own`: the emulator and the API
+    where they serve from it), by the children waited for in it (`children`: the tool
+    measured, run by `run_measured`) and by SeaweedFS's process tree."""
+
+    def __init__(self, *, seaweed: int | None) -> None:
+        self._seaweed = seaweed
+        self.children = self.own = self.seaweed = self.elapsed = 0.0
+
+    def _seaweed_cpu(self) -> float:
+        return cpu_seconds(self._seaweed, tree=True) if self._seaweed else 0.0
+
+    def __enter__(self) -> CpuMeter:
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._start = (
+            own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime, self._seaweed_cpu(),
+            time.perf_counter(),
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.own = own.ru_utime + own.ru_stime - self._start[0]
+        self.children = kids.ru_utime + kids.ru_stime - self._start[1]
+        self.seaweed = self._seaweed_cpu() - self._start[2]
+        self.elapsed = time.perf_counter() - self._start[3]
+
+
 class LoadSampler:
     """The machine's 1-minute load average, sampled once a second on a thread: a figure
     taken while something else ran is only read honestly beside it."""

@@ -33,9 +33,9 @@ from typing import Any
 from bench._harness import (
     MB,
     BenchContext,
+    CpuMeter,
     Measurement,
     Target,
-    cpu_seconds,
     make_files,
     run_measured,
     scenario,
@@ -309,7 +309,7 @@ def photos(ctx: BenchContext) -> list[Measurement]:
         # what binds the run, not the agent.
         Measurement(
             metric="CPU per file: the agent", ours=ours.detail["cpu_s"] / count * 1e3, unit="ms",
-            details={"with_start_up_ms": cpu.agent / count * 1e3},
+            details={"with_start_up_ms": cpu.children / count * 1e3},
         ),
         *(
             Measurement(
@@ -318,51 +318,18 @@ def photos(ctx: BenchContext) -> list[Measurement]:
             for operation, n in sorted(ours.detail["aws_calls"].items())
         ),
         Measurement(
-            metric="CPU per file: the emulator (SQS, ledger)", ours=cpu.emulator / count * 1e3,
-            unit="ms", details={"share_of_a_core": cpu.emulator / cpu.elapsed},
+            metric="CPU per file: the emulator (SQS, ledger)", ours=cpu.own / count * 1e3,
+            unit="ms", details={"share_of_a_core": cpu.own / cpu.elapsed},
         ),
         Measurement(
             metric="CPU per file: SeaweedFS (S3)", ours=cpu.seaweed / count * 1e3, unit="ms",
             details={"share_of_a_core": cpu.seaweed / cpu.elapsed},
         ),
         Measurement(
-            metric="emulator busy during the agent's run", ours=cpu.emulator / cpu.elapsed,
+            metric="emulator busy during the agent's run", ours=cpu.own / cpu.elapsed,
             unit="cores",
         ),
     ]  # fmt: skip
-
-
-class CpuMeter:
-    """CPU seconds spent during a block by this process (where the emulator serves), by the
-    children waited for in it (the agent's subprocess) and by SeaweedFS's process tree."""
-
-    def __init__(self, *, seaweed: int | None) -> None:
-        self._seaweed = seaweed
-        self.agent = self.emulator = self.seaweed = self.elapsed = 0.0
-
-    def _seaweed_cpu(self) -> float:
-        return cpu_seconds(self._seaweed, tree=True) if self._seaweed else 0.0
-
-    def __enter__(self) -> CpuMeter:
-        import resource
-
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self._start = (
-            own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime, self._seaweed_cpu(),
-            time.perf_counter(),
-        )  # fmt: skip
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import resource
-
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.emulator = own.ru_utime + own.ru_stime - self._start[0]
-        self.agent = kids.ru_utime + kids.ru_stime - self._start[1]
-        self.seaweed = self._seaweed_cpu() - self._start[2]
-        self.elapsed = time.perf_counter() - self._start[3]
 
 
 # The agent worker (subprocess) -----------------------------------------------------------

@@ -10,6 +10,9 @@ what every tool uploaded afterwards. Our engine runs in a process of its own (as
 or as `mobile-backup upload`), apart from the API and the emulator, which share this one.
 
 Also counted: API calls per photo (target ≤ 0.05 with batched presigning) and for the video.
+And where the CPU goes, per MB, for ours and for s5cmd's run at its best setting: the
+client's own process and SeaweedFS's, plus, for ours, the API and the ledger (this process).
+On two cores their sum is what binds both tools.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from bench._harness import (
     MB,
     BenchContext,
+    CpuMeter,
     Measurement,
     Target,
     make_file,
@@ -179,7 +183,9 @@ def upload(ctx: BenchContext) -> list[Measurement]:
     try:
         with quiet_logs("mobile_backup", "botocore", "httpx"):
             for label, files in (("photos", photos), ("video", video)):
-                ours_s, calls, ours_prefix, _ = _ours(ctx, stack, files)
+                seaweed_pid = ctx.seaweed().pid
+                with CpuMeter(seaweed=seaweed_pid) as ours_cpu:
+                    ours_s, calls, ours_prefix, _ = _ours(ctx, stack, files)
                 cleanup.append(ours_prefix)
                 n, nbytes = _count_objects(ctx, ours_prefix)
                 if (n, nbytes) != (len(files), total_size(files)):
@@ -193,7 +199,8 @@ def upload(ctx: BenchContext) -> list[Measurement]:
                 )
                 s5_best = best_setting(ctx, f"s5cmd ({label})", s5_sweep, s5_trial)
                 b3_best = best_setting(ctx, f"boto3 ({label})", BOTO3_SWEEP, b3_trial)
-                s5 = s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=s5_prefix, **s5_best)
+                with CpuMeter(seaweed=seaweed_pid) as s5_cpu:
+                    s5 = s5cmd_upload(endpoint, files, bucket=BUCKET, prefix=s5_prefix, **s5_best)
                 b3 = boto3_upload(endpoint, files, bucket=BUCKET, prefix=b3_prefix, **b3_best)
                 for prefix in (s5_prefix, b3_prefix):
                     verify_prefix(endpoint, bucket=BUCKET, prefix=prefix, files=files)
@@ -224,6 +231,22 @@ def upload(ctx: BenchContext) -> list[Measurement]:
                         target=None,
                     ),
                 ]
+                megabytes = total_size(files) / MB
+                rows += [
+                    Measurement(
+                        metric=f"upload {what}: {who} CPU per MB", unit="ms",
+                        ours=ours * 1e3 / megabytes, peer=peer * 1e3 / megabytes,
+                        peer_name=f"{s5.name}'s run",
+                    )
+                    for who, ours, peer in (
+                        ("the client's", ours_cpu.children, s5_cpu.children),
+                        ("SeaweedFS's", ours_cpu.seaweed, s5_cpu.seaweed),
+                    )
+                ]  # fmt: skip
+                rows.append(Measurement(  # s5cmd has none: no API, no ledger
+                    metric=f"upload {what}: the API's and the ledger's CPU per MB", unit="ms",
+                    ours=ours_cpu.own * 1e3 / megabytes,
+                ))  # fmt: skip
                 if label == "photos":
                     rows.append(
                         Measurement(
