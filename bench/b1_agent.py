@@ -273,7 +273,8 @@ def photos(ctx: BenchContext) -> list[Measurement]:
     )
     s5_best = best_setting(ctx, "s5cmd", S5CMD_SWEEP_FILES, s5_trial)
     rc_best = best_setting(ctx, "rclone", RCLONE_SWEEP, rc_trial)
-    s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)
+    with CpuMeter(seaweed=ctx.seaweed().pid) as s5_cpu:
+        s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)
     rc = rclone_copy_down(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "rclone", **rc_best)
     floor = plain_floor_download(
         endpoint, bucket=BUCKET, prefix=f"media/{sub}", dest=out / "floor", threads=workers
@@ -304,11 +305,12 @@ def photos(ctx: BenchContext) -> list[Measurement]:
             metric="agent files/s (end to end)", ours=count / ours.elapsed, unit="files/s",
             peer=s5.files / s5.elapsed, peer_name=s5.name, target=None,
         ),
-        # Where the time goes: CPU of each process per file during the agent's run. The
-        # emulator (SQS + DynamoDB) runs in this process; a share near 1 core means it is
-        # what binds the run, not the agent.
+        # Where the time goes: CPU of each process per file during the agent's run, beside
+        # s5cmd's run. The emulator (SQS + DynamoDB) runs in this process; a share near 1
+        # core means it is what binds the run, not the agent.
         Measurement(
-            metric="CPU per file: the agent", ours=ours.detail["cpu_s"] / count * 1e3, unit="ms",
+            metric="CPU per file: the agent (vs s5cmd)", ours=ours.detail["cpu_s"] / count * 1e3,
+            unit="ms", peer=s5_cpu.children / count * 1e3, peer_name=f"{s5.name}'s run",
             details={"with_start_up_ms": cpu.children / count * 1e3},
         ),
         *(
@@ -322,8 +324,9 @@ def photos(ctx: BenchContext) -> list[Measurement]:
             unit="ms", details={"share_of_a_core": cpu.own / cpu.elapsed},
         ),
         Measurement(
-            metric="CPU per file: SeaweedFS (S3)", ours=cpu.seaweed / count * 1e3, unit="ms",
-            details={"share_of_a_core": cpu.seaweed / cpu.elapsed},
+            metric="CPU per file: SeaweedFS (S3), the agent's run vs s5cmd's",
+            ours=cpu.seaweed / count * 1e3, unit="ms", peer=s5_cpu.seaweed / count * 1e3,
+            peer_name=f"{s5.name}'s run", details={"share_of_a_core": cpu.seaweed / cpu.elapsed},
         ),
         Measurement(
             metric="emulator busy during the agent's run", ours=cpu.own / cpu.elapsed,

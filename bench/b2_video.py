@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 
-from bench._harness import MB, BenchContext, Measurement, Target, make_file, scenario
+from bench._harness import MB, BenchContext, CpuMeter, Measurement, Target, make_file, scenario
 from bench._peers import (
     BOTO3_SWEEP,
     S5CMD_SWEEP_PARTS,
@@ -47,10 +47,12 @@ def video(ctx: BenchContext) -> list[Measurement]:
     sub = stage_objects(ctx, stack, files, digests)
     out = ctx.work_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
-    ours = run_agent(
-        stack, library=out / "agent", expect=1, workers=workers, max_concurrency=concurrency,
-        part_size=part,
-    )  # fmt: skip
+    seaweed_pid = ctx.seaweed().pid
+    with CpuMeter(seaweed=seaweed_pid) as ours_cpu:
+        ours = run_agent(
+            stack, library=out / "agent", expect=1, workers=workers, max_concurrency=concurrency,
+            part_size=part,
+        )  # fmt: skip
     if [p.stat().st_size for p in library_files(out / "agent")] != [size]:
         raise RuntimeError("the agent did not place the video")
     shutil.rmtree(out / "agent")
@@ -61,7 +63,8 @@ def video(ctx: BenchContext) -> list[Measurement]:
     )
     s5_best = best_setting(ctx, "s5cmd", S5CMD_SWEEP_PARTS, s5_trial)
     b3_best = best_setting(ctx, "boto3", BOTO3_SWEEP, b3_trial)
-    s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)
+    with CpuMeter(seaweed=seaweed_pid) as s5_cpu:
+        s5 = s5cmd_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "s5cmd", **s5_best)
     shutil.rmtree(out / "s5cmd")
     b3 = boto3_download(endpoint, bucket=BUCKET, prefix=prefix, dest=out / "boto3", **b3_best)
     shutil.rmtree(out, ignore_errors=True)
@@ -71,6 +74,7 @@ def video(ctx: BenchContext) -> list[Measurement]:
         ctx.record_tool(peer.tool, peer.version)
         ctx.record_setting(peer.tool, peer.settings)
     ours_mb_s = size / MB / ours.elapsed
+    megabytes = size / MB
     return [
         Measurement(
             metric=f"{size // MiB} MiB video: agent vs s5cmd", ours=ours_mb_s, unit="MB/s",
@@ -79,6 +83,16 @@ def video(ctx: BenchContext) -> list[Measurement]:
         Measurement(
             metric=f"{size // MiB} MiB video: agent vs boto3", ours=ours_mb_s, unit="MB/s",
             peer=b3.mb_per_s, peer_name=b3.name, target=Target.ratio_at_least(1.0),
+        ),
+        # Where the time goes, per MB: both tools are bound by two cores shared with SeaweedFS.
+        Measurement(
+            metric="CPU per MB: the agent (vs s5cmd)", ours=ours.detail["cpu_s"] * 1e3 / megabytes,
+            unit="ms", peer=s5_cpu.children * 1e3 / megabytes, peer_name=f"{s5.name}'s run",
+        ),
+        Measurement(
+            metric="CPU per MB: SeaweedFS (S3), the agent's run vs s5cmd's",
+            ours=ours_cpu.seaweed * 1e3 / megabytes, unit="ms",
+            peer=s5_cpu.seaweed * 1e3 / megabytes, peer_name=f"{s5.name}'s run",
         ),
         Measurement(
             metric="agent peak RSS (vs s5cmd's)", ours=ours.peak_rss / MB, unit="MB",
