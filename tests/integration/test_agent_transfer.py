@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,36 @@ def test_a_long_video_is_fetched_in_fewer_larger_parts_and_a_photo_is_not() -> N
     assert config.part_size_for(8192 * mib) == 32 * mib  # never larger than max_part_size
     fixed = TransferConfig(part_size=16 * mib, max_part_size=16 * mib, threshold=32 * mib)
     assert fixed.part_size_for(8192 * mib) == 16 * mib  # `--part-size-mb`: exactly that
+
+
+def test_the_agent_hashes_each_download_once_not_twice_through_botocore(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    """A phone's upload carries x-amz-checksum-sha256. Were the agent's GETs to ask for it
+    (botocore's default), botocore would hash each body again beside the agent's own SHA-256
+    of every byte; the agent's check alone is asked for, whole or by ranges."""
+    import base64
+
+    data = random.Random(7).randbytes(600 * KiB)
+    sha = hashlib.sha256(data)
+    message = cloud.upload(data, filename="IMG_0001.jpg")
+    cloud.s3.put_object(  # as the phone's presigned PUT stores it: with its checksum
+        Bucket=message.bucket, Key=message.key, Body=data,
+        ChecksumSHA256=base64.b64encode(sha.digest()).decode("ascii"),
+    )  # fmt: skip
+    asked: list[dict[str, str]] = []
+
+    def note(request: Any, **_: object) -> None:
+        asked.append({k.lower(): str(v) for k, v in request.headers.items()})
+
+    cloud.s3.meta.events.register("before-send.s3.GetObject", note)
+    for config in (TransferConfig(), SMALL_PARTS):  # one GET, then ranged parts
+        downloader, _, _ = make(tmp_path / str(config.threshold), cloud, config=config)
+        staged = downloader.fetch(
+            bucket=message.bucket, key=message.key, sha256=sha.hexdigest(), size=len(data),
+            name="p.part",
+        )  # fmt: skip
+        assert staged.read_bytes() == data
+        downloader.close()
+    assert len(asked) > 2
+    assert not [h for h in asked if "x-amz-checksum-mode" in h]

@@ -26,6 +26,12 @@ def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, A
             connect_timeout=5,
             read_timeout=read_timeout,
             max_pool_connections=32,
+            # Every object a phone uploads carries its x-amz-checksum-sha256. botocore's
+            # default ("when_supported") asks S3 for it on each GET and hashes the body a
+            # second time: 2.6x the CPU of a GET (12 vs 4.5 ms per 8 MiB on SeaweedFS). The
+            # agent hashes every byte itself against the SHA-256 in the key, a stronger
+            # check, and nothing else reads objects.
+            response_checksum_validation="when_required",
         ),
     }
     if settings.aws_endpoint_url:
