@@ -26,6 +26,18 @@ def client(emulator: Any, service: str) -> Any:
     )
 
 
+def _new_table(db: Any) -> str:
+    """A fresh table keyed by `pk` alone; its name."""
+    table = f"fix-{uuid.uuid4().hex[:8]}"
+    db.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return table
+
+
 def crc(data: bytes) -> str:
     from awscrt.checksums import crc64nvme
 
@@ -118,13 +130,7 @@ def test_an_update_expression_is_parsed_once_and_each_call_gets_its_own_values(
     assert parser.make(expression) is parser.make(expression)
 
     db = client(emulator, "dynamodb")
-    table = f"fix-{uuid.uuid4().hex[:8]}"
-    db.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = _new_table(db)
     for n in range(3):  # one expression text, three sets of values
         db.update_item(
             TableName=table,
@@ -157,13 +163,7 @@ def test_update_validation_builds_each_table_once_and_still_refuses_and_computes
 
     monkeypatch.setattr(validators.ActionCountValidator, "_processing_map", counting)
     db = client(emulator, "dynamodb")
-    table = f"fix-{uuid.uuid4().hex[:8]}"
-    db.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = _new_table(db)
     key = {"pk": {"S": "k"}}
     db.update_item(  # a tree of many nodes: one table for its one count pass
         TableName=table, Key=key,
