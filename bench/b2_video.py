@@ -73,8 +73,8 @@ def video(ctx: BenchContext) -> list[Measurement]:
             raise RuntimeError(f"{peer.tool} fetched {peer.bytes} of {size} bytes")
         ctx.record_tool(peer.tool, peer.version)
         ctx.record_setting(peer.tool, peer.settings)
-    ours_mb_s = size / MB / ours.elapsed
     megabytes = size / MB
+    ours_mb_s = megabytes / ours.elapsed
     return [
         Measurement(
             metric=f"{size // MiB} MiB video: agent vs s5cmd", ours=ours_mb_s, unit="MB/s",

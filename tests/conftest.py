@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from _agentkit import Cloud
-from mobile_backup.core import EMULATOR_KEY, RECORD_CALLS_ENV, Settings
+from mobile_backup.core import EMULATOR_KEY, INIT_TYPE_ENV, RECORD_CALLS_ENV, Settings
 
 EVENTS_DIR = Path(__file__).parent / "events"
 RECORD_ENV = RECORD_CALLS_ENV
@@ -180,14 +180,16 @@ def snapstart_init_env(settings: Settings, *fields: str) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOBILE_BACKUP_")}
+    secret = settings.aws_secret_access_key
+    assert secret is not None, "the local stack's settings carry the emulator's keys"
     values = {
         "local": "true",
         "region": settings.region,
         "aws_endpoint_url": settings.require("aws_endpoint_url"),
         "aws_access_key_id": settings.require("aws_access_key_id"),
-        "aws_secret_access_key": settings.require("aws_access_key_id"),
+        "aws_secret_access_key": secret.get_secret_value(),
         **{name: str(settings.require(name)) for name in fields},
     }
     env.update({f"MOBILE_BACKUP_{name.upper()}": value for name, value in values.items()})
-    env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+    env[INIT_TYPE_ENV] = "snap-start"
     return env
