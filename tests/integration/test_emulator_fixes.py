@@ -193,3 +193,101 @@ def test_update_validation_builds_each_table_once_and_still_refuses_and_computes
                 ExpressionAttributeValues={":a": {"S": "z"}},
             )  # fmt: skip
         assert says in str(caught.value)
+
+
+def _new_queue(sqs: Any, messages: int) -> str:
+    """A fresh queue holding `messages` messages (body = their number); its URL."""
+    url: str = sqs.create_queue(QueueName=f"fix-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    for start in range(0, messages, 10):
+        entries = [{"Id": str(n), "MessageBody": str(n)} for n in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries[: messages - start])
+    return url
+
+
+def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_delayed(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sqs import models
+
+    sqs = client(emulator, "sqs")
+    url = _new_queue(sqs, 100)
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    in_flight = {m["Body"] for m in first["Messages"]}
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+
+    reads: list[None] = []
+    sqs_models: Any = models
+    clock = sqs_models.unix_time_millis
+
+    def counting() -> float:
+        reads.append(None)
+        return float(clock())
+
+    monkeypatch.setattr(models, "unix_time_millis", counting)
+    seen: list[str] = []
+    receives = 1
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        seen += [m["Body"] for m in got]
+        receives += 1
+    # Every message not in flight, once; neither the in-flight ones nor the delayed one.
+    assert sorted(seen) == sorted({str(n) for n in range(100)} - in_flight)
+    # A few readings per message received (its visibility, its receipt) and one per receive.
+    # Unfixed, each receive also read it twice per message in the queue: over 1,000 here.
+    assert len(reads) <= 3 * len(seen) + receives
+    # A message made visible again is received again.
+    handle = first["Messages"][0]["ReceiptHandle"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    (again,) = sqs.receive_message(QueueUrl=url)["Messages"]
+    assert again["Body"] == first["Messages"][0]["Body"]
+
+
+def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sqs import models
+
+    sqs = client(emulator, "sqs")
+    url = _new_queue(sqs, 100)
+    fresh = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    handles = [m["ReceiptHandle"] for m in fresh["Messages"]]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[0])
+    # A message received twice: its first receipt handle still deletes it.
+    (old,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
+    (again,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    assert again["MessageId"] == old["MessageId"]
+    assert again["ReceiptHandle"] != old["ReceiptHandle"]
+
+    looked: list[None] = []
+    handles_of = models.Message.all_receipt_handles
+
+    def counting(self: Any) -> Any:
+        looked.append(None)
+        return handles_of.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(models.Message, "all_receipt_handles", property(counting))
+    entries = [
+        {"Id": "old", "ReceiptHandle": old["ReceiptHandle"]},
+        {"Id": "deleted-before", "ReceiptHandle": handles[0]},
+        {"Id": "bogus", "ReceiptHandle": "not-a-handle"},
+        *({"Id": f"m{n}", "ReceiptHandle": h} for n, h in enumerate(handles[1:])),
+    ]
+    answer = sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    assert {s["Id"] for s in answer["Successful"]} == {e["Id"] for e in entries} - {"bogus"}
+    (failed,) = answer["Failed"]
+    assert (failed["Id"], failed["Code"], failed["SenderFault"]) == (
+        "bogus", "ReceiptHandleIsInvalid", True,
+    )  # fmt: skip
+    # One look at each message's handles (99 left in the queue); unfixed, two per entry.
+    assert len(looked) <= 100
+    gone = {old["Body"], *(m["Body"] for m in fresh["Messages"])}
+    left: set[str] = set()
+    while rest := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        left |= {m["Body"] for m in rest}
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 60}
+                for i, m in enumerate(rest)
+            ],
+        )
+    assert left == {str(n) for n in range(100)} - gone
