@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -291,3 +292,30 @@ def test_cancel_stops_and_a_new_run_finishes_without_resending_parts(
     ok_parts = [s.part_number or 0 for s in clean_net.s3.requests(lambda s: s.is_part_put)]
     assert sorted(ok_parts) == [1, 2, 3, 4, 5, 6]
     assert stored(cfg, alice, sha) == sha
+
+
+def test_the_first_puts_start_before_the_rest_is_hashed(
+    clean_net: Net, alice: Account, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A folder of photos starts moving once the first few are hashed: the first presign
+    batch is `FIRST_BATCH` files, the rest go in batches of up to 100."""
+    files = [tmp_path / f"IMG_{i:02d}.jpg" for i in range(25)]
+    for f in files:
+        random_file(f, 20_000)
+    first = set(files[: upload_module.FIRST_BATCH])
+    put_before_hashing: list[bool] = []
+    real_hash = hash_file
+
+    def hash_after_a_put(path: Path, **kwargs: Any) -> Any:
+        if path not in first:  # a later batch: wait (a while) for the first batch's PUTs
+            deadline = time.monotonic() + 10
+            while not clean_net.puts() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            put_before_hashing.append(clean_net.puts() > 0)
+        return real_hash(path, **kwargs)
+
+    monkeypatch.setattr(upload_module, "hash_file", hash_after_a_put)
+    summary = uploader(alice, clean_net).upload(files)
+    assert {r.status for r in summary.results} == {UPLOADED}
+    assert put_before_hashing == [True] * (len(files) - len(first))
+    assert len(clean_net.api.seen) == 2  # 10, then 15

@@ -3,7 +3,9 @@
 Small files are presigned in batches of up to 100 (one API call per batch) and sent with one
 PUT each; files from `multipart_threshold` up are sent in parts (`_multipart.py`) that
 survive a crash. Hashing of the next batch overlaps the transfers of the previous one, and
-at most about one batch waits for a connection, so no URL waits long enough to expire.
+at most about one batch waits for a connection, so no URL waits long enough to expire. The
+first batch is small (`FIRST_BATCH`), so the first PUTs start once a few files are hashed
+rather than a hundred.
 
 Progress goes to subscribers (`on_queued`, `on_progress`, `on_done`), so the CLI, the app
 and tests all watch the same engine. One file's failure never stops the others.
@@ -15,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -58,6 +60,9 @@ log = logging.getLogger(__name__)
 MAX_REPLANS = 2
 # Files sent in parts at the same time (each keeps `parallel` parts in flight).
 MULTIPART_FILES_AT_ONCE = 2
+# Files in the first presign batch: enough to fill the connections while the next batch is
+# hashed. A run of 1,000 photos costs one API call more (11 instead of 10).
+FIRST_BATCH = 10
 
 __all__ = [
     "CANCELLED",
@@ -196,7 +201,7 @@ class Uploader:
         ):
             e.transfers = transfers
             try:
-                for batch in chunked(todo, MAX_BATCH):
+                for batch in _ramped(todo):
                     if self._cancel.is_set():
                         break
                     singles: list[Prepared] = []
@@ -418,6 +423,13 @@ class Uploader:
         except BaseException:
             e.progress(p.path, -body.sent)  # a retried attempt starts from byte 0 again
             raise
+
+
+def _ramped(paths: list[Path]) -> Iterator[list[Path]]:
+    """`paths` in presign batches: `FIRST_BATCH` files, then up to `MAX_BATCH` at a time."""
+    if paths:
+        yield paths[:FIRST_BATCH]
+    yield from chunked(paths[FIRST_BATCH:], MAX_BATCH)
 
 
 def _fits(file_hash: FileHash, part_size: int | None) -> bool:
