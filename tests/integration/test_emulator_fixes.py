@@ -195,13 +195,16 @@ def test_update_validation_builds_each_table_once_and_still_refuses_and_computes
         assert says in str(caught.value)
 
 
-def _new_queue(sqs: Any, messages: int) -> str:
-    """A fresh queue holding `messages` messages (body = their number); its URL."""
+def _ten_in_flight(emulator: Any) -> tuple[Any, str, list[Any]]:
+    """An SQS client, a fresh queue of 100 messages (body = their number) and the 10 of them
+    received for a minute."""
+    sqs = client(emulator, "sqs")
     url: str = sqs.create_queue(QueueName=f"fix-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    for start in range(0, messages, 10):
+    for start in range(0, 100, 10):
         entries = [{"Id": str(n), "MessageBody": str(n)} for n in range(start, start + 10)]
-        sqs.send_message_batch(QueueUrl=url, Entries=entries[: messages - start])
-    return url
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    return sqs, url, got["Messages"]
 
 
 def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_delayed(
@@ -209,10 +212,8 @@ def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_de
 ) -> None:
     from moto.sqs import models
 
-    sqs = client(emulator, "sqs")
-    url = _new_queue(sqs, 100)
-    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
-    in_flight = {m["Body"] for m in first["Messages"]}
+    sqs, url, first = _ten_in_flight(emulator)
+    in_flight = {m["Body"] for m in first}
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
 
     reads: list[None] = []
@@ -235,10 +236,10 @@ def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_de
     # Unfixed, each receive also read it twice per message in the queue: over 1,000 here.
     assert len(reads) <= 3 * len(seen) + receives
     # A message made visible again is received again.
-    handle = first["Messages"][0]["ReceiptHandle"]
+    handle = first[0]["ReceiptHandle"]
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     (again,) = sqs.receive_message(QueueUrl=url)["Messages"]
-    assert again["Body"] == first["Messages"][0]["Body"]
+    assert again["Body"] == first[0]["Body"]
 
 
 def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
@@ -246,10 +247,8 @@ def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
 ) -> None:
     from moto.sqs import models
 
-    sqs = client(emulator, "sqs")
-    url = _new_queue(sqs, 100)
-    fresh = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
-    handles = [m["ReceiptHandle"] for m in fresh["Messages"]]
+    sqs, url, fresh = _ten_in_flight(emulator)
+    handles = [m["ReceiptHandle"] for m in fresh]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[0])
     # A message received twice: its first receipt handle still deletes it.
     (old,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
@@ -279,7 +278,7 @@ def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
     )  # fmt: skip
     # One look at each message's handles (99 left in the queue); unfixed, two per entry.
     assert len(looked) <= 100
-    gone = {old["Body"], *(m["Body"] for m in fresh["Messages"])}
+    gone = {old["Body"], *(m["Body"] for m in fresh)}
     left: set[str] = set()
     while rest := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
         left |= {m["Body"] for m in rest}

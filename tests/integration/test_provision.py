@@ -17,7 +17,6 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -496,7 +495,7 @@ def test_an_emulator_process_that_cannot_start_says_why_in_one_line() -> None:
             assert not server.running
 
 
-def test_the_emulator_process_ends_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
+def test_the_emulator_process_ends_with_its_parent_even_on_kill_9() -> None:
     """No orphan: a `local up` killed outright takes its emulator with it."""
     import psutil
 

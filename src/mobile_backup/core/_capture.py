@@ -92,18 +92,16 @@ def exif_capture_time(path: Path) -> datetime | None:
 def _exif_formats(*, heif: bool) -> tuple[str, ...]:
     """The EXIF formats Pillow can open here (HEIF and AVIF once pillow-heif registered)."""
     global _formats
+    from PIL import Image
+
     if _formats is None:
         import importlib
-
-        from PIL import Image
 
         for plugin in _EXIF_PLUGINS:  # each registers its format
             importlib.import_module(f"PIL.{plugin}")
         _formats = tuple(f for f in _EXIF_FORMATS if f in Image.OPEN)
     if not heif:
         return _formats
-    from PIL import Image
-
     return _formats + tuple(f for f in _HEIF_FORMATS if f in Image.OPEN)
 
 
