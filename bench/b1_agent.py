@@ -213,8 +213,10 @@ def run_agent(
     profile = os.environ.get("BENCH_AGENT_PYSPY")
     if profile:
         # Development aid: sample the agent with py-spy (folded stacks); RSS is then py-spy's.
+        # BENCH_AGENT_PYSPY_GIL=1 samples only the thread holding the GIL (CPU, not waits).
         out_file = f"{profile}-{uuid.uuid4().hex[:6]}.txt"
-        argv = ["py-spy", "record", "--format", "raw", "--threads", "--idle", "-r", "100",
+        mode = ["--gil"] if os.environ.get("BENCH_AGENT_PYSPY_GIL") else ["--threads", "--idle"]
+        argv = ["py-spy", "record", "--format", "raw", *mode, "-r", "100",
                 "-o", out_file, "--", *argv]  # fmt: skip
     run = run_measured(
         argv,

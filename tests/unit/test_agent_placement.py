@@ -143,6 +143,41 @@ def test_placing_never_follows_a_planted_symlink_out_of_the_library(tmp_path: Pa
     assert list(library.staging.iterdir()) == []
 
 
+def test_a_link_planted_at_the_file_name_is_never_written_through(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.jpg"
+    library = Library(tmp_path / "library")
+    library.prepare()
+    store(library, b"first", REL.with_name("other.jpg"))  # the folder exists already
+    # A dangling link (nothing there yet), and one to a file outside holding other bytes.
+    (library.root / REL).symlink_to(victim)
+    with pytest.raises(UnsafePathError):
+        store(library, b"data")
+    victim.write_bytes(b"not yours")
+    with pytest.raises(UnsafePathError):
+        store(library, b"data")
+    assert [p.name for p in outside.iterdir()] == ["victim.jpg"]
+    assert victim.read_bytes() == b"not yours"
+    assert list(library.staging.iterdir()) == []
+
+
+def test_a_month_folder_swapped_for_a_link_after_use_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    library = Library(tmp_path / "library")
+    library.prepare()
+    store(library, b"first")
+    month = library.root / REL.parent
+    for entry in month.iterdir():
+        entry.unlink()
+    month.rmdir()
+    month.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePathError):
+        store(library, b"second", REL.with_name("IMG_0002.jpg"))
+    assert list(outside.iterdir()) == []
+
+
 def test_prepare_removes_leftovers_of_a_crash(tmp_path: Path) -> None:
     library = Library(tmp_path / "library")
     library.prepare()

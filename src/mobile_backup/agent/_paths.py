@@ -99,12 +99,13 @@ def relative_path(*, user_sub: str, when: datetime, filename: str) -> PurePosixP
     )
 
 
-def ensure_inside(root: Path, path: Path | PurePosixPath) -> Path:
+def ensure_inside(root: Path, path: Path | PurePosixPath, *, root_resolved: bool = False) -> Path:
     """The resolved `root / path`, or UnsafePathError if it is the root or lies outside it.
 
     Symlinks are followed, so a link inside the library that points elsewhere is refused.
+    `root_resolved` says `root` is already resolved (saves a look at each of its folders).
     """
-    base = root.resolve()
+    base = root if root_resolved else root.resolve()
     target = (base / path).resolve()
     if target == base or not target.is_relative_to(base):
         raise UnsafePathError(f"{path} resolves outside the library root {base}")

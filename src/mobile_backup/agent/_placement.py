@@ -187,14 +187,14 @@ class Library:
         would cost a full read); otherwise, or with `verify`, the bytes are hashed.
         """
         try:
-            path = ensure_inside(self._root, relative)
+            path = self._inside(relative)
         except UnsafePathError:
             return FileCheck(FileState.MISSING)
         return _check(path, sha256=sha256, size=size, mtime_ns=mtime_ns, verify=verify)
 
     def find(self, relative: PurePosixPath, *, sha256: str, size: int) -> Placement | None:
         """The file with this content at `relative` or one of its ` (n)` names, if any."""
-        directory = ensure_inside(self._root, relative.parent)
+        directory = self._inside(relative.parent)
         for name in _candidates(relative.name):
             target = directory / name
             if not os.path.lexists(target):
@@ -271,7 +271,7 @@ class Library:
         """
         directory = self._make_dirs(relative.parent)
         for name in _candidates(relative.name):
-            target = ensure_inside(self._root, directory / name)
+            target = self._entry(directory, name)
             try:
                 self._claim(staged, target)
             except FileExistsError:
@@ -311,8 +311,15 @@ class Library:
             raise
 
     def _make_dirs(self, relative_dir: PurePosixPath) -> Path:
-        """Create `relative_dir` under the root, fsyncing each new entry's parent."""
-        directory = ensure_inside(self._root, relative_dir)
+        """Create `relative_dir` under the root, fsyncing each new entry's parent.
+
+        Every file placed passes here, from many workers at once, and each look at the disk
+        lets another thread take the interpreter: a folder that already exists costs one
+        resolve and one stat, not a walk.
+        """
+        directory = self._inside(relative_dir)
+        if os.path.isdir(directory):
+            return directory
         current = self._root
         for part in relative_dir.parts:
             parent, current = current, current / part
@@ -320,7 +327,19 @@ class Library:
                 current.mkdir(mode=self.dir_mode, exist_ok=True)
                 _fsync_dir(parent)
         # Checked again now that it exists: a component may have been a symlink.
-        return ensure_inside(self._root, directory.relative_to(self._root))
+        return self._inside(directory.relative_to(self._root))
+
+    def _inside(self, relative: PurePosixPath | Path) -> Path:
+        return ensure_inside(self._root, relative, root_resolved=True)
+
+    def _entry(self, directory: Path, name: str) -> Path:
+        """`directory / name`, for a `directory` resolved inside the root: the name is one
+        plain component, so only a link there could lead elsewhere (then it is resolved and
+        checked like any path)."""
+        target = directory / name
+        if name in ("", ".", "..") or "/" in name or os.sep in name or os.path.islink(target):
+            return self._inside(target.relative_to(self._root))
+        return target
 
     def _placement(self, target: Path, *, already_present: bool) -> Placement:
         return Placement(
