@@ -120,6 +120,37 @@ def test_routing_no_longer_lists_motos_package_per_request(
     s3.list_buckets()  # routed, and answered
 
 
+def test_a_response_class_is_listed_once_and_every_action_still_dispatches(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect
+
+    db, sqs = client(emulator, "dynamodb"), client(emulator, "sqs")
+    table = _new_table(db)
+    queue = sqs.create_queue(QueueName=f"fix-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    listed = [0]
+    real = inspect.getmembers
+
+    def counting(obj: Any, predicate: Any = None) -> Any:
+        listed[0] += 1
+        return real(obj, predicate)
+
+    monkeypatch.setattr(inspect, "getmembers", counting)
+    for n in range(20):
+        db.put_item(TableName=table, Item={"pk": {"S": f"k{n}"}})
+        assert db.get_item(TableName=table, Key={"pk": {"S": f"k{n}"}})["Item"]
+        sqs.send_message(QueueUrl=queue, MessageBody=f"m{n}")
+    assert listed[0] == 0  # unfixed moto lists the class on each of these 60 requests
+    assert len(sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]) == 10
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    module: Any = responses
+    kept = module.method_names_from_class(DynamoHandler)
+    assert kept == [name for name, _ in real(DynamoHandler, inspect.isfunction)]
+    assert "get_item" in kept
+
+
 def test_an_update_expression_is_parsed_once_and_each_call_gets_its_own_values(
     emulator: Any,
 ) -> None:

@@ -15,6 +15,11 @@ strict. Each fix is small, checked against the moto it patches, and tested
   whether the service name is one of its modules, which lists its package folder (about 250
   entries, each `stat`ed) on every request, under the lock that serialises routing. The
   list is read once; it cannot change while the process runs.
+- **A response class's methods listed once.** To dispatch each request, moto lists every
+  member of the service's response class (`inspect.getmembers`, hundreds of attributes) to
+  see whether the action is one of its methods: ~6 % of the emulator's time per request
+  (a GetItem). Classes do not gain or lose methods while the server runs (the fixes here
+  are installed before it starts), so the list is kept per class.
 - **Each update expression parsed once.** moto tokenises and parses an UpdateItem's
   expression twice per call (once to check the names used, once to run it): about 40 % of
   its UpdateItem time, and the agent's receipts are all one expression. Parses are kept by
@@ -58,6 +63,7 @@ def apply_emulator_fixes() -> None:
         _enforce_full_object_checksums()
         _retention_check_in_constant_time()
         _route_without_listing_the_package()
+        _list_response_methods_once()
         _parse_each_update_expression_once()
         _validate_updates_without_rebuilding_tables()
         _visible_messages_with_one_clock_read()
@@ -133,6 +139,16 @@ def _route_without_listing_the_package() -> None:
         return modules
 
     backends.list_of_moto_modules = list_of_moto_modules
+
+
+def _list_response_methods_once() -> None:
+    from moto.core import responses
+
+    module: Any = responses
+    listing: Any = getattr(module, "method_names_from_class", None)
+    if not callable(listing):
+        raise RuntimeError("moto changed: method_names_from_class is gone; update this fix")
+    module.method_names_from_class = functools.cache(listing)
 
 
 def _parse_each_update_expression_once() -> None:
