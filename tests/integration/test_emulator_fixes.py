@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import base64
 import os
 import time
@@ -196,15 +197,29 @@ def test_update_validation_builds_each_table_once_and_still_refuses_and_computes
     db = client(emulator, "dynamodb")
     table = _new_table(db)
     key = {"pk": {"S": "k"}}
-    db.update_item(  # a tree of many nodes: one table for its one count pass
-        TableName=table, Key=key,
-        UpdateExpression="SET a = :a, b = :b, c = if_not_exists(c, :c), l = :l REMOVE gone",
-        ExpressionAttributeValues={":a": {"S": "1"}, ":b": {"N": "2"}, ":c": {"S": "3"},
-                                   ":l": {"L": [{"S": "x"}]}},
-    )  # fmt: skip
+    many_nodes: dict[str, Any] = {
+        "UpdateExpression": "SET a = :a, b = :b, c = if_not_exists(c, :c), l = :l REMOVE gone",
+        "ExpressionAttributeValues": {
+            ":a": {"S": "1"}, ":b": {"N": "2"}, ":c": {"S": "3"}, ":l": {"L": [{"S": "x"}]}
+        },
+    }  # fmt: skip
+    db.update_item(TableName=table, Key=key, **many_nodes)  # one table for its one count pass
     # moto validates an update twice per call (names, then the run): one table each. Unfixed,
     # it was rebuilt twice for every node visited.
     assert built == ["ActionCountValidator"] * 2
+    asked = [0]
+    instancecheck = abc.ABCMeta.__instancecheck__
+
+    def counting_check(cls: Any, instance: Any) -> bool:
+        asked[0] += 1
+        return instancecheck(cls, instance)
+
+    monkeypatch.setattr(abc.ABCMeta, "__instancecheck__", counting_check)
+    db.update_item(TableName=table, Key=key, **many_nodes)
+    monkeypatch.undo()
+    # The walks ask each (pass, node type) once, not each node: 1,896 on moto without the
+    # fix, ~265 with it (the rest of the request path).
+    assert asked[0] < 600
     db.update_item(  # list_append copies the stored list (the deepcopy that is not a tree's)
         TableName=table, Key=key, UpdateExpression="SET l = list_append(l, :more)",
         ExpressionAttributeValues={":more": {"L": [{"S": "y"}]}},
