@@ -241,6 +241,35 @@ def test_update_validation_builds_each_table_once_and_still_refuses_and_computes
         assert says in str(caught.value)
 
 
+def test_a_receive_survives_another_receive_adding_to_the_in_flight_set(emulator: Any) -> None:
+    from moto.sqs.models import sqs_backends
+
+    sqs = client(emulator, "sqs")
+    name = f"fix-{uuid.uuid4().hex[:8]}.fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for n, group in enumerate(("a", "a", "b")):
+        sqs.send_message(QueueUrl=url, MessageBody=str(n), MessageGroupId=group,
+                         MessageDeduplicationId=str(n))  # fmt: skip
+    in_flight: Any = sqs_backends["123456789012"]["us-east-1"].get_queue(name)._pending_messages
+
+    class Intruder:
+        """In flight in group b, and adds another in-flight message when its group is read:
+        what a second receive does mid-iteration when two overlap."""
+
+        @property
+        def group_id(self) -> str:
+            in_flight.add(Arriving())
+            return "b"
+
+    class Arriving:
+        group_id = None
+
+    in_flight.add(Intruder())
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    # A 500 on unfixed moto; now answered, and group b, in flight, still holds its message.
+    assert [m["Body"] for m in got] == ["0", "1"]
+
+
 def _ten_in_flight(emulator: Any) -> tuple[Any, str, list[Any]]:
     """An SQS client, a fresh queue of 100 messages (body = their number) and the 10 of them
     received for a minute."""

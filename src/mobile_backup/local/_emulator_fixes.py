@@ -41,6 +41,11 @@ strict. Each fix is small, checked against the moto it patches, and tested
   visible, is it delayed): with 1,000 messages queued, a receive of 10 cost ~20 ms of
   emulator CPU, over half of it reading the clock. One reading per receive gives the same
   list (4-7 ms; 6 ms with 10,000 queued).
+- **Concurrent receives do not fail.** Every receive lists the message groups in flight by
+  iterating the queue's set of in-flight messages, which another receive may be adding to
+  at that moment: `RuntimeError: Set changed size during iteration`, a 500 to the client
+  (seen twice in a B1 run on a loaded host, where the agent's receivers overlap). The list
+  is made from a snapshot of the set; SQS answers concurrent receives.
 - **A batch delete in one pass.** moto deleted each of a batch's receipt handles with two
   scans of the whole queue; the fix scans once for the batch. Handles deleted before still
   succeed and unknown handles still fail with `ReceiptHandleIsInvalid`, entry by entry.
@@ -71,6 +76,7 @@ def apply_emulator_fixes() -> None:
         _parse_each_update_expression_once()
         _validate_updates_without_rebuilding_tables()
         _visible_messages_with_one_clock_read()
+        _pending_groups_from_a_snapshot()
         _delete_a_batch_in_one_pass()
         _applied = True
 
@@ -312,6 +318,22 @@ def _visible_messages_with_one_clock_read() -> None:
         return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
 
     queue_cls.messages = property(messages)
+
+
+def _pending_groups_from_a_snapshot() -> None:
+    from moto.sqs import models
+
+    queue_cls: Any = models.Queue
+    if not isinstance(queue_cls.__dict__.get("pending_message_groups"), property):
+        raise RuntimeError("moto changed: Queue.pending_message_groups moved; update this fix")
+
+    def pending_message_groups(self: Any) -> set[str]:
+        # list() copies the set in one step, so another receive adding to it cannot break
+        # the iteration (moto iterated the live set).
+        in_flight = list(self._pending_messages)
+        return {m.group_id for m in in_flight if m.group_id is not None}
+
+    queue_cls.pending_message_groups = property(pending_message_groups)
 
 
 def _delete_a_batch_in_one_pass() -> None:
