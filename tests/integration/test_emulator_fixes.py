@@ -121,7 +121,7 @@ def test_routing_no_longer_lists_motos_package_per_request(
     s3.list_buckets()  # routed, and answered
 
 
-def test_a_response_class_is_listed_once_and_every_action_still_dispatches(
+def test_a_response_class_is_listed_once_and_requests_still_dispatch(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import inspect
