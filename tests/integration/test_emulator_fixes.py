@@ -365,3 +365,76 @@ def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
             ],
         )
     assert left == {str(n) for n in range(100)} - gone
+
+
+def test_a_send_reads_the_clock_once_per_count_and_the_counts_stay_right(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sqs import models
+
+    sqs, url, _ = _ten_in_flight(emulator)  # 90 visible, 10 in flight
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+
+    reads: list[None] = []
+    sqs_models: Any = models
+    clock = sqs_models.unix_time_millis
+
+    def counting() -> float:
+        reads.append(None)
+        return float(clock())
+
+    monkeypatch.setattr(models, "unix_time_millis", counting)
+    for n in range(10):
+        sqs.send_message(QueueUrl=url, MessageBody=f"new {n}")
+    # A few readings per send (its own timestamps, one per count). Unfixed, each send read
+    # the clock twice per message in the queue for its counts: over 2,000 here.
+    assert len(reads) <= 10 * 10
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    assert [int(counts[name]) for name in names] == [100, 10, 1]
+
+
+def test_random_strings_are_drawn_in_one_call_and_look_as_before(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import string
+
+    from moto.moto_api._internal import mock_random
+
+    sqs, url, first = _ten_in_flight(emulator)
+    picks: list[None] = []
+    choice = mock_random.choice
+
+    def counting(seq: Any) -> Any:
+        picks.append(None)
+        return choice(seq)
+
+    monkeypatch.setattr(mock_random, "choice", counting)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    handles = [m["ReceiptHandle"] for m in first + got]
+    # moto's own shape: 185 lowercase letters, each handle new.
+    assert all(len(h) == 185 and set(h) <= set(string.ascii_lowercase) for h in handles)
+    assert len(set(handles)) == 20
+    # Unfixed: 185 calls per message received, and 52 per request for its request id.
+    assert picks == []
+    request_id = sqs.list_queues()["ResponseMetadata"]["RequestId"]
+    assert len(request_id) == 52
+    assert request_id.isalnum()
+    # Still drawn from moto's generator, so a seeded emulator repeats its handles.
+    from moto.sqs import models
+
+    sqs_models: Any = models
+    mock_random.seed(15)
+    one = sqs_models.generate_receipt_handle()
+    mock_random.seed(15)
+    assert sqs_models.generate_receipt_handle() == one
+    # And a new handle still deletes its message.
+    sqs.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(handles)]
+    )
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "80"
