@@ -7,6 +7,7 @@ template change that provisioning does not follow fails here.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import logging
@@ -14,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -430,8 +432,9 @@ def test_emulator_lifecycle_and_quiet(
     server = EmulatorServer()
     with pytest.raises(RuntimeError):
         _ = server.endpoint_url
-    # As if no emulator had started in this process yet.
-    monkeypatch.setattr(logging.getLogger("werkzeug"), "level", logging.NOTSET)
+    # Whatever level the HTTP servers' loggers were left at.
+    for name in ("werkzeug", "waitress"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
     caplog.set_level(logging.INFO)
     with server:
         url = server.endpoint_url
@@ -442,12 +445,53 @@ def test_emulator_lifecycle_and_quiet(
         with urllib.request.urlopen(f"{url}/moto-api/", timeout=5) as response:
             assert response.status == 200
     assert not server.running
-    assert not [r for r in caplog.records if r.name == "werkzeug" and r.levelno < logging.WARNING]
+    servers = ("werkzeug", "waitress")
+    assert not [r for r in caplog.records if r.name.startswith(servers) and r.levelno < 30]
     out, err = capfd.readouterr()
     assert "GET /moto-api" not in out + err
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
     server.stop()  # a second stop is harmless
+
+
+def test_emulator_keeps_connections_alive_and_stops_under_a_long_poll() -> None:
+    import http.client
+    import threading
+
+    with EmulatorServer() as server:
+        port = int(server.endpoint_url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.connect()
+        sock = conn.sock
+        for _ in range(3):  # one connection for all three, as botocore's pool reuses it
+            conn.request("GET", "/moto-api/")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            assert response.getheader("Connection", "").lower() != "close"
+            assert conn.sock is sock
+        conn.close()
+
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+
+        def poll() -> None:
+            with contextlib.suppress(Exception):  # it ends when the server goes
+                sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
+
+        threading.Thread(target=poll, daemon=True).start()
+        time.sleep(0.3)  # the poll is waiting inside the server
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        stopping.join(timeout=10)  # the poll itself would wait ~20 s more
+        assert not stopping.is_alive()
+    assert not server.running
 
 
 def test_an_unreachable_emulator_is_a_provision_error() -> None:
