@@ -282,14 +282,9 @@ def _ten_in_flight(emulator: Any) -> tuple[Any, str, list[Any]]:
     return sqs, url, got["Messages"]
 
 
-def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_delayed(
-    emulator: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_clock_reads(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """From now on, every reading of SQS's clock appends to the list returned."""
     from moto.sqs import models
-
-    sqs, url, first = _ten_in_flight(emulator)
-    in_flight = {m["Body"] for m in first}
-    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
 
     reads: list[None] = []
     sqs_models: Any = models
@@ -300,6 +295,18 @@ def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_de
         return float(clock())
 
     monkeypatch.setattr(models, "unix_time_millis", counting)
+    return reads
+
+
+def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_delayed(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    sqs, url, first = _ten_in_flight(emulator)
+    in_flight = {m["Body"] for m in first}
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+
+    reads = _count_clock_reads(monkeypatch)
     seen: list[str] = []
     receives = 1
     while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
@@ -370,20 +377,11 @@ def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
 def test_a_send_reads_the_clock_once_per_count_and_the_counts_stay_right(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.sqs import models
 
     sqs, url, _ = _ten_in_flight(emulator)  # 90 visible, 10 in flight
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
 
-    reads: list[None] = []
-    sqs_models: Any = models
-    clock = sqs_models.unix_time_millis
-
-    def counting() -> float:
-        reads.append(None)
-        return float(clock())
-
-    monkeypatch.setattr(models, "unix_time_millis", counting)
+    reads = _count_clock_reads(monkeypatch)
     for n in range(10):
         sqs.send_message(QueueUrl=url, MessageBody=f"new {n}")
     # A few readings per send (its own timestamps, one per count). Unfixed, each send read
