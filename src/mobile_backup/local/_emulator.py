@@ -147,7 +147,7 @@ class _KeepAliveServer:
     for stray request bytes: every AWS call of the local stack paid a new TCP connection,
     on both sides, and a new server thread. Waitress keeps connections open as AWS does
     and answers from a pool of threads. B4's burst of 50 uploads (`--quick`), each a chain
-    of about ten emulator calls, went from a p99 of 1.5-1.8 s to 0.7 s on the same machine.
+    of about ten emulator calls, went from a p99 of 1.4-1.8 s to 0.6-0.8 s on the same machine.
 
     Each SQS long poll holds one of the threads for up to 20 s; the local stack holds well
     under 20 at once (an agent's receivers, the ingest poller's batches), so the pool is
