@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from types import TracebackType
 from typing import Any, Self
@@ -86,15 +85,19 @@ class EmulatorServer:
             self._port = int(url.rsplit(":", 1)[1])
             logger.info("AWS emulator listening on %s (pid %s)", self.endpoint_url, child.pid)
             return
-        if self._requested_port:
-            _check_free(self.host, self._requested_port)  # moto's start would wait forever
         from mobile_backup.local._emulator_fixes import apply_emulator_fixes
 
         apply_emulator_fixes()  # where moto is laxer than AWS in ways our invariants rely on
         # waitress notes at INFO each client that hangs up before its answer is sent; a
         # developer running the local stack wants our logs, not the emulator's.
         logging.getLogger("waitress").setLevel(logging.WARNING)
-        server = _KeepAliveServer(self.host, self._requested_port)
+        try:
+            server = _KeepAliveServer(self.host, self._requested_port)  # binds the port now
+        except OSError as exc:
+            raise LocalServerError(
+                f"the AWS emulator cannot listen on {self.host}:{self._requested_port}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         server.start()
         self._server = server
         self._port = server.port
@@ -124,19 +127,6 @@ class EmulatorServer:
     def __repr__(self) -> str:
         where = self.endpoint_url if self._port is not None else "stopped"
         return f"EmulatorServer({where})"
-
-
-def _check_free(host: str, port: int) -> None:
-    """Raise LocalServerError if `port` cannot be listened on, as the server would bind it
-    (with SO_REUSEADDR): moto's server thread would die and its `start()` wait forever."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise LocalServerError(
-                f"the AWS emulator cannot listen on {host}:{port}: {exc.strerror or exc}"
-            ) from exc
 
 
 class _KeepAliveServer:
