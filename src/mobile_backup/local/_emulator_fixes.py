@@ -49,9 +49,9 @@ strict. Each fix is small, checked against the moto it patches, and tested
 - **Queue counts with one reading of the clock.** moto builds a queue's whole attribute
   dictionary, with its counts of delayed and in-flight messages, for every SendMessage
   (only to read `ContentBasedDeduplication`), and counted them by reading the clock twice
-  per message in the queue: with 1,000 queued, one send cost ~12 ms of emulator CPU, so a
-  backlog (a phone's first backup while the PC is off) grew quadratically. The counts now
-  read the clock once each: ~1.4 ms with 1,000 queued, the same numbers.
+  per message in the queue: with 1,000 queued, one send cost 12-25 ms of emulator CPU, so
+  a backlog (a phone's first backup while the PC is off) grew quadratically. The counts now
+  read the clock once each: 1.4-4 ms with 1,000 queued, the same numbers.
 - **Random strings drawn in one call.** Every message received gets a new receipt handle
   of 185 random letters, and every response a request id of 52, which moto drew one
   `choice` call at a time: ~0.5 ms of emulator CPU per message received and ~0.13 ms per
