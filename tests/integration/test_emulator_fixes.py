@@ -301,7 +301,6 @@ def _count_clock_reads(monkeypatch: pytest.MonkeyPatch) -> list[None]:
 def test_a_receive_reads_the_clock_once_and_still_skips_the_invisible_and_the_delayed(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     sqs, url, first = _ten_in_flight(emulator)
     in_flight = {m["Body"] for m in first}
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
@@ -377,7 +376,6 @@ def test_a_batch_delete_scans_once_and_answers_each_entry_as_sqs_does(
 def test_a_send_reads_the_clock_once_per_count_and_the_counts_stay_right(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     sqs, url, _ = _ten_in_flight(emulator)  # 90 visible, 10 in flight
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
 

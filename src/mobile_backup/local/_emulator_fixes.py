@@ -86,10 +86,9 @@ def apply_emulator_fixes() -> None:
         _list_response_methods_once()
         _parse_each_update_expression_once()
         _validate_updates_without_rebuilding_tables()
-        _visible_messages_with_one_clock_read()
+        _queue_views_with_one_clock_read()
         _pending_groups_from_a_snapshot()
         _delete_a_batch_in_one_pass()
-        _queue_counts_with_one_clock_read()
         _random_strings_in_one_draw()
         _applied = True
 
@@ -314,23 +313,39 @@ def _validate_updates_without_rebuilding_tables() -> None:
     validators.deepcopy = tree_copy
 
 
-def _visible_messages_with_one_clock_read() -> None:
+def _queue_views_with_one_clock_read() -> None:
+    """The visible messages (every receive) and the delayed and in-flight counts (every
+    send): the same tests as Message.visible and Message.delayed, against one reading of
+    the clock per view instead of one per message in the queue."""
     from moto.sqs import models
 
     sqs_models: Any = models
     queue_cls: Any = models.Queue
-    if not isinstance(queue_cls.__dict__.get("messages"), property) or not callable(
+    views = (
+        "messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    )
+    if not all(isinstance(queue_cls.__dict__.get(n), property) for n in views) or not callable(
         getattr(sqs_models, "unix_time_millis", None)
     ):
-        raise RuntimeError("moto changed: Queue.messages moved; update this fix")
+        raise RuntimeError("moto changed: the SQS queue's views moved; update this fix")
 
     def messages(self: Any) -> list[Any]:
-        # The same test as Message.visible and Message.delayed, against one reading of
-        # the clock instead of two per message in the queue.
         now = sqs_models.unix_time_millis()
         return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
 
+    def delayed(self: Any) -> int:
+        now = sqs_models.unix_time_millis()
+        return sum(1 for m in list(self._messages) if now < m.delayed_until)
+
+    def not_visible(self: Any) -> int:
+        now = sqs_models.unix_time_millis()
+        return sum(1 for m in list(self._messages) if not now > m.visible_at)
+
     queue_cls.messages = property(messages)
+    queue_cls.approximate_number_of_messages_delayed = property(delayed)
+    queue_cls.approximate_number_of_messages_not_visible = property(not_visible)
 
 
 def _pending_groups_from_a_snapshot() -> None:
@@ -393,29 +408,6 @@ def _delete_a_batch_in_one_pass() -> None:
         return success, errors
 
     backend_cls.delete_message_batch = delete_message_batch
-
-
-def _queue_counts_with_one_clock_read() -> None:
-    from moto.sqs import models
-
-    sqs_models: Any = models
-    queue_cls: Any = models.Queue
-    names = ("approximate_number_of_messages_delayed", "approximate_number_of_messages_not_visible")
-    if not all(isinstance(queue_cls.__dict__.get(n), property) for n in names):
-        raise RuntimeError("moto changed: the SQS queue counts moved; update this fix")
-
-    # The same tests as Message.delayed and Message.visible, against one reading of the clock
-    # per count instead of one per message in the queue.
-    def delayed(self: Any) -> int:
-        now = sqs_models.unix_time_millis()
-        return sum(1 for m in list(self._messages) if now < m.delayed_until)
-
-    def not_visible(self: Any) -> int:
-        now = sqs_models.unix_time_millis()
-        return sum(1 for m in list(self._messages) if not now > m.visible_at)
-
-    queue_cls.approximate_number_of_messages_delayed = property(delayed)
-    queue_cls.approximate_number_of_messages_not_visible = property(not_visible)
 
 
 def _random_strings_in_one_draw() -> None:
