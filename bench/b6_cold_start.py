@@ -76,11 +76,38 @@ class Context:
 event = json.loads(sys.stdin.read())
 response = module.handler(event, Context())
 t2 = time.perf_counter()
+# The third-party modules it loaded (from the package or the runtime's boto3, not ours), in
+# the order they were first imported: what the dependency floor below imports alone.
+roots = tuple(sys.argv[2].split(":"))
+deps = [
+    name for name, mod in list(sys.modules.items())
+    if not name.startswith("mobile_backup")
+    and str(getattr(mod, "__file__", None) or "").startswith(roots)
+]
 sys.stdout.write("\nRESULT " + json.dumps({
     "import_ms": (t1 - t0) * 1e3,
     "invoke_ms": (t2 - t1) * 1e3,
     "response": response,
+    "deps": deps,
 }) + "\n")
+"""
+
+# The dependency floor: a fresh interpreter imports, in the same order, every third-party
+# module a handler's cold start loaded, and nothing of ours (no client is built, no call
+# made): what the cold start cannot go below with these dependencies.
+FLOOR_CHILD = r"""
+import importlib, json, sys, time
+sys.path[:0] = sys.argv[1].split(":")
+names = json.loads(sys.stdin.read())
+failed = []
+t0 = time.perf_counter()
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed.append(name)
+t1 = time.perf_counter()
+sys.stdout.write("\nRESULT " + json.dumps({"import_ms": (t1 - t0) * 1e3, "failed": failed}) + "\n")
 """
 
 
@@ -190,22 +217,44 @@ def _spawn(
     interpreter's own site-packages stay importable, and nothing else is put on the path."""
     package = artifacts["compiled" if bytecode else "source"]
     path = f"{package}:{artifacts['boto3']}"
+    return _child(CHILD, [module, path], event, env, artifacts=artifacts, cwd=package)
+
+
+def _dependency_floor(
+    deps: list[str], env: dict[str, str], *, artifacts: dict[str, Any]
+) -> dict[str, Any]:
+    """`deps` (a handler's third-party modules, as its cold start loaded them) imported
+    alone, from the bytecode package, in a fresh interpreter run as `_spawn` runs it."""
+    package = artifacts["compiled"]
+    path = f"{package}:{artifacts['boto3']}"
+    return _child(FLOOR_CHILD, [path], deps, env, artifacts=artifacts, cwd=package)
+
+
+def _child(
+    code: str,
+    argv: list[str],
+    stdin: Any,
+    env: dict[str, str],
+    *,
+    artifacts: dict[str, Any],
+    cwd: str,
+) -> dict[str, Any]:
     env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
     started = time.perf_counter()
     proc = subprocess.run(
-        [artifacts["interpreter"], "-s", "-E", "-B", "-c", CHILD, module, path],
-        input=json.dumps(event),
+        [artifacts["interpreter"], "-s", "-E", "-B", "-c", code, *argv],
+        input=json.dumps(stdin),
         capture_output=True,
         text=True,
         env=env,
-        cwd=package,
+        cwd=cwd,
         check=False,
         timeout=120,
     )
     wall_ms = (time.perf_counter() - started) * 1e3
     marker = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not marker:
-        raise RuntimeError(f"{module} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
     result: dict[str, Any] = json.loads(marker[-1].removeprefix("RESULT "))
     result["process_ms"] = wall_ms
     return result
@@ -242,8 +291,10 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
         ("mobile_backup.api.handler", "API, GET /v1/files", "statusCode"),
         ("mobile_backup.ingest.handler", "ingest, one S3 event", "batchItemFailures"),
     ):
+        deps: list[str] = []
         for bytecode in (True, False):
             result = _spawn(module, events[module], env, artifacts=artifacts, bytecode=bytecode)
+            deps = deps or result["deps"]
             response = result["response"]
             if check not in response:
                 raise RuntimeError(f"{module} answered {response!r}")
@@ -270,6 +321,21 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
                     metric=f"{label}, {how}: import only", ours=result["import_ms"], unit="ms"
                 )
             )
+        floor = _dependency_floor(deps, env, artifacts=artifacts)
+        if floor["failed"]:
+            raise RuntimeError(f"{module}'s dependencies did not import alone: {floor['failed']}")
+        rows.append(
+            Measurement(
+                metric=f"{label}: its third-party modules imported alone "
+                "(bytecode; no code of ours, no client, no call)",
+                ours=floor["import_ms"],
+                unit="ms",
+                details={
+                    "modules": len(deps),
+                    "top_level": sorted({d.split(".")[0] for d in deps}),
+                },
+            )
+        )
         # SnapStart (the template's opt-in): Lambda runs the init when it publishes and
         # snapshots it; a cold start is then a restore plus the first invocation. The
         # restore is Lambda's and cannot be measured off AWS, so this row has no target.
