@@ -24,9 +24,11 @@ from bench.b1_agent import (
     BUCKET,
     AgentStack,
     agent_settings_record,
+    ceiling_rows,
     digests_of,
     library_files,
     run_agent,
+    sha256_cpu_s,
     stage_objects,
 )
 
@@ -98,5 +100,8 @@ def video(ctx: BenchContext) -> list[Measurement]:
             metric="agent peak RSS (vs s5cmd's)", ours=ours.peak_rss / MB, unit="MB",
             peer=s5.peak_rss / MB, peer_name=s5.name, target=Target.at_most(200, "MB"),
             details={"boto3_peak_rss_mb": b3.peak_rss / MB},
+        ),
+        *ceiling_rows(
+            s5_cpu=s5_cpu, s5_name="s5cmd", sha_s=sha256_cpu_s(files), emulator_s=None
         ),
     ]  # fmt: skip
