@@ -321,9 +321,8 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
                     metric=f"{label}, {how}: import only", ours=result["import_ms"], unit="ms"
                 )
             )
+        # A module that will not import alone only makes the floor lower: still a floor.
         floor = _dependency_floor(deps, env, artifacts=artifacts)
-        if floor["failed"]:
-            raise RuntimeError(f"{module}'s dependencies did not import alone: {floor['failed']}")
         rows.append(
             Measurement(
                 metric=f"{label}: its third-party modules imported alone "
@@ -332,6 +331,7 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
                 unit="ms",
                 details={
                     "modules": len(deps),
+                    "not_importable_alone": floor["failed"],
                     "top_level": sorted({d.split(".")[0] for d in deps}),
                 },
             )
