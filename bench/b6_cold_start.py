@@ -19,6 +19,10 @@ the client, the agent) can be imported, as on Lambda. When no interpreter of the
 version is at hand the host's is used, and the settings say so. The source-only rows are
 the same package without its bytecode (what `deploy` ships when it finds no compiler).
 
+A floor row per handler imports, in a fresh interpreter, every third-party module that
+handler's cold start loaded (listed from its `sys.modules`, in import order) and nothing of
+ours: what these dependencies cost before our code builds a client or makes a call.
+
 The AWS side is the moto emulator on loopback, so network time is near zero and the figure
 is what our code costs. On Lambda the runtime's own start (~100-200 ms) and TLS to AWS come
 on top, and arm64 cores are slower or faster than this host's: the target (< 300 ms)
@@ -217,7 +221,7 @@ def _spawn(
     interpreter's own site-packages stay importable, and nothing else is put on the path."""
     package = artifacts["compiled" if bytecode else "source"]
     path = f"{package}:{artifacts['boto3']}"
-    return _child(CHILD, [module, path], event, env, artifacts=artifacts, cwd=package)
+    return _child(module, CHILD, [module, path], event, env, artifacts=artifacts, cwd=package)
 
 
 def _dependency_floor(
@@ -227,10 +231,11 @@ def _dependency_floor(
     alone, from the bytecode package, in a fresh interpreter run as `_spawn` runs it."""
     package = artifacts["compiled"]
     path = f"{package}:{artifacts['boto3']}"
-    return _child(FLOOR_CHILD, [path], deps, env, artifacts=artifacts, cwd=package)
+    return _child("the floor", FLOOR_CHILD, [path], deps, env, artifacts=artifacts, cwd=package)
 
 
 def _child(
+    what: str,
     code: str,
     argv: list[str],
     stdin: Any,
@@ -254,7 +259,7 @@ def _child(
     wall_ms = (time.perf_counter() - started) * 1e3
     marker = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not marker:
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
     result: dict[str, Any] = json.loads(marker[-1].removeprefix("RESULT "))
     result["process_ms"] = wall_ms
     return result
