@@ -183,7 +183,7 @@ def ceiling_rows(
     }
     rows = [
         Measurement(
-            metric=f"ceiling vs {s5_name} for a downloader that only hashes (CPU model)",
+            metric=f"ceiling vs {s5_name}: a downloader that only hashes (CPU model)",
             ours=s5_total / hashing, unit="x", details=details,
         ),
     ]  # fmt: skip
@@ -192,8 +192,8 @@ def ceiling_rows(
     return [
         *rows,
         Measurement(
-            metric=f"ceiling vs {s5_name} that also keeps the queue and receipts on the emulator"
-            " (CPU model)",
+            metric=f"ceiling vs {s5_name}: one that hashes and keeps the queue and receipts on"
+            " the emulator (CPU model)",
             ours=s5_total / (hashing + emulator_s), unit="x", details=details,
         ),
     ]  # fmt: skip
