@@ -20,8 +20,9 @@ version is at hand the host's is used, and the settings say so. The source-only 
 the same package without its bytecode (what `deploy` ships when it finds no compiler).
 
 A floor row per handler imports, in a fresh interpreter, every third-party module that
-handler's cold start loaded (listed from its `sys.modules`, in import order) and nothing of
-ours: what these dependencies cost before our code builds a client or makes a call.
+handler's cold start loaded (listed from its `sys.modules`, in import order) and builds a
+client for each AWS service it used (found among its live objects), and runs nothing of
+ours: what these dependencies cost before our code does anything or makes a call.
 
 The AWS side is the moto emulator on loopback, so network time is near zero and the figure
 is what our code costs. On Lambda the runtime's own start (~100-200 ms) and TLS to AWS come
@@ -88,30 +89,45 @@ deps = [
     if not name.startswith("mobile_backup")
     and str(getattr(mod, "__file__", None) or "").startswith(roots)
 ]
+# And the AWS services it built clients for.
+import gc
+from botocore.client import BaseClient
+services = sorted({
+    o.meta.service_model.service_name for o in gc.get_objects() if isinstance(o, BaseClient)
+})
 sys.stdout.write("\nRESULT " + json.dumps({
     "import_ms": (t1 - t0) * 1e3,
     "invoke_ms": (t2 - t1) * 1e3,
     "response": response,
     "deps": deps,
+    "services": services,
 }) + "\n")
 """
 
 # The dependency floor: a fresh interpreter imports, in the same order, every third-party
-# module a handler's cold start loaded, and nothing of ours (no client is built, no call
-# made): what the cold start cannot go below with these dependencies.
+# module a handler's cold start loaded, then builds a client for each AWS service it used
+# (one botocore session, region and keys from the environment), and runs nothing of ours
+# and makes no call: what the cold start cannot go below with these dependencies.
 FLOOR_CHILD = r"""
 import importlib, json, sys, time
 sys.path[:0] = sys.argv[1].split(":")
-names = json.loads(sys.stdin.read())
+job = json.loads(sys.stdin.read())
 failed = []
 t0 = time.perf_counter()
-for name in names:
+for name in job["deps"]:
     try:
         importlib.import_module(name)
     except Exception:
         failed.append(name)
 t1 = time.perf_counter()
-sys.stdout.write("\nRESULT " + json.dumps({"import_ms": (t1 - t0) * 1e3, "failed": failed}) + "\n")
+from botocore.session import Session
+session = Session()
+for service in job["services"]:
+    session.create_client(service)
+t2 = time.perf_counter()
+sys.stdout.write("\nRESULT " + json.dumps({
+    "import_ms": (t1 - t0) * 1e3, "clients_ms": (t2 - t1) * 1e3, "failed": failed,
+}) + "\n")
 """
 
 
@@ -225,13 +241,14 @@ def _spawn(
 
 
 def _dependency_floor(
-    deps: list[str], env: dict[str, str], *, artifacts: dict[str, Any]
+    cold_start: dict[str, Any], env: dict[str, str], *, artifacts: dict[str, Any]
 ) -> dict[str, Any]:
-    """`deps` (a handler's third-party modules, as its cold start loaded them) imported
-    alone, from the bytecode package, in a fresh interpreter run as `_spawn` runs it."""
+    """A cold start's third-party modules imported alone and its clients built, from the
+    bytecode package, in a fresh interpreter run as `_spawn` runs it."""
     package = artifacts["compiled"]
     path = f"{package}:{artifacts['boto3']}"
-    return _child("the floor", FLOOR_CHILD, [path], deps, env, artifacts=artifacts, cwd=package)
+    job = {"deps": cold_start["deps"], "services": cold_start["services"]}
+    return _child("the floor", FLOOR_CHILD, [path], job, env, artifacts=artifacts, cwd=package)
 
 
 def _child(
@@ -296,10 +313,10 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
         ("mobile_backup.api.handler", "API, GET /v1/files", "statusCode"),
         ("mobile_backup.ingest.handler", "ingest, one S3 event", "batchItemFailures"),
     ):
-        deps: list[str] = []
+        first: dict[str, Any] = {}
         for bytecode in (True, False):
             result = _spawn(module, events[module], env, artifacts=artifacts, bytecode=bytecode)
-            deps = deps or result["deps"]
+            first = first or result
             response = result["response"]
             if check not in response:
                 raise RuntimeError(f"{module} answered {response!r}")
@@ -327,17 +344,20 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
                 )
             )
         # A module that will not import alone only makes the floor lower: still a floor.
-        floor = _dependency_floor(deps, env, artifacts=artifacts)
+        floor = _dependency_floor(first, env, artifacts=artifacts)
         rows.append(
             Measurement(
-                metric=f"{label}: its third-party modules imported alone "
-                "(bytecode; no code of ours, no client, no call)",
-                ours=floor["import_ms"],
+                metric=f"{label}: the floor, its third-party modules imported and its clients "
+                "built alone (bytecode; no code of ours, no call)",
+                ours=floor["import_ms"] + floor["clients_ms"],
                 unit="ms",
                 details={
-                    "modules": len(deps),
+                    "import_ms": floor["import_ms"],
+                    "clients_ms": floor["clients_ms"],
+                    "services": first["services"],
+                    "modules": len(first["deps"]),
                     "not_importable_alone": floor["failed"],
-                    "top_level": sorted({d.split(".")[0] for d in deps}),
+                    "top_level": sorted({d.split(".")[0] for d in first["deps"]}),
                 },
             )
         )
