@@ -236,8 +236,13 @@ def _spawn(
     written back. `-s -E`: no user site, no PYTHON* variables; `-S` is not used, so the
     interpreter's own site-packages stay importable, and nothing else is put on the path."""
     package = artifacts["compiled" if bytecode else "source"]
-    path = f"{package}:{artifacts['boto3']}"
+    path = _sys_path(package, artifacts)
     return _child(module, CHILD, [module, path], event, env, artifacts=artifacts, cwd=package)
+
+
+def _sys_path(package: str, artifacts: dict[str, Any]) -> str:
+    """What a child puts first on its path: the package, then the runtime's boto3."""
+    return f"{package}:{artifacts['boto3']}"
 
 
 def _dependency_floor(
@@ -246,7 +251,7 @@ def _dependency_floor(
     """A cold start's third-party modules imported alone and its clients built, from the
     bytecode package, in a fresh interpreter run as `_spawn` runs it."""
     package = artifacts["compiled"]
-    path = f"{package}:{artifacts['boto3']}"
+    path = _sys_path(package, artifacts)
     job = {"deps": cold_start["deps"], "services": cold_start["services"]}
     return _child("the floor", FLOOR_CHILD, [path], job, env, artifacts=artifacts, cwd=package)
 
