@@ -10,7 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from mobile_backup.app._thumbs import EDGE, Thumbnails, make_thumbnail
+from mobile_backup.app._thumbs import Thumbnails
+from mobile_backup.media import EDGE, make_thumbnail
 
 
 def _photo(path: Path, size: tuple[int, int] = (1600, 1200), *, rotate: bool = False) -> str:

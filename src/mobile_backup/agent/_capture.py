@@ -14,14 +14,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from mobile_backup.core import (
-    Capture,
-    CaptureSource,
-    DownloadMessage,
-    metadata_capture,
-    plausible,
-    read_capture,
-)
+from mobile_backup.core import Capture, CaptureSource, DownloadMessage, plausible
+from mobile_backup.media import metadata_capture, read_capture
 
 # Sources whose times are the camera's wall clock (EXIF mostly has no offset; a name never
 # has one), which a person expects to see unchanged as the file's time on their PC.
@@ -38,7 +32,7 @@ _PHONE_READINGS = frozenset(
 
 
 def media_capture_time(path: Path, *, content_type: str = "") -> datetime | None:
-    """The capture time recorded inside the file, or None (see `core.metadata_capture`)."""
+    """The capture time recorded inside the file, or None (see `media.metadata_capture`)."""
     found = metadata_capture(path, content_type=content_type)
     return found.when if found else None
 

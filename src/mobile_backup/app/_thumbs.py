@@ -6,14 +6,13 @@ SHA-256, and keeps it in a folder bounded in size (oldest used first out) and in
 in-memory cache. A file that is gone, changed since it was backed up, or not a picture
 (videos: no frames are decoded here) has no thumbnail, and the gallery shows a placeholder.
 
-Making one is bounded work: Pillow's draft mode decodes a JPEG at a fraction of its size, and
-a file larger than `MAX_SOURCE_BYTES` is not opened at all.
+Making one is bounded work (`media.make_thumbnail`): a JPEG is decoded at a fraction of its
+size, any other picture only up to a bound read from its header first.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import queue
@@ -23,14 +22,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from mobile_backup.media import make_thumbnail
+
 log = logging.getLogger(__name__)
 
-EDGE = 240
-"""The thumbnail's longest side in pixels (a 4-wide grid at three times the density on a phone)."""
-QUALITY = 70
 MAX_CACHE_BYTES = 64 * 1024 * 1024
 MEMORY_ITEMS = 256
-MAX_SOURCE_BYTES = 200 * 1024 * 1024
 PICTURE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 )
@@ -42,29 +39,6 @@ PathOf = Callable[[str], Path | None]
 
 def is_picture(name: str | Path) -> bool:
     return Path(name).suffix.lower() in PICTURE_SUFFIXES
-
-
-def make_thumbnail(source: Path, *, edge: int = EDGE) -> bytes | None:
-    """A small JPEG of the picture at `source`, or None when it is not a readable picture."""
-    try:
-        if source.stat().st_size > MAX_SOURCE_BYTES:
-            return None
-        from PIL import Image, ImageOps
-
-        with contextlib.suppress(ImportError):
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        with Image.open(source) as img:
-            img.draft("RGB", (edge, edge))  # JPEG: decode at 1/2, 1/4 or 1/8 of the size
-            img.thumbnail((edge, edge))
-            small = ImageOps.exif_transpose(img).convert("RGB")
-            out = io.BytesIO()
-            small.save(out, "JPEG", quality=QUALITY, optimize=True)
-            return out.getvalue()
-    except Exception as exc:  # a hostile or broken file is only a file without a thumbnail
-        log.debug("no thumbnail for %s: %s", source, exc)
-        return None
 
 
 class Thumbnails:

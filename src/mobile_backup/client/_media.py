@@ -18,7 +18,8 @@ from mobile_backup.client._scan import (
     sniff,
 )
 from mobile_backup.client.exceptions import NoFilesError
-from mobile_backup.core import Capture, CaptureSource, plausible, read_capture
+from mobile_backup.core import Capture, CaptureSource, plausible
+from mobile_backup.media import read_capture
 
 log = logging.getLogger(__name__)
 

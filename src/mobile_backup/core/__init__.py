@@ -11,16 +11,7 @@ from mobile_backup.core._boundary import (
     error_code,
     object_missing,
 )
-from mobile_backup.core._capture import (
-    METADATA_SOURCES,
-    Capture,
-    CaptureSource,
-    exif_capture_time,
-    filename_capture,
-    metadata_capture,
-    plausible,
-    read_capture,
-)
+from mobile_backup.core._capture import METADATA_SOURCES, Capture, CaptureSource, plausible
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
 from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
@@ -161,8 +152,6 @@ __all__ = [
     "dump_record",
     "dynamodb_client",
     "error_code",
-    "exif_capture_time",
-    "filename_capture",
     "hex_to_b64",
     "is_member_folder",
     "is_sha256_hex",
@@ -171,7 +160,6 @@ __all__ = [
     "load_settings",
     "may_free",
     "member_folder_name",
-    "metadata_capture",
     "object_key",
     "object_missing",
     "parse_object_key",
@@ -182,7 +170,6 @@ __all__ = [
     "password_rules",
     "pc_queue_name",
     "plausible",
-    "read_capture",
     "read_profiles",
     "redact",
     "redact_handlers",

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-MAX_BOXES = 2000
-"""Box headers read in one file, all levels together."""
+from mobile_backup.media._bmff import Budget, file_boxes, memory_boxes
+
 MAX_DEPTH = 4
 MAX_META_BYTES = 1 << 20
 """The largest `meta` box whose content is read (iPhone ones are a few hundred bytes)."""
@@ -27,15 +26,6 @@ MAX_META_BYTES = 1 << 20
 _EPOCH_1904 = datetime(1904, 1, 1, tzinfo=UTC)
 _CONTAINERS = frozenset({b"moov", b"udta"})
 _APPLE_CREATION = b"com.apple.quicktime.creationdate"
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.boxes = 0
-
-    def spend(self) -> bool:
-        self.boxes += 1
-        return self.boxes <= MAX_BOXES
 
 
 def video_capture_time(path: Path) -> datetime | None:
@@ -50,41 +40,15 @@ def video_capture_time(path: Path) -> datetime | None:
             if len(header) < 8 or header[4:8] not in {b"ftyp", b"moov", b"wide", b"free", b"mdat"}:
                 return None
             f.seek(0)
-            found = _find(f, 0, end, depth=0, budget=_Budget())
+            found = _find(f, 0, end, depth=0, budget=Budget())
     except (OSError, ValueError, struct.error, OverflowError):
         return None
     return found
 
 
-def _boxes(f: BinaryIO, start: int, end: int, budget: _Budget) -> Iterator[tuple[bytes, int, int]]:
-    """(type, content start, content end) of each box between `start` and `end`."""
-    pos = start
-    while pos + 8 <= end:
-        if not budget.spend():
-            return
-        f.seek(pos)
-        head = f.read(8)
-        if len(head) < 8:
-            return
-        size, kind = struct.unpack(">I4s", head)
-        content = pos + 8
-        if size == 1:
-            large = f.read(8)
-            if len(large) < 8:
-                return
-            size = struct.unpack(">Q", large)[0]
-            content += 8
-        elif size == 0:
-            size = end - pos
-        if size < content - pos or pos + size > end:
-            return  # a box claiming more than its parent holds: stop, do not guess
-        yield kind, content, pos + size
-        pos += size
-
-
-def _find(f: BinaryIO, start: int, end: int, *, depth: int, budget: _Budget) -> datetime | None:
+def _find(f: BinaryIO, start: int, end: int, *, depth: int, budget: Budget) -> datetime | None:
     mvhd: datetime | None = None
-    for kind, content, box_end in _boxes(f, start, end, budget):
+    for kind, content, box_end in file_boxes(f, start, end, budget):
         if kind == b"mvhd":
             mvhd = mvhd or _mvhd(f, content, box_end)
         elif kind == b"meta" and depth > 0:
@@ -112,7 +76,7 @@ def _mvhd(f: BinaryIO, start: int, end: int) -> datetime | None:
     return _EPOCH_1904 + timedelta(seconds=seconds)
 
 
-def _apple_meta(f: BinaryIO, start: int, end: int, budget: _Budget) -> datetime | None:
+def _apple_meta(f: BinaryIO, start: int, end: int, budget: Budget) -> datetime | None:
     """`com.apple.quicktime.creationdate` from a QuickTime `meta` box (keys + ilst)."""
     if end - start > MAX_META_BYTES:
         return None
@@ -120,7 +84,7 @@ def _apple_meta(f: BinaryIO, start: int, end: int, budget: _Budget) -> datetime 
     data = f.read(end - start)
     keys: list[bytes] = []
     values: dict[int, bytes] = {}
-    for kind, c0, c1 in _memory_boxes(data, 0, len(data), budget):
+    for kind, c0, c1 in memory_boxes(data, 0, len(data), budget):
         if kind == b"keys" and c1 - c0 >= 8:
             count = struct.unpack(">I", data[c0 + 4 : c0 + 8])[0]
             pos = c0 + 8
@@ -133,27 +97,15 @@ def _apple_meta(f: BinaryIO, start: int, end: int, budget: _Budget) -> datetime 
                 keys.append(data[pos + 8 : pos + size])
                 pos += size
         elif kind == b"ilst":
-            for index_box, i0, i1 in _memory_boxes(data, c0, c1, budget):
+            for index_box, i0, i1 in memory_boxes(data, c0, c1, budget):
                 index = struct.unpack(">I", index_box)[0]
-                for item_kind, d0, d1 in _memory_boxes(data, i0, i1, budget):
+                for item_kind, d0, d1 in memory_boxes(data, i0, i1, budget):
                     if item_kind == b"data" and d1 - d0 >= 8:
                         values[index] = data[d0 + 8 : d1]
     for number, key in enumerate(keys, start=1):
         if key == _APPLE_CREATION and number in values:
             return _iso_time(values[number])
     return None
-
-
-def _memory_boxes(
-    data: bytes, start: int, end: int, budget: _Budget
-) -> Iterator[tuple[bytes, int, int]]:
-    pos = start
-    while pos + 8 <= end and budget.spend():
-        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if size < 8 or pos + size > end:
-            return
-        yield kind, pos + 8, pos + size
-        pos += size
 
 
 def _iso_time(raw: bytes) -> datetime | None:
