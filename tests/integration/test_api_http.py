@@ -492,6 +492,24 @@ def test_a_deeply_nested_body_is_400_not_a_crash(api: httpx.Client, alice: User)
     assert_error(response, 400, "invalid_json")
 
 
+def test_a_number_longer_than_python_converts_is_400_on_every_post_route(
+    api: httpx.Client, alice: User
+) -> None:
+    """`json.loads` raises ValueError (not a decode error) past 4,300 digits: it was a 500 on
+    all six POST routes, before authentication. The routes are read from the served document."""
+    doc = api.get("/v1/openapi.json").json()
+    posts = [path for path, ops in doc["paths"].items() if "post" in ops]
+    assert len(posts) >= 6
+    body = b'{"files": [{"size": ' + b"9" * 4301 + b"}]}"
+    for path in posts:
+        for headers in ({**alice.auth}, {}):
+            headers["content-type"] = "application/json"
+            response = api.post(path, content=body, headers=headers)
+            assert response.status_code in (400, 401), (path, response.text)
+            if headers.get("authorization"):
+                assert_error(response, 400, "invalid_json")
+
+
 @pytest.mark.parametrize(
     ("content", "content_type"),
     [

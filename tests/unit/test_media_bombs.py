@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests._bombs import BOMB_EXIF, write_bombs
+from _bombs import BOMB_EXIF, write_bombs
 
 MAX_SECONDS = 2.0
 MAX_GROWTH_MB = 100

@@ -89,7 +89,8 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 def parse_json_body(text: str) -> Any:
     """`json.loads` for request bodies: nesting deeper than any of our shapes (32 levels)
-    is a decode error, never a RecursionError (a 500) or a deep walk in the validator."""
+    is a decode error, never a RecursionError (a 500) or a deep walk in the validator; so is
+    an integer longer than Python converts (4,300 digits: a ValueError, else a 500)."""
     depth = 0
     for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
         depth += 1 if match.group() in "[{" else -1
@@ -97,7 +98,12 @@ def parse_json_body(text: str) -> Any:
             raise json.JSONDecodeError(
                 f"nested more than {MAX_JSON_DEPTH} levels deep", text, match.start()
             )
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # int("9" * 4301): sys.get_int_max_str_digits
+        raise json.JSONDecodeError(f"a number too long to read ({exc})", text, 0) from exc
 
 
 def _json_only_validation() -> Any:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobile_backup.client._files import check_regular, open_regular
 from mobile_backup.client.exceptions import FileChangedError
 from mobile_backup.core import (
     DEFAULT_MULTIPART_THRESHOLD,
@@ -53,7 +54,8 @@ class FileStamp:
 
     @classmethod
     def of(cls, path: Path) -> FileStamp:
-        st = path.stat()
+        """Raises NotRegularFileError (an OSError) for a pipe, a device, a socket, a folder."""
+        st = check_regular(path, path.stat())
         return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
     @classmethod
@@ -93,7 +95,7 @@ class FileHash:
 
 
 def _read_chunks(path: Path, stamp: FileStamp) -> Iterator[bytes]:
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         if FileStamp.of_fd(fh.fileno()) != stamp:
             raise FileChangedError(f"{path.name} changed while it was being read")
         while chunk := fh.read(READ_CHUNK):
@@ -196,7 +198,7 @@ class RangeBody:
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        with self._path.open("rb") as fh:
+        with open_regular(self._path) as fh:
             if FileStamp.of_fd(fh.fileno()) != self._stamp:
                 raise FileChangedError(f"{self._path.name} changed since it was hashed")
             fh.seek(self._offset)

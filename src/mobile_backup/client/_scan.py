@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mobile_backup.client._files import open_regular
+
 HIDDEN = "hidden"
 PHONE_TRASH = "in the phone's trash or still being written"
 NOT_MEDIA = "not a photo or video"
@@ -87,7 +89,7 @@ def sniff(path: Path) -> str | None:
     """
     import filetype  # light, pure Python: fine on phones too
 
-    with path.open("rb") as f:
+    with open_regular(path) as f:
         head = f.read(_SNIFF_BYTES)
     kind = filetype.guess(head)
     if kind is None:

@@ -26,6 +26,7 @@ import httpx
 
 from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
+from mobile_backup.client._files import NotRegularFileError
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import capture_of, content_type
 from mobile_backup.client._multipart import MultipartJob
@@ -466,6 +467,8 @@ def _twin_result(twin: Prepared, first: Path, outcome: FileResult | None) -> Fil
 
 
 def _unreadable(path: Path, exc: OSError) -> FileResult:
+    if isinstance(exc, NotRegularFileError):  # one line that says what it is
+        return FileResult(path, FAILED, 0, None, f"{exc.strerror}: only files are backed up")
     return FileResult(path, FAILED, 0, None, f"cannot read file: {exc.strerror or exc}")
 
 

@@ -28,8 +28,10 @@ from mobile_backup.core import Settings, load_settings
 if TYPE_CHECKING:
     from mobile_backup.client import ApiClient, FileResult, UploadSummary
 
-out = Console()
-err = Console(stderr=True)
+# Lines are never broken by rich (a terminal wraps them itself): a file's line stays one line
+# for `grep` and for a script reading a pipe, where rich would assume 80 columns.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ProfileOpt = Annotated[
     str | None,

@@ -1,5 +1,6 @@
-"""`mobile-backup upload --watch` in a subprocess: new files are backed up as they appear,
-a file still being written is left alone until complete, and SIGTERM stops it cleanly."""
+"""`mobile-backup upload` in a subprocess: special files named on the command line fail in
+one line at once; `--watch` backs up new files as they appear, leaves a file still being
+written alone until complete, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -52,9 +53,8 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_watch_backs_up_new_files_once_written_and_stops_on_sigterm(
-    stack: Any, api_url: str, tmp_path: Path
-) -> None:
+def signed_in(stack: Any, api_url: str) -> str:
+    """A new member signed in under the CLI's profile; their sub."""
     cfg = settings_for(stack)
     email = f"user-{uuid.uuid4().hex[:12]}@example.com"
     sub = create_user(stack, email=email, password=PASSWORD)
@@ -63,6 +63,45 @@ def test_watch_backs_up_new_files_once_written_and_stops_on_sigterm(
     values.update(local=True, api_url=api_url, aws_secret_access_key="testing")
     write_profile(PROFILE, values)
     Authenticator(settings=load_settings(PROFILE)).login(email, PASSWORD)
+    return sub
+
+
+def test_a_named_pipe_a_device_and_a_socket_fail_at_once_and_the_photo_goes(
+    stack: Any, api_url: str, tmp_path: Path
+) -> None:
+    """`mkfifo pipe.jpg; upload pipe.jpg` waited forever for a writer."""
+    import socket
+
+    sub = signed_in(stack, api_url)
+    pipe = tmp_path / "pipe.jpg"
+    os.mkfifo(pipe)
+    sock_path = tmp_path / "s.jpg"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock_path))
+    photo = tmp_path / "IMG_0002.jpg"
+    photo_sha = random_file(photo, 20_000)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mobile_backup", "-p", PROFILE, "upload",
+             str(pipe), "/dev/null", str(sock_path), str(photo)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        server.close()
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert photo_sha in objects(stack, sub)
+    said = done.stdout + done.stderr
+    for name, kind in (("pipe.jpg", "a named pipe"), ("null", "a character device"),
+                       ("s.jpg", "a socket")):  # fmt: skip
+        lines = [line for line in said.splitlines() if name in line and kind in line]
+        assert len(lines) == 1, (name, said)
+
+
+def test_watch_backs_up_new_files_once_written_and_stops_on_sigterm(
+    stack: Any, api_url: str, tmp_path: Path
+) -> None:
+    sub = signed_in(stack, api_url)
     folder = tmp_path / "DCIM"
     folder.mkdir()
     proc = subprocess.Popen(

@@ -1,0 +1,57 @@
+"""Opening a member's file: regular files only, and never waiting on one.
+
+A path named on the command line is whatever the user named: `mkfifo pipe.jpg` then
+`upload pipe.jpg` hung forever in `open()`, waiting for a writer. Every read of a file the
+engine backs up goes through `open_regular`, which opens without blocking and refuses
+anything that is not a regular file (a named pipe, a device, a socket, a folder) as an
+OSError whose message says what it is, so the file fails in one line and the run goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+class NotRegularFileError(OSError):
+    """The path is not a regular file; `strerror` says what it is."""
+
+    def __init__(self, path: Path | str, mode: int) -> None:
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        super().__init__(errno.EINVAL, f"not a regular file ({kind})", str(path))
+
+
+def check_regular(path: Path | str, st: os.stat_result) -> os.stat_result:
+    """`st` if it describes a regular file; NotRegularFileError otherwise."""
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(path, st.st_mode)
+    return st
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading, once its open file is known to be a regular file.
+
+    Opened non-blocking (a FIFO would otherwise wait for a writer), checked with `fstat` on
+    what was opened (not on the name, which may have changed since), then made blocking.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        check_regular(path, os.fstat(fd))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
