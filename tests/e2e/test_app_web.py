@@ -334,12 +334,12 @@ def test_history_shows_a_tick_for_each_pc_of_the_household(
 ) -> None:
     """Issue 11: a second PC (`agent register laptop`) receives every file too, and the
     history says so per PC, under the member's name."""
-    from mobile_backup.agent import build_agent, register_pc
+    from mobile_backup.agent import AgentOptions, build_agent, register_pc
 
     register_pc(stack.settings, "laptop")
     laptop = build_agent(
         stack.settings.model_copy(update={"pc_name": "laptop", "library": tmp_path / "lap"}),
-        wait_seconds=1,
+        AgentOptions(poll_wait_s=1),
     )
     stop = threading.Event()
     runner = threading.Thread(target=laptop.run, args=(stop,), daemon=True)
@@ -458,9 +458,10 @@ def quiet_stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 
 def _start_pc(stack: LocalStack, library: Path) -> tuple[threading.Event, threading.Thread, Any]:
-    from mobile_backup.agent import build_agent
+    from mobile_backup.agent import AgentOptions, build_agent
 
-    agent = build_agent(stack.settings.model_copy(update={"library": library}), wait_seconds=1)
+    settings = stack.settings.model_copy(update={"library": library})
+    agent = build_agent(settings, AgentOptions(poll_wait_s=1))
     stop = threading.Event()
     runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
     runner.start()

@@ -136,6 +136,111 @@ def test_a_second_library_on_one_pcs_queue_is_refused(cloud: Cloud, tmp_path: Pa
     assert "Traceback" not in result.stderr
 
 
+def _agent_run(cloud: Cloud, library: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **agent_environment(cloud.settings, library), "COLUMNS": "400"}
+    return subprocess.run(
+        [sys.executable, "-m", "mobile_backup", "agent", "run", "--reconcile-every", "0", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_second_agent_on_a_library_being_collected_into_is_refused_naming_it(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """A unit and a terminal both running `agent run` on one library: the second one used to
+    say "collecting into ..." and compete for the queue as a guest."""
+    running = make_agent(cloud, tmp_path / "lib", host="desk")
+    running.start()
+    try:
+        result = _agent_run(cloud, tmp_path / "lib")
+    finally:
+        running.close()
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "another agent is already collecting into" in lines[0]
+    assert f"pid {os.getpid()}" in lines[0]
+    assert "PC main" in lines[0]
+    assert " since " in lines[0]
+    assert "collecting into" not in result.stdout  # it never said it started
+    # Once the first one stops, the library is free again.
+    again = make_agent(cloud, tmp_path / "lib", host="desk")
+    again.start()
+    again.close()
+
+
+def test_a_library_belongs_to_one_pc(cloud: Cloud, tmp_path: Path) -> None:
+    """`agent run --pc laptop` without --library filled the main PC's library: two receipts
+    for one copy. Refused, whether the library remembers its PC or only the registry does."""
+    from mobile_backup.agent import LibraryOfAnotherPcError
+
+    register_pc(cloud.settings, "laptop")
+    desk = make_agent(cloud, tmp_path / "main-lib", host="desk")
+    desk.start()
+    desk.close()
+    lap = make_agent(cloud, tmp_path / "main-lib", pc="laptop", host="desk")
+    with pytest.raises(LibraryOfAnotherPcError, match=r"library of PC 'main'"):
+        lap.start()
+    lap.close()
+    result = _agent_run(cloud, tmp_path / "main-lib", "--pc", "laptop")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "is the library of PC 'main'" in lines[0]
+    assert "--library DIR" in lines[0]
+
+    # A library from before libraries remembered their PC: the registry still knows.
+    other = make_agent(cloud, tmp_path / "old-lib", host="desk")
+    other.start()  # takes PC main from main-lib (released above)
+    other.state.set_values(library_pc=None)
+    other.close()
+    late = make_agent(cloud, tmp_path / "old-lib", pc="laptop", host="desk")
+    cloud.ledger.pc_registry().claim(
+        "main",
+        queue_url=cloud.settings.require("downloads_queue_url"),
+        library_id=late._library_id(),
+        host="desk",
+        library=str(tmp_path / "old-lib"),
+        now=utcnow(),
+    )
+    with pytest.raises(LibraryOfAnotherPcError):
+        late.start()
+    late.close()
+    # Its own library is fine.
+    own = make_agent(cloud, tmp_path / "lap-lib", pc="laptop", host="desk")
+    own.start()
+    own.close()
+
+
+def test_the_command_register_prints_works_pasted_as_printed(cloud: Cloud, tmp_path: Path) -> None:
+    import shlex
+    import signal
+
+    env = {**os.environ, **agent_environment(cloud.settings, tmp_path / "main"), "COLUMNS": "80"}
+    said = subprocess.run(
+        [sys.executable, "-m", "mobile_backup", "agent", "register", "laptop"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    command = shlex.split(said[-1])
+    assert command[:1] == ["mobile-backup"]
+    assert command[-4:] == ["--pc", "laptop", "--library", f"{tmp_path / 'main'}-laptop"]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "mobile_backup", *command[1:], "--reconcile-every", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert runner.stdout is not None
+        first = runner.stdout.readline()
+        assert f"collecting into {tmp_path / 'main'}-laptop" in first, runner.stderr
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        _, err = runner.communicate(timeout=30)
+    assert runner.returncode == 0, err
+
+
 def test_a_clean_stop_hands_the_queue_over_at_once(cloud: Cloud, tmp_path: Path) -> None:
     old = make_agent(cloud, tmp_path / "old-disk", host="desk")
     stop = threading.Event()

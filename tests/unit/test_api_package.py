@@ -6,21 +6,6 @@ import json
 import subprocess
 import sys
 
-import mobile_backup.api as api
-
-
-def test_exports_are_what_we_mean_to_publish() -> None:
-    assert api.__all__ == sorted(api.__all__)
-    assert set(api.__all__) == {
-        "Principal",
-        "TokenVerifier",
-        "create_app",
-        "ledger_for",
-        "verifier_for",
-    }
-    for name in api.__all__:
-        assert getattr(api, name) is not None
-
 
 def test_the_lambda_handler_imports_nothing_it_does_not_need() -> None:
     # A fresh interpreter: what `mobile_backup.api.handler` costs at cold start.

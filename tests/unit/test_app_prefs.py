@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mobile_backup.app as app_pkg
 from mobile_backup.app import AppPrefs, PrefsStore, safe_upload_name
 
 
@@ -31,15 +30,3 @@ def test_upload_names_are_one_harmless_component() -> None:
     assert safe_upload_name("a/b\\c\x00.jpg") == "a_b_c_.jpg"
     assert safe_upload_name("..") == "file"
     assert len(safe_upload_name("x" * 1000)) == 200
-
-
-def test_exports_are_what_we_mean_to_publish() -> None:
-    assert set(app_pkg.__all__) == {
-        "CLOUD_DONE", "AppController", "AppPrefs", "BackupQueue", "BackupRunner",
-        "HistoryCounts", "HistoryEntry", "HistoryState", "ItemState", "PendingStore",
-        "PrefsStore", "QueueItem", "QueueSnapshot", "SeenFiles", "WebAppServer", "history",
-        "history_entry", "pc_done", "reason_message", "run_desktop", "run_embedded", "run_web",
-        "safe_upload_name", "scan", "user_message",
-    }  # fmt: skip
-    for name in app_pkg.__all__:
-        assert hasattr(app_pkg, name), name

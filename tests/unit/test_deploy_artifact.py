@@ -200,13 +200,6 @@ def test_the_sam_build_entry_point_reports_a_failure_in_one_line(
     )
 
 
-def test_deploy_exports() -> None:
-    exported = mobile_backup.deploy.__all__
-    assert len(set(exported)) == len(exported)
-    assert all(hasattr(mobile_backup.deploy, name) for name in exported)
-    assert {"StackDeployer", "build_artifact", "estimate", "add_member"} <= set(exported)
-
-
 def test_bytecode_is_compiled_for_the_runtime_when_its_python_is_here(tmp_path: Path) -> None:
     host = LambdaTarget(runtime=f"python{sys.version_info.major}.{sys.version_info.minor}")
     tag = sys.implementation.cache_tag  # e.g. cpython-311

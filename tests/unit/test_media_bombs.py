@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from _bombs import BOMB_EXIF, write_bombs
 
 MAX_SECONDS = 2.0

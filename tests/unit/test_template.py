@@ -9,7 +9,6 @@ from typing import Any, cast
 import pytest
 from cfnlint.api import ManualArgs, lint_file
 
-import mobile_backup.local
 from _iam import transform
 from mobile_backup.api._app import create_app
 from mobile_backup.core import AWAITING_INDEX, Settings
@@ -155,19 +154,6 @@ def test_resolver_evaluates_the_intrinsics_the_template_uses() -> None:
 def test_resolver_refuses_what_it_cannot_resolve(value: Any) -> None:
     with pytest.raises(TemplateError):
         _resolve(value)
-
-
-def test_local_exports() -> None:
-    exported = set(mobile_backup.local.__all__)
-    assert {
-        "EmulatorServer",
-        "LocalResources",
-        "create_user",
-        "load_template",
-        "provision",
-    } <= exported
-    assert len(exported) == len(mobile_backup.local.__all__)  # no name listed twice (ruff sorts)
-    assert all(hasattr(mobile_backup.local, name) for name in exported)
 
 
 # Design invariants ------------------------------------------------------------------------

@@ -14,14 +14,17 @@ from mobile_backup.agent._admin import (
     register_pc,
 )
 from mobile_backup.agent._capture import media_capture_time
-from mobile_backup.agent._config import AgentConfig, config_from_settings
-from mobile_backup.agent._launch import build_agent, library_root, run_agent_until
-from mobile_backup.agent._logging import configure_file_log, log_path
+from mobile_backup.agent._config import AgentConfig
+from mobile_backup.agent._launch import (
+    AgentOptions,
+    build_agent,
+    library_root,
+    run_agent,
+)
 from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._paths import (
     MAX_FILENAME_BYTES,
     ensure_inside,
-    is_reserved_name,
     relative_path,
     sanitize_filename,
 )
@@ -32,13 +35,13 @@ from mobile_backup.agent._placement import (
     Placement,
     library_problem,
 )
-from mobile_backup.agent._reconcile import AuditFinding, Reconciler, ReconcileReport
+from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._service import ServicePlan, launchd_plan, systemd_plan
 from mobile_backup.agent._service import install as install_service
 from mobile_backup.agent._service import uninstall as uninstall_service
-from mobile_backup.agent._state import STATE_FILE, Health, PlacedFile, StateDB
+from mobile_backup.agent._state import Health, PlacedFile, StateDB
 from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
-from mobile_backup.agent._transfer import Bandwidth, Downloader, TransferConfig
+from mobile_backup.agent._transfer import Downloader, TransferConfig
 from mobile_backup.agent._winservice import (
     Pywin32Api,
     install_windows_service,
@@ -50,6 +53,8 @@ from mobile_backup.agent.exceptions import (
     ContentMismatchError,
     DownloadError,
     DownloadIntegrityError,
+    LibraryInUseError,
+    LibraryOfAnotherPcError,
     MalformedMessageError,
     ObjectMissingError,
     UnsafePathError,
@@ -59,13 +64,11 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "MAX_FILENAME_BYTES",
     "STAGING_DIR",
-    "STATE_FILE",
     "Agent",
     "AgentConfig",
     "AgentError",
+    "AgentOptions",
     "AgentStatus",
-    "AuditFinding",
-    "Bandwidth",
     "ContentMismatchError",
     "DownloadError",
     "DownloadIntegrityError",
@@ -73,6 +76,8 @@ __all__ = [
     "FileState",
     "Health",
     "Library",
+    "LibraryInUseError",
+    "LibraryOfAnotherPcError",
     "MalformedMessageError",
     "ObjectMissingError",
     "Outcome",
@@ -81,7 +86,6 @@ __all__ = [
     "PlacedFile",
     "Placement",
     "Pywin32Api",
-    "ReconcileReport",
     "Reconciler",
     "ServicePlan",
     "StateDB",
@@ -89,22 +93,18 @@ __all__ = [
     "UnsafePathError",
     "agent_status",
     "build_agent",
-    "config_from_settings",
-    "configure_file_log",
     "ensure_inside",
     "install_service",
     "install_windows_service",
-    "is_reserved_name",
     "launchd_plan",
     "library_problem",
     "library_root",
-    "log_path",
     "media_capture_time",
     "pc_registry",
     "redrive",
     "register_pc",
     "relative_path",
-    "run_agent_until",
+    "run_agent",
     "sanitize_filename",
     "systemd_plan",
     "uninstall_service",

@@ -329,6 +329,11 @@ class StateDB:
             except sqlite3.Error as exc:
                 raise AgentError(f"agent state file {self._path}: {exc}") from exc
 
+    def value(self, key: str) -> Any:
+        """One value stored with `set_values` (None when absent)."""
+        rows = self._run("SELECT value FROM kv WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
     def record_error(self, *, code: str, message: str, at: datetime) -> None:
         self.set_values(last_error=message[:500], last_error_code=code, last_error_at=at)
 

@@ -195,9 +195,9 @@ class ServiceRunner:
 
 def run_agent_for_service(options: ServiceOptions, stop: threading.Event) -> None:
     """The default service body: the same agent as `mobile-backup agent run`."""
-    from mobile_backup.agent._launch import run_agent_until
+    from mobile_backup.agent._launch import run_agent_for_profile
 
-    run_agent_until(stop, profile=options.profile, config_file=options.config_file)
+    run_agent_for_profile(stop, profile=options.profile, config_file=options.config_file)
 
 
 class AgentService(_Framework):  # type: ignore[misc]

@@ -33,6 +33,7 @@ from mobile_backup.agent._queue import Acknowledger, DownloadsQueue
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import STATE_FILE, StateDB
 from mobile_backup.agent._transfer import Downloader
+from mobile_backup.agent.exceptions import LibraryInUseError, LibraryOfAnotherPcError
 from mobile_backup.core import (
     SQS_BATCH,
     ConfigError,
@@ -132,6 +133,7 @@ class Agent:
         )
         self._prepared = False
         self._prepare_lock = threading.Lock()
+        self._claimed = False
 
     @classmethod
     def from_settings(
@@ -213,8 +215,46 @@ class Agent:
             self._delivery.visibility_timeout = self._queue.visibility_timeout()
             self._prepared = True
 
+    def start(self) -> None:
+        """Take this library for a long run, or refuse in one line (nothing is received):
+
+        - LibraryInUseError: another agent runs on it (a service and a terminal, say);
+        - LibraryOfAnotherPcError: it is another PC's library (two receipts, one copy);
+        - PcInUseError: another library already collects this PC's queue.
+        """
+        if not self._lock.acquire(pc=self.pc_name):
+            holder = self._lock.holder()
+            raise LibraryInUseError(
+                f"another agent is already collecting into {self._library.root} "
+                f"({holder.describe()}); stop it first (`agent status` shows it)"
+            )
+        try:
+            self._check_library_pc()
+            self.claim_pc()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._claimed = True
+
+    def _check_library_pc(self) -> None:
+        """A library belongs to the first PC that ran on it (kept in its state file; for a
+        library from before that, the PC registry's record of who collected into it)."""
+        owner = self._state.value("library_pc")
+        if not isinstance(owner, str):
+            mine = self._library_id()
+            others = [p.name for p in self._pcs.all() if p.library_id == mine]
+            owner = next((name for name in others if name != self.pc_name), None)
+        if owner is not None and owner != self.pc_name:
+            raise LibraryOfAnotherPcError(
+                f"{self._library.root} is the library of PC {owner!r}; PC {self.pc_name!r} "
+                "needs a library of its own: run it with --library DIR (or set `library` "
+                "in its profile)"
+            )
+        self._state.set_values(library_pc=self.pc_name)
+
     def close(self) -> None:
-        """Release the library and the transfer threads."""
+        """Release the library, this PC's queue (if `start` took it) and the transfer threads."""
+        self._release_pc()
         self._downloader.close()
         self._lock.release()
         with self._prepare_lock:
@@ -243,20 +283,27 @@ class Agent:
         return library_id(self._library.root / HIDDEN_DIR)
 
     def run(self, stop: threading.Event) -> None:
-        """The service loop (`_loop.py`) until `stop` is set.
+        """The service loop (`_loop.py`) until `stop` is set; `start()` first if it was not.
 
-        Raises PcInUseError before anything is received if another library already
-        collects this PC's queue.
+        Raises what `start()` raises before anything is received.
         """
-        self.claim_pc()
+        if not self._lock.held:
+            self.start()
         try:
             self.prepare()
             self._service_loop().run(stop)
         finally:
-            try:
-                self._pcs.release(self._config.pc_name, library_id=self._library_id())
-            except MobileBackupError as exc:
-                logger.warning("%s", exc)
+            self._release_pc()
+
+    def _release_pc(self) -> None:
+        """Let another library take this PC's queue at once (a clean stop); best effort."""
+        if not self._claimed:
+            return
+        self._claimed = False
+        try:
+            self._pcs.release(self._config.pc_name, library_id=self._library_id())
+        except MobileBackupError as exc:
+            logger.warning("%s", exc)
 
     def _service_loop(self) -> ServiceLoop:
         return ServiceLoop(

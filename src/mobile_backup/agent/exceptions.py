@@ -12,7 +12,11 @@
         │                              one its key names: the cloud copy is garbage
         ├── DownloadError              the object could not be fetched (also ServiceError)
         │   └── ObjectMissingError     the object is not in the bucket (any more)
-        └── ServiceInstallError        the service could not be installed or removed
+        ├── ServiceInstallError        the service could not be installed or removed
+        ├── LibraryInUseError          another agent is running on this library (also
+        │                              ConfigError); nothing is started
+        └── LibraryOfAnotherPcError    the library belongs to another PC of the household
+                                       (also ConfigError): a PC needs a library of its own
 
 boto3 errors are translated into these at the S3/SQS boundary (`_transfer.py`,
 `_queue.py`). A stopping agent raises core's `CancelledError`: the work is released.
@@ -20,7 +24,13 @@ boto3 errors are translated into these at the S3/SQS boundary (`_transfer.py`,
 
 from __future__ import annotations
 
-from mobile_backup.core import IntegrityError, InvalidInputError, MobileBackupError, ServiceError
+from mobile_backup.core import (
+    ConfigError,
+    IntegrityError,
+    InvalidInputError,
+    MobileBackupError,
+    ServiceError,
+)
 
 
 class AgentError(MobileBackupError):
@@ -73,3 +83,15 @@ class ServiceInstallError(AgentError):
     """`agent install` / `uninstall` could not do its job (one readable line)."""
 
     code = "service_install_failed"
+
+
+class LibraryInUseError(AgentError, ConfigError):
+    """A second `agent run` on a library a running agent holds (a unit and a terminal)."""
+
+    code = "library_in_use"
+
+
+class LibraryOfAnotherPcError(AgentError, ConfigError):
+    """Two PC names on one library would give two receipts for one copy."""
+
+    code = "library_of_another_pc"

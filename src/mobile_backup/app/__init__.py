@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from mobile_backup.app._controller import AppController, HistoryState, safe_upload_name
 from mobile_backup.app._errors import reason_message, user_message
-from mobile_backup.app._folders import SeenFiles, scan
+from mobile_backup.app._folders import SeenFiles
 from mobile_backup.app._prefs import AppPrefs, PrefsStore
 from mobile_backup.app._queue import BackupQueue, PendingStore
 from mobile_backup.app._queue_items import ItemState, QueueItem, QueueSnapshot
 from mobile_backup.app._receipts import (
     CLOUD_DONE,
-    HistoryCounts,
     HistoryEntry,
     history,
     history_entry,
@@ -30,7 +29,6 @@ __all__ = [
     "AppPrefs",
     "BackupQueue",
     "BackupRunner",
-    "HistoryCounts",
     "HistoryEntry",
     "HistoryState",
     "ItemState",
@@ -48,6 +46,5 @@ __all__ = [
     "run_embedded",
     "run_web",
     "safe_upload_name",
-    "scan",
     "user_message",
 ]

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from mobile_backup.client._api import (
     ApiClient,
-    HeldPart,
-    MultipartTicket,
-    PartUrl,
-    UploadTicket,
 )
 from mobile_backup.client._auth import Authenticator
 from mobile_backup.client._freeing import (
@@ -24,10 +20,8 @@ from mobile_backup.client._freeing import (
     plan_free_up,
 )
 from mobile_backup.client._journal import Journal, journal_path
-from mobile_backup.client._media import capture_of, content_type, discover, is_media
+from mobile_backup.client._media import capture_of, content_type, discover
 from mobile_backup.client._parts import (
-    DEFAULT_MULTIPART_THRESHOLD,
-    DEFAULT_PART_SIZE,
     choose_part_size,
 )
 from mobile_backup.client._results import (
@@ -40,9 +34,8 @@ from mobile_backup.client._results import (
     UploadSubscriber,
     UploadSummary,
 )
-from mobile_backup.client._retry import RetryPolicy, is_transient
+from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._scan import (
-    SKIP_REASONS,
     Scan,
     Skipped,
     classify,
@@ -68,13 +61,10 @@ from mobile_backup.client.exceptions import (
 
 __all__ = [
     "CANCELLED",
-    "DEFAULT_MULTIPART_THRESHOLD",
-    "DEFAULT_PART_SIZE",
     "DUPLICATE",
     "FAILED",
     "FREE",
     "KEEP",
-    "SKIP_REASONS",
     "UPLOADED",
     "WOULD_UPLOAD",
     "ApiClient",
@@ -84,15 +74,12 @@ __all__ = [
     "FileResult",
     "FreeItem",
     "FreedFile",
-    "HeldPart",
     "Journal",
     "JournalError",
     "LoginError",
-    "MultipartTicket",
     "NewPasswordRequiredError",
     "NoFilesError",
     "NotLoggedInError",
-    "PartUrl",
     "RetryPolicy",
     "Scan",
     "Skipped",
@@ -103,7 +90,6 @@ __all__ = [
     "UploadSession",
     "UploadSubscriber",
     "UploadSummary",
-    "UploadTicket",
     "Uploader",
     "Watcher",
     "account_id",
@@ -115,9 +101,7 @@ __all__ = [
     "discover",
     "free_planned",
     "group_skipped",
-    "is_media",
     "is_photo_or_video",
-    "is_transient",
     "journal_path",
     "plan_free_up",
     "scan_folder",

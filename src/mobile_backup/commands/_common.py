@@ -26,6 +26,7 @@ from rich.text import Text
 from mobile_backup.core import Settings, load_settings
 
 if TYPE_CHECKING:
+    from mobile_backup.agent import Outcome
     from mobile_backup.client import ApiClient, FileResult, UploadSummary
 
 # Lines are never broken by rich (a terminal wraps them itself): a file's line stays one line
@@ -355,3 +356,30 @@ def wait_for_signal() -> None:
             pass
     except KeyboardInterrupt:
         pass
+
+
+def outcome_line(outcome: Outcome) -> str | None:
+    """One line for `local up` and `agent run`: what the PC side did with one upload."""
+    from mobile_backup.agent import OutcomeKind
+
+    kind = outcome.kind
+    placed = outcome.placement
+    where = safe(placed.relative) if placed is not None else ""
+    if kind == OutcomeKind.PLACED:
+        return f"[green]received[/] {where}"
+    if kind == OutcomeKind.ALREADY_PLACED:
+        return f"[dim]already in the library[/] {where}"
+    if kind in (OutcomeKind.FAILED, OutcomeKind.MALFORMED):
+        return f"[red]failed[/] {safe(outcome.detail)}"
+    if kind == OutcomeKind.BLOCKED:
+        return f"[yellow]paused[/] {safe(outcome.detail)}"
+    if kind == OutcomeKind.ERROR:
+        return f"[yellow]will retry[/] {safe(outcome.detail)}"
+    return None  # stale duplicates, messages put back on stop: nothing to tell
+
+
+def show_outcome(outcome: Outcome) -> None:
+    """Print `outcome_line` (not with -q)."""
+    line = outcome_line(outcome)
+    if line is not None and not state.quiet:
+        out.print(line, highlight=False)

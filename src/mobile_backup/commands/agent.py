@@ -7,24 +7,33 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mobile_backup.commands._common import JsonOpt, err, human, load_profile, out, safe, state
+from mobile_backup.commands._common import (
+    JsonOpt,
+    err,
+    human,
+    load_profile,
+    out,
+    safe,
+    show_outcome,
+    state,
+)
 from mobile_backup.core import (
     MAIN_PC,
     ConfigError,
-    MobileBackupError,
     PcRegistry,
     Settings,
     config_file_path,
 )
 
 if TYPE_CHECKING:
-    pass
+    from mobile_backup.agent import Agent
 
 app = typer.Typer(help="The PC agent: collects uploads into your library.")
 
@@ -93,59 +102,69 @@ def agent_run(
         typer.Option(min=1, max=20, help="Long-poll wait; a stop waits at most this long."),
     ] = None,
 ) -> None:
-    """Collect uploads into the library until stopped (Ctrl+C or SIGTERM).
+    """Collect uploads into the library until stopped (Ctrl+C or SIGTERM), a line per file.
 
     Every PC gets every file: run the first PC as it is, and give each other PC its own
-    queue with `mobile-backup agent register NAME`, then `agent run --pc NAME`.
+    queue and library with `mobile-backup agent register NAME`, then `agent run --pc NAME
+    --library DIR`. A second agent on a library already collected into is refused.
     """
-    from mobile_backup.agent import configure_file_log, log_path
+    from mobile_backup.agent import AgentOptions, run_agent
 
     cfg = load_profile(library=library, pc_name=pc)
-    from mobile_backup.agent import build_agent
-
-    agent = build_agent(
-        cfg,
+    options = AgentOptions(
         workers=workers,
         delete_after_download=delete_after_download,
         path_template=path_template,
-        max_bandwidth_mb=max_bandwidth,
-        part_size_mb=part_size,
-        reconcile_hours=reconcile_every or None,
-        wait_seconds=poll_seconds,
+        max_bandwidth_bytes_per_s=int(max_bandwidth * 1_000_000) if max_bandwidth else None,
+        part_size_bytes=part_size * 1024 * 1024 if part_size else None,
+        reconcile_interval_s=reconcile_every * 3600 if reconcile_every else None,
+        poll_wait_s=poll_seconds,
+        log_file=log_file,
     )
-    log = log_file or log_path(agent.library.root)
-    handler = configure_file_log(log)
     if not state.verbose:
-        # The file gets INFO; the terminal (or the service journal) only warnings.
+        # The log file gets INFO; the terminal (or the service journal) only warnings.
         for h in logging.getLogger().handlers:
             if h.level == logging.NOTSET:
                 h.setLevel(logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def started(agent: Agent, log: Path) -> None:
+        out.print(
+            f"Agent (PC {safe(agent.pc_name)}) collecting into {safe(agent.library.root)} "
+            f"(Ctrl+C to stop); log: {safe(log)}"
+        )
+
+    runner = _Runner(lambda: run_agent(cfg, options, stop=stop, on_start=started,
+                                       on_outcome=show_outcome))  # fmt: skip
     try:
-        agent.claim_pc()  # refused at once, in one line, if another library collects it
-    except MobileBackupError:
-        agent.close()
-        logging.getLogger("mobile_backup").removeHandler(handler)
-        handler.close()
-        raise
-    out.print(
-        f"Agent (PC {safe(agent.pc_name)}) collecting into {safe(agent.library.root)} "
-        f"(Ctrl+C to stop); log: {safe(log)}"
-    )
-    runner = threading.Thread(target=agent.run, args=(stop,), name="agent")
-    runner.start()
-    try:
-        while runner.is_alive():
-            runner.join(0.5)
+        runner.wait()
     except KeyboardInterrupt:
         stop.set()
-        runner.join()
-    finally:
-        agent.close()
-        logging.getLogger("mobile_backup").removeHandler(handler)
-        handler.close()
+        runner.wait()
     out.print("Agent stopped.")
+
+
+class _Runner:
+    """Runs the agent in a thread, so Ctrl+C reaches the main thread and stops it cleanly;
+    what the agent raised (a refusal at start) is raised again here, for its one line."""
+
+    def __init__(self, body: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(body,), name="agent")
+        self._thread.start()
+
+    def _run(self, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except BaseException as exc:  # re-raised in the main thread by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+        if self._error is not None:
+            raise self._error
 
 
 @app.command("status")
@@ -215,9 +234,9 @@ def agent_reconcile(
     """Fetch every file this PC lacks (uploaded, or on another PC); audit the library."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    cfg = load_profile(library=library, pc_name=pc)
     from mobile_backup.agent import build_agent
 
+    cfg = load_profile(library=library, pc_name=pc)
     agent = build_agent(cfg)
     try:
         with Progress(
@@ -282,9 +301,24 @@ def agent_register(
     from mobile_backup.core import check_pc_name
 
     check_pc_name(name)  # before anything else: a bad name is the first thing to say
-    pc = register_pc(load_profile(), name)
+    cfg = load_profile()
+    pc = register_pc(cfg, name)
     out.print(f"PC {safe(pc.name)} registered: every new file now goes to it too.")
-    out.print(f"Next: mobile-backup agent run --pc {safe(pc.name)}")
+    out.print("Next, on that PC (a library folder of its own; this one belongs to its PC):")
+    out.print(f"  {_run_command(cfg, pc.name)}", highlight=False)
+
+
+def _run_command(cfg: Settings, pc_name: str) -> str:
+    """`agent run` as it works pasted: the profile, the PC and a library of its own."""
+    import shlex
+
+    base = cfg.library.expanduser() if cfg.library else Path.home() / "Mobile Backup"
+    library = base.with_name(f"{base.name}-{pc_name}")
+    parts = ["mobile-backup"]
+    if state.profile:
+        parts += ["-p", state.profile]
+    parts += ["agent", "run", "--pc", pc_name, "--library", str(library)]
+    return safe(shlex.join(parts))
 
 
 @app.command("pcs")

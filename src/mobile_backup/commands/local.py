@@ -20,43 +20,16 @@ from mobile_backup.commands._common import (
     print_summary,
     progress_bar,
     safe,
-    state,
+    show_outcome,
     summary_json,
     wait_for_signal,
 )
 from mobile_backup.core import ConfigError, MobileBackupError
 
 if TYPE_CHECKING:
-    from mobile_backup.agent import Outcome
     from mobile_backup.local import DemoReport
 
 app = typer.Typer(help="Run the whole system on this machine (embedded AWS emulator).")
-
-
-def outcome_line(outcome: Outcome) -> str | None:
-    """One line for the `local up` terminal: what the PC side did with one upload."""
-    from mobile_backup.agent import OutcomeKind
-
-    kind = outcome.kind
-    placed = outcome.placement
-    where = safe(placed.relative) if placed is not None else ""
-    if kind == OutcomeKind.PLACED:
-        return f"[green]received[/] {where}"
-    if kind == OutcomeKind.ALREADY_PLACED:
-        return f"[dim]already in the library[/] {where}"
-    if kind in (OutcomeKind.FAILED, OutcomeKind.MALFORMED):
-        return f"[red]failed[/] {safe(outcome.detail)}"
-    if kind == OutcomeKind.BLOCKED:
-        return f"[yellow]paused[/] {safe(outcome.detail)}"
-    if kind == OutcomeKind.ERROR:
-        return f"[yellow]will retry[/] {safe(outcome.detail)}"
-    return None  # stale duplicates, messages put back on stop: nothing to tell
-
-
-def _show_outcome(outcome: Outcome) -> None:
-    line = outcome_line(outcome)
-    if line is not None and not state.quiet:
-        out.print(line, highlight=False)
 
 
 def _demo_json(report: DemoReport, *, kept: bool) -> dict[str, Any]:
@@ -106,7 +79,7 @@ def local_up(
         library=library,
         emulator_port=emulator_port,
         api_port=api_port,
-        on_outcome=_show_outcome,
+        on_outcome=show_outcome,
         emulator_process=True,
     )
     with err.status("starting the local stack…"):

@@ -11,7 +11,7 @@ from mobile_backup.core._boundary import (
     error_code,
     object_missing,
 )
-from mobile_backup.core._capture import METADATA_SOURCES, Capture, CaptureSource, plausible
+from mobile_backup.core._capture import Capture, CaptureSource, plausible
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
 from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
@@ -32,10 +32,8 @@ from mobile_backup.core._freeing import (
     may_free,
 )
 from mobile_backup.core._keys import (
-    MEDIA_PREFIX,
     ObjectKey,
     decode_event_key,
-    is_sha256_hex,
     is_user_sub,
     object_key,
     parse_object_key,
@@ -48,13 +46,11 @@ from mobile_backup.core._models import (
     FileRecord,
     FileStatus,
     Receipt,
-    dump_record,
     utcnow,
 )
 from mobile_backup.core._parts import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
-    MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
@@ -78,7 +74,6 @@ from mobile_backup.core._pcs import (
     PcRegistry,
     check_pc_name,
     library_id,
-    pc_queue_name,
 )
 from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
 from mobile_backup.core._settings import (
@@ -100,11 +95,8 @@ __all__ = [
     "HEARTBEAT_EVERY",
     "INIT_TYPE_ENV",
     "MAIN_PC",
-    "MAX_OBJECT_SIZE",
     "MAX_PARTS",
     "MAX_PART_SIZE",
-    "MEDIA_PREFIX",
-    "METADATA_SOURCES",
     "MIN_PART_SIZE",
     "NOT_BACKED_UP",
     "NOT_FOUND_CODES",
@@ -149,12 +141,10 @@ __all__ = [
     "crash_points",
     "decode_event_key",
     "delete_messages",
-    "dump_record",
     "dynamodb_client",
     "error_code",
     "hex_to_b64",
     "is_member_folder",
-    "is_sha256_hex",
     "is_user_sub",
     "library_id",
     "load_settings",
@@ -168,7 +158,6 @@ __all__ = [
     "part_range",
     "password_problem",
     "password_rules",
-    "pc_queue_name",
     "plausible",
     "read_profiles",
     "redact",

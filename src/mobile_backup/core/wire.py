@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mobile_backup.core import (
-    MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
@@ -26,6 +25,7 @@ from mobile_backup.core import (
     choose_part_size,
     part_count,
 )
+from mobile_backup.core._parts import MAX_OBJECT_SIZE
 
 GIB = 1024**3
 # S3 accepts at most 5 GiB in one PUT; bigger files need a multipart upload.

@@ -37,9 +37,6 @@ from mobile_backup.deploy._prices import (
     prices_age_warning,
 )
 from mobile_backup.deploy._profile import (
-    OUTPUT_SETTINGS,
-    STACK_NAME_KEY,
-    profile_values,
     write_deploy_profile,
 )
 from mobile_backup.deploy._stack import (
@@ -63,13 +60,11 @@ from mobile_backup.deploy.exceptions import (
 __all__ = [
     "CAPABILITIES",
     "LAMBDA_PACKAGES",
-    "OUTPUT_SETTINGS",
     "PRICES",
     "PRICES_AS_OF",
     "PRICE_SOURCE",
     "RUNTIME_PROVIDED",
     "SEED_ESTIMATE",
-    "STACK_NAME_KEY",
     "Artifact",
     "ArtifactStore",
     "BuildError",
@@ -97,7 +92,6 @@ __all__ = [
     "list_members",
     "pip_command",
     "prices_age_warning",
-    "profile_values",
     "remove_member",
     "retained_logical_ids",
     "translate",

@@ -16,7 +16,6 @@ from mobile_backup.local._child import LocalServerError, ServerProcess
 from mobile_backup.local._emulator import EmulatorServer
 from mobile_backup.local._provision import LocalResources, ProvisionError, create_user, provision
 from mobile_backup.local._stack import (
-    DEMO_EMAIL,
     LOCAL_PROFILE,
     LocalStack,
     agent_environment,
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from mobile_backup.local._poller import IngestPoller
 
 __all__ = [
-    "DEMO_EMAIL",
     "LOCAL_PROFILE",
     "ApiAsgiApp",
     "ApiServer",
