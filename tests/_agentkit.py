@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobile_backup.agent import Agent, AgentConfig
+from mobile_backup.agent import Agent, AgentConfig, Outcome
 from mobile_backup.core import (
     CaptureSource,
     DownloadMessage,
@@ -105,6 +105,7 @@ def agent_for(
     host: str = "test-pc",
     clock: Callable[[], datetime] = lambda: AT,
     config: AgentConfig | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Agent:
     """An agent on the cloud's queue and ledger, filing into `library`, never waiting."""
     return Agent(
@@ -117,6 +118,7 @@ def agent_for(
         clock=clock,
         wait_seconds=0,
         config=config,
+        on_outcome=on_outcome,
     )
 
 

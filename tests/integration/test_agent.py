@@ -13,7 +13,9 @@ from _forbidden import forbid_missing
 from _agentkit import AT, OTHER_SUB, SUB, Cloud, agent_for, files_under
 from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
 from mobile_backup.core import (
+    STATE_TAG,
     FileStatus,
+    ObjectState,
     object_key,
 )
 from mobile_backup.local import LocalResources
@@ -114,10 +116,42 @@ def test_one_agent_files_each_member_under_their_folder(
 def test_a_hostile_filename_stays_inside_the_library(
     cloud: Cloud, agent: Agent, library: Path
 ) -> None:
-    message = cloud.upload(b"sneaky", filename="..\\../../etc/con.txt")
+    message = cloud.upload(b"sneaky", filename="..\\../../etc/con.jpg")
     cloud.send(message.to_json())
     drain(agent)
-    assert files_under(library) == {f"{SUB}/2024/07/_con.txt": b"sneaky"}
+    assert files_under(library) == {f"{SUB}/2024/07/_con.jpg": b"sneaky"}
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        # A program whose name reads `exe.jpg` right to left (the audit's file).
+        ("\u202egpj.exe", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 500),
+        # A program named as a photo: the bytes decide, not the name.
+        ("IMG_0042.jpg", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 500),
+        # Unrecognised bytes with a name that is no photo or video either.
+        ("notes.txt", b"buy milk\n" * 10),
+    ],
+)
+def test_what_is_not_a_photo_or_video_is_kept_out_and_said_so(
+    cloud: Cloud, agent: Agent, library: Path, filename: str, data: bytes
+) -> None:
+    message = cloud.upload(data, filename=filename, content_type="image/jpeg")
+    cloud.send(message.to_json())
+    outcomes: list[OutcomeKind] = []
+    agent_with_eyes = agent_for(cloud, library, on_outcome=lambda o: outcomes.append(o.kind))
+    assert agent_with_eyes.poll_once(wait_seconds=0) == 1
+    assert outcomes == [OutcomeKind.REFUSED]
+    assert files_under(library) == {}
+    assert list((library / STAGING_DIR).iterdir()) == []
+    record = cloud.ledger.get(SUB, message.sha256)
+    assert record is not None
+    assert record.status == FileStatus.FAILED
+    assert "not a photo or video" in (record.failed_reason or "")
+    # Settled, not retried (no retry can make it a photo), and its copy expires.
+    assert cloud.counts() == (0, 0)
+    tags = cloud.s3.get_object_tagging(Bucket=message.bucket, Key=message.key)["TagSet"]
+    assert tags == [{"Key": STATE_TAG, "Value": ObjectState.REFUSED}]
 
 
 def test_bytes_that_do_not_match_the_hash_are_never_placed(

@@ -54,6 +54,8 @@ def assert_safe_component(name: str) -> None:
         ("photo.jpg. . ", "photo.jpg"),
         ("  spaced  ", "spaced"),
         (".hidden.jpg", "hidden.jpg"),
+        (" .jpg", "unnamed.jpg"),  # the extension is all there is: kept
+        (".HEIC", "unnamed.HEIC"),
         ("", "unnamed"),
         (".", "unnamed"),
         ("..", "unnamed"),

@@ -11,7 +11,7 @@ from cfnlint.api import ManualArgs, lint_file
 
 from _iam import transform
 from mobile_backup.api._app import create_app
-from mobile_backup.core import AWAITING_INDEX, Settings
+from mobile_backup.core import AWAITING_INDEX, STATE_TAG, ObjectState, Settings
 from mobile_backup.core._settings import ENV_PREFIX
 from mobile_backup.infra import TemplateError, default_template_path, load_template, resolve
 
@@ -199,14 +199,16 @@ def test_lifecycle_never_expires_a_copy_the_pc_has_not_verified(template: dict[s
 
     expiring = [r for r in rules if any(k.startswith(("Expiration", "Noncurrent")) for k in r)]
     by_state = {r["TagFilters"][0]["Value"]: r for r in expiring}
-    # Only objects the agent tagged: after its receipt (`downloaded`, kept RetentionDays), or
-    # whose bytes it found do not match their key (`corrupt`: no copy of any file).
-    assert set(by_state) == {"downloaded", "corrupt"}
+    # Only objects tagged by the code's own states (`core.ObjectState`): after a PC's receipt
+    # (`downloaded`, kept RetentionDays), or proven to be no photo of anyone's (the rest).
+    assert set(by_state) == {s.value for s in ObjectState}
     for state, rule in by_state.items():
         assert rule["TagFilters"] == [{"Key": "state", "Value": state}]
         assert "ObjectSizeGreaterThan" not in rule
         assert "Prefix" not in rule
     assert by_state["downloaded"]["ExpirationInDays"] == {"Ref": "RetentionDays"}
+    for state in set(ObjectState) - {ObjectState.DOWNLOADED}:
+        assert by_state[state]["ExpirationInDays"] == 30
     # Every other rule applies to untagged objects too, and none of them expires anything.
     for rule in rules:
         if "TagFilters" not in rule:
@@ -570,10 +572,9 @@ def test_undownloaded_objects_are_never_expired_after_the_transform(
     (bucket,) = of_type(transformed, "AWS::S3::Bucket").values()
     for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]:
         if any(k.startswith(("Expiration", "Noncurrent")) for k in rule):
-            assert rule["TagFilters"] in (
-                [{"Key": "state", "Value": "downloaded"}],
-                [{"Key": "state", "Value": "corrupt"}],
-            )
+            assert rule["TagFilters"] in [
+                [{"Key": STATE_TAG, "Value": state.value}] for state in ObjectState
+            ]
 
 
 def test_http_api_is_throttled_and_access_logged(transformed: dict[str, Any]) -> None:

@@ -33,19 +33,24 @@ from mobile_backup.agent.exceptions import (
     DownloadError,
     DownloadIntegrityError,
     MalformedMessageError,
+    NotMediaError,
     ObjectMissingError,
 )
 from mobile_backup.core import (
+    STATE_TAG,
     CancelledError,
     Capture,
     DownloadMessage,
     FileStatus,
     Ledger,
     MobileBackupError,
+    ObjectState,
     Receipt,
     ServiceError,
     crash_point,
+    state_tagging,
 )
+from mobile_backup.media import media_verdict
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -53,9 +58,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The lifecycle rule expires objects carrying this tag (infra/template.yaml).
-DOWNLOADED_TAG = ("state", "downloaded")
-CORRUPT_TAG = ("state", "corrupt")  # the template's lifecycle rule expires these
 # Errors that mean "this disk or folder will not take the file now": wait, do not fail it.
 _BLOCKING_ERRNOS = {
     errno.ENOSPC: "disk_full",
@@ -158,7 +160,9 @@ class Delivery:
     ) -> Outcome:
         """Acknowledge a delivered message, or put back / back off one that was not."""
         message_id = outcome.message_id
-        if outcome.kind in (OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED, OutcomeKind.STALE):
+        settled = (OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED, OutcomeKind.STALE,
+                   OutcomeKind.REFUSED)  # fmt: skip
+        if outcome.kind in settled:
             acknowledged = self._acknowledge(message_id, handle, ack)
             return self._told(
                 Outcome(
@@ -210,8 +214,10 @@ class Delivery:
             return Outcome(OutcomeKind.RELEASED, message_id, detail=str(exc))
         except DownloadIntegrityError as exc:
             if isinstance(exc, ContentMismatchError):
-                self._tag(item, CORRUPT_TAG)  # proven garbage: expired by a lifecycle rule
+                self._tag(item, ObjectState.CORRUPT)  # proven garbage: a lifecycle rule expires it
             return self._fail(message_id, item, f"integrity: {exc}")
+        except NotMediaError as exc:
+            return self._refuse(message_id, item, str(exc))
         except ObjectMissingError as exc:
             return self._missing(message_id, item, exc)
         except DownloadError as exc:
@@ -295,6 +301,9 @@ class Delivery:
                 cancel=cancel,
             )
             try:
+                verdict = media_verdict(staged, item.filename)
+                if not verdict.ok:
+                    raise NotMediaError(f"{item.filename!r} is {verdict.reason}")
                 capture = choose_capture(item, staged)
                 set_file_time(staged, capture)
                 relative = self._render(item, capture)
@@ -349,7 +358,7 @@ class Delivery:
     def _after_receipt(self, item: DownloadMessage) -> None:
         """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe."""
         if not self._config.delete_after_download or not self._every_pc_has(item):
-            self._tag(item, DOWNLOADED_TAG)
+            self._tag(item, ObjectState.DOWNLOADED)
             return
         try:
             self.s3.delete_object(Bucket=item.bucket, Key=item.key)
@@ -367,17 +376,28 @@ class Delivery:
             return False
         return record is not None and names <= set(record.receipts)
 
-    def _tag(self, item: DownloadMessage, tag: tuple[str, str]) -> None:
-        """Tag the cloud copy (`state=downloaded|corrupt`, which lifecycle rules expire);
-        best effort: an untagged object is only kept longer, never lost."""
+    def _tag(self, item: DownloadMessage, state: ObjectState) -> None:
+        """Tag the cloud copy's `state` (lifecycle rules expire each tagged state); best
+        effort: an untagged object is only kept longer, never lost."""
         try:
             self.s3.put_object_tagging(
-                Bucket=item.bucket,
-                Key=item.key,
-                Tagging={"TagSet": [{"Key": tag[0], "Value": tag[1]}]},
+                Bucket=item.bucket, Key=item.key, Tagging=state_tagging(state)
             )
         except (BotoCoreError, ClientError) as exc:
-            logger.warning("could not tag %s as %s=%s: %s", item.key, *tag, exc)
+            logger.warning("could not tag %s as %s=%s: %s", item.key, STATE_TAG, state, exc)
+
+    def _refuse(self, message_id: str, item: DownloadMessage, reason: str) -> Outcome:
+        """Bytes that are not a photo or video: kept out of the library for good, the ledger
+        says why, the cloud copy expires, and the message is settled (no retry can help)."""
+        logger.warning("%s kept out of the library: %s", item.key, reason)
+        self._note_error("not_media", f"{item.key}: {reason}")
+        self._tag(item, ObjectState.REFUSED)
+        try:
+            self.ledger.mark_failed(item.user_sub, item.sha256, reason=reason, now=self._clock())
+        except ServiceError as exc:
+            logger.warning("could not record why %s was refused: %s", item.key, exc)
+            return Outcome(OutcomeKind.ERROR, message_id, detail=str(exc))
+        return Outcome(OutcomeKind.REFUSED, message_id, detail=reason)
 
     def _fail(self, message_id: str, item: DownloadMessage, reason: str) -> Outcome:
         logger.error("%s cannot be delivered (kept for retry/DLQ): %s", item.key, reason)

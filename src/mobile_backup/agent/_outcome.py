@@ -19,6 +19,8 @@ class OutcomeKind(enum.StrEnum):
     """The object is gone and the ledger already has a receipt: an old duplicate."""
     FAILED = "failed"
     """The object is missing or its bytes are wrong; the ledger says why."""
+    REFUSED = "refused"
+    """Not a photo or video by its content: kept out of the library, the ledger says why."""
     MALFORMED = "malformed"
     """Not a download message; left for the dead-letter queue."""
     ERROR = "error"

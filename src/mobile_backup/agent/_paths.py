@@ -61,13 +61,14 @@ def sanitize_filename(name: str) -> str:
 
     Drops any directory part (either separator), control and bidi-override characters;
     replaces `<>:"/\\|?*` with `_`; strips leading and trailing dots and spaces (Windows drops
-    trailing ones; leading dots would hide the file); prefixes Windows device names
+    trailing ones; leading dots would hide the file; a name that is only an extension keeps
+    it: `" .jpg"` → `unnamed.jpg`); prefixes Windows device names
     (`con.txt` → `_con.txt`); caps the UTF-8 length at `MAX_FILENAME_BYTES`, keeping the
     extension. Never returns an empty name, `.` or `..`.
     """
     name = unicodedata.normalize("NFC", name)
     name = _SEPARATORS.split(name)[-1]
-    name = "".join(_clean_char(ch) for ch in name).strip(" .")
+    name = _strip_ends("".join(_clean_char(ch) for ch in name))
     if not name:
         return UNNAMED
     stem, ext = split_extension(name)
@@ -110,6 +111,19 @@ def ensure_inside(root: Path, path: Path | PurePosixPath, *, root_resolved: bool
     if target == base or not target.is_relative_to(base):
         raise UnsafePathError(f"{path} resolves outside the library root {base}")
     return target
+
+
+def _strip_ends(name: str) -> str:
+    """Without leading and trailing dots and spaces, keeping an extension that is all there
+    is after them: `" .jpg"` and `".jpg"` become `unnamed.jpg`, not `jpg`."""
+    name = name.rstrip(" .")
+    core = name.lstrip(" .")
+    if core == name:
+        return name
+    head = name[: len(name) - len(core)]
+    if "." in head and core and split_extension(f"x.{core}")[1] == f".{core}":
+        return f"{UNNAMED}.{core}"
+    return core
 
 
 def _clean_char(ch: str) -> str:

@@ -12,6 +12,8 @@
         │                              one its key names: the cloud copy is garbage
         ├── DownloadError              the object could not be fetched (also ServiceError)
         │   └── ObjectMissingError     the object is not in the bucket (any more)
+        ├── NotMediaError              verified bytes that are not a photo or video (also
+        │                              InvalidInputError); never filed, the message settled
         ├── ServiceInstallError        the service could not be installed or removed
         ├── LibraryInUseError          another agent is running on this library (also
         │                              ConfigError); nothing is started
@@ -77,6 +79,12 @@ class ObjectMissingError(DownloadError):
     """The object is not in the bucket (any more): expired after delivery, or never there."""
 
     code = "object_missing"
+
+
+class NotMediaError(AgentError, InvalidInputError):
+    """The object's bytes (verified against its key) are not a photo or video."""
+
+    code = "not_media"
 
 
 class ServiceInstallError(AgentError):

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from mobile_backup.client import classify, is_photo_or_video
+from mobile_backup.client import classify
+from mobile_backup.media import is_photo_or_video
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,6 @@ from mobile_backup.client._scan import (
     Skipped,
     classify,
     group_skipped,
-    is_photo_or_video,
     scan_folder,
 )
 from mobile_backup.client._session import UploadSession, account_id, account_key
@@ -101,7 +100,6 @@ __all__ = [
     "discover",
     "free_planned",
     "group_skipped",
-    "is_photo_or_video",
     "journal_path",
     "plan_free_up",
     "scan_folder",

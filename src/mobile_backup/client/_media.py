@@ -9,17 +9,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mobile_backup.client._scan import (
-    Scan,
-    Skipped,
-    group_skipped,
-    media_suffix,
-    scan_folder,
-    sniff,
-)
+from mobile_backup.client._scan import Scan, Skipped, group_skipped, scan_folder
 from mobile_backup.client.exceptions import NoFilesError
 from mobile_backup.core import Capture, CaptureSource, plausible
-from mobile_backup.media import read_capture
+from mobile_backup.media import media_suffix, read_capture, sniff
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mobile_backup.client._files import check_regular, open_regular
 from mobile_backup.client.exceptions import FileChangedError
 from mobile_backup.core import (
     DEFAULT_MULTIPART_THRESHOLD,
@@ -24,6 +23,7 @@ from mobile_backup.core import (
     part_count,
     part_range,
 )
+from mobile_backup.media import check_regular, open_regular
 
 __all__ = [
     "DEFAULT_MULTIPART_THRESHOLD",

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobile_backup.client._files import open_regular
+from mobile_backup.media import media_suffix, sniff
 
 HIDDEN = "hidden"
 PHONE_TRASH = "in the phone's trash or still being written"
@@ -27,20 +27,10 @@ NOT_A_FILE = "not a regular file"
 LINKED_FOLDER = "a link to a folder (not followed)"
 SKIP_REASONS = (HIDDEN, PHONE_TRASH, NOT_MEDIA, UNREADABLE, VANISHED, NOT_A_FILE, LINKED_FOLDER)
 
-MEDIA_SUFFIXES = frozenset(
-    {
-        ".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".tif", ".tiff", ".dng",
-        ".raw", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".avif",
-        ".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi",
-    }
-)  # fmt: skip
 # Android moves deleted photos to `.trashed-<expiry>-<name>` and writes new ones as
 # `.pending-<expiry>-<name>`; desktops keep deleted files in these folders.
 _TRASH_PREFIXES = (".trashed-", ".pending-")
 _TRASH_FOLDERS = frozenset({".trash", ".trashes", "$recycle.bin", ".thumbnails"})
-# Image types that are drawings or containers rather than photos.
-_NOT_PHOTOS = frozenset({"image/vnd.dwg", "image/x-icon", "application/dicom"})
-_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,37 +57,6 @@ def group_skipped(skipped: Iterable[Skipped]) -> dict[str, list[Skipped]]:
         groups.setdefault(item.reason, []).append(item)
     order = Counter({reason: len(items) for reason, items in groups.items()})
     return {reason: groups[reason] for reason, _ in order.most_common()}
-
-
-def media_suffix(name: str) -> bool:
-    """Whether the name ends in a photo or video extension (trailing dots and spaces ignored)."""
-    return Path(name.rstrip(". ") or name).suffix.lower() in MEDIA_SUFFIXES
-
-
-def is_photo_or_video(path: Path) -> bool:
-    """By its name or, failing that, by its first bytes (the folder scan's own test).
-
-    Raises OSError when the file cannot be read.
-    """
-    return media_suffix(path.name) or sniff(path) is not None
-
-
-def sniff(path: Path) -> str | None:
-    """The media type a photo or video file's first bytes announce, or None if they do not.
-
-    Raises OSError when the file cannot be read.
-    """
-    import filetype  # light, pure Python: fine on phones too
-
-    with open_regular(path) as f:
-        head = f.read(_SNIFF_BYTES)
-    kind = filetype.guess(head)
-    if kind is None:
-        return None
-    mime = str(kind.mime)
-    if mime in _NOT_PHOTOS or not mime.startswith(("image/", "video/")):
-        return None
-    return mime
 
 
 def _trash(parts: tuple[str, ...]) -> bool:

@@ -26,7 +26,6 @@ import httpx
 
 from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
-from mobile_backup.client._files import NotRegularFileError
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import capture_of, content_type
 from mobile_backup.client._multipart import MultipartJob
@@ -54,6 +53,7 @@ from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._transfer import fresh_until, put_range
 from mobile_backup.client.exceptions import FileChangedError, UploadError, UrlRejectedError
 from mobile_backup.core import CancelledError, FileMeta, MobileBackupError, chunked, crash_point
+from mobile_backup.media import NotRegularFileError
 
 log = logging.getLogger(__name__)
 

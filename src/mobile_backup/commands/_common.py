@@ -371,6 +371,8 @@ def outcome_line(outcome: Outcome) -> str | None:
         return f"[dim]already in the library[/] {where}"
     if kind in (OutcomeKind.FAILED, OutcomeKind.MALFORMED):
         return f"[red]failed[/] {safe(outcome.detail)}"
+    if kind == OutcomeKind.REFUSED:
+        return f"[yellow]kept out of the library[/] {safe(outcome.detail)}"
     if kind == OutcomeKind.BLOCKED:
         return f"[yellow]paused[/] {safe(outcome.detail)}"
     if kind == OutcomeKind.ERROR:

@@ -48,6 +48,7 @@ from mobile_backup.core._models import (
     Receipt,
     utcnow,
 )
+from mobile_backup.core._object_state import STATE_TAG, ObjectState, state_tagging
 from mobile_backup.core._parts import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
@@ -103,6 +104,7 @@ __all__ = [
     "PASSWORD_POLICY",
     "RECORD_CALLS_ENV",
     "SQS_BATCH",
+    "STATE_TAG",
     "VERIFIED_WITHIN",
     "AuthError",
     "CancelledError",
@@ -121,6 +123,7 @@ __all__ = [
     "MobileBackupError",
     "NotFoundError",
     "ObjectKey",
+    "ObjectState",
     "PartPlan",
     "PcInUseError",
     "PcRecord",
@@ -168,6 +171,7 @@ __all__ = [
     "sha256_stream",
     "snapshot_init",
     "sqs_client",
+    "state_tagging",
     "temporary_password",
     "utcnow",
     "write_profile",

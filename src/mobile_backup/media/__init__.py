@@ -12,6 +12,14 @@ from mobile_backup.media._capture import (
     read_capture,
 )
 from mobile_backup.media._exif import ExifFields, read_exif
+from mobile_backup.media._files import NotRegularFileError, check_regular, open_regular
+from mobile_backup.media._kind import (
+    MediaVerdict,
+    is_photo_or_video,
+    media_suffix,
+    media_verdict,
+    sniff,
+)
 from mobile_backup.media._thumbnail import (
     EDGE,
     make_thumbnail,
@@ -20,8 +28,16 @@ from mobile_backup.media._thumbnail import (
 __all__ = [
     "EDGE",
     "ExifFields",
+    "MediaVerdict",
+    "NotRegularFileError",
+    "check_regular",
+    "is_photo_or_video",
     "make_thumbnail",
+    "media_suffix",
+    "media_verdict",
     "metadata_capture",
+    "open_regular",
     "read_capture",
     "read_exif",
+    "sniff",
 ]

@@ -1,4 +1,4 @@
-"""Opening a member's file: regular files only, and never waiting on one.
+"""Opening a file to read what it holds: regular files only, and never waiting on one.
 
 A path named on the command line is whatever the user named: `mkfifo pipe.jpg` then
 `upload pipe.jpg` hung forever in `open()`, waiting for a writer. Every read of a file the
