@@ -17,10 +17,12 @@ import pytest
 
 from conftest import load_event, snapstart_init_env
 from mobile_backup.core import (
+    STATE_TAG,
     DownloadMessage,
     FileMeta,
     FileStatus,
     Ledger,
+    ObjectState,
     Receipt,
     Settings,
     dynamodb_client,
@@ -183,17 +185,48 @@ def test_keys_encoded_as_the_emulator_sends_them_are_decoded(
     assert DownloadMessage.from_json(body).filename == "Summer Day.jpg"
 
 
-def test_an_object_without_a_ledger_entry_is_still_announced(
-    settings: Settings, processor: IngestProcessor, ledger: Ledger, sqs: SQSClient
+@pytest.mark.parametrize("sub", [SUB, "Zz-not-uuid"])
+def test_an_object_the_api_never_presigned_is_quarantined_not_filed(
+    settings: Settings, ledger: Ledger, sqs: SQSClient, sub: str
 ) -> None:
-    # Nothing is lost: an unexpected object gets a minimal entry and reaches the agent.
-    processor.process_body(s3_body("s3_multipart_complete_event.json", str(settings.bucket)))
-    record = ledger.get(SUB, VIDEO_SHA)
-    assert record is not None
-    assert record.status == FileStatus.UPLOADED
-    (body,) = drain(sqs, settings.require("downloads_queue_url"))
-    message = DownloadMessage.from_json(body)
-    assert (message.sha256, message.size, message.filename) == (VIDEO_SHA, len(VIDEO), VIDEO_SHA)
+    """`put_object(Key=f"media/alice/{sha256(body)}")` by anyone with write access to the
+    bucket was filed in Alice's folder, and `media/Zz-not-uuid/...` made a new folder."""
+    s3 = s3_client(settings)
+    bucket = str(settings.bucket)
+    key = object_key(sub, VIDEO_SHA)
+    s3.put_object(Bucket=bucket, Key=key, Body=VIDEO)
+    counted: list[tuple[str, int]] = []
+    lambda_handler = make_handler(
+        IngestProcessor.from_settings(settings), metric=lambda n, v: counted.append((n, v))
+    )
+    event = {"Records": [{"messageId": "m1", "body": s3_body(
+        "s3_multipart_complete_event.json", bucket, key=key
+    )}]}  # fmt: skip
+    assert lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert ledger.get(sub, VIDEO_SHA) is None  # no entry made up for it
+    assert drain(sqs, settings.require("downloads_queue_url")) == []
+    tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    assert tags == [{"Key": STATE_TAG, "Value": ObjectState.QUARANTINED}]
+    assert counted == [(handler_module.QUARANTINED_METRIC, 1)]
+
+
+def test_the_quarantine_metric_is_the_one_the_template_alarms_on() -> None:
+    from mobile_backup.infra import load_template
+
+    alarm = load_template()["Resources"]["QuarantineAlarm"]["Properties"]
+    assert alarm["Namespace"] == handler_module.METRICS_NAMESPACE
+    assert alarm["MetricName"] == handler_module.QUARANTINED_METRIC
+    assert alarm["Dimensions"] == [{"Name": "Service", "Value": handler_module.SERVICE}]
+
+
+def test_the_metric_is_an_embedded_metric_format_line(capsys: pytest.CaptureFixture[str]) -> None:
+    handler_module.emit_metric(handler_module.QUARANTINED_METRIC, 2)
+    line = json.loads(capsys.readouterr().out)
+    (spec,) = line["_aws"]["CloudWatchMetrics"]
+    assert spec["Namespace"] == handler_module.METRICS_NAMESPACE
+    assert spec["Metrics"] == [{"Name": handler_module.QUARANTINED_METRIC, "Unit": "Count"}]
+    assert line[handler_module.QUARANTINED_METRIC] == 2
+    assert line["Service"] == handler_module.SERVICE
 
 
 def test_test_events_and_foreign_keys_send_nothing(
@@ -208,6 +241,8 @@ def test_test_events_and_foreign_keys_send_nothing(
 def test_a_malformed_body_fails_only_its_own_item(
     settings: Settings, processor: IngestProcessor, ledger: Ledger, sqs: SQSClient
 ) -> None:
+    reserve(ledger, PHOTO_SHA, filename="IMG_0001.HEIC", size=len(PHOTO))
+    reserve(ledger, VIDEO_SHA, filename="VID_0001.MP4", size=len(VIDEO))
     event = sqs_event(settings)
     bad = copy.deepcopy(event["Records"][0])
     bad["messageId"] = "7c1b5f1e-2a59-4d40-9a3e-0b8f2c6d1e55"
@@ -287,6 +322,7 @@ def test_the_lambda_entry_point_processes_an_sqs_event(
     settings: Settings, ledger: Ledger, sqs: SQSClient, lambda_environment: io.StringIO
 ) -> None:
     reserve(ledger, PHOTO_SHA, filename="IMG_0001.HEIC", size=len(PHOTO))
+    reserve(ledger, VIDEO_SHA, filename="VID_0001.MP4", size=len(VIDEO))
     event = sqs_event(settings)
     bad = copy.deepcopy(event["Records"][1])
     bad["messageId"] = "d0c8a6b2-7f6e-4f0a-8d57-33f9d2c4b1aa"
@@ -330,7 +366,10 @@ def test_the_poller_takes_real_notifications_through_the_lambda_code_path(
     assert record.announced_at is not None
 
 
-def test_the_poller_leaves_failed_items_on_the_queue(settings: Settings, sqs: SQSClient) -> None:
+def test_the_poller_leaves_failed_items_on_the_queue(
+    settings: Settings, ledger: Ledger, sqs: SQSClient
+) -> None:
+    reserve(ledger, PHOTO_SHA, filename="IMG_0001.HEIC", size=len(PHOTO))
     events_url = settings.require("events_queue_url")
     drain_events = IngestPoller(settings=settings, wait_seconds=0)
     while drain_events.poll_once():  # the provisioning's s3:TestEvent

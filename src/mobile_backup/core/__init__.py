@@ -38,7 +38,7 @@ from mobile_backup.core._keys import (
     object_key,
     parse_object_key,
 )
-from mobile_backup.core._ledger import AWAITING_INDEX, Ledger
+from mobile_backup.core._ledger import AWAITING_INDEX, Ledger, UnreservedUploadError
 from mobile_backup.core._members import is_member_folder, member_folder_name
 from mobile_backup.core._models import (
     DownloadMessage,
@@ -132,6 +132,7 @@ __all__ = [
     "RedactingFilter",
     "ServiceError",
     "Settings",
+    "UnreservedUploadError",
     "aws_call",
     "b64_to_hex",
     "boto_errors",

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core._boundary import aws_call, boto_errors
-from mobile_backup.core._errors import InvalidInputError, ServiceError
+from mobile_backup.core._errors import InvalidInputError, NotFoundError, ServiceError
 from mobile_backup.core._members import folder_candidates
 from mobile_backup.core._models import FileMeta, FileRecord, FileStatus, Receipt
 from mobile_backup.core._pcs import MAIN_PC, PcRegistry, partition_items
@@ -138,6 +138,12 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
             "crc64nvme": s("crc64nvme"),
         }
     )
+
+
+class UnreservedUploadError(NotFoundError):
+    """An object the API never presigned: there is no ledger entry for it."""
+
+    code = "unreserved_upload"
 
 
 class Ledger:
@@ -374,8 +380,9 @@ class Ledger:
     def mark_uploaded(self, user_sub: str, sha256: str, *, size: int, now: datetime) -> FileRecord:
         """Move to `uploaded` (idempotent); returns the record as it now stands.
 
-        An object without a ledger entry (it cannot be presigned without one, but nothing
-        must be lost) gets a minimal entry so that the agent still collects it.
+        Raises UnreservedUploadError when there is no entry: the API writes one before it
+        presigns anything, so the object was put into the bucket some other way (by anyone
+        with write access to it, under any member's key) and is not filed.
         """
         values: dict[str, Any] = {
             ":uploaded": _s(FileStatus.UPLOADED),
@@ -383,8 +390,6 @@ class Ledger:
             ":failed": _s(FileStatus.FAILED),
             ":now": _s(now.isoformat()),
             ":size": {"N": str(size)},
-            ":fn": _s(sha256),
-            ":ct": _s("application/octet-stream"),
             ":gpk": _s(AWAITING_PK_VALUE),
             ":gsk": _s(f"{now.isoformat()}#{user_sub}#{sha256}"),
         }
@@ -394,12 +399,10 @@ class Ledger:
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 UpdateExpression=(
                     "SET #st = :uploaded, uploaded_at = :now, #size = :size, "
-                    "filename = if_not_exists(filename, :fn), "
-                    "content_type = if_not_exists(content_type, :ct), "
                     "created_at = if_not_exists(created_at, :now), "
                     "gsi1pk = :gpk, gsi1sk = :gsk REMOVE failed_reason, announced_at"
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR #st IN (:pending, :failed)",
+                ConditionExpression="attribute_exists(pk) AND #st IN (:pending, :failed)",
                 ExpressionAttributeNames={"#st": "status", "#size": "size"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -407,7 +410,9 @@ class Ledger:
         except self._db.exceptions.ConditionalCheckFailedException:
             existing = self.get(user_sub, sha256)
             if existing is None:
-                raise ServiceError("ledger entry vanished during an update") from None
+                raise UnreservedUploadError(
+                    f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
+                ) from None
             return existing
         except boto_errors() as exc:
             raise _service_error("write the ledger", exc) from exc

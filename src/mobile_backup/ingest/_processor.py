@@ -28,18 +28,23 @@ from mobile_backup.core import (
     InvalidKeyError,
     Ledger,
     ObjectKey,
+    ObjectState,
     PcRegistry,
     Settings,
+    UnreservedUploadError,
     boto_errors,
     decode_event_key,
     dynamodb_client,
     parse_object_key,
+    s3_client,
     sqs_client,
+    state_tagging,
     utcnow,
 )
 from mobile_backup.ingest.exceptions import AnnounceError, MalformedEventError
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
@@ -60,6 +65,8 @@ class IngestOutcome:
     """Media objects that were already announced or downloaded: nothing sent."""
     ignored: tuple[str, ...] = ()
     """Keys outside the media scheme, and events other than ObjectCreated."""
+    quarantined: tuple[str, ...] = ()
+    """Objects the API never presigned (no ledger entry): tagged, never filed."""
     test_event: bool = False
     """The body was the `s3:TestEvent` S3 sends when notifications are configured."""
 
@@ -80,6 +87,7 @@ class IngestProcessor:
         downloads_queue_url: where download messages go (the first PC's queue).
         clock: returns the current time (timezone-aware, UTC).
         pcs: the PC registry: each registered PC's own queue gets every message too.
+        s3: tags objects the API never presigned `state=quarantined` (see `_quarantine`).
     """
 
     def __init__(
@@ -90,8 +98,10 @@ class IngestProcessor:
         downloads_queue_url: str,
         clock: Callable[[], datetime],
         pcs: PcRegistry | None = None,
+        s3: S3Client | None = None,
     ) -> None:
         self._ledger = ledger
+        self._s3 = s3
         self._sqs = sqs
         self._queue_url = downloads_queue_url
         self._clock = clock
@@ -112,6 +122,7 @@ class IngestProcessor:
             downloads_queue_url=queue,
             clock=clock,
             pcs=PcRegistry(db, settings.require("table"), downloads_queue_url=queue),
+            s3=s3_client(settings),
         )
 
     def queue_urls(self) -> list[str]:
@@ -147,14 +158,37 @@ class IngestProcessor:
                 ignored.append(outcome)
         announced: list[str] = []
         duplicates: list[str] = []
+        quarantined: list[str] = []
         for obj in created:
-            if self._ingest(obj):
-                announced.append(str(obj.key))
-            else:
-                duplicates.append(str(obj.key))
+            try:
+                sent = self._ingest(obj)
+            except UnreservedUploadError as exc:
+                self._quarantine(obj, exc)
+                quarantined.append(str(obj.key))
+                continue
+            (announced if sent else duplicates).append(str(obj.key))
         return IngestOutcome(
-            announced=tuple(announced), duplicates=tuple(duplicates), ignored=tuple(ignored)
+            announced=tuple(announced),
+            duplicates=tuple(duplicates),
+            ignored=tuple(ignored),
+            quarantined=tuple(quarantined),
         )
+
+    def _quarantine(self, obj: _CreatedObject, exc: UnreservedUploadError) -> None:
+        """An object no member's upload asked for: written straight into the bucket (by
+        anyone with write access, under any key). Never filed, tagged for the owner to look
+        at (a lifecycle rule expires it after 30 days); the caller counts it (a metric)."""
+        logger.warning("quarantined %s: %s", obj.key, exc)
+        if self._s3 is None:
+            return
+        try:
+            self._s3.put_object_tagging(
+                Bucket=obj.bucket,
+                Key=str(obj.key),
+                Tagging=state_tagging(ObjectState.QUARANTINED),
+            )
+        except boto_errors() as tag_error:  # untagged is kept, never filed: safe
+            logger.warning("could not tag %s as quarantined: %s", obj.key, tag_error)
 
     def _ingest(self, obj: _CreatedObject) -> bool:
         """Record the upload and announce it once; True if a message was sent."""

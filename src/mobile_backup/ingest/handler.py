@@ -11,7 +11,10 @@ Imports stay light for cold start: core, Powertools, and nothing of the agent or
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,16 +49,48 @@ _log = logging.getLogger(__name__)
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def make_handler(processor: IngestProcessor) -> LambdaHandler:
+METRICS_NAMESPACE = "MobileBackup"
+QUARANTINED_METRIC = "QuarantinedObjects"
+"""Objects the API never presigned (the template's alarm watches it)."""
+
+
+def emit_metric(name: str, value: int) -> None:
+    """One CloudWatch metric as an Embedded Metric Format line on stdout: Lambda's log
+    stream turns it into a metric, with no API call, no IAM grant and no import at cold
+    start."""
+    document = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [["Service"]],
+                    "Metrics": [{"Name": name, "Unit": "Count"}],
+                }
+            ],
+        },
+        "Service": SERVICE,
+        name: value,
+    }
+    sys.stdout.write(json.dumps(document) + "\n")
+    sys.stdout.flush()
+
+
+def make_handler(
+    processor: IngestProcessor, *, metric: Callable[[str, int], None] | None = None
+) -> LambdaHandler:
     """An SQS Lambda handler that feeds each record's body to `processor`.
 
     Returns `{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`: a record fails
     when its body raises, and only failed records are redelivered. A batch in which every
     record failed is reported the same way rather than raised, which Lambda treats alike.
+    `metric(name, value)` is told of quarantined objects (on Lambda: `emit_metric`).
     """
 
     def record_handler(record: SQSRecord) -> None:
         outcome = processor.process_body(record.body)
+        if outcome.quarantined and metric is not None:
+            metric(QUARANTINED_METRIC, len(outcome.quarantined))
         _log.debug(
             "record %s: %d announced, %d duplicate(s), %d ignored",
             record.message_id,
@@ -89,7 +124,7 @@ def _default_handler() -> LambdaHandler:
     # Route this package's stdlib loggers through Powertools' JSON formatter. Only on the
     # Lambda path: the local poller keeps the host process's logging as it is.
     copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})
-    return make_handler(IngestProcessor.from_settings(load_settings()))
+    return make_handler(IngestProcessor.from_settings(load_settings()), metric=emit_metric)
 
 
 if snapshot_init():  # Lambda is initialising this function to snapshot it (SnapStart)
