@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import settings_for
+from mobile_backup.api import Principal
 from mobile_backup.core import (
     FileStatus,
     Ledger,
@@ -475,6 +476,68 @@ def test_a_cors_preflight_needs_no_token(api: httpx.Client) -> None:
     assert "POST" in response.headers["access-control-allow-methods"]
     allowed = response.headers["access-control-allow-headers"].lower()
     assert "authorization" in allowed
+
+
+# A removed member -------------------------------------------------------------------------
+def test_a_removed_member_is_refused_on_every_route_at_once(
+    api: httpx.Client, stack_settings: Settings, stack: Any
+) -> None:
+    """`users remove` used to leave a member able to start new uploads for the rest of
+    their token's life (15 minutes). This API process has not seen the member before."""
+    from mobile_backup.deploy import remove_member
+
+    carol = sign_in(stack_settings, stack)
+    email = cognito_client(stack_settings).get_user(AccessToken=carol.token)["Username"]
+    remove_member(
+        cognito_client(stack_settings),
+        user_pool_id=stack_settings.require("user_pool_id"),
+        email=email,
+    )
+    doc = api.get("/v1/openapi.json").json()
+    protected = [
+        (method, path)
+        for path, operations in doc["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    ]
+    assert len(protected) >= 7
+    for method, path in protected:  # the schema is checked first: an empty body may be 422
+        response = api.request(method, path, json={}, headers=carol.auth)
+        assert response.status_code in (401, 422), (method, path, response.text)
+    assert_error(api.get("/v1/files", headers=carol.auth), 401, "member_removed")
+    plan = api.post("/v1/uploads", json={"files": [media(b"new photo")]}, headers=carol.auth)
+    assert_error(plan, 401, "member_removed")
+
+
+def test_a_member_removed_after_a_request_is_refused_within_a_minute(
+    stack_settings: Settings, stack: Any
+) -> None:
+    from mobile_backup.api._members import CONFIRMED_FOR_SECONDS, MemberStatus
+    from mobile_backup.api.exceptions import MemberRemovedError
+    from mobile_backup.deploy import remove_member
+
+    dave = sign_in(stack_settings, stack)
+    principal = Principal(sub=dave.sub, username="dave", token=dave.token)
+    now = [1000.0]
+    asked: list[str] = []
+    idp = cognito_client(stack_settings)
+
+    def identity() -> Any:
+        asked.append("GetUser")
+        return idp
+
+    status = MemberStatus(identity, clock=lambda: now[0])
+    status.check(principal)
+    status.check(principal)
+    assert asked == ["GetUser"]  # once a minute per token, not per request
+    email = idp.get_user(AccessToken=dave.token)["Username"]
+    remove_member(idp, user_pool_id=stack_settings.require("user_pool_id"), email=email)
+    now[0] += CONFIRMED_FOR_SECONDS - 1
+    status.check(principal)  # still within the minute Cognito vouched for
+    now[0] += 2
+    with pytest.raises(MemberRemovedError):
+        status.check(principal)
+    assert CONFIRMED_FOR_SECONDS <= 60
 
 
 # Bad input is never a 5xx ------------------------------------------------------------------

@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from mobile_backup import __version__
 from mobile_backup.api._auth import Principal, TokenVerifier
-from mobile_backup.api._members import MemberFolders
+from mobile_backup.api._members import MemberFolders, MemberStatus
 from mobile_backup.api._multipart import MultipartService
 from mobile_backup.api._service import UploadService
 from mobile_backup.api.exceptions import (
@@ -300,6 +300,7 @@ def create_app(
     if eager:
         identity()
     members = MemberFolders(ledger, identity)
+    status = MemberStatus(identity)
     service = UploadService(
         ledger=ledger,
         members=members,
@@ -338,6 +339,7 @@ def create_app(
 
     def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
         principal = verifier.verify_header(app.current_event.headers.get("authorization"))
+        status.check(principal)  # a removed member is refused within a minute
         app.context[_PRINCIPAL_KEY] = principal
         return next_middleware(app)
 

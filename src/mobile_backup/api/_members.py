@@ -1,4 +1,11 @@
-"""Each member's folder name, settled once: what the PC library and receipts call them.
+"""Who the caller is in the household: still a member (asked once a minute), and their folder
+name, settled once: what the PC library and receipts call them.
+
+A token outlives its member: Cognito cannot recall an access token it issued (15 minutes),
+so `MemberStatus` asks Cognito with the caller's own token (`GetUser`) at most once a
+minute per token, and a member removed (`users remove`), disabled or signed out everywhere
+is refused within a minute on every route.
+
 
 The name comes from the member's own Cognito attributes, read with their verified access
 token (`GetUser`, which Cognito authorises by that token, not by IAM): the preferred
@@ -9,13 +16,15 @@ later renames, and unique in the household.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mobile_backup.api._auth import Principal
-from mobile_backup.api.exceptions import TokenInvalidError
+from mobile_backup.api.exceptions import MemberRemovedError, TokenInvalidError
 from mobile_backup.core import Ledger, ServiceError, boto_errors, error_code, member_folder_name
 
 if TYPE_CHECKING:
@@ -24,6 +33,55 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_CACHED = 1000
+CONFIRMED_FOR_SECONDS = 60.0
+"""How long Cognito's word that a token's member is active is taken as still true."""
+
+
+class MemberStatus:
+    """Refuses callers who are no longer active members (see the module docstring)."""
+
+    def __init__(
+        self,
+        identity: Callable[[], CognitoIdentityProviderClient],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._identity = identity
+        self._clock = clock
+        self._confirmed: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, principal: Principal) -> None:
+        """Returns if the caller is an active member; MemberRemovedError otherwise.
+
+        If Cognito cannot be asked, the (verified) token is trusted for now and the next
+        request asks again: an outage of Cognito must not stop every backup.
+        """
+        key = hashlib.sha256(principal.token.encode()).digest()  # no token kept in memory
+        now = self._clock()
+        with self._lock:
+            at = self._confirmed.get(key)
+        if at is not None and now - at < CONFIRMED_FOR_SECONDS:
+            return
+        try:
+            self._identity().get_user(AccessToken=principal.token)
+        except boto_errors() as exc:
+            code = error_code(exc)
+            if code == "UserNotFoundException":
+                raise MemberRemovedError(
+                    "this account is no longer a member of the household; ask its owner"
+                ) from exc
+            if code == "NotAuthorizedException":
+                raise MemberRemovedError(
+                    "this sign-in was revoked (the account was removed, disabled or signed "
+                    "out everywhere); sign in again"
+                ) from exc
+            logger.warning("could not confirm that %s is still a member: %s", principal.sub, exc)
+            return
+        with self._lock:
+            if len(self._confirmed) >= MAX_CACHED:
+                self._confirmed.clear()
+            self._confirmed[key] = now
 
 
 class MemberFolders:

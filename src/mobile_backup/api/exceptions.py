@@ -4,7 +4,9 @@
     ├── AuthError (core) ──────────────── 401, `WWW-Authenticate: Bearer ...`
     │   ├── TokenMissingError             token_missing: no `Authorization: Bearer` header
     │   ├── TokenExpiredError             token_expired: the access token's `exp` has passed
-    │   └── TokenInvalidError             token_invalid: signature, issuer, client, use, form
+    │   ├── TokenInvalidError             token_invalid: signature, issuer, client, use, form
+    │   └── MemberRemovedError            member_removed: removed, disabled or signed out
+    │                                     everywhere (Cognito says so; asked once a minute)
     ├── InvalidInputError (core) ──────── 400 (e.g. invalid_cursor from the ledger)
     │   ├── InvalidJsonError              400 invalid_json: the body is not JSON (or not UTF-8)
     │   ├── InvalidRequestError           422 invalid_request: the request fails the schema
@@ -46,6 +48,7 @@ from mobile_backup.core import (
 __all__ = [
     "InvalidJsonError",
     "InvalidRequestError",
+    "MemberRemovedError",
     "MethodNotAllowedError",
     "PayloadTooLargeError",
     "RouteNotFoundError",
@@ -80,6 +83,12 @@ class TokenInvalidError(AuthError):
     """The token is malformed, badly signed, or not an access token for this client."""
 
     code = "token_invalid"
+
+
+class MemberRemovedError(AuthError):
+    """A valid token of someone who is no longer an active member of the household."""
+
+    code = "member_removed"
 
 
 class InvalidJsonError(InvalidInputError):
