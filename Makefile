@@ -4,11 +4,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# checkov (the template's security scan) pins an older boto3, so it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 # The browser test drives Debian's Chromium with Playwright; no browser is ever downloaded.
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit integration e2e bench torture clean venv
+.PHONY: demo test lint typecheck unit integration e2e bench torture clean venv checkov
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -21,6 +25,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+## The template's security scan; every finding left is skipped in the template with its reason.
+## --skip-download: no network (checkov would fetch guidelines from Prisma Cloud).
+checkov: $(CHECKOV)
+	$(CHECKOV) --file infra/template.yaml --framework cloudformation --skip-download --compact --quiet
+
 $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
@@ -30,10 +43,11 @@ demo: $(STAMP)
 	$(BIN)/mobile-backup demo
 
 ## Lint, type-check and run every test (what CI runs).
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(CHECKOV)
 	$(BIN)/ruff check src tests bench testkit
 	$(BIN)/ruff format --check src tests bench testkit
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory checkov
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -63,4 +77,4 @@ torture: $(STAMP)
 	$(BIN)/python -m bench.torture $(ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

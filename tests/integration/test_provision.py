@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 import pytest
 
+from mobile_backup.infra import condition_values
 from mobile_backup.local import (
     EmulatorServer,
     LocalResources,
@@ -78,15 +79,17 @@ def template_props(
         for lid, field in QUEUES.items()
     }
     params = {k: v["Default"] for k, v in template["Parameters"].items()}
+    pseudo = {
+        "AWS::StackName": resources.stack_name,
+        "AWS::Region": resources.region,
+        "AWS::AccountId": account,
+        "AWS::Partition": "aws",
+    }
     resolved: dict[str, Any] = resolve(
         template["Resources"][logical_id]["Properties"],
         params=params,
-        pseudo={
-            "AWS::StackName": resources.stack_name,
-            "AWS::Region": resources.region,
-            "AWS::AccountId": account,
-            "AWS::Partition": "aws",
-        },
+        pseudo=pseudo,
+        conditions=condition_values(template, params=params, pseudo=pseudo),
         refs={
             "MediaBucket": resources.bucket,
             "LedgerTable": resources.table,
@@ -352,8 +355,44 @@ def test_app_client_matches_the_template_plus_local_password_auth(
         "RefreshTokenValidity",
         "TokenValidityUnits",
         "PreventUserExistenceErrors",
+        "ReadAttributes",
+        "WriteAttributes",
     ):
         assert got[key] == want[key], key
+
+
+def test_a_member_cannot_rename_the_folder_they_are_filed_under(
+    resources: LocalResources,
+) -> None:
+    """Cognito refuses a client's write of an attribute it may not write; the emulator is
+    made to as well (`local/_emulator_fixes.py`), so this runs as on AWS."""
+    from botocore.exceptions import ClientError
+
+    from mobile_backup.api._members import FOLDER_ATTRIBUTES
+
+    idp = client(resources, "cognito-idp")
+    email = f"mallory-{uuid.uuid4().hex[:8]}@example.com"
+    create_user(resources, email=email, password="Correct-Horse-9-Battery")
+    token = idp.initiate_auth(
+        ClientId=resources.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": "Correct-Horse-9-Battery"},
+    )["AuthenticationResult"]["AccessToken"]
+    for attribute in FOLDER_ATTRIBUTES:
+        with pytest.raises(ClientError, match="unauthorized attribute"):
+            idp.update_user_attributes(
+                AccessToken=token, UserAttributes=[{"Name": attribute, "Value": "alice"}]
+            )
+    idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "name", "Value": "M"}])
+    attributes = {a["Name"]: a["Value"] for a in idp.get_user(AccessToken=token)["UserAttributes"]}
+    assert attributes.get("preferred_username") is None
+    assert attributes["email"] == email
+    # The owner still can (users add, or the console): an administrator's call.
+    idp.admin_update_user_attributes(
+        UserPoolId=resources.user_pool_id,
+        Username=email,
+        UserAttributes=[{"Name": "preferred_username", "Value": "mal"}],
+    )
 
 
 def _claims(token: str) -> dict[str, Any]:

@@ -461,3 +461,32 @@ def test_good_stack_names(name: str) -> None:
 def test_stack_names_that_cannot_name_buckets_are_refused(name: str) -> None:
     with pytest.raises(InvalidStackNameError, match="lowercase"):
         check_stack_name(name)
+
+
+@pytest.mark.parametrize(
+    ("limit", "reserved"),
+    [(1000, 20), (140, 20), (139, 0), (10, 0)],
+)
+def test_concurrency_is_reserved_only_where_the_accounts_quota_leaves_room(
+    limit: int, reserved: int
+) -> None:
+    """A new account's quota is often 10: reserving any would fail the whole deploy."""
+    import boto3
+
+    from mobile_backup.deploy import reserved_concurrency
+
+    lam = boto3.client("lambda", region_name="eu-west-1")
+    with Stubber(lam) as stub:
+        stub.add_response(
+            "get_account_settings",
+            {
+                "AccountLimit": {
+                    "ConcurrentExecutions": limit,
+                    "UnreservedConcurrentExecutions": limit,
+                }
+            },
+        )
+        chosen = reserved_concurrency(lam)
+        stub.assert_no_pending_responses()
+    assert chosen.per_function == reserved
+    assert (str(limit) in chosen.reason) == (reserved == 0)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_CACHED = 1000
+FOLDER_ATTRIBUTES = ("preferred_username", "email")
+"""The member's Cognito attributes their folder is named from, first found first: only an
+administrator may write them (the template's app client does not let members)."""
 CONFIRMED_FOR_SECONDS = 60.0
 """How long Cognito's word that a token's member is active is taken as still true."""
 
@@ -121,9 +124,5 @@ class MemberFolders:
                 return principal.username
             raise ServiceError(f"could not read the member's name: {exc}") from exc
         attributes = {a["Name"]: a.get("Value", "") for a in resp.get("UserAttributes", [])}
-        return (
-            attributes.get("preferred_username")
-            or attributes.get("email")
-            or resp.get("Username")
-            or principal.username
-        )
+        named = (attributes.get(name) for name in FOLDER_ATTRIBUTES)
+        return next((n for n in named if n), None) or resp.get("Username") or principal.username

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import tempfile
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
     from mobile_backup.deploy import StackEvent
 
 DEFAULT_STACK = "mobile-backup"
+
+
+class MfaChoice(enum.StrEnum):
+    """The template's Mfa parameter."""
+
+    off = "off"
+    optional = "optional"
+    required = "required"
+
+
 DEFAULT_PROFILE = "default"
 
 
@@ -130,6 +141,33 @@ def deploy(
             "~0.6 s of set-up, for about $3 a month (default: off, or as last deployed).",
         ),
     ] = None,
+    mfa: Annotated[
+        MfaChoice | None,
+        typer.Option(
+            help="A second factor at sign-in, an authenticator app's codes: off, optional "
+            "(each member may turn it on with `mobile-backup mfa setup`) or required "
+            "(default: off, or as last deployed).",
+            case_sensitive=False,
+        ),
+    ] = None,
+    access_logs: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-logs/--no-access-logs",
+            help="Keep S3 access logs of the media bucket for 90 days, in a bucket of their "
+            "own (default: off, or as last deployed).",
+            show_default=False,
+        ),
+    ] = None,
+    reserved_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Concurrent executions reserved for (and capping) each function, a cost "
+            "guard (default: 20 where the account's quota allows, else 0).",
+        ),
+    ] = None,
     build_dir: Annotated[
         Path | None, typer.Option(help="Where to build the Lambda package (default: a temp dir).")
     ] = None,
@@ -164,6 +202,9 @@ def deploy(
             ("RetentionDays", retention_days),
             ("PcOfflineAlarmHours", pc_offline_alarm_hours),
             ("SnapStart", None if snapstart is None else ("on" if snapstart else "off")),
+            ("Mfa", mfa.value if mfa is not None else None),
+            ("AccessLogs", None if access_logs is None else ("on" if access_logs else "off")),
+            ("ReservedConcurrency", reserved_concurrency),
         )
         if value is not None
     }
@@ -203,6 +244,8 @@ def _deploy(
     region = str(session.region_name)
     account = _account(session)
     out.print(f"Deploying stack [bold]{stack}[/] to account {account}, region {region}.")
+    if "ReservedConcurrency" not in parameters:
+        _choose_reserved_concurrency(session, stack, parameters)
     template = load_template()
     target = lambda_target(template)
     with err.status(
@@ -255,6 +298,25 @@ def _deploy(
             f"AWS mailed {parameters['AlarmEmail']} a subscription confirmation: follow its "
             "link, or no alarm will reach you."
         )
+
+
+def _choose_reserved_concurrency(session: Any, stack: str, parameters: dict[str, str]) -> None:
+    """Reserve concurrency as a cost guard where the account's quota allows it; a stack that
+    already has a value keeps it (CloudFormation's previous value)."""
+    from mobile_backup.deploy import DeployError, StackDeployer, reserved_concurrency
+
+    existing = StackDeployer(cloudformation=session.client("cloudformation")).describe(stack)
+    if existing and any(
+        p["ParameterKey"] == "ReservedConcurrency" for p in existing.get("Parameters", [])
+    ):
+        return
+    try:
+        chosen = reserved_concurrency(session.client("lambda"))
+    except DeployError as exc:
+        err.print(f"[yellow]note:[/] no concurrency reserved: {safe(exc)}", highlight=False)
+        return
+    parameters["ReservedConcurrency"] = str(chosen.per_function)
+    out.print(f"Lambda: {chosen.reason}.", highlight=False)
 
 
 def _print_outputs(outputs: dict[str, str], profile_name: str, path: Path) -> None:

@@ -39,6 +39,7 @@ from mobile_backup.deploy._prices import (
 from mobile_backup.deploy._profile import (
     write_deploy_profile,
 )
+from mobile_backup.deploy._quota import reserved_concurrency
 from mobile_backup.deploy._stack import (
     CAPABILITIES,
     DeployResult,
@@ -93,6 +94,7 @@ __all__ = [
     "pip_command",
     "prices_age_warning",
     "remove_member",
+    "reserved_concurrency",
     "retained_logical_ids",
     "translate",
     "usage_from_records",

@@ -18,6 +18,7 @@ even when nothing is uploaded, inside the SQS free tier.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -359,8 +360,8 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
         note=f"{FREE_COGNITO_MAU:,} MAU free",
     )
 
-    # CloudWatch: the template's 6 alarms (one metric each), 1 dashboard, logs.
-    alarms = 6
+    # CloudWatch: the template's alarms (one metric each), 1 dashboard, logs.
+    alarms = template_count("AWS::CloudWatch::Alarm")
     add(
         "CloudWatch",
         "alarms",
@@ -378,6 +379,15 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
         p.cloudwatch_dashboard,
         0.0 if FREE_DASHBOARDS >= 1 else p.cloudwatch_dashboard,
         note=f"{FREE_DASHBOARDS} dashboards free per account",
+    )
+    keys = template_count("AWS::KMS::Key")
+    add(
+        "KMS",
+        "customer managed key (the alarm topic's)",
+        keys,
+        "keys",
+        keys * p.kms_key_month,
+        note="encrypts the alarm notifications at rest",
     )
     logs_gb = (api_requests * 1500 + u.files * 1500) / GB  # access log + function logs
     add(
@@ -397,6 +407,17 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
         max(invocations - FREE_XRAY_TRACES, 0) / 1e6 * p.xray_per_million_traces,
     )
     return Estimate(usage=u, prices=p, lines=lines)
+
+
+@functools.cache
+def template_count(resource_type: str) -> int:
+    """How many resources of a type the shipped template creates (by default)."""
+    from mobile_backup.infra import load_template
+
+    resources = load_template()["Resources"]
+    return sum(
+        1 for r in resources.values() if r.get("Type") == resource_type and "Condition" not in r
+    )
 
 
 def usage_from_records(

@@ -54,6 +54,7 @@ class Prices:
     cognito_mau: float
     cloudwatch_alarm_metric: float
     cloudwatch_dashboard: float
+    kms_key_month: float
     logs_ingest_gb: float
     logs_storage_gb_month: float
     xray_per_million_traces: float
@@ -97,6 +98,8 @@ _US = {
     "cognito_mau": 0.0055,
     "cloudwatch_alarm_metric": 0.10,
     "cloudwatch_dashboard": 3.00,
+    # A customer managed key (the alarm topic's), prorated hourly; its few requests are free.
+    "kms_key_month": 1.00,
     "logs_ingest_gb": 0.50,
     "logs_storage_gb_month": 0.03,
     "xray_per_million_traces": 5.00,

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from mobile_backup.infra._template import (
     TemplateError,
+    condition_values,
     default_template_path,
     load_template,
     resolve,
 )
 
-__all__ = ["TemplateError", "default_template_path", "load_template", "resolve"]
+__all__ = [
+    "TemplateError",
+    "condition_values",
+    "default_template_path",
+    "load_template",
+    "resolve",
+]

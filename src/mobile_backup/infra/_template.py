@@ -114,14 +114,18 @@ def resolve(
     pseudo: Mapping[str, Any],
     refs: Mapping[str, Any],
     attrs: Mapping[str, Any],
+    conditions: Mapping[str, bool] | None = None,
 ) -> Any:
     """Evaluate intrinsic functions in `value`, recursively.
 
     `params` are the template parameters' values, `pseudo` the pseudo parameters
     (`AWS::Region`, ...), `refs` what `Ref` of a logical ID yields and `attrs` what
-    `GetAtt` yields, keyed `"Logical.Attribute"`. Anything unknown raises TemplateError,
-    so a template change that the local stack cannot follow fails loudly.
+    `GetAtt` yields, keyed `"Logical.Attribute"`; `conditions` the template's conditions,
+    evaluated (`condition_values`), for `Fn::If`. `Ref: AWS::NoValue` removes the key or
+    item it stands for. Anything unknown raises TemplateError, so a template change that
+    the local stack cannot follow fails loudly.
     """
+    known = conditions or {}
 
     def lookup_ref(name: str) -> Any:
         for table in (params, pseudo, refs):
@@ -150,13 +154,19 @@ def resolve(
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
-            return [walk(item) for item in node]
+            return [item for item in (walk(i) for i in node) if item is not _NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
             ((key, arg),) = node.items()
+            if key == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE
             if key == "Ref":
                 return lookup_ref(str(walk(arg)))
+            if key == "Fn::If":
+                if not isinstance(arg, list) or len(arg) != 3 or str(arg[0]) not in known:
+                    raise TemplateError(f"cannot resolve Fn::If {arg!r} locally")
+                return walk(arg[1] if known[str(arg[0])] else arg[2])
             if key == "Fn::GetAtt":
                 parts = walk(arg)
                 if isinstance(parts, str):
@@ -180,6 +190,58 @@ def resolve(
                 return items[int(index)]
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported by the local resolver")
-        return {k: walk(v) for k, v in node.items()}
+        walked = {k: walk(v) for k, v in node.items()}
+        return {k: v for k, v in walked.items() if v is not _NO_VALUE}
 
-    return walk(value)
+    resolved = walk(value)
+    return None if resolved is _NO_VALUE else resolved
+
+
+_NO_VALUE = object()  # what `Ref: AWS::NoValue` resolves to until it is dropped
+
+
+def condition_values(
+    template: Mapping[str, Any], *, params: Mapping[str, Any], pseudo: Mapping[str, Any]
+) -> dict[str, bool]:
+    """Every condition of the template's `Conditions`, evaluated with these parameters
+    (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or` and `Condition` references)."""
+    declared: Mapping[str, Any] = template.get("Conditions") or {}
+    values: dict[str, bool] = {}
+
+    def scalar(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            name = node["Ref"]
+            for table in (params, pseudo):
+                if name in table:
+                    return table[name]
+            raise TemplateError(f"cannot resolve Ref {name!r} in a condition")
+        return node
+
+    def evaluate(name: str, trail: tuple[str, ...] = ()) -> bool:
+        if name in values:
+            return values[name]
+        if name not in declared or name in trail:
+            raise TemplateError(f"no condition {name!r} (or it refers to itself)")
+        values[name] = test(declared[name], (*trail, name))
+        return values[name]
+
+    def test(node: Any, trail: tuple[str, ...]) -> bool:
+        if not isinstance(node, dict) or len(node) != 1:
+            raise TemplateError(f"malformed condition: {node!r}")
+        ((key, arg),) = node.items()
+        if key == "Condition":
+            return evaluate(str(arg), trail)
+        if key == "Fn::Equals":
+            left, right = (scalar(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not test(arg[0], trail)
+        if key == "Fn::And":
+            return all(test(a, trail) for a in arg)
+        if key == "Fn::Or":
+            return any(test(a, trail) for a in arg)
+        raise TemplateError(f"{key} is not supported in a condition locally")
+
+    for name in declared:
+        evaluate(name)
+    return values

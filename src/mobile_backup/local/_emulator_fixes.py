@@ -57,6 +57,10 @@ strict. Each fix is small, checked against the moto it patches, and tested
   `choice` call at a time: ~0.5 ms of emulator CPU per message received and ~0.13 ms per
   request. The same alphabets and lengths from moto's own (seedable) generator, in one
   `choices` call each.
+- **An app client's write attributes are enforced.** Cognito refuses UpdateUserAttributes
+  for an attribute the token's app client may not write ("A client attempted to write
+  unauthorized attribute"); moto writes anything. The template keeps members from writing
+  the attributes their library folder is named from, so the local stack must refuse too.
 - **A batch delete in one pass.** moto deleted each of a batch's receipt handles with two
   scans of the whole queue; the fix scans once for the batch. Handles deleted before still
   succeed and unknown handles still fail with `ReceiptHandleIsInvalid`, entry by entry.
@@ -90,6 +94,7 @@ def apply_emulator_fixes() -> None:
         _pending_groups_from_a_snapshot()
         _delete_a_batch_in_one_pass()
         _random_strings_in_one_draw()
+        _enforce_client_write_attributes()
         _applied = True
 
 
@@ -436,3 +441,25 @@ def _random_strings_in_one_draw() -> None:
 
     sqs_models.generate_receipt_handle = generate_receipt_handle
     random_cls.get_random_string = get_random_string
+
+
+def _enforce_client_write_attributes() -> None:
+    from moto.cognitoidp import models
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+
+    backend_cls: Any = models.CognitoIdpBackend
+    update = getattr(backend_cls, "update_user_attributes", None)
+    if not callable(update):
+        raise RuntimeError("moto changed: update_user_attributes is gone; update this fix")
+
+    def update_user_attributes(self: Any, access_token: str, attributes: list[Any]) -> None:
+        for pool in self.user_pools.values():
+            if access_token in pool.access_tokens:
+                client_id, _ = pool.access_tokens[access_token]
+                client = pool.clients.get(client_id)
+                allowed = client.extended_config.get("WriteAttributes") if client else None
+                if allowed is not None and any(a["Name"] not in allowed for a in attributes):
+                    raise NotAuthorizedError("A client attempted to write unauthorized attribute")
+        update(self, access_token, attributes)
+
+    backend_cls.update_user_attributes = update_user_attributes

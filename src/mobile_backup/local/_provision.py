@@ -63,6 +63,7 @@ _NOT_PROVISIONED = {
     "AWS::SNS::Topic": "alarm notifications only; no alarms locally",
     "AWS::SNS::Subscription": "alarm notifications only; no alarms locally",
     "AWS::Budgets::Budget": "the local stack costs nothing",
+    "AWS::KMS::Key": "encrypts the alarm topic; no alarms locally",
 }
 _NOT_PROVISIONED_PREFIXES = ("AWS::IAM::",)  # the emulator does not enforce IAM
 
@@ -203,11 +204,16 @@ def _create_all(stack: Stack) -> None:
         stack.of_type("AWS::SQS::Queue"),
         key=lambda lid: "RedrivePolicy" in (resources[lid].get("Properties") or {}),
     )
+    # Buckets that log elsewhere last: the bucket they log to must exist.
+    buckets = sorted(
+        stack.of_type("AWS::S3::Bucket"),
+        key=lambda lid: "LoggingConfiguration" in (resources[lid].get("Properties") or {}),
+    )
     order = [
         *queues,
         *stack.of_type("AWS::SQS::QueuePolicy"),
         *stack.of_type("AWS::DynamoDB::Table"),
-        *stack.of_type("AWS::S3::Bucket"),
+        *buckets,
         *stack.of_type("AWS::Cognito::UserPool"),
         *stack.of_type("AWS::Cognito::UserPoolClient"),
     ]

@@ -61,9 +61,12 @@ _CLIENT_PROPERTIES = {
 def provision_user_pool(stack: Stack, logical_id: str) -> None:
     """Create an `AWS::Cognito::UserPool`, or reuse the one with the same name."""
     props = stack.props(logical_id)
-    pick(props, "AWS::Cognito::UserPool", {*_POOL_PROPERTIES, "UserPoolName"})
+    pick(props, "AWS::Cognito::UserPool", {*_POOL_PROPERTIES, "UserPoolName", "EnabledMfas"})
     name = props.get("UserPoolName") or f"{stack.pseudo['AWS::StackName']}-{logical_id}"
     config = {k: v for k, v in props.items() if k in _POOL_PROPERTIES}
+    # CloudFormation's EnabledMfas is SetUserPoolMfaConfig's business in the API.
+    mfa = config.pop("MfaConfiguration", "OFF")
+    totp = "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])
     idp = stack.idp
     existing = _find(
         lambda token: idp.list_user_pools(MaxResults=60, **token),
@@ -76,6 +79,11 @@ def provision_user_pool(stack: Stack, logical_id: str) -> None:
     else:
         pool = idp.describe_user_pool(UserPoolId=existing["Id"])["UserPool"]
     pool_id = pool["Id"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id,
+        SoftwareTokenMfaConfiguration={"Enabled": totp},
+        MfaConfiguration=mfa,
+    )
     stack.refs[logical_id] = pool_id
     stack.attrs[f"{logical_id}.Arn"] = pool["Arn"]
     stack.attrs[f"{logical_id}.UserPoolId"] = pool_id

@@ -21,6 +21,7 @@ _BUCKET_PROPERTIES = {
     "BucketName",
     "CorsConfiguration",
     "LifecycleConfiguration",
+    "LoggingConfiguration",
     "NotificationConfiguration",
     "OwnershipControls",
     "PublicAccessBlockConfiguration",
@@ -70,6 +71,19 @@ def provision_bucket(stack: Stack, logical_id: str) -> None:
     if "LifecycleConfiguration" in props:
         s3.put_bucket_lifecycle_configuration(
             Bucket=name, LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"])
+        )
+    if "LoggingConfiguration" in props:
+        logging_cfn = props["LoggingConfiguration"]
+        pick(logging_cfn, "AWS::S3::Bucket LoggingConfiguration",
+             {"DestinationBucketName", "LogFilePrefix"})  # fmt: skip
+        s3.put_bucket_logging(
+            Bucket=name,
+            BucketLoggingStatus={
+                "LoggingEnabled": {
+                    "TargetBucket": logging_cfn["DestinationBucketName"],
+                    "TargetPrefix": logging_cfn.get("LogFilePrefix", ""),
+                }
+            },
         )
     if "NotificationConfiguration" in props:
         s3.put_bucket_notification_configuration(

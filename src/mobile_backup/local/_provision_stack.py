@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import EMULATOR_KEY, boto_errors
-from mobile_backup.infra import TemplateError, resolve
+from mobile_backup.infra import TemplateError, condition_values, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -119,7 +119,6 @@ class Stack:
         parameters: Mapping[str, str],
     ) -> None:
         self.template = template
-        self.resources: Mapping[str, Any] = template["Resources"]
         self.region = region
         # Parameters first: a bad value is the caller's mistake and needs no emulator.
         self.params = _parameter_values(template, parameters)
@@ -138,11 +137,23 @@ class Stack:
         }
         self.refs: dict[str, Any] = {}
         self.attrs: dict[str, Any] = {}
+        self.conditions = condition_values(template, params=self.params, pseudo=self.pseudo)
+        # Resources whose `Condition` is false do not exist, as in CloudFormation.
+        self.resources: Mapping[str, Any] = {
+            logical_id: resource
+            for logical_id, resource in template["Resources"].items()
+            if self.conditions.get(resource.get("Condition", ""), True)
+        }
 
     def resolve(self, value: Any) -> Any:
         """`value` with its intrinsic functions replaced by what this run knows so far."""
         return resolve(
-            value, params=self.params, pseudo=self.pseudo, refs=self.refs, attrs=self.attrs
+            value,
+            params=self.params,
+            pseudo=self.pseudo,
+            refs=self.refs,
+            attrs=self.attrs,
+            conditions=self.conditions,
         )
 
     def ref(self, logical_id: str) -> str:
