@@ -95,6 +95,38 @@ def test_every_pc_receives_every_file_with_its_own_receipt(cloud: Cloud, tmp_pat
         assert not report.problems
 
 
+def test_a_pc_registered_a_moment_ago_receives_the_next_file_without_a_reconcile(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """The ingest cached the PC list for a minute: a file uploaded in the minute after
+    `agent register` returned reached the new PC only through a reconcile, hours later."""
+    from mobile_backup.ingest.handler import make_handler
+
+    handler = make_handler(IngestProcessor.from_settings(cloud.settings))  # one warm Lambda
+    bucket = cloud.settings.require("bucket")
+    owner = cloud.ledger.claim_folder(SUB, "anna")
+
+    def upload(i: int) -> str:
+        data = f"photo {i} ".encode() * 500
+        sha = hashlib.sha256(data).hexdigest()
+        meta = FileMeta(sha, len(data), f"IMG_{i:04d}.jpg", "image/jpeg")
+        cloud.ledger.reserve(SUB, meta, now=utcnow(), owner_name=owner)
+        key = object_key(SUB, sha)
+        cloud.s3.put_object(Bucket=bucket, Key=key, Body=data)
+        event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+            "bucket": {"name": bucket}, "object": {"key": key, "size": len(data)}}}]}  # fmt: skip
+        sqs_event = {"Records": [{"messageId": f"m{i}", "body": json.dumps(event)}]}
+        assert handler(sqs_event, None) == {"batchItemFailures": []}
+        return sha
+
+    upload(1)  # the warm ingest has read the registry: no laptop yet
+    laptop = register_pc(cloud.settings, "laptop")
+    sha = upload(2)  # at once after `register` returned
+    bodies = cloud.sqs.receive_message(QueueUrl=laptop.queue_url, MaxNumberOfMessages=10)
+    got = [json.loads(m["Body"])["sha256"] for m in bodies.get("Messages", [])]
+    assert got == [sha]
+
+
 def test_a_pc_registered_later_catches_up_on_reconcile(cloud: Cloud, tmp_path: Path) -> None:
     desk = make_agent(cloud, tmp_path / "desk")
     sent = phone_uploads(cloud, 4)

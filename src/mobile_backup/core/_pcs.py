@@ -44,7 +44,9 @@ _COPIED = (
 LIBRARY_ID_FILE = "library-id"
 
 
-def partition_items(db: DynamoDBClient, table: str, pk: str) -> Iterator[dict[str, Any]]:
+def partition_items(
+    db: DynamoDBClient, table: str, pk: str, *, consistent: bool = False
+) -> Iterator[dict[str, Any]]:
     """Every item of one small partition of the ledger table (the PCs, the members)."""
     start: dict[str, Any] | None = None
     while True:
@@ -52,6 +54,7 @@ def partition_items(db: DynamoDBClient, table: str, pk: str) -> Iterator[dict[st
             "TableName": table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": consistent,
         }
         if start:
             kwargs["ExclusiveStartKey"] = start
@@ -127,15 +130,19 @@ class PcRegistry:
     def _key(self, name: str) -> dict[str, Any]:
         return {"pk": {"S": PCS_PK}, "sk": {"S": f"{PC_PREFIX}{name}"}}
 
-    def all(self) -> list[PcRecord]:
-        """Every registered PC (`main` is listed once it has run)."""
+    def all(self, *, consistent: bool = False) -> list[PcRecord]:
+        """Every registered PC (`main` is listed once it has run); `consistent` sees a
+        registration the moment it returned."""
         with aws_call("read the PC registry"):
-            return [_record(item) for item in partition_items(self._db, self._table, PCS_PK)]
+            items = partition_items(self._db, self._table, PCS_PK, consistent=consistent)
+            return [_record(item) for item in items]
 
     def queue_urls(self) -> list[str]:
-        """The queues every new file goes to: the downloads queue and each PC's own."""
+        """The queues every new file goes to: the downloads queue and each PC's own (as the
+        registry is now: a PC registered a moment ago is included)."""
         urls = [self._main_queue] if self._main_queue else []
-        urls += [pc.queue_url for pc in self.all() if pc.queue_url and pc.queue_url not in urls]
+        pcs = self.all(consistent=True)
+        urls += [pc.queue_url for pc in pcs if pc.queue_url and pc.queue_url not in urls]
         return urls
 
     def get(self, name: str) -> PcRecord | None:

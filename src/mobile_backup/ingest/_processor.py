@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TEST_EVENT = "s3:TestEvent"
-TARGETS_TTL = 60.0
-"""Seconds a warm ingest keeps the list of PC queues (a new PC waits at most this long)."""
 CREATED_PREFIX = "ObjectCreated:"
 
 
@@ -106,8 +104,7 @@ class IngestProcessor:
         self._queue_url = downloads_queue_url
         self._clock = clock
         self._pcs = pcs
-        self._targets: tuple[float, list[str]] | None = None
-        self._targets_lock = threading.Lock()
+        self._batch = threading.local()
 
     @classmethod
     def from_settings(
@@ -125,15 +122,33 @@ class IngestProcessor:
             s3=s3_client(settings),
         )
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Process one batch of events: the PC registry is read once for all of them.
+
+        Read when the batch is first needed, after the batch was received, so a PC that
+        `agent register` added before a file was uploaded gets that file: its event cannot
+        be in a batch received before the registration (a minute-long cache used to send
+        the files of a new PC's first minute only through its next reconcile).
+        """
+        self._batch.active = True
+        self._batch.targets = None
+        try:
+            yield
+        finally:
+            self._batch.active = False
+            self._batch.targets = None
+
     def queue_urls(self) -> list[str]:
-        """Every PC's queue (the registry is read at most once a minute per process)."""
+        """Every PC's queue: read from the registry (strongly consistent), once per batch."""
         if self._pcs is None:
             return [self._queue_url]
-        now = time.monotonic()
-        with self._targets_lock:
-            if self._targets is None or now - self._targets[0] > TARGETS_TTL:
-                self._targets = (now, self._pcs.queue_urls())
-            return self._targets[1]
+        if not getattr(self._batch, "active", False):
+            return self._pcs.queue_urls()
+        if self._batch.targets is None:
+            self._batch.targets = self._pcs.queue_urls()
+        targets: list[str] = self._batch.targets
+        return targets
 
     def process_body(self, body: str) -> IngestOutcome:
         """Handle one SQS message body (an S3 event notification).

@@ -103,9 +103,10 @@ def make_handler(
         batch = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=_log
         )
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=batch, context=context
-        )
+        with processor.batch():  # the PC registry is read once for the batch
+            response = process_partial_response(
+                event=event, record_handler=record_handler, processor=batch, context=context
+            )
         failures = response.get("batchItemFailures", [])
         if failures:
             _log.warning(
