@@ -247,7 +247,7 @@ def test_status_shows_queues_and_redrive_brings_dead_letters_back(
     assert status["running"] is False
     # The owner fixes the object; redrive puts the message back and the agent delivers it.
     cloud.s3.put_object(Bucket=message.bucket, Key=message.key, Body=good)
-    assert redrive(cloud.sqs, cloud.queue) == 1
+    assert redrive(cloud.settings).moved == {"main": 1}
     assert cloud.counts(resources.downloads_dlq_url) == (0, 0)
     agent.poll_once()
     assert files_under(root) == {f"{SUB}/2024/07/late.jpg": good}

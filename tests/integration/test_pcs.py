@@ -18,7 +18,7 @@ from _agentkit import SUB, Cloud, agent_for, files_under
 from mobile_backup.agent import Agent, AgentConfig, register_pc
 from mobile_backup.core import FileMeta, PcInUseError, object_key, utcnow
 from mobile_backup.ingest import IngestProcessor
-from mobile_backup.local import agent_environment
+from mobile_backup.local import LocalResources, agent_environment
 
 pytestmark = pytest.mark.integration
 
@@ -271,6 +271,59 @@ def test_the_command_register_prints_works_pasted_as_printed(cloud: Cloud, tmp_p
         runner.send_signal(signal.SIGTERM)
         _, err = runner.communicate(timeout=30)
     assert runner.returncode == 0, err
+
+
+def _dead_letter(cloud: Cloud, queue_url: str) -> None:
+    """Receive the queue's one message until SQS moves it to the dead-letter queue (what a
+    PC agent killed again and again just after receiving it does)."""
+    cloud.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "0"})
+    for _ in range(20):
+        got = cloud.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)
+        if not got.get("Messages"):
+            return
+    raise AssertionError("the message never reached the dead-letter queue")
+
+
+def test_dead_letters_go_home_and_a_pcs_stale_letter_is_cleared(
+    cloud: Cloud, tmp_path: Path, resources: LocalResources, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A laptop killed repeatedly after receiving a message dead-lettered it, the file then
+    arrived through reconcile, and the letter rang the DLQ alarm for nothing; `redrive` sent
+    it to the first PC's queue instead of the laptop's."""
+    from mobile_backup.agent import redrive
+
+    laptop = register_pc(cloud.settings, "laptop")
+    dlq = resources.downloads_dlq_url
+    sent = phone_uploads(cloud, 1)
+    _dead_letter(cloud, laptop.queue_url)
+    assert sum(cloud.counts(dlq)) == 1
+    # redrive: home to the laptop's queue, not the first PC's
+    report = redrive(cloud.settings)
+    assert report.moved == {"laptop": 1}
+    assert sum(cloud.counts(laptop.queue_url)) == 1
+    assert sum(cloud.counts(cloud.queue)) == 1  # only the main PC's own message
+
+    # Dead again; the main PC collects its copy; the laptop's arrives through reconcile.
+    _dead_letter(cloud, laptop.queue_url)
+    desk = make_agent(cloud, tmp_path / "desk", host="desk")
+    drain(desk)
+    other = phone_uploads(cloud, 1, start=50)  # a letter of the main PC's, really stuck
+    _dead_letter(cloud, cloud.queue)
+    assert cloud.counts(dlq)[0] == 2
+    lap = make_agent(cloud, tmp_path / "lap", pc="laptop", host="lap")
+    with caplog.at_level("INFO", logger="mobile_backup.agent"):
+        result = lap.reconciler().run()
+    assert photos(tmp_path / "lap") == {**sent, **other}  # the awaiting one too
+    assert result.dead_letters_cleared == 1
+    assert "cleared a dead letter" in caplog.text
+    # The main PC's letter stays, visible at once: that one is really stuck.
+    assert cloud.counts(dlq) == (1, 0)
+    letter = cloud.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"][0]
+    assert letter["MessageAttributes"]["pc"]["StringValue"] == "main"
+    assert (
+        json.loads(letter["Body"])["sha256"]
+        == hashlib.sha256(next(iter(other.values()))).hexdigest()
+    )
 
 
 def test_a_clean_stop_hands_the_queue_over_at_once(cloud: Cloud, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """`agent status` and `agent redrive`: the queues and the state file, seen from outside.
 
 Both work while the service runs: the status reads the state file read-only (WAL) and the
-queues' attributes; redrive moves dead-lettered messages back to the downloads queue.
+queues' attributes; redrive sends each dead letter back to its PC's queue
+(`_dead_letters.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mobile_backup.agent._dead_letters import DeadLetters, RedriveReport
 from mobile_backup.agent._placement import STAGING_DIR
 from mobile_backup.agent._state import STATE_FILE, Health, StateDB
 from mobile_backup.core import (
@@ -25,7 +27,6 @@ from mobile_backup.core import (
     PcRegistry,
     ServiceError,
     Settings,
-    delete_messages,
     dynamodb_client,
     sqs_client,
     utcnow,
@@ -188,46 +189,18 @@ def process_may_be_alive(pid: int, *, host: str | None) -> bool:
     return True
 
 
-def redrive(sqs: SQSClient, queue_url: str, *, limit: int | None = None) -> int:
-    """Move messages from the downloads DLQ back to the downloads queue; returns how many.
-
-    Each batch is sent before it is deleted from the DLQ: a crash in between duplicates a
-    message (harmless) and never loses one.
-    """
-    dlq_url = dead_letter_queue_url(sqs, queue_url)
+def dead_letters(settings: Settings) -> DeadLetters:
+    """The downloads DLQ of the profile's deployment (found from the queue's redrive policy)."""
+    sqs = sqs_client(settings)
+    dlq_url = dead_letter_queue_url(sqs, settings.require("downloads_queue_url"))
     if dlq_url is None:
         raise ServiceError("the downloads queue has no dead-letter queue")
-    moved = 0
-    while limit is None or moved < limit:
-        want = 10 if limit is None else max(1, min(10, limit - moved))
-        try:
-            resp = sqs.receive_message(
-                QueueUrl=dlq_url, MaxNumberOfMessages=want, WaitTimeSeconds=1, VisibilityTimeout=60
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise ServiceError(f"could not read the dead-letter queue: {exc}") from exc
-        messages = resp.get("Messages", [])
-        if not messages:
-            break
-        try:
-            sent = sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "MessageBody": m.get("Body", "")} for i, m in enumerate(messages)
-                ],
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise ServiceError(f"could not send to the downloads queue: {exc}") from exc
-        ok = {int(e["Id"]) for e in sent.get("Successful", [])}
-        done = [(i, m) for i, m in enumerate(messages) if i in ok]
-        if done:
-            handles = [(str(i), m.get("ReceiptHandle", "")) for i, m in done]
-            delete_messages(sqs, dlq_url, handles, what="remove moved messages from the DLQ")
-        moved += len(done)
-        if len(done) < len(messages):
-            logger.warning("%d message(s) could not be moved back", len(messages) - len(done))
-            break
-    return moved
+    return DeadLetters(sqs, dlq_url, pc_registry(settings))
+
+
+def redrive(settings: Settings, *, limit: int | None = None) -> RedriveReport:
+    """`agent redrive`: every dead letter back to the queue of the PC it was for."""
+    return dead_letters(settings).redrive(limit=limit)
 
 
 def pc_registry(settings: Settings) -> PcRegistry:

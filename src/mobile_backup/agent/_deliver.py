@@ -348,6 +348,14 @@ class Delivery:
             new_file=not placement.already_present,
         )
 
+    def holds(self, item: DownloadMessage) -> bool:
+        """Whether this library holds `item`'s content, intact, where the agent placed it."""
+        known = self.state.placed(item.user_sub, item.sha256)
+        return (
+            known is not None
+            and self._intact(known, sha256=item.sha256, size=item.size) is not None
+        )
+
     def _intact(self, known: PlacedFile, *, sha256: str, size: int) -> Placement | None:
         """The placement recorded in `known` if the file there still holds this content."""
         check = self.library.check(known.path, sha256=sha256, size=size, mtime_ns=known.mtime_ns)

@@ -127,6 +127,8 @@ class ServiceLoop:
                 reconciler = self._reconciler()
                 report = reconciler.fetch_awaiting(cancel=stop)
                 if not stop.is_set():
+                    reconciler.sweep_dead_letters(report)
+                if not stop.is_set():
                     # The audit that lets a phone free space (core/_freeing.py): every
                     # placed file looked at again, missing ones flagged and fetched anew.
                     reconciler.audit(report=report)

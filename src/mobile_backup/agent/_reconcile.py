@@ -8,6 +8,9 @@ Two passes:
   messages parked in the dead-letter queue. Then every file another PC has and this one
   does not (each member's entries without this PC's receipt) is fetched while the cloud
   still holds it: every PC ends up complete, a new one included.
+- **dead letters** — this PC's letters in the shared downloads DLQ for files it now holds
+  (they arrived through the fetch) are cleared, so the DLQ alarm rings only for work that
+  is really stuck (`_dead_letters.py`).
 - **audit** — every file the agent placed (its state file, plus this host's receipts in the
   ledger for the users it serves, in case the state file was lost) is checked on disk.
   Missing or altered files are reported and fetched again while the cloud copy exists; the
@@ -41,6 +44,7 @@ from mobile_backup.core import (
 )
 
 if TYPE_CHECKING:
+    from mobile_backup.agent._dead_letters import DeadLetters
     from mobile_backup.agent._deliver import Delivery
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ class ReconcileReport:
     checked: int = 0
     elsewhere_only: int = 0
     """Files only other PCs have, whose cloud copy has already expired."""
+    dead_letters_cleared: int = 0
+    """This PC's dead letters for files it holds now (stale: nothing was stuck)."""
     findings: list[AuditFinding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -94,6 +100,8 @@ class ReconcileReport:
             parts.append(f"{len(self.findings)} missing/altered")
         if self.elsewhere_only:
             parts.append(f"{self.elsewhere_only} only on other PCs (expired from the cloud)")
+        if self.dead_letters_cleared:
+            parts.append(f"{self.dead_letters_cleared} stale dead letter(s) cleared")
         return ", ".join(parts) or "nothing to do"
 
 
@@ -115,8 +123,10 @@ class Reconciler:
         workers: int,
         prepare: Callable[[], None],
         progress: Callable[[Outcome], None] | None = None,
+        dead_letters: Callable[[], DeadLetters | None] | None = None,
     ) -> None:
         self._delivery = delivery
+        self._dead_letters = dead_letters
         self._workers = workers
         self._prepare = prepare
         self._progress = progress
@@ -128,11 +138,23 @@ class Reconciler:
     def run(
         self, *, audit: bool = True, refetch: bool = True, verify: bool = False
     ) -> ReconcileReport:
-        """Fetch what is awaiting, then audit the library."""
+        """Fetch what is awaiting, clear stale dead letters, then audit the library."""
         report = self.fetch_awaiting()
+        self.sweep_dead_letters(report)
         if audit:
             self.audit(report=report, refetch=refetch, verify=verify)
         return report
+
+    def sweep_dead_letters(self, report: ReconcileReport) -> None:
+        """Clear this PC's dead letters for files it holds (best effort: a DLQ that cannot
+        be read is a problem for the report, not a failed pass)."""
+        found = self._dead_letters() if self._dead_letters is not None else None
+        if found is None:
+            return
+        try:
+            report.dead_letters_cleared += found.sweep(self._delivery.pc_name, self._delivery.holds)
+        except ServiceError as exc:
+            logger.warning("could not look at the dead-letter queue: %s", exc)
 
     # Fetch -----------------------------------------------------------------------------
     def awaiting(self) -> Iterator[FileRecord]:

@@ -22,7 +22,9 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from mobile_backup.agent._admin import dead_letter_queue_url
 from mobile_backup.agent._config import DEFAULT_WAIT_SECONDS, AgentConfig, config_from_settings
+from mobile_backup.agent._dead_letters import DeadLetters
 from mobile_backup.agent._deliver import Delivery
 from mobile_backup.agent._gate import PauseGate
 from mobile_backup.agent._lock import LOCK_FILE, LibraryLock
@@ -134,6 +136,7 @@ class Agent:
         self._prepared = False
         self._prepare_lock = threading.Lock()
         self._claimed = False
+        self._dlq_url: str | None = None
 
     @classmethod
     def from_settings(
@@ -321,8 +324,20 @@ class Agent:
     def reconciler(self, *, progress: Callable[[Outcome], None] | None = None) -> Reconciler:
         """A reconciler on this agent's library, ledger and delivery path."""
         return Reconciler(
-            self._delivery, workers=self._config.workers, prepare=self.prepare, progress=progress
+            self._delivery,
+            workers=self._config.workers,
+            prepare=self.prepare,
+            progress=progress,
+            dead_letters=self.dead_letters,
         )
+
+    def dead_letters(self) -> DeadLetters | None:
+        """The downloads DLQ this PC's queue dead-letters into (None if it has none)."""
+        if self._dlq_url is None:
+            self._dlq_url = dead_letter_queue_url(self._queue.sqs, self._queue.url) or ""
+        if not self._dlq_url:
+            return None
+        return DeadLetters(self._queue.sqs, self._dlq_url, self._pcs)
 
     # One batch, synchronously (tests, the local demo) ------------------------------------
     def poll_once(self, wait_seconds: int = 0) -> int:

@@ -250,6 +250,7 @@ def agent_reconcile(
             task = progress.add_task("fetching from the ledger", total=None)
             reconciler = agent.reconciler(progress=lambda _o: progress.advance(task))
             report = reconciler.fetch_awaiting()
+            reconciler.sweep_dead_letters(report)
             if audit:
                 progress.update(task, description="auditing the library")
                 reconciler.audit(report=report, refetch=refetch, verify=verify)
@@ -273,6 +274,7 @@ def agent_reconcile(
                         for f in report.findings
                     ],
                     "problems": report.problems,
+                    "dead_letters_cleared": report.dead_letters_cleared,
                 }
             )
         )
@@ -360,13 +362,18 @@ def pc_registry(cfg: Settings) -> PcRegistry:
 def agent_redrive(
     limit: Annotated[int | None, typer.Option(min=1, help="Move at most this many.")] = None,
 ) -> None:
-    """Move dead-lettered download messages back to the downloads queue."""
+    """Send dead-lettered download messages back to the queue of the PC each was for."""
     from mobile_backup.agent import redrive
-    from mobile_backup.core import sqs_client
 
-    cfg = load_profile()
-    moved = redrive(sqs_client(cfg), cfg.require("downloads_queue_url"), limit=limit)
-    out.print(f"Moved {moved} message(s) back to the downloads queue.")
+    report = redrive(load_profile(), limit=limit)
+    where = ", ".join(f"{n} to PC {safe(pc)}" for pc, n in sorted(report.moved.items()))
+    out.print(f"Moved {report.total} message(s) back" + (f" ({where})." if where else "."))
+    for pc, n in sorted(report.unknown_pcs.items()):
+        err.print(
+            f"[yellow]{n} message(s) are for PC {safe(pc)}, which has no queue: left in the "
+            "dead-letter queue[/] (`agent pcs` lists the PCs)",
+            highlight=False,
+        )
 
 
 ScopeOpt = Annotated[bool, typer.Option("--system", help="Linux: a system-wide unit (needs root).")]

@@ -42,6 +42,17 @@ _COPIED = (
     "ReceiveMessageWaitTimeSeconds",
 )
 LIBRARY_ID_FILE = "library-id"
+PC_ATTRIBUTE = "pc"
+"""The message attribute that names the PC a download message is for (SQS keeps it when it
+moves a message to the dead-letter queue, so a letter can be sent home)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PcQueue:
+    """Where one PC's download messages go."""
+
+    name: str
+    url: str
 
 
 def partition_items(
@@ -137,13 +148,14 @@ class PcRegistry:
             items = partition_items(self._db, self._table, PCS_PK, consistent=consistent)
             return [_record(item) for item in items]
 
-    def queue_urls(self) -> list[str]:
-        """The queues every new file goes to: the downloads queue and each PC's own (as the
-        registry is now: a PC registered a moment ago is included)."""
-        urls = [self._main_queue] if self._main_queue else []
-        pcs = self.all(consistent=True)
-        urls += [pc.queue_url for pc in pcs if pc.queue_url and pc.queue_url not in urls]
-        return urls
+    def queue_targets(self) -> list[PcQueue]:
+        """The queues every new file goes to: the downloads queue (the first PC's) and each
+        other PC's own, as the registry is now (a PC registered a moment ago included)."""
+        targets = [PcQueue(MAIN_PC, self._main_queue)] if self._main_queue else []
+        for pc in self.all(consistent=True):
+            if pc.queue_url and pc.queue_url not in {t.url for t in targets}:
+                targets.append(PcQueue(pc.name, pc.queue_url))
+        return targets
 
     def get(self, name: str) -> PcRecord | None:
         with aws_call("read the PC registry"):

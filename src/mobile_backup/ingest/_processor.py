@@ -22,6 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.core import (
+    MAIN_PC,
+    PC_ATTRIBUTE,
     DownloadMessage,
     FileRecord,
     FileStatus,
@@ -29,6 +31,7 @@ from mobile_backup.core import (
     Ledger,
     ObjectKey,
     ObjectState,
+    PcQueue,
     PcRegistry,
     Settings,
     UnreservedUploadError,
@@ -139,15 +142,15 @@ class IngestProcessor:
             self._batch.active = False
             self._batch.targets = None
 
-    def queue_urls(self) -> list[str]:
+    def queue_targets(self) -> list[PcQueue]:
         """Every PC's queue: read from the registry (strongly consistent), once per batch."""
         if self._pcs is None:
-            return [self._queue_url]
+            return [PcQueue(MAIN_PC, self._queue_url)]
         if not getattr(self._batch, "active", False):
-            return self._pcs.queue_urls()
+            return self._pcs.queue_targets()
         if self._batch.targets is None:
-            self._batch.targets = self._pcs.queue_urls()
-        targets: list[str] = self._batch.targets
+            self._batch.targets = self._pcs.queue_targets()
+        targets: list[PcQueue] = self._batch.targets
         return targets
 
     def process_body(self, body: str) -> IngestOutcome:
@@ -218,8 +221,15 @@ class IngestProcessor:
         try:
             # Every PC gets every file. A failure part-way re-sends to all on retry: a PC
             # that already has the message ignores the duplicate.
-            for url in self.queue_urls():
-                self._sqs.send_message(QueueUrl=url, MessageBody=message)
+            for target in self.queue_targets():
+                self._sqs.send_message(
+                    QueueUrl=target.url,
+                    MessageBody=message,
+                    # Which PC it is for: kept if it is dead-lettered (agent/_dead_letters.py).
+                    MessageAttributes={
+                        PC_ATTRIBUTE: {"DataType": "String", "StringValue": target.name}
+                    },
+                )
         except boto_errors() as exc:  # anything else is a bug, not "not sent"
             raise AnnounceError(f"could not send the download message for {key}: {exc}") from exc
         self._ledger.mark_announced(key.user_sub, key.sha256, now=self._clock())
