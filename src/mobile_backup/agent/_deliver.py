@@ -177,6 +177,7 @@ class Delivery:
             self._queue.release([(message_id, handle)])
         elif outcome.kind == OutcomeKind.BLOCKED:
             self._queue.hide([(message_id, handle)], int(self._gate.seconds_left()))
+            self._gate.hold([(message_id, handle)])  # visible again as soon as space returns
         else:
             self._retry_later(message_id, handle, attempt)
         return self._told(outcome)
@@ -225,7 +226,7 @@ class Delivery:
         except OSError as exc:
             reason = _BLOCKING_ERRNOS.get(exc.errno or 0)
             if reason is not None:
-                detail = self._gate.block(item.key, reason, exc)
+                detail = self._gate.block(item.key, reason, exc, needed_bytes=item.size)
                 return Outcome(OutcomeKind.BLOCKED, message_id, detail=detail)
             return self._transient(message_id, item, exc)
         except MobileBackupError as exc:
@@ -292,14 +293,19 @@ class Delivery:
                     self._remember(item, existing)
                     return existing  # placed before the state file knew (e.g. a new file)
             name = self._staging_name(item)
-            staged = self._downloader.fetch(
-                bucket=item.bucket,
-                key=item.key,
-                sha256=item.sha256,
-                size=item.size,
-                name=name,
-                cancel=cancel,
-            )
+            try:
+                staged = self._downloader.fetch(
+                    bucket=item.bucket,
+                    key=item.key,
+                    sha256=item.sha256,
+                    size=item.size,
+                    name=name,
+                    cancel=cancel,
+                )
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    self._drop_partial(name)
+                raise
             try:
                 verdict = media_verdict(staged, item.filename)
                 if not verdict.ok:
@@ -320,6 +326,25 @@ class Delivery:
     def now(self) -> datetime:
         """The agent's clock (receipts, audits)."""
         return self._clock()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the library refuses files just now (a reconcile pass waits it out)."""
+        return self._gate.paused
+
+    def _drop_partial(self, name: str) -> None:
+        """A download the disk could not hold: its staging file goes now (the space is what
+        the library lacks; a sparse file of the whole size would hold it until the next
+        start), and the parts it had are fetched again when the file comes back."""
+        try:
+            (self.library.staging / name).unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("could not remove the partial download %s: %s", name, exc)
+        if self.owner:
+            try:
+                self.state.end_download(name)
+            except MobileBackupError as exc:
+                logger.warning("could not forget the partial download %s: %s", name, exc)
 
     def _render(self, item: DownloadMessage, capture: Capture) -> PurePosixPath:
         return self._config.path_template.render(

@@ -10,6 +10,7 @@ kill -9 included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -64,17 +65,18 @@ class LibraryLock:
         if self._fh is not None:
             return True
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self._path.open("a+b")
+        fh = self._path.open("a+b", buffering=0)  # a refused write must not linger to close
         try:
             _lock(fh)
         except OSError:
             fh.close()
             return False
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()).encode())
-        fh.flush()
         self._fh = fh
+        with contextlib.suppress(OSError):  # the pid is a courtesy; a full disk refuses it
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()).encode())
+            fh.flush()
         about = {
             "pid": os.getpid(),
             "host": socket.gethostname(),

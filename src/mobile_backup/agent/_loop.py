@@ -82,7 +82,10 @@ class ServiceLoop:
         """
         cfg = self._config
         d = self._delivery
-        self._state.set_values(pid=os.getpid(), host=d.host, started_at=self._clock())
+        try:
+            self._state.set_values(pid=os.getpid(), host=d.host, started_at=self._clock())
+        except MobileBackupError as exc:  # a full disk: `agent status` learns it later
+            logger.warning("could not update the state file: %s", exc)
         logger.info(
             "agent on %s filing into %s (%d workers, template %s)",
             d.host,
@@ -118,7 +121,10 @@ class ServiceLoop:
             for t in helpers:
                 t.join(timeout=5)
             self._queue.keeper = None
-            self._state.set_values(pid=None, alive_at=None)
+            try:
+                self._state.set_values(pid=None, alive_at=None)
+            except MobileBackupError as exc:
+                logger.warning("could not update the state file: %s", exc)
             logger.info("agent stopped")
 
     def _reconcile_loop(self, stop: threading.Event, interval: float) -> None:
@@ -135,7 +141,12 @@ class ServiceLoop:
                 logger.info("reconcile: %s", report.summary())
             except MobileBackupError as exc:
                 logger.warning("reconcile pass failed: %s", exc)
-            stop.wait(interval)
+            # Until the next pass is due, or at once after a pause (a full disk) ends: what
+            # a pass could not place meanwhile is on no queue.
+            deadline = time.monotonic() + interval
+            while not stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline or self._gate.take_rerun():
+                    break
 
     def beat_alive(self) -> None:
         """Tell `agent status` the loop is alive (every few seconds at most), and the

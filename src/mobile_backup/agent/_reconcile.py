@@ -74,6 +74,9 @@ class ReconcileReport:
     """Files only other PCs have, whose cloud copy has already expired."""
     dead_letters_cleared: int = 0
     """This PC's dead letters for files it holds now (stale: nothing was stuck)."""
+    deferred: int = 0
+    """Entries not tried because the library refused files (disk full): the pass that
+    follows the end of the pause fetches them."""
     findings: list[AuditFinding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -90,7 +93,12 @@ class ReconcileReport:
             OutcomeKind.RELEASED,
         )
         unresolved = [f for f in self.findings if not f.action.startswith("refetched")]
-        return not any(self.count(k) for k in bad) and not unresolved and not self.problems
+        return (
+            not any(self.count(k) for k in bad)
+            and not unresolved
+            and not self.problems
+            and not self.deferred
+        )
 
     def summary(self) -> str:
         parts = [f"{n} {kind}" for kind, n in sorted(self.outcomes.items()) if n]
@@ -100,6 +108,8 @@ class ReconcileReport:
             parts.append(f"{len(self.findings)} missing/altered")
         if self.elsewhere_only:
             parts.append(f"{self.elsewhere_only} only on other PCs (expired from the cloud)")
+        if self.deferred:
+            parts.append(f"{self.deferred} deferred until the library takes files again")
         if self.dead_letters_cleared:
             parts.append(f"{self.dead_letters_cleared} stale dead letter(s) cleared")
         return ", ".join(parts) or "nothing to do"
@@ -200,6 +210,9 @@ class Reconciler:
                     break
                 if record.status != FileStatus.UPLOADED:
                     continue
+                if self._delivery.paused:  # the disk refuses files: no download is wasted
+                    report.deferred += 1
+                    continue
                 futures.append(pool.submit(one, record))
             for future in futures:
                 future.result()
@@ -207,6 +220,9 @@ class Reconciler:
             for record in self.missing_here(report):
                 if cancel is not None and cancel.is_set():
                     break
+                if self._delivery.paused:
+                    report.deferred += 1
+                    continue
                 futures.append(pool.submit(one, record))
             for future in futures:
                 future.result()

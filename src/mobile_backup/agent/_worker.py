@@ -35,7 +35,11 @@ from mobile_backup.agent._queue import Acknowledger, DownloadsQueue
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import STATE_FILE, StateDB
 from mobile_backup.agent._transfer import Downloader
-from mobile_backup.agent.exceptions import LibraryInUseError, LibraryOfAnotherPcError
+from mobile_backup.agent.exceptions import (
+    AgentError,
+    LibraryInUseError,
+    LibraryOfAnotherPcError,
+)
 from mobile_backup.core import (
     SQS_BATCH,
     ConfigError,
@@ -118,6 +122,7 @@ class Agent:
             root=self._library.root,
             state=self._state,
             clock=clock,
+            release=self._queue.release,
         )
         self._delivery = Delivery(
             bucket=settings.bucket,
@@ -253,7 +258,10 @@ class Agent:
                 "needs a library of its own: run it with --library DIR (or set `library` "
                 "in its profile)"
             )
-        self._state.set_values(library_pc=self.pc_name)
+        try:
+            self._state.set_values(library_pc=self.pc_name)
+        except MobileBackupError as exc:  # a full disk: remembered at the next start
+            logger.warning("could not note this library's PC in its state file: %s", exc)
 
     def close(self) -> None:
         """Release the library, this PC's queue (if `start` took it) and the transfer threads."""
@@ -283,7 +291,13 @@ class Agent:
         return self._pcs.get(self._config.pc_name)
 
     def _library_id(self) -> str:
-        return library_id(self._library.root / HIDDEN_DIR)
+        try:
+            return library_id(self._library.root / HIDDEN_DIR)
+        except OSError as exc:
+            raise AgentError(
+                f"cannot give the library {self._library.root} its id: "
+                f"{exc.strerror or exc} (is its disk full or read-only?)"
+            ) from exc
 
     def run(self, stop: threading.Event) -> None:
         """The service loop (`_loop.py`) until `stop` is set; `start()` first if it was not.

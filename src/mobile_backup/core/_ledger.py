@@ -398,9 +398,7 @@ class Ledger:
                 TableName=self._table,
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 UpdateExpression=(
-                    "SET #st = :uploaded, uploaded_at = :now, #size = :size, "
-                    "created_at = if_not_exists(created_at, :now), "
-                    "gsi1pk = :gpk, gsi1sk = :gsk REMOVE failed_reason, announced_at"
+                    "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, gsi1sk = :gsk REMOVE failed_reason, announced_at"
                 ),
                 ConditionExpression="attribute_exists(pk) AND #st IN (:pending, :failed)",
                 ExpressionAttributeNames={"#st": "status", "#size": "size"},
