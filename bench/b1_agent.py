@@ -101,18 +101,13 @@ class AgentStack:
     def announce(self, files: list[Path], digests: dict[Path, str], user_sub: str) -> None:
         """What the phone + ingest do for each object already in the bucket: a ledger entry
         (uploaded) and a download message."""
-        from mobile_backup.core import (
-            DownloadMessage,
-            FileMeta,
-            Ledger,
-            dynamodb_client,
-            object_key,
-            sqs_client,
-        )
+        from mobile_backup.aws import dynamodb_client, sqs_client
+        from mobile_backup.core import DownloadMessage, FileMeta, object_key
+        from mobile_backup.ledger import Ledger
 
         settings = self.settings(Path("/nonexistent"))
-        ledger = Ledger(dynamodb_client(settings), self.table)
-        sqs = sqs_client(settings)
+        ledger = Ledger(dynamodb_client(settings, component="test"), self.table)
+        sqs = sqs_client(settings, component="test")
         now = datetime.now(UTC)
         bodies = []
         for path in files:
@@ -388,7 +383,9 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     import logging
 
     from mobile_backup.agent import Agent, AgentConfig, TransferConfig
-    from mobile_backup.core import EMULATOR_KEY, Ledger, Settings, dynamodb_client, sqs_client
+    from mobile_backup.aws import dynamodb_client, sqs_client
+    from mobile_backup.core import EMULATOR_KEY, Settings
+    from mobile_backup.ledger import Ledger
 
     logging.basicConfig(level=logging.WARNING)
     library = Path(job["library"])
@@ -407,7 +404,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         part_size=part, threshold=max(2 * part, 16 * 1024 * 1024),
         max_concurrency=int(job["max_concurrency"]),
     )  # fmt: skip
-    sqs, db = sqs_client(settings), dynamodb_client(settings)
+    sqs, db = sqs_client(settings, component="test"), dynamodb_client(settings, component="test")
     agent = Agent(
         settings=settings, s3=s3, sqs=sqs,
         ledger=Ledger(db, job["table"]), library=library, host="bench",

@@ -9,7 +9,7 @@ CLI as separate processes, each round:
    copies of earlier contents under new names, earlier names with new contents);
 2. starts `mobile-backup upload` on the whole source tree (so a killed upload resumes);
 3. kills the client, the agent or both with SIGKILL, either after a random delay or at a
-   random *crash point*: a named instant in the code (`mobile_backup.core.crash_point`) that
+   random *crash point*: a named instant in the code (`mobile_backup.instrument.crash_point`) that
    the process, armed through `MOBILE_BACKUP_CRASH_AT`, reaches and dies at by itself;
 4. restarts what was killed (the next round's upload, a new agent).
 
@@ -194,15 +194,16 @@ class Torture:
         self.agent_kill: Kill | None = None
         self._stack: Any = None
         self._env: dict[str, str] = {}
-        from mobile_backup.core import crash_points
+        from mobile_backup.instrument import crash_points
 
         self.points = crash_points()
 
     # Set-up ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _stack_running(self) -> Iterator[Any]:
+        from mobile_backup.aws import sqs_client
         from mobile_backup.client import Authenticator
-        from mobile_backup.core import sqs_client, write_profile
+        from mobile_backup.core import write_profile
         from mobile_backup.local import LOCAL_PROFILE, LocalStack, profile_values
 
         stack = LocalStack(library=self.library, run_agent=False, poll_seconds=1)
@@ -210,7 +211,7 @@ class Torture:
         try:
             Authenticator(settings=stack.settings).login(stack.email, stack.password)
             write_profile(LOCAL_PROFILE, profile_values(stack.settings))
-            sqs_client(stack.settings).set_queue_attributes(
+            sqs_client(stack.settings, component="test").set_queue_attributes(
                 QueueUrl=stack.settings.require("downloads_queue_url"),
                 Attributes={"VisibilityTimeout": str(QUEUE_VISIBILITY)},
             )
@@ -431,10 +432,11 @@ class Torture:
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def _ledger_records(self) -> dict[str, Any]:
-        from mobile_backup.core import Ledger, dynamodb_client
+        from mobile_backup.aws import dynamodb_client
+        from mobile_backup.ledger import Ledger
 
         s = self._stack.settings
-        ledger = Ledger(dynamodb_client(s), s.require("table"))
+        ledger = Ledger(dynamodb_client(s, component="test"), s.require("table"))
         records: dict[str, Any] = {}
         cursor = None
         while True:
@@ -444,10 +446,10 @@ class Torture:
                 return records
 
     def _dead_letters(self) -> list[dict[str, Any]]:
-        from mobile_backup.core import sqs_client
+        from mobile_backup.aws import sqs_client
 
         s = self._stack.settings
-        sqs = sqs_client(s)
+        sqs = sqs_client(s, component="test")
         url = s.require("downloads_queue_url")
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
         dlq_arn = json.loads(attrs["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
@@ -474,7 +476,7 @@ class Torture:
         explained (it carries a known content): it is sent back to the downloads queue, as
         `agent redrive` would. Anything else stuck is reported as lost by the final checks.
         """
-        from mobile_backup.core import sqs_client
+        from mobile_backup.aws import sqs_client
 
         expected = {f.sha256 for f in self.files}
         last_progress = time.monotonic()
@@ -492,7 +494,7 @@ class Torture:
             for body in self._dead_letters():
                 if body.get("sha256") in expected:
                     self.report.dlq_explained += 1
-                    sqs_client(self._stack.settings).send_message(
+                    sqs_client(self._stack.settings, component="test").send_message(
                         QueueUrl=self._stack.settings.require("downloads_queue_url"),
                         MessageBody=json.dumps(body),
                     )

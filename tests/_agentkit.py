@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +16,11 @@ from mobile_backup.core import (
     CaptureSource,
     DownloadMessage,
     FileMeta,
-    Ledger,
     Settings,
     object_key,
     utcnow,
 )
+from mobile_backup.ledger import Ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -107,18 +108,37 @@ def agent_for(
     config: AgentConfig | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Agent:
-    """An agent on the cloud's queue and ledger, filing into `library`, never waiting."""
+    """An agent on the cloud's queue and ledger, filing into `library`, never waiting.
+
+    Its clients are the agent's own (labelled `agent` for the IAM test), not the test's."""
+    s3, sqs, ledger = _agent_clients(cloud.settings)
     return Agent(
         settings=cloud.settings,
-        s3=cloud.s3,
-        sqs=cloud.sqs,
-        ledger=cloud.ledger,
+        s3=s3,
+        sqs=sqs,
+        ledger=ledger,
         library=library,
         host=host,
         clock=clock,
         wait_seconds=0,
         config=config,
         on_outcome=on_outcome,
+    )
+
+
+def _agent_clients(settings: Settings) -> tuple[S3Client, SQSClient, Ledger]:
+    """One set per emulator and table (building clients is slow; they are thread-safe)."""
+    return _clients(settings.require("aws_endpoint_url"), settings.require("table"), settings)
+
+
+@functools.lru_cache(maxsize=32)
+def _clients(endpoint: str, table: str, settings: Settings) -> tuple[S3Client, SQSClient, Ledger]:
+    from mobile_backup.aws import dynamodb_client, s3_client, sqs_client
+
+    return (
+        s3_client(settings, component="agent"),
+        sqs_client(settings, component="agent"),
+        Ledger(dynamodb_client(settings, component="agent"), table),
     )
 
 

@@ -90,7 +90,7 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One recorded call (see `mobile_backup.core._calls`)."""
+    """One recorded call (see `mobile_backup.instrument._calls`)."""
 
     component: str
     service: str

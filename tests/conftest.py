@@ -135,13 +135,14 @@ def settings(resources: Any) -> Settings:
 @pytest.fixture
 def cloud(settings: Settings) -> Cloud:
     """The emulator's bucket, downloads queue and ledger, as the phone and ingest use them."""
-    from mobile_backup.core import Ledger, dynamodb_client, s3_client, sqs_client
+    from mobile_backup.aws import dynamodb_client, s3_client, sqs_client
+    from mobile_backup.ledger import Ledger
 
     return Cloud(
         settings=settings,
-        s3=s3_client(settings),
-        sqs=sqs_client(settings),
-        ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+        s3=s3_client(settings, component="test"),
+        sqs=sqs_client(settings, component="test"),
+        ledger=Ledger(dynamodb_client(settings, component="test"), settings.require("table")),
     )
 
 

@@ -2,7 +2,7 @@
 it runs under in `infra/template.yaml` (after the SAM transform), and every grant of those
 roles was used by some call (least privilege both ways).
 
-The calls are recorded by every client the code builds (`mobile_backup.core._calls`, set up
+The calls are recorded by every client the code builds (`mobile_backup.instrument._calls`, set up
 in `conftest.py` for the whole run, child processes included); this module runs last. Only
 the whole suite makes the "unused grant" half meaningful, so a partial run checks the calls
 it recorded and skips that half, saying so.

@@ -15,7 +15,7 @@ import typer
 import typer.core
 
 from mobile_backup import __version__
-from mobile_backup.commands import account, agent, free, local, upload, users
+from mobile_backup.commands import account, agent, free, local, mfa, upload, users
 from mobile_backup.commands import app as app_cmd
 from mobile_backup.commands import cost as cost_cmd
 from mobile_backup.commands import deploy as deploy_cmd
@@ -48,6 +48,7 @@ app.command(name="free-up")(free.free_up)
 app.command(name="app")(app_cmd.app)
 app.command()(deploy_cmd.deploy)
 app.add_typer(users.app, name="users", no_args_is_help=True)
+app.add_typer(mfa.app, name="mfa", no_args_is_help=True)
 app.command()(cost_cmd.cost)
 
 

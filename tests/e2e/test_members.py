@@ -112,3 +112,55 @@ def test_a_member_given_a_password_is_refused_a_weak_one(stack: LocalStack) -> N
     text = _cli("users", "list")
     assert text.returncode == 0
     assert stack.email in text.stdout
+
+
+def test_a_member_joins_from_the_printed_invite_on_a_fresh_computer(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Issue 29: `users add` prints an invite; `login --invite` from a fresh HOME (no
+    profile, no settings) sets that computer up and signs the member in; the profile it
+    writes holds the deployment's public settings only; a changed invite is one sentence."""
+    added = _cli("users", "add", "lea@example.com")
+    assert added.returncode == 0, added.stderr
+    temp = re.search(r"Temporary password: (\S+)", added.stdout)
+    link = re.search(r"^(http://127\.0\.0\.1:\d+/v1/join#\S+)$", added.stdout, flags=re.M)
+    assert temp, added.stdout
+    assert link, added.stdout
+    assert "▀" in added.stdout or "█" in added.stdout  # the QR code of the link
+
+    fresh = tmp_path / "leas-laptop"
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "MOBILE_BACKUP_CONFIG_FILE": str(fresh / "config.toml"),
+        "MOBILE_BACKUP_STATE_DIR": str(fresh / "state"),
+    }
+
+    def lea(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mobile_backup", *args],
+            env=env, input=stdin, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    url = link.group(1)
+    cut = url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB")
+    refused = lea("login", "--invite", cut, "--password-stdin", stdin="x\n")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "error: this invite is damaged (cut short or changed on the way): ask the household's "
+        "owner to send it again"
+    ]
+    assert not (fresh / "config.toml").exists()  # nothing written for a bad invite
+
+    joined = lea(
+        "login", "--invite", url, "--password-stdin", stdin=f"{temp.group(1)}\nLea-Own-Pass-4\n"
+    )
+    assert joined.returncode == 0, joined.stderr
+    assert "as profile default" in joined.stdout
+    assert "Signed in as lea@example.com" in joined.stdout
+    config = (fresh / "config.toml").read_text(encoding="utf-8")
+    for secret_ish in ("password", "token", "secret", temp.group(1)):
+        assert secret_ish not in config.lower()
+    status = lea("status", "--json")  # no --profile: the joined deployment is the default
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["total"] == 0

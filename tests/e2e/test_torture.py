@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from bench.torture import run_torture
 
-from mobile_backup.core import crash_points
+from mobile_backup.instrument import crash_points
 
 pytestmark = pytest.mark.e2e
 

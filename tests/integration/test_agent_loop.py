@@ -21,6 +21,7 @@ from PIL import Image
 from _agentkit import SUB, Cloud, files_under
 from mobile_backup.agent import Agent, AgentConfig, Library, OutcomeKind, TransferConfig
 from mobile_backup.agent._admin import agent_status, redrive
+from mobile_backup.aws import Queue
 from mobile_backup.core import (
     FileStatus,
 )
@@ -128,7 +129,7 @@ def test_a_full_disk_pauses_and_loses_nothing_once_space_returns(
         assert health.last_error_code == "disk_full"
         assert health.last_error is not None
         assert "nothing is lost" in health.last_error
-        status = agent_status(library=root, sqs=cloud.sqs, queue_url=cloud.queue)
+        status = agent_status(library=root, queue=Queue(cloud.sqs, cloud.queue))
         assert status.as_dict()["pause_reason"] == "disk_full"
         assert files_under(root) == {}
         disk_full.clear()  # the user freed some space
@@ -238,7 +239,7 @@ def test_status_shows_queues_and_redrive_brings_dead_letters_back(
     for _ in range(20):
         if not agent.poll_once():
             break
-    status = agent_status(library=root, sqs=cloud.sqs, queue_url=cloud.queue).as_dict()
+    status = agent_status(library=root, queue=Queue(cloud.sqs, cloud.queue)).as_dict()
     assert status["dlq"] == {"visible": 1, "in_flight": 0}
     assert status["queue"] == {"visible": 0, "in_flight": 0}
     assert status["last_error_code"] == "delivery_failed"
@@ -251,7 +252,7 @@ def test_status_shows_queues_and_redrive_brings_dead_letters_back(
     assert cloud.counts(resources.downloads_dlq_url) == (0, 0)
     agent.poll_once()
     assert files_under(root) == {f"{SUB}/2024/07/late.jpg": good}
-    status = agent_status(library=root, sqs=cloud.sqs, queue_url=cloud.queue).as_dict()
+    status = agent_status(library=root, queue=Queue(cloud.sqs, cloud.queue)).as_dict()
     assert status["files_today"] == 1
     assert status["last_success_at"] is not None
     agent.close()

@@ -17,16 +17,10 @@ import pytest
 
 from conftest import settings_for
 from mobile_backup.api import Principal
-from mobile_backup.core import (
-    FileStatus,
-    Ledger,
-    Receipt,
-    Settings,
-    cognito_client,
-    dynamodb_client,
-    s3_client,
-)
+from mobile_backup.aws import cognito_client, dynamodb_client, s3_client
+from mobile_backup.core import FileStatus, Receipt, Settings
 from mobile_backup.core.wire import FileView
+from mobile_backup.ledger import Ledger
 from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, provision
 
 pytestmark = pytest.mark.integration
@@ -68,7 +62,7 @@ def sign_in(settings: Settings, stack: Any, email: str | None = None) -> User:
     """A new pool user and the access token Cognito (the emulator) issues for them."""
     email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
     sub = create_user(stack, email=email, password=PASSWORD)
-    result = cognito_client(settings).initiate_auth(
+    result = cognito_client(settings, component="test").initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
         ClientId=settings.require("client_id"),
@@ -88,7 +82,9 @@ def bob(stack_settings: Settings, stack: Any) -> User:
 
 @pytest.fixture
 def ledger(stack_settings: Settings) -> Ledger:
-    return Ledger(dynamodb_client(stack_settings), stack_settings.require("table"))
+    return Ledger(
+        dynamodb_client(stack_settings, component="test"), stack_settings.require("table")
+    )
 
 
 def media(content: bytes, **extra: Any) -> dict[str, Any]:
@@ -152,7 +148,7 @@ def test_a_presigned_put_lands_the_bytes_at_the_users_key(
     put = httpx.put(upload["url"], content=content, headers=upload["headers"])
     assert put.status_code == 200, put.text
 
-    stored = s3_client(settings).get_object(
+    stored = s3_client(settings, component="test").get_object(
         Bucket=settings.require("bucket"), Key=f"media/{alice.sub}/{sha}"
     )
     assert stored["Body"].read() == content
@@ -278,7 +274,7 @@ def test_members_get_a_folder_name_once_unique_in_the_household(
     tag = uuid.uuid4().hex[:6]
     anna = sign_in(stack_settings, stack, f"anna.{tag}@example.com")
     other = sign_in(stack_settings, stack, f"ANNA.{tag}@family.example")
-    cognito_client(stack_settings).admin_update_user_attributes(
+    cognito_client(stack_settings, component="test").admin_update_user_attributes(
         UserPoolId=stack_settings.require("user_pool_id"),
         Username=f"ANNA.{tag}@family.example",
         UserAttributes=[{"Name": "preferred_username", "Value": f"Anna {tag}/../x"}],
@@ -297,7 +293,7 @@ def test_members_get_a_folder_name_once_unique_in_the_household(
     third = sign_in(stack_settings, stack, f"Anna.{tag}@elsewhere.example")
     assert owner(third, b"third") == f"Anna.{tag}-2"  # same name, other case: a suffix
     # Settled for good: a later rename does not move anyone's folder.
-    cognito_client(stack_settings).admin_update_user_attributes(
+    cognito_client(stack_settings, component="test").admin_update_user_attributes(
         UserPoolId=stack_settings.require("user_pool_id"),
         Username=f"anna.{tag}@example.com",
         UserAttributes=[{"Name": "preferred_username", "Value": "someone else"}],
@@ -363,6 +359,28 @@ def test_health_needs_no_token(api: httpx.Client) -> None:
     response = api.get("/v1/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_the_join_page_of_an_invite_needs_no_token_and_reflects_nothing(
+    api: httpx.Client,
+) -> None:
+    """Issue 29: the page an invite link opens. Its script is the only one allowed to run
+    (by its hash), and nothing of the request comes back in it."""
+    import base64
+    import hashlib
+    import re
+
+    plain = api.get("/v1/join")
+    assert plain.status_code == 200
+    assert plain.headers["content-type"].startswith("text/html")
+    (script,) = re.findall(r"<script>(.*?)</script>", plain.text, flags=re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = plain.headers["content-security-policy"]
+    assert f"script-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy
+    assert plain.headers["referrer-policy"] == "no-referrer"
+    probing = api.get("/v1/join", params={"name": "<script>alert(1)</script>"})
+    assert probing.text == plain.text
 
 
 def test_the_openapi_document_is_served(api: httpx.Client) -> None:
@@ -487,9 +505,11 @@ def test_a_removed_member_is_refused_on_every_route_at_once(
     from mobile_backup.deploy import remove_member
 
     carol = sign_in(stack_settings, stack)
-    email = cognito_client(stack_settings).get_user(AccessToken=carol.token)["Username"]
+    email = cognito_client(stack_settings, component="test").get_user(AccessToken=carol.token)[
+        "Username"
+    ]
     remove_member(
-        cognito_client(stack_settings),
+        cognito_client(stack_settings, component="test"),
         user_pool_id=stack_settings.require("user_pool_id"),
         email=email,
     )
@@ -520,7 +540,7 @@ def test_a_member_removed_after_a_request_is_refused_within_a_minute(
     principal = Principal(sub=dave.sub, username="dave", token=dave.token)
     now = [1000.0]
     asked: list[str] = []
-    idp = cognito_client(stack_settings)
+    idp = cognito_client(stack_settings, component="test")
 
     def identity() -> Any:
         asked.append("GetUser")
@@ -643,7 +663,9 @@ def test_lookup_says_what_is_backed_up_and_reserves_nothing(
     api: httpx.Client, stack_settings: Settings, alice: User, bob: User
 ) -> None:
     """`POST /v1/files/lookup` (`upload --dry-run`): read-only, the caller's own ledger."""
-    ledger = Ledger(dynamodb_client(stack_settings), stack_settings.require("table"))
+    ledger = Ledger(
+        dynamodb_client(stack_settings, component="test"), stack_settings.require("table")
+    )
     now = datetime.now(UTC)
     up, on_pc, reserved, unknown = (media(c)["sha256"] for c in (b"l1", b"l2", b"l3", b"l4"))
     upload_plan(api, alice, media(b"l1"), media(b"l2"), media(b"l3"))

@@ -15,7 +15,9 @@ import pytest
 
 from conftest import load_event, snapstart_init_env
 from mobile_backup.api import handler as lambda_entry
-from mobile_backup.core import FileMeta, Ledger, Settings, cognito_client, dynamodb_client
+from mobile_backup.aws import cognito_client, dynamodb_client
+from mobile_backup.core import FileMeta, Settings
+from mobile_backup.ledger import Ledger
 from mobile_backup.local import LocalLambdaContext, create_user
 
 pytestmark = pytest.mark.integration
@@ -61,7 +63,7 @@ def configure_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, **overrid
 def sign_in(settings: Settings, resources: Any) -> tuple[str, str]:
     email = f"lambda-{uuid.uuid4().hex[:8]}@example.com"
     sub = create_user(resources, email=email, password=PASSWORD)
-    auth = cognito_client(settings).initiate_auth(
+    auth = cognito_client(settings, component="test").initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
         ClientId=settings.require("client_id"),
@@ -99,7 +101,7 @@ def test_the_handler_answers_from_the_token_not_the_authorizer_context(
 ) -> None:
     configure_env(monkeypatch, settings)
     sub, token = sign_in(settings, resources)
-    Ledger(dynamodb_client(settings), settings.require("table")).reserve(
+    Ledger(dynamodb_client(settings, component="test"), settings.require("table")).reserve(
         sub, FileMeta("ab" * 32, 1, "a.jpg", "image/jpeg"), now=datetime.now(UTC)
     )
     # The stored event's authorizer claims name another user: they must not matter.
@@ -216,7 +218,7 @@ def test_debug_settings_never_print_the_event_or_a_presigned_url(
 SNAPSTART_CHILD = r"""
 import json, sys, urllib.request
 import mobile_backup.api.handler as entry
-import mobile_backup.core._aws as aws
+import mobile_backup.aws._clients as aws
 from mobile_backup.local import LocalLambdaContext
 
 assert entry._app is not None, "the app was not built at init"

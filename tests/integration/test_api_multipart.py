@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import uuid
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,9 @@ from _uploadkit import MIB, Account, api_server, sign_up
 from botocore.exceptions import ClientError
 
 from conftest import settings_for
-from mobile_backup.core import Ledger, Settings, dynamodb_client, object_key, s3_client
+from mobile_backup.aws import dynamodb_client, s3_client
+from mobile_backup.core import Settings, object_key
+from mobile_backup.ledger import Ledger
 from mobile_backup.local import provision
 
 pytestmark = pytest.mark.integration
@@ -143,7 +146,7 @@ def test_parts_signed_by_the_api_assemble_the_file_at_the_users_key(
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"sha256": video.sha256, "status": "uploaded"}
     body = (
-        s3_client(cfg)
+        s3_client(cfg, component="test")
         .get_object(Bucket=cfg.require("bucket"), Key=object_key(alice.sub, video.sha256))["Body"]
         .read()
     )
@@ -155,7 +158,7 @@ def test_parts_signed_by_the_api_assemble_the_file_at_the_users_key(
 def test_a_backed_up_file_is_a_duplicate(api: httpx.Client, alice: Account, cfg: Settings) -> None:
     video = Video(6 * MIB)
     start(api, alice, video, numbers=[])
-    Ledger(dynamodb_client(cfg), cfg.require("table")).mark_uploaded(
+    Ledger(dynamodb_client(cfg, component="test"), cfg.require("table")).mark_uploaded(
         alice.sub, video.sha256, size=len(video.data), now=datetime.now(UTC)
     )
     ticket = start(api, alice, video)
@@ -304,10 +307,10 @@ def test_completing_an_aborted_upload_is_not_found_not_unavailable(
     ticket = start(api, alice, video)
     ref = {"sha256": video.sha256, "upload_id": ticket["upload_id"]}
     assert api.post("/v1/uploads/multipart/abort", json=ref, headers=auth(alice)).is_success
-    s3 = s3_client(cfg)
+    s3 = s3_client(cfg, component="test")
     forbidden = forbid_missing(s3) if s3_says == "403" else []
     service = MultipartService(
-        ledger=Ledger(dynamodb_client(cfg), cfg.require("table")),
+        ledger=Ledger(dynamodb_client(cfg, component="test"), cfg.require("table")),
         s3=s3,
         bucket=cfg.require("bucket"),
         clock=lambda: datetime.now(UTC),
@@ -339,10 +342,44 @@ def test_parts_that_do_not_make_the_declared_file_are_never_uploaded(
     assert_error(refused, 400, "file_mismatch")
     key = object_key(alice.sub, video.sha256)
     with pytest.raises(ClientError, match=r"404"):
-        s3_client(cfg).head_object(Bucket=cfg.require("bucket"), Key=key)
-    record = Ledger(dynamodb_client(cfg), cfg.require("table")).get(alice.sub, video.sha256)
+        s3_client(cfg, component="test").head_object(Bucket=cfg.require("bucket"), Key=key)
+    record = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table")).get(
+        alice.sub, video.sha256
+    )
     assert record is not None
     assert record.status == "pending"
     # A later complete cannot slip another checksum in: the one declared at start decides.
     again = complete(api, alice, video, ticket["upload_id"])
     assert_error(again, 400, "file_mismatch")
+
+
+def test_an_upload_begun_by_an_older_client_is_finished_cleanly_by_todays(
+    api: httpx.Client, alice: Account, cfg: Settings, tmp_path: Path
+) -> None:
+    """An older client (CRC64NVME) sent one part of a video and died; today's client (CRC32)
+    sends the same file: it starts a CRC32 upload of its own, every byte is right, and the
+    ledger says which CRC the object carries."""
+    from mobile_backup.client import UPLOADED, Journal, Uploader
+
+    video = Video(11 * MIB + 5)
+    older = start(api, alice, video)
+    put_parts(video, older["parts"][:1])  # one part held, then the older client died
+    path = tmp_path / "VID_0001.mp4"
+    path.write_bytes(video.data)
+    client_api = alice.api(str(api.base_url))
+    summary = Uploader(
+        api=client_api, journal=Journal(tmp_path / "j.db"), multipart_threshold=PART, part_size=PART
+    ).upload([path])
+    client_api.close()
+    assert summary.results[0].status == UPLOADED, summary.results[0].reason
+    s3 = s3_client(cfg, component="test")
+    key = object_key(alice.sub, video.sha256)
+    assert s3.get_object(Bucket=cfg.require("bucket"), Key=key)["Body"].read() == video.data
+    record = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table")).get(
+        alice.sub, video.sha256
+    )
+    assert record is not None
+    assert record.checksum_algorithm == "CRC32"
+    assert (
+        record.full_checksum == base64.b64encode(zlib.crc32(video.data).to_bytes(4, "big")).decode()
+    )

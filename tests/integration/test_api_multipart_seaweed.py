@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,25 +52,46 @@ def alice(stack: Any, cfg: Settings, tmp_path: Path) -> Account:
     return sign_up(stack, cfg, tmp_path)
 
 
-def b64crc(data: bytes) -> str:
+# What today's client sends (CRC32, the standard library's) and what older clients sent
+# (CRC64NVME, which needs awscrt: the API still takes their uploads).
+ALGORITHMS = ["CRC32", "CRC64NVME"]
+
+
+def b64crc(data: bytes, algorithm: str = "CRC32") -> str:
+    if algorithm == "CRC32":
+        return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
     from awscrt.checksums import crc64nvme
 
     return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
 
 
 def start(
-    api_url: str, user: Account, data: bytes, numbers: list[int], *, declared: bytes | None = None
+    api_url: str,
+    user: Account,
+    data: bytes,
+    numbers: list[int],
+    *,
+    declared: bytes | None = None,
+    algorithm: str = "CRC32",
 ) -> dict[str, Any]:
     parts = [data[i : i + PART] for i in range(0, len(data), PART)]
-    body = {
+    whole = b64crc(data if declared is None else declared, algorithm)
+    body: dict[str, Any] = {
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
         "filename": "clip.mp4",
         "content_type": "video/mp4",
         "part_size": PART,
-        "crc64nvme": b64crc(data if declared is None else declared),
-        "parts": [{"number": n, "checksum_crc64nvme": b64crc(parts[n - 1])} for n in numbers],
     }
+    if algorithm == "CRC32":
+        body["checksum_algorithm"] = "CRC32"
+        body["full_checksum"] = whole
+        body["parts"] = [{"number": n, "checksum": b64crc(parts[n - 1])} for n in numbers]
+    else:  # an older client's request, word for word
+        body["crc64nvme"] = whole
+        body["parts"] = [
+            {"number": n, "checksum_crc64nvme": b64crc(parts[n - 1], algorithm)} for n in numbers
+        ]
     headers = {"Authorization": f"Bearer {user.auth.access_token()}"}
     resp = httpx.post(f"{api_url}/v1/uploads/multipart", json=body, headers=headers, timeout=30)
     assert resp.status_code == 200, resp.text
@@ -99,14 +121,15 @@ def test_the_engine_uploads_small_and_multipart_files_to_seaweedfs(
     for sha, name in shas.items():
         got = s3.get_object(Bucket=BUCKET, Key=object_key(alice.sub, sha))["Body"].read()
         assert got == (tmp_path / name).read_bytes()
-    # The multipart object carries the whole file's CRC64NVME, checked by S3 at completion.
+    # The multipart object carries the whole file's CRC32, checked by S3 at completion.
     video = tmp_path / "VID_1.mp4"
     head = s3.head_object(
         Bucket=BUCKET,
         Key=object_key(alice.sub, next(iter(s for s, n in shas.items() if n == "VID_1.mp4"))),
         ChecksumMode="ENABLED",
     )
-    assert head["ChecksumCRC64NVME"] == b64crc(video.read_bytes())
+    assert head["ChecksumCRC32"] == b64crc(video.read_bytes())
+    assert head["ChecksumType"] == "FULL_OBJECT"
     # No ingest runs here, so the ledger never learnt of the upload: the journal's memory of
     # it does not make the file "already backed up" (the ledger is the truth); it goes again.
     again = Uploader(api=api, journal=uploader.journal).upload([tmp_path / "VID_1.mp4"])
@@ -114,11 +137,13 @@ def test_the_engine_uploads_small_and_multipart_files_to_seaweedfs(
     api.close()
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_part_body_other_than_the_signed_one_is_rejected(
-    api_url: str, alice: Account, seaweed: Any
+    api_url: str, alice: Account, seaweed: Any, algorithm: str
 ) -> None:
     data = os.urandom(PART + 1000)
-    ticket = start(api_url, alice, data, [1, 2])
+    ticket = start(api_url, alice, data, [1, 2], algorithm=algorithm)
+    header = f"x-amz-checksum-{algorithm.lower()}"
     part1, part2 = ticket["parts"]
     good = data[:PART]
     tampered = bytes([good[0] ^ 1]) + good[1:]
@@ -127,11 +152,11 @@ def test_a_part_body_other_than_the_signed_one_is_rejected(
     assert resp.status_code == 400, resp.text
     assert s3_code(resp) == "BadDigest"
     # Another length than the signed one: the signature does not match.
-    unsigned_length = {"x-amz-checksum-crc64nvme": part2["headers"]["x-amz-checksum-crc64nvme"]}
+    unsigned_length = {header: part2["headers"][header]}
     resp = httpx.put(part2["url"], content=data[PART:] + b"x", headers=unsigned_length)
     assert resp.status_code == 403, resp.text
     # Another checksum header than the signed one: the signature does not match.
-    forged = {**part1["headers"], "x-amz-checksum-crc64nvme": b64crc(tampered)}
+    forged = {**part1["headers"], header: b64crc(tampered, algorithm)}
     resp = httpx.put(part1["url"], content=tampered, headers=forged)
     assert resp.status_code == 403, resp.text
     assert s3_code(resp) == "SignatureDoesNotMatch"
@@ -206,12 +231,14 @@ def test_an_expired_part_url_is_signed_again(
     assert hashlib.sha256(got["Body"].read()).hexdigest() == sha
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_parts_that_do_not_make_the_declared_file_are_refused_by_s3(
-    api_url: str, alice: Account, seaweed: Any
+    api_url: str, alice: Account, seaweed: Any, algorithm: str
 ) -> None:
-    """SeaweedFS, like S3, checks the full-object CRC64NVME when it assembles the parts."""
+    """SeaweedFS, like S3, checks the full-object CRC (CRC32, or an older client's
+    CRC64NVME) when it assembles the parts."""
     data = os.urandom(PART + 4321)
-    ticket = start(api_url, alice, data, [1, 2], declared=data[::-1])
+    ticket = start(api_url, alice, data, [1, 2], declared=data[::-1], algorithm=algorithm)
     for part in ticket["parts"]:
         number = part["number"]
         chunk = data[(number - 1) * PART : number * PART]
@@ -220,7 +247,7 @@ def test_parts_that_do_not_make_the_declared_file_are_refused_by_s3(
         "sha256": hashlib.sha256(data).hexdigest(),
         "upload_id": ticket["upload_id"],
         "part_size": PART,
-        "checksums": [b64crc(data[:PART]), b64crc(data[PART:])],
+        "checksums": [b64crc(data[:PART], algorithm), b64crc(data[PART:], algorithm)],
     }
     headers = {"Authorization": f"Bearer {alice.auth.access_token()}"}
     resp = httpx.post(f"{api_url}/v1/uploads/multipart/complete", json=body, headers=headers)

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import settings_for
-from mobile_backup.core import cognito_client
+from mobile_backup.aws import cognito_client
 from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, provision
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def served(emulator: Any) -> Iterator[tuple[str, str]]:
     cfg = settings_for(stack)
     email = f"fuzz-{uuid.uuid4().hex[:8]}@example.com"
     create_user(stack, email=email, password=PASSWORD)
-    token = cognito_client(cfg).initiate_auth(
+    token = cognito_client(cfg, component="test").initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
         ClientId=cfg.require("client_id"),

@@ -23,16 +23,14 @@ import pytest
 from botocore.stub import ANY, Stubber
 from typer.testing import CliRunner
 
+from mobile_backup.aws import AccessDeniedError, dynamodb_client, sqs_client
 from mobile_backup.cli import app, main
 from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.core import (
     EMULATOR_KEY,
     InvalidInputError,
-    Ledger,
-    dynamodb_client,
     load_settings,
     read_profiles,
-    sqs_client,
     write_profile,
 )
 from mobile_backup.deploy import (
@@ -42,6 +40,7 @@ from mobile_backup.deploy import (
     add_member,
     artifacts_bucket_name,
 )
+from mobile_backup.ledger import Ledger
 from mobile_backup.local import LocalResources, local_settings, profile_values
 
 ACCOUNT = "123456789012"  # the emulator's account
@@ -107,7 +106,7 @@ def test_the_tls_only_policy_refuses_plain_http(emulator: Any) -> None:
     (deny,) = policy["Statement"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    with pytest.raises(DeployError, match="403"):
+    with pytest.raises(AccessDeniedError, match="403"):
         store.upload_template({"Resources": {}}, "templates/t.json")
 
 
@@ -127,16 +126,26 @@ def test_a_bucket_name_taken_by_another_account_is_a_deploy_error() -> None:
 
 
 class FakeSession:
-    """A boto3 session whose STS and S3 are the emulator and whose CloudFormation is stubbed."""
+    """A boto3 session whose STS and S3 are the emulator and whose CloudFormation (and, when
+    given, Lambda: the emulator has no account settings) are stubbed."""
 
-    def __init__(self, endpoint: str, cloudformation: Any, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        cloudformation: Any,
+        region: str = "us-east-1",
+        lambda_client: Any = None,
+    ) -> None:
         self.region_name = region
         self._endpoint = endpoint
         self._cfn = cloudformation
+        self._lambda = lambda_client
 
     def client(self, service: str) -> Any:
         if service == "cloudformation":
             return self._cfn
+        if service == "lambda" and self._lambda is not None:
+            return self._lambda
         return emulator_client(self._endpoint, service, self.region_name)
 
 
@@ -210,11 +219,12 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
     stack_id = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/mb/1"
     change_set = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/c/1"
     bucket = artifacts_bucket_name("mb", ACCOUNT, "us-east-1")
-    stubber.add_client_error(
-        "describe_stacks",
-        service_error_code="ValidationError",
-        service_message="Stack with id mb does not exist",
-    )
+    for _ in range(2):  # a new stack: no concurrency chosen before, nothing to update
+        stubber.add_client_error(
+            "describe_stacks",
+            service_error_code="ValidationError",
+            service_message="Stack with id mb does not exist",
+        )
     stubber.add_response(
         "create_change_set",
         {"Id": change_set, "StackId": stack_id},
@@ -226,6 +236,7 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
             "Parameters": [
                 {"ParameterKey": "AlarmEmail", "ParameterValue": "owner@example.com"},
                 {"ParameterKey": "MonthlyBudget", "ParameterValue": "15"},
+                {"ParameterKey": "ReservedConcurrency", "ParameterValue": "20"},
             ],
             "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
             "Tags": [{"Key": "app", "Value": "mobile-backup"}, {"Key": "stack", "Value": "mb"}],
@@ -263,7 +274,13 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
         ),
         {"StackName": stack_id},
     )
-    session = FakeSession(emulator.endpoint_url, client)
+    lambda_client = boto3.client(
+        "lambda", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    quota = Stubber(lambda_client)
+    quota.add_response("get_account_settings", {"AccountLimit": {"ConcurrentExecutions": 1000}}, {})
+    quota.activate()
+    session = FakeSession(emulator.endpoint_url, client, lambda_client=lambda_client)
     monkeypatch.setattr(deploy_cmd, "_boto_session", lambda profile, region: session)
     monkeypatch.setattr(_artifact, "run_pip", fake_pip)
 
@@ -284,6 +301,8 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
         ],
     )
     assert result.exit_code == 0, result.output
+    quota.assert_no_pending_responses()
+    assert "Lambda: each function reserves (and is capped at) 20" in result.output
     assert "Stack mb is CREATE_COMPLETE" in result.output
     assert "Lambda package:" in result.output
     assert "subscription confirmation" in result.output
@@ -321,13 +340,18 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
     # And those names address the real resources: the agent's queue and the ledger.
     monkeypatch.setenv("MOBILE_BACKUP_AWS_ENDPOINT_URL", emulator.endpoint_url)
     reach = load_settings("home", aws_profile=None).model_copy(update={"aws_profile": None})
-    attributes = sqs_client(reach).get_queue_attributes(
+    attributes = sqs_client(reach, component="test").get_queue_attributes(
         QueueUrl=reach.require("downloads_queue_url"), AttributeNames=["QueueArn"]
     )
     assert attributes["Attributes"]["QueueArn"].endswith(
         resources.downloads_queue_url.split("/")[-1]
     )
-    assert Ledger(dynamodb_client(reach), reach.require("table")).get("nobody", "0" * 64) is None
+    assert (
+        Ledger(dynamodb_client(reach, component="test"), reach.require("table")).get(
+            "nobody", "0" * 64
+        )
+        is None
+    )
 
 
 def test_deploy_without_a_region_says_how_to_choose_one(

@@ -7,6 +7,7 @@ import base64
 import os
 import time
 import uuid
+import zlib
 from typing import Any
 
 import boto3
@@ -39,35 +40,42 @@ def _new_table(db: Any) -> str:
     return table
 
 
-def crc(data: bytes) -> str:
+def crc(data: bytes, algorithm: str) -> str:
+    if algorithm == "CRC32":
+        return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
     from awscrt.checksums import crc64nvme
 
     return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
 
 
-def test_a_full_object_checksum_that_does_not_match_is_refused_as_on_s3(emulator: Any) -> None:
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC64NVME"])  # today's client, older ones
+def test_a_full_object_checksum_that_does_not_match_is_refused_as_on_s3(
+    emulator: Any, algorithm: str
+) -> None:
     s3 = client(emulator, "s3")
+    field = f"Checksum{algorithm}"
     bucket = f"fix-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
     parts = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
 
     def upload(declared: bytes, key: str) -> dict[str, Any]:
         up = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
+            Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm, ChecksumType="FULL_OBJECT"
         )
         done = [
-            {"PartNumber": n, "ChecksumCRC64NVME": crc(body),
+            {"PartNumber": n, field: crc(body, algorithm),
              "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"],
-                                    PartNumber=n, Body=body, ChecksumCRC64NVME=crc(body))["ETag"]}
+                                    PartNumber=n, Body=body,
+                                    **{field: crc(body, algorithm)})["ETag"]}
             for n, body in enumerate(parts, start=1)
         ]  # fmt: skip
         result: dict[str, Any] = s3.complete_multipart_upload(
             Bucket=bucket,
             Key=key,
             UploadId=up["UploadId"],
-            ChecksumCRC64NVME=crc(declared),
             ChecksumType="FULL_OBJECT",
             MultipartUpload={"Parts": done},
+            **{field: crc(declared, algorithm)},
         )
         return result
 

@@ -16,24 +16,22 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conftest import load_event, snapstart_init_env
+from mobile_backup.aws import dynamodb_client, s3_client, sqs_client
 from mobile_backup.core import (
     STATE_TAG,
     DownloadMessage,
     FileMeta,
     FileStatus,
-    Ledger,
     ObjectState,
     Receipt,
     Settings,
-    dynamodb_client,
     object_key,
-    s3_client,
-    sqs_client,
     utcnow,
 )
 from mobile_backup.ingest import IngestProcessor
 from mobile_backup.ingest import handler as handler_module
 from mobile_backup.ingest.handler import make_handler
+from mobile_backup.ledger import Ledger
 from mobile_backup.local import IngestPoller, LocalLambdaContext
 
 if TYPE_CHECKING:
@@ -52,12 +50,12 @@ TAKEN = datetime(2024, 7, 14, 9, 20, 5, tzinfo=UTC)
 
 @pytest.fixture
 def sqs(settings: Settings) -> SQSClient:
-    return sqs_client(settings)
+    return sqs_client(settings, component="test")
 
 
 @pytest.fixture
 def ledger(settings: Settings) -> Ledger:
-    return Ledger(dynamodb_client(settings), settings.require("table"))
+    return Ledger(dynamodb_client(settings, component="test"), settings.require("table"))
 
 
 @pytest.fixture
@@ -191,7 +189,7 @@ def test_an_object_the_api_never_presigned_is_quarantined_not_filed(
 ) -> None:
     """`put_object(Key=f"media/alice/{sha256(body)}")` by anyone with write access to the
     bucket was filed in Alice's folder, and `media/Zz-not-uuid/...` made a new folder."""
-    s3 = s3_client(settings)
+    s3 = s3_client(settings, component="test")
     bucket = str(settings.bucket)
     key = object_key(sub, VIDEO_SHA)
     s3.put_object(Bucket=bucket, Key=key, Body=VIDEO)
@@ -345,7 +343,9 @@ def test_the_poller_takes_real_notifications_through_the_lambda_code_path(
 ) -> None:
     reserve(ledger, PHOTO_SHA, filename="IMG_0001.HEIC", size=len(PHOTO))
     key = object_key(SUB, PHOTO_SHA)
-    s3_client(settings).put_object(Bucket=settings.require("bucket"), Key=key, Body=PHOTO)
+    s3_client(settings, component="test").put_object(
+        Bucket=settings.require("bucket"), Key=key, Body=PHOTO
+    )
     events_url = settings.require("events_queue_url")
     poller = IngestPoller(settings=settings, wait_seconds=0)
 
@@ -472,7 +472,7 @@ def test_snapstart_init_builds_the_processor_and_its_clients(settings: Settings)
     child = (
         "import mobile_backup.ingest.handler as h\n"
         "assert h._default_handler.cache_info().currsize == 1\n"
-        "import mobile_backup.core._aws as aws\n"
+        "import mobile_backup.aws._clients as aws\n"
         "aws._client = None\n"  # any client built from here on would fail
         "h._default_handler()\n"
         "print('ok')\n"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from conftest import LedgerTable
-from mobile_backup.core import FileMeta, FileStatus, Ledger, ServiceError
+from mobile_backup.core import FileMeta, FileStatus, ServiceError
+from mobile_backup.ledger import Ledger
 
 NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
 

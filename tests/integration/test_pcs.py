@@ -16,8 +16,9 @@ import pytest
 
 from _agentkit import SUB, Cloud, agent_for, files_under
 from mobile_backup.agent import Agent, AgentConfig, register_pc
-from mobile_backup.core import FileMeta, PcInUseError, object_key, utcnow
+from mobile_backup.core import FileMeta, object_key, utcnow
 from mobile_backup.ingest import IngestProcessor
+from mobile_backup.ledger import PcInUseError
 from mobile_backup.local import LocalResources, agent_environment
 
 pytestmark = pytest.mark.integration

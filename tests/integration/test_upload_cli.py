@@ -19,8 +19,9 @@ import pytest
 from _uploadkit import PASSWORD, api_server, random_file
 
 from conftest import settings_for
+from mobile_backup.aws import s3_client
 from mobile_backup.client import Authenticator
-from mobile_backup.core import load_settings, s3_client, write_profile
+from mobile_backup.core import load_settings, write_profile
 from mobile_backup.local import create_user, provision
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def api_url(stack: Any) -> Iterator[str]:
 
 
 def objects(stack: Any, sub: str) -> dict[str, int]:
-    listing = s3_client(settings_for(stack)).list_objects_v2(
+    listing = s3_client(settings_for(stack), component="test").list_objects_v2(
         Bucket=stack.bucket, Prefix=f"media/{sub}/"
     )
     return {o["Key"].rsplit("/", 1)[1]: o["Size"] for o in listing.get("Contents", [])}

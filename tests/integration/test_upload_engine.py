@@ -24,6 +24,7 @@ from _uploadkit import (
 )
 
 from conftest import settings_for
+from mobile_backup.aws import dynamodb_client, s3_client
 from mobile_backup.client import (
     DUPLICATE,
     FAILED,
@@ -35,8 +36,9 @@ from mobile_backup.client import (
 )
 from mobile_backup.client import _upload as upload_module
 from mobile_backup.client._parts import hash_file
-from mobile_backup.core import Ledger, Settings, dynamodb_client, object_key, s3_client
-from mobile_backup.core._ledger import file_sk, user_pk
+from mobile_backup.core import Settings, object_key
+from mobile_backup.ledger import Ledger
+from mobile_backup.ledger._ledger import file_sk, user_pk
 from mobile_backup.local import provision
 
 pytestmark = pytest.mark.integration
@@ -98,7 +100,9 @@ def uploader(user: Account, net: Net, **kwargs: Any) -> Uploader:
 
 
 def stored(cfg: Settings, user: Account, sha: str) -> str:
-    body = s3_client(cfg).get_object(Bucket=cfg.require("bucket"), Key=object_key(user.sub, sha))
+    body = s3_client(cfg, component="test").get_object(
+        Bucket=cfg.require("bucket"), Key=object_key(user.sub, sha)
+    )
     return hashlib.sha256(body["Body"].read()).hexdigest()
 
 
@@ -171,7 +175,7 @@ def test_a_duplicate_sends_no_bytes(
     first = uploader(alice, clean_net).upload([photo, video])
     assert [r.status for r in first.results] == [UPLOADED, UPLOADED]
     # What the ingest does once S3 announces the objects.
-    ledger = Ledger(dynamodb_client(cfg), cfg.require("table"))
+    ledger = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table"))
     for path, sha in zip((photo, video), shas, strict=True):
         ledger.mark_uploaded(alice.sub, sha, size=path.stat().st_size, now=datetime.now(UTC))
     clean_net.s3.seen.clear()
@@ -219,7 +223,7 @@ def test_the_journal_spares_the_hashing_never_the_question(
     first = uploader(alice, clean_net, journal=journal).upload(files)
     assert {r.status for r in first.results} == {UPLOADED}
     assert len(clean_net.api.seen) == 1  # one presign batch for five photos
-    ledger = Ledger(dynamodb_client(cfg), cfg.require("table"))
+    ledger = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table"))
     for path, sha in zip(files, shas, strict=True):  # what the ingest does
         ledger.mark_uploaded(alice.sub, sha, size=path.stat().st_size, now=datetime.now(UTC))
 
@@ -234,7 +238,7 @@ def test_the_journal_spares_the_hashing_never_the_question(
     again = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload(files)
     assert {(r.status, r.bytes_sent) for r in again.results} == {(DUPLICATE, 0)}
     assert len(clean_net.api.seen) == 2  # the ledger was asked, once for the batch
-    dynamodb_client(cfg).batch_write_item(  # the deployment forgets them
+    dynamodb_client(cfg, component="test").batch_write_item(  # the deployment forgets them
         RequestItems={
             cfg.require("table"): [
                 {

@@ -20,8 +20,9 @@ import pytest
 from _uploadkit import MIB, PASSWORD, Proxy, api_server, random_file, s3_for
 
 from conftest import settings_for
+from mobile_backup.aws import s3_client
 from mobile_backup.client import Authenticator
-from mobile_backup.core import load_settings, object_key, s3_client, write_profile
+from mobile_backup.core import load_settings, object_key, write_profile
 from mobile_backup.local import create_user, provision
 
 pytestmark = pytest.mark.integration
@@ -117,6 +118,6 @@ def test_kill_9_mid_upload_then_rerun_sends_every_part_exactly_once(
     counts = Counter(parts_done())
     assert sorted(counts) == list(range(1, PARTS + 1))
     assert set(counts.values()) == {1}, counts  # no completed part was sent twice
-    s3 = s3_client(settings_for(stack))
+    s3 = s3_client(settings_for(stack), component="test")
     body = s3.get_object(Bucket=stack.bucket, Key=object_key(sub, sha))["Body"].read()
     assert hashlib.sha256(body).hexdigest() == sha

@@ -14,7 +14,8 @@ from botocore.config import Config
 
 from mobile_backup.api import Principal
 from mobile_backup.api._service import UploadService
-from mobile_backup.core import FileMeta, FileRecord, FileStatus, ServiceError
+from mobile_backup.aws import Bucket
+from mobile_backup.core import FileMeta, FileRecord, FileStatus, MobileBackupError, ServiceError
 from mobile_backup.core.wire import UploadRequest
 
 NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
@@ -84,8 +85,7 @@ def s3() -> Any:
 def service(ledger: MemoryLedger, presigner: Any = None) -> UploadService:
     return UploadService(
         ledger=ledger,  # type: ignore[arg-type]
-        presigner=presigner or s3(),
-        bucket="media-bucket",
+        objects=Bucket(presigner or s3(), "media-bucket"),
         clock=lambda: NOW,
         expiry_seconds=600,
     )
@@ -186,8 +186,11 @@ def test_a_presigning_failure_is_a_service_error() -> None:
         def generate_presigned_url(self, *args: Any, **kwargs: Any) -> str:
             raise NoCredentialsError
 
-    with pytest.raises(ServiceError, match="presign"):
+    from mobile_backup.api.exceptions import status_for
+
+    with pytest.raises(MobileBackupError, match="no AWS credentials") as raised:
         service(MemoryLedger(), Broken()).plan(ALICE, request(entry(b"x")))
+    assert status_for(raised.value) == 503  # the backend's problem, not the caller's
 
 
 def test_a_bug_while_presigning_stays_a_bug_not_a_503() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mobile_backup.app import AppController, BackupQueue, BackupRunner, ItemState
+from mobile_backup.app._controller import APP_SESSION
 from mobile_backup.app._runner import STOPPED_EARLY
 from mobile_backup.client import (
     CANCELLED,
@@ -21,6 +22,7 @@ from mobile_backup.client import (
     FileResult,
     NotLoggedInError,
     Tokens,
+    TokenStore,
     UploadSubscriber,
     UploadSummary,
 )
@@ -178,9 +180,7 @@ def signed_in(tmp_path: Path) -> Settings:
     settings = Settings.explicit(
         profile="t", api_url="http://127.0.0.1:9", client_id="c", state_dir=tmp_path / "state"
     )
-    from mobile_backup.client import TokenStore
-
-    TokenStore(settings.effective_state_dir / "session.json").save(
+    TokenStore(settings.effective_state_dir / APP_SESSION).save(
         Tokens("me@example.com", "token", "refresh", utcnow() + timedelta(hours=1))
     )
     return settings
@@ -197,9 +197,9 @@ def test_chosen_folders_are_backed_up_once(tmp_path: Path, signed_in: Settings) 
         pass
     assert sorted(engine.runs[0]) == photos
     c.queue.clear_finished()
-    assert c.scan_folders() == 0  # backed up: not queued again
+    assert c.folders.scan() == 0  # backed up: not queued again
     photos[0].write_bytes(b"edited")  # a changed file is new again
-    assert c.scan_folders() == 1
+    assert c.folders.scan() == 1
     # Preferences persist across restarts.
     assert AppController(settings=signed_in, engine=engine).prefs.folders == (
         str(tmp_path / "DCIM"),
@@ -219,6 +219,29 @@ def test_browser_copies_are_deleted_once_backed_up(signed_in: Settings) -> None:
     assert c.runner.run_once()
     assert not dest.exists()
     assert not dest.parent.exists()
+
+
+def test_a_backed_up_copy_never_takes_the_folder_of_a_file_still_arriving(
+    signed_in: Settings,
+) -> None:
+    """Issue 29, item 4, at its root: the first file of a pick is backed up (and its copy
+    removed) while the browser is about to send the next one. Flet creates the next file's
+    folder, then writes into it; that folder must still be there when it writes."""
+    c = AppController(settings=signed_in, engine=FakeEngine())
+    first, second = c.incoming_path("IMG_1.jpg"), c.incoming_path("IMG_1.jpg")
+    assert first.parent != second.parent  # each file its own folder, even of one name
+    for dest in (first, second):
+        c.queue.expect(dest, size=3)
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"one")
+    c.queue.received(first)
+    second.parent.mkdir(parents=True)  # Flet's handler: makedirs, then the body arrives
+    assert c.runner.run_once()  # the first is backed up meanwhile, and its copy goes
+    assert not first.parent.exists()
+    second.write_bytes(b"two")  # raised FileNotFoundError when a pick shared one folder
+    c.queue.received(second)
+    assert c.runner.run_once()
+    assert [i.state for i in c.queue.snapshot().items] == [ItemState.DONE, ItemState.DONE]
 
 
 def test_without_a_session_nothing_uploads(tmp_path: Path) -> None:
@@ -244,6 +267,28 @@ def test_wifi_only_waits_on_mobile_data_where_the_platform_reports_it(
     assert c.upload_gate() is None
 
 
+def test_the_app_keeps_its_own_sign_in_apart_from_the_clis(tmp_path: Path) -> None:
+    """Issue 29, item 3: the app neither opens as the CLI's member nor signs the CLI out."""
+    settings = Settings.explicit(
+        profile="t", api_url="http://127.0.0.1:9", client_id="c", state_dir=tmp_path / "state"
+    )
+    cli = TokenStore(settings.effective_state_dir / "session.json")
+    cli.save(Tokens("cli@example.com", "token", "refresh", utcnow() + timedelta(hours=1)))
+    c = AppController(settings=settings, engine=FakeEngine())
+    assert c.username is None  # its own sign-in screen, not the CLI's member
+    app = TokenStore(settings.effective_state_dir / APP_SESSION)
+    app.save(Tokens("app@example.com", "token", "refresh", utcnow() + timedelta(hours=1)))
+    c = AppController(settings=settings, engine=FakeEngine())
+    assert c.username == "app@example.com"  # its remembered member
+    c.sign_out()
+    assert c.username is None
+    assert app.load() is None
+    loaded = cli.load()
+    assert loaded is not None
+    assert loaded.username == "cli@example.com"  # the CLI is still signed in
+    c.stop()
+
+
 def test_the_apps_journal_is_the_clis_one_per_deployment_and_member(
     tmp_path: Path, signed_in: Settings
 ) -> None:
@@ -254,6 +299,9 @@ def test_the_apps_journal_is_the_clis_one_per_deployment_and_member(
 
     c = AppController(settings=signed_in, engine=FakeEngine())
     app_journal = c.journal().path
+    TokenStore(signed_in.effective_state_dir / "session.json").save(  # the CLI, same member
+        Tokens("me@example.com", "cli-token", "cli-refresh", utcnow() + timedelta(hours=1))
+    )
     with UploadSession(signed_in) as cli_session:
         assert cli_session.journal.path == app_journal  # the CLI's, for the same member
         assert cli_session.account == account_key(signed_in, "me@example.com")

@@ -6,10 +6,10 @@ import signal
 import subprocess
 import sys
 
-from mobile_backup.core import crash_points
+from mobile_backup.instrument import crash_points
 
 SCRIPT = """
-from mobile_backup.core import crash_point
+from mobile_backup.instrument import crash_point
 for i in range(1, 6):
     crash_point("agent.placed")
     crash_point("client.put")

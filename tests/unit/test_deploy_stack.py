@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from mobile_backup.aws import AccessDeniedError
 from mobile_backup.deploy import (
     CAPABILITIES,
     DeployError,
@@ -421,7 +422,9 @@ def test_errors_are_translated_at_the_boundary(cfn: tuple[Any, Stubber]) -> None
     stubber.add_client_error(
         "describe_stacks", service_error_code="AccessDenied", service_message="not allowed"
     )
-    with pytest.raises(DeployError, match="reading stack mobile-backup: AccessDenied: not allowed"):
+    with pytest.raises(
+        AccessDeniedError, match=r"could not read stack mobile-backup: .*not allowed"
+    ):
         deployer(client).describe(STACK)
     stubber.add_client_error(
         "describe_stacks", service_error_code="ExpiredToken", service_message="expired"

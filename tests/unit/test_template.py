@@ -11,9 +11,10 @@ from cfnlint.api import ManualArgs, lint_file
 
 from _iam import transform
 from mobile_backup.api._app import create_app
-from mobile_backup.core import AWAITING_INDEX, STATE_TAG, ObjectState, Settings
+from mobile_backup.core import STATE_TAG, ObjectState, Settings
 from mobile_backup.core._settings import ENV_PREFIX
 from mobile_backup.infra import TemplateError, default_template_path, load_template, resolve
+from mobile_backup.ledger import AWAITING_INDEX
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 

@@ -15,25 +15,14 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any
 
 from mobile_backup.agent._dead_letters import DeadLetters, RedriveReport
 from mobile_backup.agent._placement import STAGING_DIR
 from mobile_backup.agent._state import STATE_FILE, Health, StateDB
-from mobile_backup.core import (
-    PcRecord,
-    PcRegistry,
-    ServiceError,
-    Settings,
-    dynamodb_client,
-    sqs_client,
-    utcnow,
-)
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+from mobile_backup.aws import AwsFailure, Queue, dynamodb_client, sqs_client
+from mobile_backup.core import ServiceError, Settings, utcnow
+from mobile_backup.ledger import PcRecord, PcRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -97,42 +86,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def dead_letter_queue_url(sqs: SQSClient, queue_url: str) -> str | None:
-    """The DLQ of `queue_url`, from its redrive policy (None if it has none)."""
-    import json
-
-    try:
-        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
-        policy = attrs.get("Attributes", {}).get("RedrivePolicy")
-        if not policy:
-            return None
-        arn = json.loads(policy)["deadLetterTargetArn"]
-        account, name = arn.split(":")[4], arn.split(":")[5]
-        return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-    except (BotoCoreError, ClientError, KeyError, IndexError, ValueError) as exc:
-        raise ServiceError(f"could not find the dead-letter queue: {exc}") from exc
+def queue_depth(queue: Queue) -> QueueDepth:
+    counts = queue.counts()
+    return QueueDepth(visible=counts.visible, in_flight=counts.in_flight)
 
 
-def queue_depth(sqs: SQSClient, queue_url: str) -> QueueDepth:
-    try:
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-    except (BotoCoreError, ClientError) as exc:
-        raise ServiceError(f"could not read the queue {queue_url}: {exc}") from exc
-    return QueueDepth(
-        visible=int(attrs.get("ApproximateNumberOfMessages", 0)),
-        in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-    )
-
-
-def agent_status(
-    *, library: Path, sqs: SQSClient | None, queue_url: str | None, now: datetime | None = None
-) -> AgentStatus:
+def agent_status(*, library: Path, queue: Queue | None, now: datetime | None = None) -> AgentStatus:
     """Collect the status; a queue that cannot be read is reported, not raised."""
     now = now or utcnow()
     health: Health | None = None
@@ -143,14 +102,14 @@ def agent_status(
             health = db.health(today=now.date())
         finally:
             db.close()
-    queue = dlq = None
     queue_error = None
-    if sqs is not None and queue_url:
+    depth = dlq = None
+    if queue is not None:
         try:
-            queue = queue_depth(sqs, queue_url)
-            dlq_url = dead_letter_queue_url(sqs, queue_url)
-            dlq = queue_depth(sqs, dlq_url) if dlq_url else None
-        except ServiceError as exc:
+            depth = queue_depth(queue)
+            found = queue.dead_letter_queue()
+            dlq = queue_depth(found) if found is not None else None
+        except AwsFailure as exc:
             queue_error = str(exc)
     try:
         free: int | None = shutil.disk_usage(library).free
@@ -165,7 +124,7 @@ def agent_status(
     )
     return AgentStatus(
         library=library,
-        queue=queue,
+        queue=depth,
         dlq=dlq,
         disk_free=free,
         health=health,
@@ -191,11 +150,11 @@ def process_may_be_alive(pid: int, *, host: str | None) -> bool:
 
 def dead_letters(settings: Settings) -> DeadLetters:
     """The downloads DLQ of the profile's deployment (found from the queue's redrive policy)."""
-    sqs = sqs_client(settings)
-    dlq_url = dead_letter_queue_url(sqs, settings.require("downloads_queue_url"))
-    if dlq_url is None:
+    queue = Queue(sqs_client(settings, component="agent"), settings.require("downloads_queue_url"))
+    dlq = queue.dead_letter_queue()
+    if dlq is None:
         raise ServiceError("the downloads queue has no dead-letter queue")
-    return DeadLetters(sqs, dlq_url, pc_registry(settings))
+    return DeadLetters(dlq, pc_registry(settings))
 
 
 def redrive(settings: Settings, *, limit: int | None = None) -> RedriveReport:
@@ -206,7 +165,7 @@ def redrive(settings: Settings, *, limit: int | None = None) -> RedriveReport:
 def pc_registry(settings: Settings) -> PcRegistry:
     """The household's PCs, as the agent's profile reaches them."""
     return PcRegistry(
-        dynamodb_client(settings),
+        dynamodb_client(settings, component="agent"),
         settings.require("table"),
         downloads_queue_url=settings.downloads_queue_url,
     )
@@ -214,4 +173,4 @@ def pc_registry(settings: Settings) -> PcRegistry:
 
 def register_pc(settings: Settings, name: str) -> PcRecord:
     """Give PC `name` its own downloads queue (`agent register`), with the agent's rights."""
-    return pc_registry(settings).register(sqs_client(settings), name)
+    return pc_registry(settings).register(sqs_client(settings, component="agent"), name)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from mobile_backup.agent._template import DEFAULT_TEMPLATE, PathTemplate
 from mobile_backup.agent._transfer import TransferConfig
-from mobile_backup.core import MAIN_PC, SQS_BATCH, ConfigError, Settings, check_pc_name
+from mobile_backup.core import SQS_BATCH, ConfigError, Settings
+from mobile_backup.ledger import MAIN_PC, check_pc_name
 
 # A long poll cannot be interrupted, so this bounds how long a stop waits for it; at 5 s an
 # idle agent makes ~0.5 M receives a month, inside SQS's free tier.

@@ -18,25 +18,17 @@ between duplicates a message (harmless: the agent files each content once), neve
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from mobile_backup.core import (
-    MAIN_PC,
-    PC_ATTRIBUTE,
-    DownloadMessage,
-    MobileBackupError,
-    PcRegistry,
-    ServiceError,
-    delete_messages,
-)
+from mobile_backup.aws import Queue
+from mobile_backup.core import DownloadMessage, MobileBackupError
+from mobile_backup.ledger import MAIN_PC, PC_ATTRIBUTE, PcRegistry
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
@@ -69,9 +61,8 @@ class RedriveReport:
 class DeadLetters:
     """The downloads DLQ, and where each PC's queue is (`registry`)."""
 
-    def __init__(self, sqs: SQSClient, dlq_url: str, registry: PcRegistry) -> None:
-        self._sqs = sqs
-        self._url = dlq_url
+    def __init__(self, dlq: Queue, registry: PcRegistry) -> None:
+        self._dlq = dlq
         self._registry = registry
 
     def redrive(self, *, limit: int | None = None) -> RedriveReport:
@@ -89,7 +80,7 @@ class DeadLetters:
                     report.unknown_pcs[pc] = report.unknown_pcs.get(pc, 0) + 1
                     held.append(letter)
                     continue
-                self._send(url, letter)
+                Queue(self._dlq.sqs, url).send_as_is(letter)
                 self._delete([letter])
                 report.moved[pc] = report.moved.get(pc, 0) + 1
         finally:
@@ -137,57 +128,25 @@ class DeadLetters:
             logger.warning("a dead letter is for PC %r, which has no queue: %s", pc, exc)
             return None
 
-    def _letters(self, limit: int | None) -> Any:
+    def _letters(self, limit: int | None) -> Iterator[MessageTypeDef]:
         """Every visible letter once (each stays hidden while this pass runs)."""
         seen = 0
         while limit is None or seen < limit:
             want = 10 if limit is None else max(1, min(10, limit - seen))
-            try:
-                resp = self._sqs.receive_message(
-                    QueueUrl=self._url,
-                    MaxNumberOfMessages=want,
-                    WaitTimeSeconds=0,
-                    VisibilityTimeout=HOLD_SECONDS,
-                    MessageAttributeNames=["All"],
-                )
-            except (BotoCoreError, ClientError) as exc:
-                raise ServiceError(f"could not read the dead-letter queue: {exc}") from exc
-            messages = resp.get("Messages", [])
+            messages = self._dlq.receive(want, visibility_s=HOLD_SECONDS, message_attributes=True)
             if not messages:
                 return
             seen += len(messages)
             yield from messages
 
-    def _send(self, url: str, letter: MessageTypeDef) -> None:
-        attributes: Any = letter.get("MessageAttributes", {})
-        try:
-            self._sqs.send_message(
-                QueueUrl=url, MessageBody=letter.get("Body", ""), MessageAttributes=attributes
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise ServiceError(f"could not send a dead letter back: {exc}") from exc
-
     def _delete(self, letters: list[MessageTypeDef]) -> None:
         handles = [(str(i), m.get("ReceiptHandle", "")) for i, m in enumerate(letters)]
-        delete_messages(self._sqs, self._url, handles, what="remove letters from the DLQ")
+        self._dlq.delete_batch(handles)
 
     def _release(self, letters: list[MessageTypeDef]) -> None:
         """Make letters this pass did not settle visible again at once (best effort: they
         come back by themselves after `HOLD_SECONDS`)."""
-        for start in range(0, len(letters), 10):
-            batch = letters[start : start + 10]
-            try:
-                self._sqs.change_message_visibility_batch(
-                    QueueUrl=self._url,
-                    Entries=[
-                        {
-                            "Id": str(i),
-                            "ReceiptHandle": m.get("ReceiptHandle", ""),
-                            "VisibilityTimeout": 0,
-                        }
-                        for i, m in enumerate(batch)
-                    ],
-                )
-            except (BotoCoreError, ClientError) as exc:
-                logger.info("dead letters will reappear in %d s: %s", HOLD_SECONDS, exc)
-                return
+        handles = [(str(i), m.get("ReceiptHandle", "")) for i, m in enumerate(letters)]
+        refused = self._dlq.change_visibility(handles, 0).refused
+        if refused:
+            logger.info("%d dead letter(s) will reappear in %d s", len(refused), HOLD_SECONDS)

@@ -1,7 +1,9 @@
-"""One message's journey: parse, place (found, or downloaded, verified and placed), write
-the receipt, tag the cloud copy, then settle the message (acknowledge, or put it back with a
-backoff). Nothing here raises for a bad file, a bad object or a full disk: the `Outcome`
-says what happened, and the queue's redelivery (then its dead-letter queue) does the rest.
+"""One message's journey, a straight line of steps: parse, place (found, or downloaded,
+verified and placed), write the receipt and tag the cloud copy, then settle the message
+(`_settle.py`: acknowledge, or put it back with a backoff). A step that cannot go on
+becomes an `Outcome` (`_failures.py` says which) and the walk goes straight to settling.
+Nothing here raises for a bad file, a bad object or a full disk: the queue's redelivery
+(then its dead-letter queue) does the rest.
 """
 
 from __future__ import annotations
@@ -17,39 +19,30 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from mobile_backup.agent._capture import choose_capture, phone_capture, set_file_time
 from mobile_backup.agent._config import AgentConfig
+from mobile_backup.agent._failures import Failures
 from mobile_backup.agent._gate import PauseGate
 from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._placement import FileState, Library, Placement
 from mobile_backup.agent._queue import DownloadsQueue
+from mobile_backup.agent._settle import Settlement
 from mobile_backup.agent._state import PlacedFile, StateDB
 from mobile_backup.agent._transfer import Downloader
-from mobile_backup.agent.exceptions import (
-    ContentMismatchError,
-    DownloadError,
-    DownloadIntegrityError,
-    MalformedMessageError,
-    NotMediaError,
-    ObjectMissingError,
-)
+from mobile_backup.agent.exceptions import MalformedMessageError, NotMediaError
+from mobile_backup.aws import AwsFailure, Bucket
 from mobile_backup.core import (
-    STATE_TAG,
-    CancelledError,
     Capture,
     DownloadMessage,
-    FileStatus,
-    Ledger,
     MobileBackupError,
     ObjectState,
     Receipt,
     ServiceError,
-    crash_point,
-    state_tagging,
 )
+from mobile_backup.instrument import crash_point
+from mobile_backup.ledger import Ledger
 from mobile_backup.media import media_verdict
 
 if TYPE_CHECKING:
@@ -57,15 +50,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
-
-# Errors that mean "this disk or folder will not take the file now": wait, do not fail it.
-_BLOCKING_ERRNOS = {
-    errno.ENOSPC: "disk_full",
-    errno.EDQUOT: "disk_full",
-    errno.EACCES: "permission_denied",
-    errno.EPERM: "permission_denied",
-    errno.EROFS: "read_only",
-}
 
 
 class Delivery:
@@ -100,13 +84,12 @@ class Delivery:
         self.host = host
         self.pc_name = config.pc_name
         self._downloader = downloader
-        self._queue = queue
         self._gate = gate
         self._clock = clock
         self._config = config
-        self._on_outcome = on_outcome
+        self._failures = Failures(s3=s3, ledger=ledger, state=state, gate=gate, clock=clock)
+        self._settlement = Settlement(queue=queue, gate=gate, config=config, on_outcome=on_outcome)
         self.owner = False
-        self.visibility_timeout = 300
         self._key_locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
         self._key_locks_guard = threading.Lock()
         self._count_lock = threading.Lock()
@@ -133,63 +116,25 @@ class Delivery:
             logger.error(
                 "message %s is not a download message (left for the DLQ): %s", message_id, exc
             )
-            self._retry_later(message_id, handle, attempt)
-            return self._told(Outcome(OutcomeKind.MALFORMED, message_id, detail=str(exc)))
+            self._settlement.retry_later(message_id, handle, attempt)
+            return self._settlement.told(
+                Outcome(OutcomeKind.MALFORMED, message_id, detail=str(exc))
+            )
         item = message
         placed = self._deliver_file(item, message_id=message_id, cancel=cancel)
         if isinstance(placed, Outcome):
-            return self._settle(placed, handle, attempt, ack)
+            return self._settlement.settle(placed, handle, attempt, ack)
         placement = placed
 
         def finish() -> Outcome:
             outcome = self._receipt(item, message_id=message_id, placement=placement)
-            return self._settle(outcome, handle, attempt, ack)
+            return self._settlement.settle(outcome, handle, attempt, ack)
 
         if defer is None:
             return finish()
         defer(finish)
         kind = OutcomeKind.ALREADY_PLACED if placement.already_present else OutcomeKind.PLACED
         return Outcome(kind, message_id, placement=placement, detail="receipt pending")
-
-    def _settle(
-        self,
-        outcome: Outcome,
-        handle: str,
-        attempt: int,
-        ack: Callable[[str, str], None] | None,
-    ) -> Outcome:
-        """Acknowledge a delivered message, or put back / back off one that was not."""
-        message_id = outcome.message_id
-        settled = (OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED, OutcomeKind.STALE,
-                   OutcomeKind.REFUSED)  # fmt: skip
-        if outcome.kind in settled:
-            acknowledged = self._acknowledge(message_id, handle, ack)
-            return self._told(
-                Outcome(
-                    outcome.kind,
-                    message_id,
-                    acknowledged=acknowledged,
-                    placement=outcome.placement,
-                    detail=outcome.detail,
-                )
-            )
-        if outcome.kind == OutcomeKind.RELEASED:
-            self._queue.release([(message_id, handle)])
-        elif outcome.kind == OutcomeKind.BLOCKED:
-            self._queue.hide([(message_id, handle)], int(self._gate.seconds_left()))
-            self._gate.hold([(message_id, handle)])  # visible again as soon as space returns
-        else:
-            self._retry_later(message_id, handle, attempt)
-        return self._told(outcome)
-
-    def _told(self, outcome: Outcome) -> Outcome:
-        """Pass a message's final outcome to `on_outcome` (its failure never stops us)."""
-        if self._on_outcome is not None:
-            try:
-                self._on_outcome(outcome)
-            except Exception:
-                logger.exception("on_outcome failed for message %s", outcome.message_id)
-        return outcome
 
     def deliver(
         self,
@@ -211,26 +156,8 @@ class Delivery:
         """The placement (file fsynced, verified, in place), or the outcome saying why not."""
         try:
             return self._place(item, cancel)
-        except CancelledError as exc:
-            return Outcome(OutcomeKind.RELEASED, message_id, detail=str(exc))
-        except DownloadIntegrityError as exc:
-            if isinstance(exc, ContentMismatchError):
-                self._tag(item, ObjectState.CORRUPT)  # proven garbage: a lifecycle rule expires it
-            return self._fail(message_id, item, f"integrity: {exc}")
-        except NotMediaError as exc:
-            return self._refuse(message_id, item, str(exc))
-        except ObjectMissingError as exc:
-            return self._missing(message_id, item, exc)
-        except DownloadError as exc:
-            return self._transient(message_id, item, exc)
-        except OSError as exc:
-            reason = _BLOCKING_ERRNOS.get(exc.errno or 0)
-            if reason is not None:
-                detail = self._gate.block(item.key, reason, exc, needed_bytes=item.size)
-                return Outcome(OutcomeKind.BLOCKED, message_id, detail=detail)
-            return self._transient(message_id, item, exc)
-        except MobileBackupError as exc:
-            return self._transient(message_id, item, exc)
+        except (OSError, MobileBackupError) as exc:
+            return self._failures.outcome_of(exc, item, message_id)
 
     def _receipt(self, item: DownloadMessage, *, message_id: str, placement: Placement) -> Outcome:
         """Write the receipt of a placed file (then tag or delete the cloud copy)."""
@@ -323,6 +250,15 @@ class Delivery:
             crash_point("agent.remembered")
             return placement
 
+    @property
+    def visibility_timeout(self) -> int:
+        """The queue's own timeout: no backoff is longer (set once the agent is prepared)."""
+        return self._settlement.visibility_timeout
+
+    @visibility_timeout.setter
+    def visibility_timeout(self, seconds: int) -> None:
+        self._settlement.visibility_timeout = seconds
+
     def now(self) -> datetime:
         """The agent's clock (receipts, audits)."""
         return self._clock()
@@ -391,11 +327,11 @@ class Delivery:
     def _after_receipt(self, item: DownloadMessage) -> None:
         """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe."""
         if not self._config.delete_after_download or not self._every_pc_has(item):
-            self._tag(item, ObjectState.DOWNLOADED)
+            self._failures.tag(item, ObjectState.DOWNLOADED)
             return
         try:
-            self.s3.delete_object(Bucket=item.bucket, Key=item.key)
-        except (BotoCoreError, ClientError) as exc:
+            Bucket(self.s3, item.bucket).delete(item.key)
+        except AwsFailure as exc:
             logger.warning("could not delete %s after its receipt: %s", item.key, exc)
 
     def _every_pc_has(self, item: DownloadMessage) -> bool:
@@ -408,78 +344,6 @@ class Delivery:
             logger.info("keeping %s in the cloud for now: %s", item.key, exc)
             return False
         return record is not None and names <= set(record.receipts)
-
-    def _tag(self, item: DownloadMessage, state: ObjectState) -> None:
-        """Tag the cloud copy's `state` (lifecycle rules expire each tagged state); best
-        effort: an untagged object is only kept longer, never lost."""
-        try:
-            self.s3.put_object_tagging(
-                Bucket=item.bucket, Key=item.key, Tagging=state_tagging(state)
-            )
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning("could not tag %s as %s=%s: %s", item.key, STATE_TAG, state, exc)
-
-    def _refuse(self, message_id: str, item: DownloadMessage, reason: str) -> Outcome:
-        """Bytes that are not a photo or video: kept out of the library for good, the ledger
-        says why, the cloud copy expires, and the message is settled (no retry can help)."""
-        logger.warning("%s kept out of the library: %s", item.key, reason)
-        self._note_error("not_media", f"{item.key}: {reason}")
-        self._tag(item, ObjectState.REFUSED)
-        try:
-            self.ledger.mark_failed(item.user_sub, item.sha256, reason=reason, now=self._clock())
-        except ServiceError as exc:
-            logger.warning("could not record why %s was refused: %s", item.key, exc)
-            return Outcome(OutcomeKind.ERROR, message_id, detail=str(exc))
-        return Outcome(OutcomeKind.REFUSED, message_id, detail=reason)
-
-    def _fail(self, message_id: str, item: DownloadMessage, reason: str) -> Outcome:
-        logger.error("%s cannot be delivered (kept for retry/DLQ): %s", item.key, reason)
-        self._note_error("delivery_failed", f"{item.key}: {reason}")
-        try:
-            self.ledger.mark_failed(item.user_sub, item.sha256, reason=reason, now=self._clock())
-        except ServiceError as exc:
-            logger.warning("could not record the failure of %s: %s", item.key, exc)
-        return Outcome(OutcomeKind.FAILED, message_id, detail=reason)
-
-    def _missing(self, message_id: str, item: DownloadMessage, exc: DownloadError) -> Outcome:
-        # An object that is gone after a receipt (e.g. expired by lifecycle) means this is
-        # an old duplicate of a delivered message: acknowledge it instead of failing.
-        try:
-            record = self.ledger.get(item.user_sub, item.sha256)
-        except ServiceError as lookup:
-            logger.warning("could not check the ledger for %s: %s", item.key, lookup)
-            return Outcome(OutcomeKind.ERROR, message_id, detail=str(lookup))
-        if record is not None and record.status == FileStatus.DOWNLOADED:
-            logger.info("%s was already delivered; dropping a stale message", item.key)
-            return Outcome(OutcomeKind.STALE, message_id)
-        return self._fail(message_id, item, str(exc))
-
-    def _transient(self, message_id: str, item: DownloadMessage, exc: Exception) -> Outcome:
-        logger.warning("could not deliver %s (will retry): %s", item.key, exc)
-        code = exc.code if isinstance(exc, MobileBackupError) else type(exc).__name__
-        self._note_error(code, f"{item.key}: {exc}")
-        return Outcome(OutcomeKind.ERROR, message_id, detail=str(exc))
-
-    def _note_error(self, code: str, message: str) -> None:
-        try:
-            self.state.record_error(code=code, message=message, at=self._clock())
-        except MobileBackupError as exc:
-            logger.warning("could not update the state file: %s", exc)
-
-    def _acknowledge(
-        self, message_id: str, handle: str, ack: Callable[[str, str], None] | None
-    ) -> bool:
-        if ack is not None:
-            ack(message_id, handle)
-            return True
-        return self._queue.delete(message_id, handle)
-
-    def _retry_later(self, message_id: str, handle: str, attempt: int) -> None:
-        """Back off before the next try, never longer than the queue's own timeout."""
-        backoff = self._config.retry_backoff
-        delay = min(backoff[min(attempt, len(backoff)) - 1], self.visibility_timeout)
-        if delay != self.visibility_timeout:
-            self._queue.hide([(message_id, handle)], delay)
 
     @contextmanager
     def _key_lock(self, user_sub: str, sha256: str) -> Iterator[None]:

@@ -27,7 +27,8 @@ from mobile_backup.agent._outcome import Outcome
 from mobile_backup.agent._queue import Acknowledger, DownloadsQueue, VisibilityKeeper
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import StateDB
-from mobile_backup.core import HEARTBEAT_EVERY, SQS_BATCH, MobileBackupError, ServiceError
+from mobile_backup.core import SQS_BATCH, MobileBackupError, ServiceError
+from mobile_backup.ledger import HEARTBEAT_EVERY
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -186,10 +187,8 @@ class _Run:
         self._delivery = loop._delivery
         self._grace = cfg.shutdown_grace
         self._receivers = cfg.receivers
-        self.keeper = VisibilityKeeper(
-            queue.sqs, queue.url, timeout=loop._delivery.visibility_timeout
-        )
-        self.acker = Acknowledger(queue.sqs, queue.url)
+        self.keeper = VisibilityKeeper(queue.queue, timeout=loop._delivery.visibility_timeout)
+        self.acker = Acknowledger(queue.queue)
         self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="worker")
         self._slots = threading.BoundedSemaphore(cfg.workers + cfg.prefetch)
         self._finisher = ThreadPoolExecutor(cfg.workers, thread_name_prefix="receipt")

@@ -31,7 +31,8 @@ from mobile_backup.agent.exceptions import (
     DownloadIntegrityError,
     UnsafePathError,
 )
-from mobile_backup.core import Capture, crash_point, sha256_file
+from mobile_backup.core import Capture, sha256_file
+from mobile_backup.instrument import crash_point
 
 logger = logging.getLogger(__name__)
 

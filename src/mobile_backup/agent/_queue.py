@@ -4,8 +4,8 @@
   batches, so a 2 GiB video that takes longer than the queue's timeout is not handed to a
   second worker (or, after `maxReceiveCount`, to the dead-letter queue) while it downloads.
 - `Acknowledger` deletes finished messages ten at a time (DeleteMessageBatch).
-- `release` makes messages visible again at once (visibility 0): what a stopping agent does
-  with work it has received but not finished.
+- `DownloadsQueue.release` makes messages visible again at once (visibility 0): what a
+  stopping agent does with work it has received but not finished.
 
 Every SQS failure here is logged, never raised: a lost heartbeat or acknowledgement only
 means a redelivery, which placement makes harmless.
@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from mobile_backup.core import SQS_BATCH, ServiceError, chunked, crash_point, delete_messages
+from mobile_backup.aws import AwsFailure, Handle, Queue
+from mobile_backup.core import SQS_BATCH, chunked
+from mobile_backup.instrument import crash_point
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
@@ -35,34 +34,6 @@ logger = logging.getLogger(__name__)
 class _Tracked:
     handle: str
     extended_at: float
-
-
-def change_visibility(
-    sqs: SQSClient, queue_url: str, handles: Iterable[tuple[str, str]], seconds: int
-) -> int:
-    """Set the visibility of (id, receipt handle) pairs; returns how many SQS accepted."""
-    ok = 0
-    for batch in chunked(list(handles), SQS_BATCH):
-        try:
-            resp = sqs.change_message_visibility_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
-                    for i, (_, handle) in enumerate(batch)
-                ],
-            )
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning("could not change the visibility of %d message(s): %s", len(batch), exc)
-            continue
-        ok += len(resp.get("Successful", []))
-        for failure in resp.get("Failed", []):
-            logger.warning("visibility change refused: %s", failure.get("Message"))
-    return ok
-
-
-def release(sqs: SQSClient, queue_url: str, handles: Iterable[tuple[str, str]]) -> int:
-    """Make messages visible again now (unstarted or interrupted work); returns the count."""
-    return change_visibility(sqs, queue_url, handles, 0)
 
 
 class VisibilityKeeper:
@@ -75,15 +46,13 @@ class VisibilityKeeper:
 
     def __init__(
         self,
-        sqs: SQSClient,
-        queue_url: str,
+        queue: Queue,
         *,
         timeout: int,
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
+        self._queue = queue
         self._timeout = max(1, timeout)
         self._interval = interval if interval is not None else max(0.5, self._timeout / 3)
         self._clock = clock
@@ -113,7 +82,7 @@ class VisibilityKeeper:
                 self._tracked[mid].extended_at = now
         if not due:
             return 0
-        extended = change_visibility(self._sqs, self._queue_url, due, self._timeout)
+        extended = _visibility(self._queue, due, self._timeout)
         self.heartbeats += extended
         logger.debug("extended the visibility of %d message(s)", extended)
         return extended
@@ -134,9 +103,8 @@ class Acknowledger:
     one that comes back after a crash finds its file placed and its receipt written.
     """
 
-    def __init__(self, sqs: SQSClient, queue_url: str, *, linger: float = 0.25) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
+    def __init__(self, queue: Queue, *, linger: float = 0.25) -> None:
+        self._queue = queue
         self._linger = linger
         self._cond = threading.Condition()
         self._pending: list[tuple[str, str]] = []
@@ -176,16 +144,14 @@ class Acknowledger:
         ok = 0
         for batch in chunked(items, SQS_BATCH):
             try:
-                deleted, refused = delete_messages(
-                    self._sqs, self._queue_url, batch, what=f"delete {len(batch)} message(s)"
-                )
-            except ServiceError as exc:
+                result = self._queue.delete_batch(batch)
+            except AwsFailure as exc:
                 # Harmless: the messages come back and find their files already placed.
                 logger.warning("%s", exc)
                 continue
             crash_point("agent.acked")
-            ok += deleted
-            for message in refused:
+            ok += result.ok
+            for message in result.refused:
                 logger.warning("delete refused: %s", message)
         self.deleted += ok
         return ok
@@ -198,23 +164,19 @@ class DownloadsQueue:
     is finished (acknowledged or put back).
     """
 
-    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
-        self.sqs = sqs
-        self.url = queue_url
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
         self.keeper: VisibilityKeeper | None = None
 
+    @property
+    def url(self) -> str:
+        return self.queue.url
+
     def receive(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
-        """Up to `count` (at most ten) messages; raises ServiceError if SQS cannot answer."""
-        try:
-            resp = self.sqs.receive_message(
-                QueueUrl=self.url,
-                MaxNumberOfMessages=max(1, min(count, SQS_BATCH)),
-                WaitTimeSeconds=wait_seconds,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise ServiceError(f"could not receive from the downloads queue: {exc}") from exc
-        messages = resp.get("Messages", [])
+        """Up to `count` (at most ten) messages; AwsServiceError if SQS cannot answer."""
+        messages = self.queue.receive(
+            max(1, min(count, SQS_BATCH)), wait_s=wait_seconds, receive_count=True
+        )
         if messages:
             crash_point("agent.received")
         keeper = self.keeper
@@ -226,28 +188,35 @@ class DownloadsQueue:
     def delete(self, message_id: str, handle: str) -> bool:
         """Delete one finished message now; False (logged) if SQS refused."""
         try:
-            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
-        except (BotoCoreError, ClientError) as exc:
+            self.queue.delete(handle)
+        except AwsFailure as exc:
             # Harmless: the message comes back and finds the file already placed.
             logger.warning("could not delete message %s: %s", message_id, exc)
             return False
         return True
 
-    def release(self, handles: Iterable[tuple[str, str]]) -> int:
+    def release(self, handles: Iterable[Handle]) -> int:
         """Make (id, handle) pairs visible again now."""
-        return release(self.sqs, self.url, handles)
+        return _visibility(self.queue, handles, 0)
 
-    def hide(self, handles: Iterable[tuple[str, str]], seconds: int) -> int:
+    def hide(self, handles: Iterable[Handle], seconds: int) -> int:
         """Keep (id, handle) pairs invisible for `seconds` (a retry's or a pause's wait)."""
-        return change_visibility(self.sqs, self.url, handles, seconds)
+        return _visibility(self.queue, handles, seconds)
 
     def visibility_timeout(self) -> int:
         """The queue's own visibility timeout (300 s if it cannot be read)."""
         try:
-            attrs = self.sqs.get_queue_attributes(
-                QueueUrl=self.url, AttributeNames=["VisibilityTimeout"]
-            )
-        except (BotoCoreError, ClientError) as exc:
+            attrs = self.queue.attributes("VisibilityTimeout")
+        except AwsFailure as exc:
             logger.warning("could not read the queue's visibility timeout: %s", exc)
             return 300
-        return int(attrs.get("Attributes", {}).get("VisibilityTimeout", "300"))
+        return int(attrs.get("VisibilityTimeout", "300"))
+
+
+def _visibility(queue: Queue, handles: Iterable[Handle], seconds: int) -> int:
+    """Set the visibility of messages; returns how many SQS accepted (the rest: logged,
+    harmless: a message that comes back finds its file placed)."""
+    result = queue.change_visibility(handles, seconds)
+    for refusal in result.refused:
+        logger.warning("visibility change refused: %s", refusal)
+    return result.ok

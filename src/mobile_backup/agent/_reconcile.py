@@ -27,21 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from mobile_backup.agent._outcome import Outcome, OutcomeKind
 from mobile_backup.agent._placement import FileState
 from mobile_backup.agent._state import PlacedFile
+from mobile_backup.aws import AwsFailure, Bucket
 from mobile_backup.core import (
-    MAIN_PC,
     ConfigError,
     DownloadMessage,
     FileRecord,
     FileStatus,
     ServiceError,
     object_key,
-    object_missing,
 )
+from mobile_backup.ledger import MAIN_PC
 
 if TYPE_CHECKING:
     from mobile_backup.agent._dead_letters import DeadLetters
@@ -250,15 +248,12 @@ class Reconciler:
                     continue
                 key = object_key(user, record.sha256)
                 try:
-                    d.s3.head_object(Bucket=self._bucket, Key=key)
-                except ClientError as exc:
-                    if object_missing(d.s3, self._bucket, key, exc):
-                        report.elsewhere_only += 1  # expired from the cloud: another PC's
-                        continue
+                    size = Bucket(d.s3, self._bucket).size_of(key)
+                except AwsFailure as exc:
                     report.problems.append(f"{key}: {exc}")
                     continue
-                except BotoCoreError as exc:
-                    report.problems.append(f"{key}: {exc}")
+                if size is None:
+                    report.elsewhere_only += 1  # expired from the cloud: another PC's
                     continue
                 yield record
 
@@ -376,12 +371,9 @@ class Reconciler:
             return "not in the ledger"
         key = object_key(placed.user_sub, placed.sha256)
         try:
-            d.s3.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if object_missing(d.s3, self._bucket, key, exc):
+            if Bucket(d.s3, self._bucket).size_of(key) is None:
                 return "cloud copy gone"
-            return f"error: {exc}"
-        except BotoCoreError as exc:
+        except AwsFailure as exc:
             return f"error: {exc}"
         outcome = d.deliver(DownloadMessage.for_record(record, bucket=self._bucket))
         if outcome.placement is not None and outcome.kind in (

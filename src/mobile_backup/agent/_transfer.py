@@ -2,12 +2,15 @@
 
 Small objects are one streaming GET hashed on the fly. Objects of at least
 `TransferConfig.threshold` bytes are fetched as parallel ranged GETs, each part streamed
-straight to its offset in a pre-sized staging file through its own file descriptor; the
-calling thread hashes the parts in order as they complete (reading them back from the page
-cache), so hashing overlaps the download and memory stays at a few chunks per part in
-flight whatever the object's size. Completed parts are journaled in the state file: an agent
-killed mid-video resumes where it stopped and never fetches a completed part twice; the
-whole-file SHA-256 still decides, so a part lost to a power cut only costs a re-download.
+straight to its offset in a pre-sized staging file through its own file descriptor. A
+`RangedDownload` holds the whole transfer's state (s3transfer's coordinator): the parts in
+flight as futures, driven by `wait(FIRST_COMPLETED)`; the parts done; the next part to hash.
+The calling thread hashes parts in order as soon as they are complete (reading them back
+from the page cache), so hashing overlaps the download and memory stays at a few chunks per
+part in flight whatever the object's size. A part whose connection breaks is fetched again
+under the product's one `RetryPolicy`. Completed parts are journaled in the state file: an
+agent killed mid-video resumes where it stopped and never fetches a completed part twice;
+the whole-file SHA-256 still decides, so a part lost to a power cut only costs a re-download.
 """
 
 from __future__ import annotations
@@ -15,16 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from mobile_backup.agent._placement import Library, Readable
 from mobile_backup.agent.exceptions import (
@@ -33,27 +33,21 @@ from mobile_backup.agent.exceptions import (
     DownloadIntegrityError,
     ObjectMissingError,
 )
-from mobile_backup.core import (
-    CancelledError,
-    PartPlan,
-    crash_point,
-    error_code,
-    object_missing,
-    utcnow,
-)
+from mobile_backup.aws import AwsFailure, AwsNotFoundError, Bucket
+from mobile_backup.core import CancelledError, PartPlan, RetryPolicy, utcnow
+from mobile_backup.instrument import crash_point
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
     from mobile_backup.agent._state import StateDB
 
 logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
 TARGET_PARTS = 64
+PART_RETRY = RetryPolicy(attempts=4, initial=0.1, maximum=2.0)
 
 
 # fdatasync where the OS has it (not Windows, where fsync is what there is).
@@ -74,8 +68,9 @@ class TransferConfig:
     """Ranged GETs in flight across the whole agent."""
     chunk_size: int = 1 * MiB
     """Bytes per read from a response body; with `max_concurrency`, bounds memory."""
-    part_attempts: int = 4
-    """Tries per part when the connection breaks mid-part (botocore retries the request)."""
+    part_retry: RetryPolicy = PART_RETRY
+    """How a part whose connection breaks mid-part is fetched again (botocore retries the
+    request itself; this is for a body that stops flowing)."""
     max_bandwidth: int | None = None
     """Bytes per second for the whole agent, or None for no limit."""
 
@@ -169,18 +164,18 @@ class Downloader:
         """The verified, fsynced staging file holding the object's bytes.
 
         `name` identifies a resumable staging file (same content, same name). Raises
-        DownloadError (code `object_missing` when S3 has no such key), DownloadIntegrityError
+        DownloadError (ObjectMissingError when S3 has no such key), DownloadIntegrityError
         (nothing kept), CancelledError (a ranged download stays resumable), or OSError from the
         disk (disk full, permission denied).
         """
         cancel = cancel or threading.Event()
+        objects = Bucket(self._s3, bucket)
         if size < self._config.threshold:
-            return self._fetch_whole(
-                bucket=bucket, key=key, sha256=sha256, size=size, cancel=cancel
-            )
-        return self._fetch_ranged(
-            bucket=bucket, key=key, sha256=sha256, size=size, name=name, cancel=cancel
+            return self._fetch_whole(objects, key=key, sha256=sha256, size=size, cancel=cancel)
+        download = RangedDownload(
+            self, objects, key=key, sha256=sha256, size=size, name=name, cancel=cancel
         )
+        return download.run()
 
     def discard(self, name: str) -> None:
         """Forget a resumable download and delete its staging file."""
@@ -190,183 +185,37 @@ class Downloader:
 
     # One stream ------------------------------------------------------------------------
     def _fetch_whole(
-        self, *, bucket: str, key: str, sha256: str, size: int, cancel: threading.Event
+        self, objects: Bucket, *, key: str, sha256: str, size: int, cancel: threading.Event
     ) -> Path:
-        resp = self._get(bucket, key)
-        body = resp["Body"]
+        got = _get(objects, key)
         try:
-            stream = _GuardedStream(body, key, cancel=cancel, bandwidth=self._bandwidth)
+            stream = _GuardedStream(got.body, key, cancel=cancel, bandwidth=self._bandwidth)
             return self._library.stage(stream, sha256=sha256, size=size)
         finally:
-            body.close()
+            got.body.close()
 
-    # Ranged parts ----------------------------------------------------------------------
-    def _fetch_ranged(
-        self,
-        *,
-        bucket: str,
-        key: str,
-        sha256: str,
-        size: int,
-        name: str,
-        cancel: threading.Event,
-    ) -> Path:
-        cfg = self._config
-        part_size = cfg.part_size_for(size)
-        path = self._library.staging_path(name)
-        self._library.staging.mkdir(parents=True, exist_ok=True)
-        done: set[int] = set()
-        if self._state is not None:
-            if not path.exists():
-                self._state.end_download(name)  # a journal without its file starts over
-            done = self._state.begin_download(
-                name, sha256=sha256, size=size, part_size=part_size, at=utcnow()
-            )
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, self._library.file_mode)
-        try:
-            if os.fstat(fd).st_size != size:
-                os.ftruncate(fd, size)
-                done = set()
-        finally:
-            os.close(fd)
-        plan = PartPlan(size, part_size)  # part n of the plan is idx n - 1 here
-        count = plan.count
-        finished = [threading.Event() for _ in range(count)]
-        for idx in done:
-            if 0 <= idx < count:
-                finished[idx].set()
-        if done:
-            logger.info("resuming %s: %d of %d parts already here", key, len(done), count)
-        failed = threading.Event()
-        errors: list[BaseException] = []
-        futures: list[Future[None]] = []
-
-        def on_error(exc: BaseException) -> None:
-            errors.append(exc)
-            failed.set()
-
-        for idx in range(count):
-            if finished[idx].is_set():
-                continue
-            start, length = plan.range(idx + 1)
-            end = start + length - 1
-            futures.append(
-                self._pool.submit(
-                    self._part,
-                    bucket=bucket,
-                    key=key,
-                    path=path,
-                    name=name,
-                    idx=idx,
-                    start=start,
-                    end=end,
-                    size=size,
-                    done=finished[idx],
-                    stop=(cancel, failed),
-                    on_error=on_error,
-                )
-            )
-        try:
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for idx in range(count):
-                    while not finished[idx].wait(0.2):
-                        if failed.is_set():
-                            raise errors[0]
-                        if cancel.is_set():
-                            raise CancelledError(f"download of {key} stopped; it will resume")
-                    offset, length = plan.range(idx + 1)
-                    fh.seek(offset)
-                    while length > 0:
-                        chunk = fh.read(min(cfg.chunk_size, length))
-                        if not chunk:
-                            raise DownloadIntegrityError(f"staging file of {key} is short")
-                        digest.update(chunk)
-                        length -= len(chunk)
-            if errors:
-                raise errors[0]
-            with path.open("rb+") as synced:
-                os.fsync(synced.fileno())
-            crash_point("agent.staged")
-        except BaseException as exc:
-            failed.set()
-            for future in futures:
-                future.cancel()
-            for future in futures:
-                if not future.cancelled():
-                    future.exception()  # wait: no part may write after we return
-            if isinstance(exc, DownloadIntegrityError):
-                self.discard(name)
-            raise
-        actual = digest.hexdigest()
-        if actual != sha256:
-            self.discard(name)
-            raise ContentMismatchError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
-        return path
-
-    def _part(
-        self,
-        *,
-        bucket: str,
-        key: str,
-        path: Path,
-        name: str,
-        idx: int,
-        start: int,
-        end: int,
-        size: int,
-        done: threading.Event,
-        stop: tuple[threading.Event, threading.Event],
-        on_error: Callable[[BaseException], None],
-    ) -> None:
-        try:
-            for attempt in range(1, self._config.part_attempts + 1):
-                try:
-                    self._fetch_part(bucket, key, path, start, end, size, stop)
-                    break
-                except _BrokenStream as exc:
-                    if attempt == self._config.part_attempts:
-                        raise DownloadError(f"part {idx} of {key} kept failing: {exc}") from exc
-                    logger.info("part %d of %s broke off (%s); retrying", idx, key, exc)
-            with self._count_lock:
-                self.parts_fetched += 1
-            crash_point("agent.part_written")
-            if self._state is not None:
-                self._state.part_done(name, idx)
-            crash_point("agent.part_journaled")
-            done.set()
-        except BaseException as exc:
-            on_error(exc)
-
+    # One part (on a pool thread) ---------------------------------------------------------
     def _fetch_part(
-        self,
-        bucket: str,
-        key: str,
-        path: Path,
-        start: int,
-        end: int,
-        size: int,
-        stop: tuple[threading.Event, threading.Event],
-    ) -> None:
-        resp = self._get(bucket, key, byte_range=f"bytes={start}-{end}")
-        body = resp["Body"]
+        self, objects: Bucket, key: str, path: Path, span: tuple[int, int], size: int,
+        stop: threading.Event,
+    ) -> None:  # fmt: skip
+        """Bytes `span` (first, last) of the object into their place in the staging file,
+        written back to disk; a connection that breaks raises `_BrokenStream`."""
+        start, end = span
+        got = _get(objects, key, first=start, last=end)
         try:
-            total = _total_size(resp.get("ContentRange", ""))
-            if total != size:
+            if got.total_size != size:
                 raise DownloadIntegrityError(
-                    f"{key} has {total} bytes in the bucket, the ledger says {size}"
+                    f"{key} has {got.total_size} bytes in the bucket, the ledger says {size}"
                 )
             fd = os.open(path, os.O_WRONLY | _O_BINARY)
             try:
                 os.lseek(fd, start, os.SEEK_SET)
                 position = start
                 while position <= end:
-                    if any(e.is_set() for e in stop):
+                    if stop.is_set():
                         raise CancelledError(f"download of {key} stopped")
-                    try:
-                        chunk = body.read(min(self._config.chunk_size, end + 1 - position))
-                    except (BotoCoreError, ClientError, OSError) as exc:
-                        raise _BrokenStream(str(exc)) from exc
+                    chunk = _read(got.body, min(self._config.chunk_size, end + 1 - position))
                     if not chunk:
                         raise _BrokenStream(f"ended at byte {position}, expected {end + 1}")
                     if self._bandwidth is not None:
@@ -379,29 +228,197 @@ class Downloader:
             finally:
                 os.close(fd)
         finally:
-            body.close()
+            got.body.close()
 
-    def _get(
-        self, bucket: str, key: str, *, byte_range: str | None = None
-    ) -> GetObjectOutputTypeDef:
+    def _count_part(self) -> None:
+        with self._count_lock:
+            self.parts_fetched += 1
+
+
+class RangedDownload:
+    """One object fetched as parallel ranged parts: the transfer's whole state in one place.
+
+    `run` submits every part not yet done, then waits for whichever finishes first
+    (`wait(FIRST_COMPLETED)`), records it, and hashes every part it can in order; the
+    first failure stops the others (and waits for them: no part may write after `run`
+    returns). A part's broken connection is retried by `TransferConfig.part_retry`.
+    """
+
+    def __init__(
+        self,
+        downloader: Downloader,
+        objects: Bucket,
+        *,
+        key: str,
+        sha256: str,
+        size: int,
+        name: str,
+        cancel: threading.Event,
+    ) -> None:
+        self._d = downloader
+        self._objects = objects
+        self.key = key
+        self.sha256 = sha256
+        self.size = size
+        self.name = name
+        self.cancel = cancel
+        self.stop = threading.Event()
+        """Set on cancel or the first failure: parts in flight stop at their next chunk."""
+        config = downloader.config
+        self.plan = PartPlan(size, config.part_size_for(size))
+        self.path = downloader._library.staging_path(name)
+        self.done: set[int] = set()
+        """Part indexes (0-based) whose bytes are on disk."""
+        self.in_flight: dict[Future[None], int] = {}
+        self.next_to_hash = 0
+        self._digest = hashlib.sha256()
+
+    def run(self) -> Path:
+        self._prepare()
         try:
-            if byte_range is None:
-                resp = self._s3.get_object(Bucket=bucket, Key=key)
-            else:
-                resp = self._s3.get_object(Bucket=bucket, Key=key, Range=byte_range)
-        except ClientError as exc:
-            if object_missing(self._s3, bucket, key, exc):
-                raise ObjectMissingError(f"{key} is not in the bucket") from exc
-            if error_code(exc) == "InvalidRange":
-                raise DownloadIntegrityError(f"{key} is shorter than the ledger says") from exc
-            raise DownloadError(f"could not get {key}: {exc}") from exc
-        except BotoCoreError as exc:
-            raise DownloadError(f"could not get {key}: {exc}") from exc
-        return resp
+            with self.path.open("rb") as staged:
+                self._submit()
+                while self.next_to_hash < self.plan.count:
+                    self._hash_ready(staged)
+                    if self.next_to_hash < self.plan.count:
+                        self._wait_for_a_part()
+            with self.path.open("rb+") as synced:
+                os.fsync(synced.fileno())
+            crash_point("agent.staged")
+        except BaseException as exc:
+            self._stop_parts()
+            if isinstance(exc, DownloadIntegrityError):
+                self._d.discard(self.name)
+            raise
+        actual = self._digest.hexdigest()
+        if actual != self.sha256:
+            self._d.discard(self.name)
+            raise ContentMismatchError(f"SHA-256 mismatch: expected {self.sha256}, got {actual}")
+        return self.path
+
+    # Steps -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """A staging file of the object's size, and the parts an earlier run finished."""
+        library, state = self._d._library, self._d._state
+        library.staging.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            if not self.path.exists():
+                state.end_download(self.name)  # a journal without its file starts over
+            self.done = state.begin_download(
+                self.name,
+                sha256=self.sha256,
+                size=self.size,
+                part_size=self.plan.part_size,
+                at=utcnow(),
+            )
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_BINARY, library.file_mode)
+        try:
+            if os.fstat(fd).st_size != self.size:
+                os.ftruncate(fd, self.size)
+                self.done = set()
+        finally:
+            os.close(fd)
+        self.done = {i for i in self.done if 0 <= i < self.plan.count}
+        if self.done:
+            logger.info(
+                "resuming %s: %d of %d parts already here",
+                self.key,
+                len(self.done),
+                self.plan.count,
+            )
+
+    def _submit(self) -> None:
+        for idx in range(self.plan.count):
+            if idx not in self.done:
+                future = self._d._pool.submit(self._part, idx)
+                self.in_flight[future] = idx
+
+    def _wait_for_a_part(self) -> None:
+        """Wait (a fraction of a second at a time, to notice a cancel) for a part to end."""
+        while True:
+            if self.cancel.is_set():
+                raise CancelledError(f"download of {self.key} stopped; it will resume")
+            finished, _ = wait(self.in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+            if finished:
+                break
+        for future in finished:
+            idx = self.in_flight.pop(future)
+            future.result()  # the part's failure, first come, ends the download
+            self.done.add(idx)
+
+    def _hash_ready(self, staged: Any) -> None:
+        """Hash, in order, every part from `next_to_hash` on that is on disk."""
+        chunk_size = self._d.config.chunk_size
+        while self.next_to_hash in self.done:
+            offset, length = self.plan.range(self.next_to_hash + 1)
+            staged.seek(offset)
+            while length > 0:
+                chunk = staged.read(min(chunk_size, length))
+                if not chunk:
+                    raise DownloadIntegrityError(f"staging file of {self.key} is short")
+                self._digest.update(chunk)
+                length -= len(chunk)
+            self.next_to_hash += 1
+
+    def _part(self, idx: int) -> None:
+        """One part on a pool thread: fetched (retried if its connection breaks), then
+        journaled, so a resumed download never fetches it again."""
+        offset, length = self.plan.range(idx + 1)
+        span = (offset, offset + length - 1)
+
+        def fetch() -> None:
+            if self.stop.is_set():
+                raise CancelledError(f"download of {self.key} stopped")
+            self._d._fetch_part(self._objects, self.key, self.path, span, self.size, self.stop)
+
+        def broken(exc: BaseException) -> bool:
+            if isinstance(exc, _BrokenStream):
+                logger.info("part %d of %s broke off (%s); fetching it again", idx, self.key, exc)
+                return True
+            return False
+
+        try:
+            self._d.config.part_retry.call(fetch, transient=broken, cancel=self.stop)
+        except _BrokenStream as exc:
+            raise DownloadError(f"part {idx} of {self.key} kept failing: {exc}") from exc
+        self._d._count_part()
+        crash_point("agent.part_written")
+        if self._d._state is not None:
+            self._d._state.part_done(self.name, idx)
+        crash_point("agent.part_journaled")
+
+    def _stop_parts(self) -> None:
+        """Stop and wait for every part still in flight: none may write after we return."""
+        self.stop.set()
+        for future in self.in_flight:
+            future.cancel()
+        for future in self.in_flight:
+            if not future.cancelled():
+                future.exception()
 
 
 class _BrokenStream(Exception):
     """The connection broke mid-part; the part is fetched again."""
+
+
+def _get(objects: Bucket, key: str, *, first: int | None = None, last: int | None = None) -> Any:
+    """The object's stream, S3's answers as the agent's errors."""
+    try:
+        return objects.stream(key, first=first, last=last)
+    except AwsNotFoundError as exc:
+        raise ObjectMissingError(f"{key} is not in the bucket") from exc
+    except AwsFailure as exc:  # refused (a range past the end), or no answer
+        if exc.aws_code == "InvalidRange":
+            raise DownloadIntegrityError(f"{key} is shorter than the ledger says") from exc
+        raise DownloadError(f"could not get {key}: {exc}") from exc
+
+
+def _read(body: Any, size: int) -> bytes:
+    """One chunk of a part; a connection broken mid-body is `_BrokenStream` (retried)."""
+    try:
+        return Bucket.read_chunk(body, size)
+    except (AwsFailure, OSError) as exc:
+        raise _BrokenStream(str(exc)) from exc
 
 
 class _GuardedStream:
@@ -425,16 +442,9 @@ class _GuardedStream:
         if self._cancel.is_set():
             raise CancelledError(f"download of {self._key} stopped")
         try:
-            chunk = self._body.read(size)
-        except (BotoCoreError, ClientError, OSError) as exc:
+            chunk = Bucket.read_chunk(self._body, size)
+        except (AwsFailure, OSError) as exc:
             raise DownloadError(f"download of {self._key} broke off: {exc}") from exc
         if self._bandwidth is not None and chunk:
             self._bandwidth.consume(len(chunk))
         return chunk
-
-
-def _total_size(content_range: object) -> int | None:
-    match = _CONTENT_RANGE.fullmatch(str(content_range))
-    if match:
-        return int(match.group(3))
-    return None

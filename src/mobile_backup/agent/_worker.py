@@ -20,9 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from mobile_backup.agent._admin import dead_letter_queue_url
 from mobile_backup.agent._config import DEFAULT_WAIT_SECONDS, AgentConfig, config_from_settings
 from mobile_backup.agent._dead_letters import DeadLetters
 from mobile_backup.agent._deliver import Delivery
@@ -40,20 +39,16 @@ from mobile_backup.agent.exceptions import (
     LibraryInUseError,
     LibraryOfAnotherPcError,
 )
+from mobile_backup.aws import Queue, dynamodb_client, s3_client, sqs_client
 from mobile_backup.core import (
     SQS_BATCH,
     ConfigError,
     DownloadMessage,
-    Ledger,
     MobileBackupError,
-    PcRecord,
     Settings,
-    dynamodb_client,
-    library_id,
-    s3_client,
-    sqs_client,
     utcnow,
 )
+from mobile_backup.ledger import Ledger, PcRecord, library_id
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -116,7 +111,7 @@ class Agent:
         main_queue = settings.require("downloads_queue_url")
         self._pcs = ledger.pc_registry(downloads_queue_url=main_queue)
         # `main` is the downloads queue; another PC's own queue is in the registry.
-        self._queue = DownloadsQueue(sqs, self._pcs.queue_url(self._config.pc_name))
+        self._queue = DownloadsQueue(Queue(sqs, self._pcs.queue_url(self._config.pc_name)))
         self._gate = PauseGate(
             backoff=self._config.pause_backoff,
             root=self._library.root,
@@ -141,7 +136,7 @@ class Agent:
         self._prepared = False
         self._prepare_lock = threading.Lock()
         self._claimed = False
-        self._dlq_url: str | None = None
+        self._dlq: Queue | Literal[False] | None = None
 
     @classmethod
     def from_settings(
@@ -169,9 +164,9 @@ class Agent:
             config = config_from_settings(settings)
         return cls(
             settings=settings,
-            s3=s3 or s3_client(settings),
-            sqs=sqs_client(settings),
-            ledger=Ledger(dynamodb_client(settings), settings.require("table")),
+            s3=s3 or s3_client(settings, component="agent"),
+            sqs=sqs_client(settings, component="agent"),
+            ledger=Ledger(dynamodb_client(settings, component="agent"), settings.require("table")),
             library=root.expanduser(),
             host=host or socket.gethostname() or "pc",
             wait_seconds=wait_seconds,
@@ -347,11 +342,11 @@ class Agent:
 
     def dead_letters(self) -> DeadLetters | None:
         """The downloads DLQ this PC's queue dead-letters into (None if it has none)."""
-        if self._dlq_url is None:
-            self._dlq_url = dead_letter_queue_url(self._queue.sqs, self._queue.url) or ""
-        if not self._dlq_url:
+        if self._dlq is None:
+            self._dlq = self._queue.queue.dead_letter_queue() or False
+        if self._dlq is False:
             return None
-        return DeadLetters(self._queue.sqs, self._dlq_url, self._pcs)
+        return DeadLetters(self._dlq, self._pcs)
 
     # One batch, synchronously (tests, the local demo) ------------------------------------
     def poll_once(self, wait_seconds: int = 0) -> int:
@@ -361,7 +356,7 @@ class Agent:
         messages = self._queue.receive(SQS_BATCH, wait_seconds)
         if not messages:
             return 0
-        acker = Acknowledger(self._queue.sqs, self._queue.url)
+        acker = Acknowledger(self._queue.queue)
         workers = min(self._config.workers, len(messages))
         with ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
             handle = self._delivery.handle

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING
 
 from mobile_backup.api._auth import Principal
 from mobile_backup.api.exceptions import MemberRemovedError, TokenInvalidError
-from mobile_backup.core import Ledger, ServiceError, boto_errors, error_code, member_folder_name
+from mobile_backup.aws import (
+    AwsFailure,
+    AwsNotFoundError,
+    NotAuthorizedError,
+    aws_call,
+)
+from mobile_backup.core import member_folder_name
+from mobile_backup.ledger import Ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -67,18 +74,18 @@ class MemberStatus:
         if at is not None and now - at < CONFIRMED_FOR_SECONDS:
             return
         try:
-            self._identity().get_user(AccessToken=principal.token)
-        except boto_errors() as exc:
-            code = error_code(exc)
-            if code == "UserNotFoundException":
-                raise MemberRemovedError(
-                    "this account is no longer a member of the household; ask its owner"
-                ) from exc
-            if code == "NotAuthorizedException":
-                raise MemberRemovedError(
-                    "this sign-in was revoked (the account was removed, disabled or signed "
-                    "out everywhere); sign in again"
-                ) from exc
+            with aws_call("ask Cognito about the member"):
+                self._identity().get_user(AccessToken=principal.token)
+        except AwsNotFoundError as exc:
+            raise MemberRemovedError(
+                "this account is no longer a member of the household; ask its owner"
+            ) from exc
+        except NotAuthorizedError as exc:
+            raise MemberRemovedError(
+                "this sign-in was revoked (the account was removed, disabled or signed "
+                "out everywhere); sign in again"
+            ) from exc
+        except AwsFailure as exc:
             logger.warning("could not confirm that %s is still a member: %s", principal.sub, exc)
             return
         with self._lock:
@@ -116,13 +123,14 @@ class MemberFolders:
     def _name(self, principal: Principal) -> str:
         """Preferred username, else e-mail, from the member's own attributes."""
         try:
-            resp = self._identity().get_user(AccessToken=principal.token)
-        except boto_errors() as exc:
-            if error_code(exc) == "NotAuthorizedException":
-                raise TokenInvalidError("the token was revoked; sign in again") from exc
+            with aws_call("read the member's name"):
+                resp = self._identity().get_user(AccessToken=principal.token)
+        except NotAuthorizedError as exc:
+            raise TokenInvalidError("the token was revoked; sign in again") from exc
+        except AwsFailure:
             if "@" in principal.username:  # the pool's username is the e-mail
                 return principal.username
-            raise ServiceError(f"could not read the member's name: {exc}") from exc
+            raise
         attributes = {a["Name"]: a.get("Value", "") for a in resp.get("UserAttributes", [])}
         named = (attributes.get(name) for name in FOLDER_ATTRIBUTES)
         return next((n for n in named if n), None) or resp.get("Username") or principal.username

@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from mobile_backup.api._auth import Principal
 from mobile_backup.api._members import MemberFolders
-from mobile_backup.core import (
-    FileStatus,
-    Ledger,
-    ServiceError,
-    boto_errors,
-    hex_to_b64,
-    may_free,
-    object_key,
-)
+from mobile_backup.aws import Bucket
+from mobile_backup.core import FileStatus, hex_to_b64, may_free, object_key
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     FilesPage,
@@ -37,6 +29,7 @@ from mobile_backup.core.wire import (
     UploadResponse,
     UploadResult,
 )
+from mobile_backup.ledger import Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +51,6 @@ def _reserve_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-class Presigner(Protocol):
-    """The one S3 client method the service needs (a boto3 S3 client satisfies it)."""
-
-    def generate_presigned_url(
-        self,
-        ClientMethod: str,
-        Params: Mapping[str, Any] = ...,
-        ExpiresIn: int = ...,
-        HttpMethod: str = ...,
-    ) -> str: ...
-
-
 class UploadService:
     """Turns an upload request into `duplicate` answers and presigned single-part PUTs.
 
@@ -81,16 +62,14 @@ class UploadService:
         self,
         *,
         ledger: Ledger,
-        presigner: Presigner,
-        bucket: str,
+        objects: Bucket,
         clock: Callable[[], datetime],
         expiry_seconds: int,
         members: MemberFolders | None = None,
     ) -> None:
         self._members = members
         self._ledger = ledger
-        self._presigner = presigner
-        self._bucket = bucket
+        self._objects = objects
         self._clock = clock
         self._expiry = expiry_seconds
 
@@ -147,7 +126,7 @@ class UploadService:
     ) -> FilesPage:
         """One page of the caller's own files."""
         records, next_cursor = self._ledger.list_files(principal.sub, limit=limit, cursor=cursor)
-        pcs = {pc.name: pc for pc in self._ledger.pc_registry().all()}
+        pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
         now = self._clock()
         files = [FileView.from_record(r, may_free(r, pcs, now=now)) for r in records]
         return FilesPage(files=files, next_cursor=next_cursor)
@@ -155,7 +134,7 @@ class UploadService:
     def lookup(self, principal: Principal, request: LookupRequest) -> LookupResponse:
         """Whether each content is backed up, without reserving anything (`upload --dry-run`)."""
         known = self._ledger.get_many(principal.sub, request.sha256)
-        pcs = {pc.name: pc for pc in self._ledger.pc_registry().all()}
+        pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
         now = self._clock()
         results = []
         for sha256 in request.sha256:
@@ -192,21 +171,13 @@ class UploadService:
 
     def _presign(self, principal: Principal, item: UploadFile, now: datetime) -> PresignedUpload:
         checksum = hex_to_b64(item.sha256)
-        try:
-            url = self._presigner.generate_presigned_url(
-                "put_object",
-                Params={
-                    "Bucket": self._bucket,
-                    "Key": object_key(principal.sub, item.sha256),
-                    "ContentLength": item.size,
-                    "ContentType": item.content_type,
-                    "ChecksumSHA256": checksum,
-                },
-                ExpiresIn=self._expiry,
-                HttpMethod="PUT",
-            )
-        except boto_errors() as exc:  # credentials, parameters: ours to report, not a bug
-            raise ServiceError(f"could not presign the upload: {exc}") from exc
+        url = self._objects.presign_put(
+            object_key(principal.sub, item.sha256),
+            length=item.size,
+            content_type=item.content_type,
+            sha256_b64=checksum,
+            expires_s=self._expiry,
+        )
         return PresignedUpload(
             url=url,
             headers={

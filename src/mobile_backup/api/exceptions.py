@@ -21,6 +21,8 @@
     │   ├── PartMismatchError             part_mismatch: a held part has the wrong size/CRC
     │   └── FileMismatchError             file_mismatch: the parts are not the declared file
     ├── ServiceError (core) ───────────── 503 service_unavailable (logged; detail not exposed)
+    ├── AwsFailure (aws) ──────────────── 503 too, whatever core class it refines: an AWS
+    │                                     error no route turned into one of its own
     └── anything else ─────────────────── 500 internal_error (logged; a 500 is a bug)
 
 Every error response is JSON: `{"code": "<stable code>", "message": "<human text>"}`, plus
@@ -36,6 +38,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
+from mobile_backup.aws import AwsFailure
 from mobile_backup.core import (
     AuthError,
     IntegrityError,
@@ -200,8 +203,11 @@ def _human(error: Mapping[str, Any]) -> str:
 
 def status_for(exc: BaseException) -> int:
     """The HTTP status for an error; anything not raised on purpose is a 500."""
-    # Order matters: subclasses before the core classes they refine.
+    # Order matters: subclasses before the core classes they refine. An AWS failure that
+    # reaches here was not turned into one of the API's own errors by the code that met it:
+    # the backend's problem (a missing table, credentials, throttling), never the caller's.
     table: tuple[tuple[type[BaseException], HTTPStatus], ...] = (
+        (AwsFailure, HTTPStatus.SERVICE_UNAVAILABLE),
         (AuthError, HTTPStatus.UNAUTHORIZED),
         (InvalidJsonError, HTTPStatus.BAD_REQUEST),
         (InvalidRequestError, HTTPStatus.UNPROCESSABLE_ENTITY),

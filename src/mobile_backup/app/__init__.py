@@ -6,9 +6,9 @@ plain Python and imports no UI toolkit; the Flet screens (`_screen_*`, `_shell`)
 
 from __future__ import annotations
 
-from mobile_backup.app._controller import AppController, HistoryState, safe_upload_name
+from mobile_backup.app._controller import AppController, safe_upload_name
+from mobile_backup.app._deployments import chosen_profile
 from mobile_backup.app._errors import reason_message, user_message
-from mobile_backup.app._folders import SeenFiles
 from mobile_backup.app._prefs import AppPrefs, PrefsStore
 from mobile_backup.app._queue import BackupQueue, PendingStore
 from mobile_backup.app._queue_items import ItemState, QueueItem, QueueSnapshot
@@ -30,14 +30,13 @@ __all__ = [
     "BackupQueue",
     "BackupRunner",
     "HistoryEntry",
-    "HistoryState",
     "ItemState",
     "PendingStore",
     "PrefsStore",
     "QueueItem",
     "QueueSnapshot",
-    "SeenFiles",
     "WebAppServer",
+    "chosen_profile",
     "history",
     "history_entry",
     "pc_done",

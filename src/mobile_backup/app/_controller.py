@@ -1,8 +1,9 @@
-"""Everything the app does, without a screen: session, queue, folders, history.
+"""Everything the app does, without a screen: session, queue and folders (the history is
+`_history.py`'s model, which the controller holds).
 
 One `AppController` serves the app process (every page of the web mode shows the same
 queue). Views call its methods from event handlers and draw what it reports; blocking calls
-(`sign_in`, `refresh_history`) are meant to run off the UI loop, in a worker thread.
+(`sign_in`, `history.refresh`) are meant to run off the UI loop, in a worker thread.
 """
 
 from __future__ import annotations
@@ -13,70 +14,50 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mobile_backup.app._errors import SESSION_ENDED, user_message
-from mobile_backup.app._folders import SeenFiles, scan
+from mobile_backup.app._deployments import remember_profile
+from mobile_backup.app._errors import SESSION_ENDED
+from mobile_backup.app._folders import FolderWatch
+from mobile_backup.app._history import HistoryModel
 from mobile_backup.app._prefs import AppPrefs, PrefsStore
 from mobile_backup.app._queue import BackupQueue, PendingStore
 from mobile_backup.app._queue_items import SUCCEEDED, QueueItem
-from mobile_backup.app._receipts import (
-    HistoryCounts,
-    HistoryEntry,
-    count,
-    history,
-    household_pcs,
-    last_collected,
-)
 from mobile_backup.app._runner import BackupRunner, EngineFactory, UploadEngine
-from mobile_backup.app._status import Glance, Link, glance
 from mobile_backup.app._thumbs import Thumbnails
 from mobile_backup.client import (
     ApiClient,
     Authenticator,
+    Invite,
     Journal,
+    MfaChallenge,
     NotLoggedInError,
-    TransportError,
+    TokenStore,
     UploadSession,
     UploadSubscriber,
     account_id,
+    join_profile,
+    read_invite,
 )
-from mobile_backup.core import MobileBackupError, Settings
-from mobile_backup.core.wire import FileView
+from mobile_backup.core import MobileBackupError, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 DEVICE = "Mobile Backup app"
+APP_SESSION = "app-session.json"
 SCAN_INTERVAL_SECONDS = 30.0
 # How long signing out waits for the files in flight to stop (they resume at next sign-in).
 SIGN_OUT_WAIT_SECONDS = 30.0
 # Connection types on which "Wi-Fi only" lets uploads run.
 UNMETERED = frozenset({"wifi", "ethernet"})
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
-# The history reads the ledger a page at a time; the first page is drawn before the next
-# is asked for.
-HISTORY_PAGE = 250
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryState:
-    """What the history screen shows."""
-
-    entries: tuple[HistoryEntry, ...] = ()
-    counts: HistoryCounts = field(default_factory=HistoryCounts)
-    error: str | None = None
-    loaded: bool = False
-    complete: bool = False
-    """Every page has been read (until then the counts are of what has arrived)."""
-    pcs: tuple[str, ...] = ()
-    """The household's PCs that have written receipts for this member's files."""
-    collected: dict[str, datetime] = field(default_factory=dict)
-    """When each PC last collected one of this member's files."""
-    member: str | None = None
-    """The member's folder name in the PC library."""
+def _app_auth(settings: Settings) -> Authenticator:
+    return Authenticator(
+        settings=settings, store=TokenStore(settings.effective_state_dir / APP_SESSION)
+    )
 
 
 def safe_upload_name(name: str) -> str:
@@ -97,12 +78,17 @@ class AppController:
         scan_interval: float = SCAN_INTERVAL_SECONDS,
     ) -> None:
         self.settings = settings
-        self.auth = authenticator or Authenticator(settings=settings)
         state = settings.effective_state_dir
+        # The app's own sign-in, apart from the CLI's (`session.json`): signing out of one
+        # never signs the other out, and the app never opens as the CLI's member.
+        self.auth = authenticator or _app_auth(settings)
+        # Where a browser's picks arrive: fixed for the server's life (Flet's upload root),
+        # whichever deployment the app switches to.
         self.upload_dir = state / "app-uploads"
         self._prefs_store = PrefsStore(state / "app-prefs.json")
         self._prefs = self._prefs_store.load()
-        self._seen: SeenFiles | None = None
+        self.invited_email: str | None = None
+        """The e-mail of the invite just joined (the sign-in screen fills it in)."""
         # The queue shows the signed-in member's files only (see `_enter_account`).
         self.queue = BackupQueue(store=None)
         self.queue.on_finished(self._finished)
@@ -111,24 +97,24 @@ class AppController:
         self._account: str | None = None
         self._lock = threading.RLock()
         self._version = 0
-        self._history = HistoryState()
-        self._history_lock = threading.Lock()
-        self.link = Link.UNKNOWN
-        self.link_message: str | None = None
+        self.history = HistoryModel(self, self.queue, self._bump)
         self.thumbs: Thumbnails | None = None
         self.session_message: str | None = None
         self.wifi_supported = False
         self.connection: str | None = None
-        self._scan_interval = scan_interval
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
+        self.folders = FolderWatch(
+            folders=lambda: self._prefs.folders,
+            account_dir=self._account_dir,
+            queue_files=self.queue.add,
+            interval=scan_interval,
+        )
         self.runner = BackupRunner(
             queue=self.queue,
             engine=self._engine,
             gate=self.upload_gate,
             run_size=lambda: max(4, 2 * self._prefs.parallel),
             on_run_done=self._after_run,
-            on_session_ended=self._session_ended,
+            on_session_ended=self.session_ended,
         )
         self._enter_account()  # a member still signed in from last time sees their queue
 
@@ -144,12 +130,46 @@ class AppController:
 
     # Deployment and session ----------------------------------------------------------
     @property
+    def configured(self) -> bool:
+        """Whether the app knows a deployment to sign in to (a new phone does not yet)."""
+        return bool(self.settings.api_url and self.settings.client_id)
+
+    def join(self, link: str) -> Invite:
+        """Set this device up for the deployment of an invite (its own profile), and switch
+        to it; InvalidInviteError (one sentence) for a damaged or unsafe one."""
+        invite = read_invite(link)
+        profile = join_profile(invite)
+        self.use(load_settings(profile, state_dir=self.settings.state_dir))
+        self.invited_email = invite.email
+        return invite
+
+    def use(self, settings: Settings) -> None:
+        """Switch to another deployment of this device: the member signed in here is paused
+        and put away as at a sign-out (their session stays theirs, for their return)."""
+        self._leave_account()
+        state = settings.effective_state_dir
+        with self._lock:
+            self.settings = settings
+            self.auth = _app_auth(settings)
+            self._prefs_store = PrefsStore(state / "app-prefs.json")
+            self._prefs = self._prefs_store.load()
+            self.history.clear()
+            self.session_message = None
+            self.invited_email = None
+        remember_profile(settings)
+        self._enter_account()
+        self._bump()
+
+    @property
     def deployment(self) -> str:
         s = self.settings
+        if not s.api_url:
+            return "none yet"
+        name = s.household or s.profile
         if s.local:
-            return f"{s.profile} (local stack)"
+            return f"{name} (local stack)"
         host = urlsplit(s.api_url).hostname if s.api_url else None
-        return f"{s.profile} ({host})" if host else s.profile
+        return f"{name} ({host})" if host else name
 
     @property
     def username(self) -> str | None:
@@ -162,15 +182,25 @@ class AppController:
         """Sign in (blocking); raises a MobileBackupError whose `user_message` is shown.
 
         A new member's temporary password raises NewPasswordRequiredError: ask for their
-        own and call again with `new_password`.
+        own and call again with `new_password`. Where the deployment asks for a second
+        factor, MfaRequiredError (or MfaSetupRequiredError, with the key to add to an
+        authenticator app) carries the challenge to answer with `answer_mfa`.
         """
         self.settings.require("api_url")
         self.auth.login(email, password, new_password=new_password)
+        self._signed_in()
+
+    def answer_mfa(self, challenge: MfaChallenge, code: str) -> None:
+        """End a sign-in that asked for an authenticator app's code (blocking)."""
+        self.auth.answer_mfa(challenge, code)
+        self._signed_in()
+
+    def _signed_in(self) -> None:
         with self._lock:
             self.session_message = None
         self._enter_account()
         self._bump()
-        self.scan_folders()
+        self.folders.scan()
 
     def sign_out(self) -> None:
         """Forget the session. The member's queue is paused, saved and hidden: the next
@@ -178,7 +208,7 @@ class AppController:
         self._leave_account()
         self.auth.logout()
         with self._lock:
-            self._history = HistoryState()
+            self.history.clear()
             self.session_message = None
         self._bump()
 
@@ -220,18 +250,27 @@ class AppController:
             if self._session is not None:
                 self._session.close()
             self._session = None
-            if self._seen is not None:
-                self._seen.close()
-            self._seen = None
             thumbs = self.thumbs
             if forget:
                 self._account = None
                 self.thumbs = None
-                self.link, self.link_message = Link.UNKNOWN, None
+                self.history.clear()
+        self.folders.close()
         if thumbs is not None:
             thumbs.close()
 
-    def _session_ended(self) -> None:
+    @property
+    def account(self) -> str | None:
+        """The signed-in account's key (its state folder's name); None while signed out."""
+        return self._account
+
+    def _account_dir(self) -> Path | None:
+        """The signed-in member's state folder (queue, seen files, thumbnails)."""
+        account = self._account
+        return None if account is None else self.settings.effective_state_dir / "accounts" / account
+
+    def session_ended(self) -> None:
+        """The session can no longer be refreshed: the app asks the member to sign in."""
         with self._lock:
             self.session_message = SESSION_ENDED
         self._bump()
@@ -273,26 +312,12 @@ class AppController:
         """Re-queue what the signed-in member's earlier run left unfinished, then work."""
         self._enter_account()
         self.runner.start()
-        self._stop.clear()
-        self._watcher = threading.Thread(target=self._watch, name="app-folders", daemon=True)
-        self._watcher.start()
+        self.folders.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.folders.stop()
         self.runner.stop()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-            self._watcher = None
         self._close_account(forget=False)
-
-    def _watch(self) -> None:
-        while True:
-            try:
-                self.scan_folders()
-            except Exception:
-                log.exception("scanning the chosen folders failed")
-            if self._stop.wait(self._scan_interval):
-                return
 
     # Preferences and folders -------------------------------------------------------------
     @property
@@ -310,38 +335,25 @@ class AppController:
     def add_folder(self, folder: str) -> int:
         """Choose a folder for automatic backup; returns how many files were queued now."""
         self.update_prefs(self._prefs.with_folder(folder))
-        return self.scan_folders()
+        return self.folders.scan()
 
     def remove_folder(self, folder: str) -> None:
         self.update_prefs(self._prefs.without_folder(folder))
-
-    def seen(self) -> SeenFiles:
-        """The signed-in member's list of folder files already backed up."""
-        with self._lock:
-            if self._account is None:
-                raise NotLoggedInError("not signed in")
-            if self._seen is None:
-                folder = self.settings.effective_state_dir / "accounts" / self._account
-                self._seen = SeenFiles(folder / "seen.sqlite3")
-            return self._seen
-
-    def scan_folders(self) -> int:
-        """Queue new media from the chosen folders (only while signed in)."""
-        if not self._prefs.folders or self.username is None or self._account is None:
-            return 0
-        return self.queue.add(scan(self._prefs.folders, self.seen()))
-
-    def _in_chosen_folder(self, path: Path) -> bool:
-        return any(path.is_relative_to(Path(f).expanduser()) for f in self._prefs.folders)
 
     # Queue ----------------------------------------------------------------------------
     def add_files(self, paths: Iterable[Path]) -> int:
         return self.queue.add(paths)
 
-    def incoming_path(self, name: str, batch: str | None = None) -> Path:
-        """Where a file the browser sends is received (web mode)."""
-        folder = self.upload_dir / (batch or secrets.token_hex(6))
-        return folder / safe_upload_name(name)
+    def incoming_path(self, name: str) -> Path:
+        """Where a file the browser sends is received (web mode): a folder of its own.
+
+        Each file's folder is removed once that file is in the cloud. A folder shared by a
+        whole pick could be found empty (its first files done, the next not begun) and
+        removed between Flet creating it and writing the next file into it: on a busy
+        machine, picked files were lost that way. Two picked files of one name no longer
+        share a path either.
+        """
+        return self.upload_dir / secrets.token_hex(8) / safe_upload_name(name)
 
     def upload_gate(self) -> str | None:
         if self.username is None:
@@ -363,8 +375,7 @@ class AppController:
     def _finished(self, item: QueueItem) -> None:
         if item.state not in SUCCEEDED:
             return
-        if self._prefs.folders and self._account and self._in_chosen_folder(item.path):
-            self.seen().mark(item.path)
+        self.folders.backed_up(item.path)
         if item.path.is_relative_to(self.upload_dir):
             thumbs = self.thumbs
             if thumbs is not None:  # the last moment this device has the picture
@@ -375,92 +386,8 @@ class AppController:
                     log.info("no thumbnail for %s: %s", item.name, exc)
             # The browser's copy was only needed until the cloud had the bytes.
             item.path.unlink(missing_ok=True)
-            parent = item.path.parent
-            if parent != self.upload_dir and not any(parent.iterdir()):
-                shutil.rmtree(parent, ignore_errors=True)
+            if item.path.parent != self.upload_dir:  # its own folder (`incoming_path`)
+                shutil.rmtree(item.path.parent, ignore_errors=True)
 
     def _after_run(self) -> None:
-        self.refresh_history()
-
-    # History ---------------------------------------------------------------------------
-    @property
-    def history(self) -> HistoryState:
-        return self._history
-
-    def refresh_history(self, *, wait: bool = True) -> HistoryState:
-        """Read the ledger a page at a time (blocking); errors become a message on the
-        history screen and set the top bar's icon. The first page is shown as soon as it
-        arrives, so a long history paints at once and fills in. Without `wait`, a refresh
-        already under way is enough (a periodic poll)."""
-        if self.username is None:
-            return self._history
-        if not self._history_lock.acquire(blocking=wait):
-            return self._history
-        try:
-            account, old = self._account, self._history
-            records: list[FileView] = []
-            cursor: str | None = None
-            try:
-                while True:
-                    page = self.api().list_files(limit=HISTORY_PAGE, cursor=cursor)
-                    records.extend(page.files)
-                    cursor = page.next_cursor
-                    if not cursor:
-                        break
-                    if not old.loaded and account == self._account:  # the first paint
-                        self._history = _state(records, complete=False)
-                        self._bump()
-            except NotLoggedInError as exc:
-                self._session_ended()
-                state = HistoryState(entries=old.entries, error=user_message(exc))
-            except MobileBackupError as exc:
-                offline = isinstance(exc, TransportError)
-                self.link = Link.OFFLINE if offline else Link.ERROR
-                self.link_message = user_message(exc)
-                state = replace(old, error=user_message(exc))
-            else:
-                self.link, self.link_message = Link.OK, None
-                state = _state(records, complete=True)
-            if account != self._account:  # signed out meanwhile: not the next member's
-                return self._history
-            self._history = state
-        finally:
-            self._history_lock.release()
-        self._bump()
-        return state
-
-    def glance(self) -> Glance:
-        """The backup at a glance (the Back up screen's status card and the top bar)."""
-        h = self._history
-        snap = self.queue.snapshot()
-        return glance(
-            username=self.username,
-            member=h.member,
-            deployment=self.deployment,
-            on_pc=h.counts.on_pc,
-            waiting_for_pc=h.counts.waiting_for_pc,
-            failed=h.counts.failed + snap.failed,
-            to_upload=len(snap.items) - snap.finished,
-            loaded=h.loaded,
-            collected=h.collected,
-            link=self.link,
-            link_message=self.link_message,
-            now=datetime.now(UTC),
-        )
-
-    def history_needs_polling(self) -> bool:
-        """True while some file is in the cloud but not yet on the PC."""
-        return self._history.counts.waiting_for_pc > 0 or self.queue.snapshot().active
-
-
-def _state(records: Sequence[FileView], *, complete: bool) -> HistoryState:
-    entries = history(records)
-    return HistoryState(
-        entries=tuple(entries),
-        counts=count(entries),
-        loaded=True,
-        complete=complete,
-        pcs=household_pcs(entries),
-        collected=last_collected(entries),
-        member=next((r.owner_name for r in records if r.owner_name), None),
-    )
+        self.history.refresh()

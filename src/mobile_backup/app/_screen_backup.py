@@ -127,7 +127,7 @@ class BackupScreen:
         )
 
     def refresh(self) -> None:
-        seen = self._c.glance()
+        seen = self._c.history.glance()
         self.who.value = seen.who
         self.where.value = seen.where
         self.collected.value = seen.collected
@@ -179,10 +179,9 @@ class BackupScreen:
             self._on_queued()
 
     async def _receive(self, files: list[ft.FilePickerFile]) -> None:
-        batch = self._c.incoming_path("x").parent.name
         uploads = []
         for f in files:
-            dest = self._c.incoming_path(f.name, batch)
+            dest = self._c.incoming_path(f.name)
             rel = dest.relative_to(self._c.upload_dir).as_posix()
             self._c.queue.expect(dest, size=f.size, name=f.name)
             if f.size == 0:
@@ -239,7 +238,7 @@ class BackupScreen:
 
     async def _scan(self) -> None:
         try:
-            queued = await asyncio.to_thread(self._c.scan_folders)
+            queued = await asyncio.to_thread(self._c.folders.scan)
         except Exception as exc:
             self._say(user_message(exc))
             return

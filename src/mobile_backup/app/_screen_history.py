@@ -88,7 +88,7 @@ class HistoryScreen:
         )  # fmt: skip
 
     async def reload(self) -> None:
-        await asyncio.to_thread(self._c.refresh_history)
+        await asyncio.to_thread(self._c.history.refresh)
 
     def _choose(self, keep: Filter) -> None:
         self._filter = keep
@@ -114,7 +114,7 @@ class HistoryScreen:
         return cols, (room - (cols - 1) * SPACING) / cols
 
     def refresh(self) -> None:
-        state = self._c.history
+        state = self._c.history.state
         thumbs = self._c.thumbs
         cols, edge = self._columns()
         key = (state, self._filter, self._limit, cols, round(edge), thumbs and thumbs.made)
@@ -203,7 +203,7 @@ class HistoryScreen:
             ft.Column(
                 [ft.Text(e.filename, size=16, weight=ft.FontWeight.W_600, max_lines=2,
                          overflow=ft.TextOverflow.ELLIPSIS),
-                 muted(steps_text(e, self._c.history.pcs))],
+                 muted(steps_text(e, self._c.history.state.pcs))],
                 spacing=4,
                 expand=True,
             ),

@@ -9,9 +9,11 @@ from dataclasses import replace
 import flet as ft
 
 from mobile_backup.app._controller import AppController
+from mobile_backup.app._deployments import known_deployments
 from mobile_backup.app._prefs import MAX_PARALLEL, MIN_PARALLEL
 from mobile_backup.app._screen_free import FreeUpCard
 from mobile_backup.app._widgets import GAP, card, muted
+from mobile_backup.core import load_settings
 
 BACKGROUND_NOTE = (
     "Backups run while the app is open. Android and iOS pause apps in the background, so "
@@ -26,9 +28,15 @@ WIFI_UNSUPPORTED = (
 
 class SettingsScreen:
     def __init__(
-        self, controller: AppController, page: ft.Page, *, on_sign_out: Callable[[], None]
+        self,
+        controller: AppController,
+        page: ft.Page,
+        *,
+        on_sign_out: Callable[[], None],
+        on_switched: Callable[[], None] | None = None,
     ) -> None:
         self._c = controller
+        self._on_switched = on_switched or on_sign_out
         self.free_up = FreeUpCard(controller, page)
         self._on_sign_out = on_sign_out
         self.account = ft.Text("", weight=ft.FontWeight.W_500)
@@ -45,6 +53,21 @@ class SettingsScreen:
             label="Back up on Wi-Fi only", value=controller.prefs.wifi_only, on_change=self._wifi
         )
         self.wifi_note = muted("")
+        others = [name for name in known_deployments() if name != controller.settings.profile]
+        self.households = card(
+            "Other households on this device",
+            None,
+            [
+                ft.Row(
+                    [
+                        ft.Text(name, expand=True),
+                        ft.OutlinedButton("Switch", on_click=lambda _e, n=name: self._switch(n)),
+                    ]
+                )
+                for name in others
+            ],
+        )
+        self.households.visible = bool(others)
         self.control = ft.Column(
             [
                 ft.Text("Settings", size=18, weight=ft.FontWeight.W_600),
@@ -63,6 +86,7 @@ class SettingsScreen:
                         ),
                     ],
                 ),
+                self.households,
                 self.free_up.control,
                 card("Uploads", None, [self.parallel_label, self.parallel]),
                 card("Network", None, [self.wifi, self.wifi_note]),
@@ -89,6 +113,12 @@ class SettingsScreen:
 
     def _wifi(self) -> None:
         self._c.update_prefs(replace(self._c.prefs, wifi_only=bool(self.wifi.value)))
+
+    async def _switch(self, profile: str) -> None:
+        """Another household of this device: its own sign-in, queue and history."""
+        settings = load_settings(profile, state_dir=self._c.settings.state_dir)
+        await asyncio.to_thread(self._c.use, settings)
+        self._on_switched()
 
     async def _sign_out(self) -> None:
         # Waits for the uploads in flight to stop (they resume at the next sign-in).

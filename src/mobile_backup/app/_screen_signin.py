@@ -10,15 +10,32 @@ import flet as ft
 from mobile_backup.app._controller import AppController
 from mobile_backup.app._errors import user_message
 from mobile_backup.app._widgets import GAP, MAX_WIDTH, banner, muted
-from mobile_backup.client import NewPasswordRequiredError
+from mobile_backup.client import (
+    MfaChallenge,
+    MfaRequiredError,
+    NewPasswordRequiredError,
+)
 from mobile_backup.core import MobileBackupError, password_rules
+
+
+def qr_png(text: str) -> bytes:
+    """`text` as a QR code, a PNG the screen can draw (segno: pure Python)."""
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=5, border=2)
+    return buffer.getvalue()
 
 
 class SignInScreen:
     """Email and password; a wrong password or an unreachable service is said plainly.
 
     A new member who signs in with the temporary password they were given is asked for
-    their own (with the pool's rules in words) and signed in with it.
+    their own (with the pool's rules in words) and signed in with it. Where the deployment
+    asks for a second factor, the code of an authenticator app ends the sign-in; a member
+    who has none yet is shown the key to add (a QR code, and the key as text) first.
     """
 
     def __init__(
@@ -26,12 +43,16 @@ class SignInScreen:
         controller: AppController,
         *,
         on_signed_in: Callable[[], None],
+        on_joined: Callable[[], None] | None = None,
         message: str | None = None,
+        invite: str | None = None,
     ) -> None:
         self._c = controller
         self._on_signed_in = on_signed_in
+        self._on_joined = on_joined
         self.email = ft.TextField(
             label="Email",
+            value=controller.invited_email or "",
             keyboard_type=ft.KeyboardType.EMAIL,
             autofocus=True,
             autocorrect=False,
@@ -50,15 +71,49 @@ class SignInScreen:
             on_submit=self._submit,
             visible=False,
         )
+        self.code = ft.TextField(
+            label="Code from your authenticator app",
+            keyboard_type=ft.KeyboardType.NUMBER,
+            autocorrect=False,
+            enable_suggestions=False,
+            max_length=7,
+            on_submit=self._submit,
+            visible=False,
+        )
+        self.key = ft.Column(visible=False, spacing=GAP)
+        self._challenge: MfaChallenge | None = None
         self.rules = muted(f"Choose your own password: {password_rules()}.", size=13)
         self.rules.visible = False
         self.error = ft.Container(visible=False)
+        self.join = JoinPanel(controller, on_joined=self._joined, link=invite)
         self.busy = ft.ProgressRing(width=20, height=20, stroke_width=2, visible=False)
         self.button = ft.FilledButton(
             "Sign in", icon=ft.Icons.LOGIN, on_click=self._submit, height=48, expand=True
         )
         if message:
             self._show_error(message)
+        self.sign_in_part = ft.Column(
+            [
+                self.email,
+                self.password,
+                self.rules,
+                self.new_password,
+                self.key,
+                self.code,
+                self.error,
+                ft.Row([self.button]),
+                ft.Row([self.busy], alignment=ft.MainAxisAlignment.CENTER),
+                ft.Row(
+                    [ft.TextButton("Join with an invite", on_click=self.join.open)],
+                    alignment=ft.MainAxisAlignment.CENTER,
+                ),
+            ],
+            spacing=GAP + 4,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            visible=controller.configured and invite is None,
+        )
+        if not self.sign_in_part.visible:
+            self.join.show()
         self.control = ft.Container(
             alignment=ft.Alignment.TOP_CENTER,
             padding=ft.Padding.symmetric(vertical=40, horizontal=24),
@@ -71,13 +126,8 @@ class SignInScreen:
                         muted("Your photos and videos, on your own PC, through your own cloud."),
                         ft.Container(height=8),
                         muted(f"Deployment: {controller.deployment}", size=12),
-                        self.email,
-                        self.password,
-                        self.rules,
-                        self.new_password,
-                        self.error,
-                        ft.Row([self.button]),
-                        ft.Row([self.busy], alignment=ft.MainAxisAlignment.CENTER),
+                        self.sign_in_part,
+                        self.join.control,
                     ],
                     spacing=GAP + 4,
                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
@@ -88,6 +138,10 @@ class SignInScreen:
     def refresh(self) -> None:
         """Nothing on this screen follows the controller's state."""
 
+    def _joined(self) -> None:
+        if self._on_joined is not None:
+            self._on_joined()
+
     def _show_error(self, message: str) -> None:
         self.error.content = banner(message)
         self.error.visible = True
@@ -97,24 +151,126 @@ class SignInScreen:
         self.button.disabled = True
         self.busy.visible = True
         self.control.update()
-        new_password = self.new_password.value if self.new_password.visible else None
         try:
-            await asyncio.to_thread(
-                self._c.sign_in, self.email.value, self.password.value, new_password
-            )
+            await asyncio.to_thread(self._sign_in)
         except NewPasswordRequiredError:
             self.new_password.visible = self.rules.visible = True
             self.button.content = "Set password and sign in"
             self._show_error("This is a temporary password. Choose your own to finish signing in.")
+        except MfaRequiredError as needed:
+            self._ask_code(needed)
         except MobileBackupError as exc:
             self._show_error(user_message(exc))
         except Exception as exc:  # never a raw exception on screen
             self._show_error(user_message(exc))
         else:
-            self.password.value = ""
+            self.password.value = self.code.value = ""
+            self._challenge = None
             self._on_signed_in()
             return
         finally:
             self.button.disabled = False
             self.busy.visible = False
+        self.control.update()
+
+    def _sign_in(self) -> None:
+        """The step the screen is at: the password (and a new one), or the code."""
+        if self._challenge is not None:
+            self._c.answer_mfa(self._challenge, self.code.value or "")
+            return
+        new_password = self.new_password.value if self.new_password.visible else None
+        self._c.sign_in(self.email.value or "", self.password.value or "", new_password)
+
+    def _ask_code(self, needed: MfaRequiredError) -> None:
+        """The password was right: the sign-in ends with the authenticator app's code."""
+        self._challenge = needed.challenge
+        for field in (self.email, self.password, self.new_password):
+            field.disabled = True
+        self.rules.visible = False
+        self.code.visible = True
+        self.button.content = "Verify and sign in"
+        secret = needed.challenge.secret
+        if needed.challenge.kind == "setup" and secret is not None:
+            key = secret.upper()
+            grouped = " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+            self.key.controls = [
+                muted(
+                    "This deployment asks for a code from an authenticator app at every "
+                    "sign-in. Add this account to your app: scan the code, or type the key.",
+                    size=13,
+                ),
+                ft.Row(
+                    [
+                        ft.Image(
+                            src=qr_png(needed.challenge.otpauth_uri()),
+                            width=200,
+                            height=200,
+                            semantics_label="QR code of the key for your authenticator app",
+                        )
+                    ],
+                    alignment=ft.MainAxisAlignment.CENTER,
+                ),
+                ft.Text(f"Key: {grouped}", selectable=True, weight=ft.FontWeight.W_500),
+            ]
+            self.key.visible = True
+        else:
+            self.error.content = banner(
+                "Enter the code your authenticator app shows for Mobile Backup.", error=False
+            )
+            self.error.visible = True
+
+
+class JoinPanel:
+    """ "Join with an invite": the link the member was sent, pasted (or opened: the web
+    app's /join?i=... and the phone's mobilebackup://join?i=... fill it in)."""
+
+    def __init__(
+        self, controller: AppController, *, on_joined: Callable[[], None], link: str | None
+    ) -> None:
+        self._c = controller
+        self._on_joined = on_joined
+        self.link = ft.TextField(
+            label="Invite link",
+            value=link or "",
+            autocorrect=False,
+            enable_suggestions=False,
+        )
+        self.error = ft.Container(visible=False)
+        self.button = ft.FilledButton(
+            "Join", icon=ft.Icons.GROUP_ADD, on_click=self._submit, height=48, expand=True
+        )
+        intro = (
+            "Paste the invite link you were sent (or open it on this device)."
+            if controller.configured
+            else "This app is not set up for a household yet: open the invite link you were "
+            "sent on this device, or paste it here."
+        )
+        self.control = ft.Column(
+            [muted(intro, size=13), self.link, self.error, ft.Row([self.button])],
+            spacing=GAP + 4,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            visible=False,
+        )
+
+    def show(self) -> None:
+        self.control.visible = True
+
+    def open(self) -> None:
+        self.show()
+        self.control.update()
+
+    async def _submit(self) -> None:
+        self.error.visible = False
+        self.button.disabled = True
+        self.control.update()
+        try:
+            await asyncio.to_thread(self._c.join, self.link.value or "")
+        except Exception as exc:  # one sentence, never a raw exception on screen
+            self.error.content = banner(user_message(exc))
+            self.error.visible = True
+        else:
+            self._on_joined()
+            return
+        finally:
+            self.button.disabled = False
         self.control.update()

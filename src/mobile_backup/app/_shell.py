@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
 
 import flet as ft
 
@@ -32,6 +33,7 @@ from mobile_backup.app._widgets import (
     WARN,
     icon_button,
 )
+from mobile_backup.client import APP_SCHEME
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,10 @@ class AppShell:
         page.on_close = self._close
         page.on_resize = self._resized
         await self._watch_network()
-        if self._c.username is None:
+        invite = _invite_in(page.route)
+        if invite is not None:  # opened from an invite link: join first, whoever is here
+            self.show_sign_in(invite=invite)
+        elif self._c.username is None:
             self.show_sign_in(self._c.session_message)
         else:
             self.show_main()
@@ -127,15 +132,28 @@ class AppShell:
         self._c.set_connection(best or (kinds[0].value if kinds else None))
 
     # Screens -------------------------------------------------------------------------
-    def show_sign_in(self, message: str | None = None) -> None:
+    def show_sign_in(self, message: str | None = None, *, invite: str | None = None) -> None:
         self._screens = []
         self._tab = BACKUP  # whoever signs in next starts on Back up, not on the last tab
-        self._signin = SignInScreen(self._c, on_signed_in=self.show_main, message=message)
+        self._signin = SignInScreen(
+            self._c,
+            on_signed_in=self.show_main,
+            on_joined=self._joined,
+            message=message,
+            invite=invite,
+        )
         self.page.appbar = None
         self.page.navigation_bar = None
         self.body.content = self._signin.control
         self.page.controls = [ft.SafeArea(self.body, expand=True)]
         self.page.update()
+
+    def _joined(self) -> None:
+        """A new household on this device: its sign-in, the invite's e-mail filled in."""
+        if self._c.username is None:
+            self.show_sign_in()
+        else:
+            self.show_main()
 
     def show_main(self) -> None:
         self._signin = None
@@ -143,7 +161,9 @@ class AppShell:
             BackupScreen(self._c, self.page, self.picker, on_queued=lambda: self.go(QUEUE)),
             QueueScreen(self._c, go_pick=lambda: self.go(BACKUP)),
             HistoryScreen(self._c, self.page, width=self._width),
-            SettingsScreen(self._c, self.page, on_sign_out=self.show_sign_in),
+            SettingsScreen(
+                self._c, self.page, on_sign_out=self.show_sign_in, on_switched=self._joined
+            ),
         ]
         self.page.appbar = ft.AppBar(
             title=ft.Text(TITLE, weight=ft.FontWeight.W_600),
@@ -154,7 +174,7 @@ class AppShell:
         self.page.navigation_bar = self.nav
         self.page.controls = [ft.SafeArea(self.body, expand=True)]
         self.go(self._tab)
-        self.page.run_thread(self._c.refresh_history)
+        self.page.run_thread(self._c.history.refresh)
 
     def _width(self) -> float:
         return min(float(self.page.width or MAX_WIDTH), self._max_width())
@@ -169,7 +189,7 @@ class AppShell:
 
     def _show_signal(self) -> None:
         """The top bar's icon: reachability, errors and work, never a constant."""
-        seen = self._c.glance()
+        seen = self._c.history.glance()
         if (seen.signal, seen.signal_text) == self._signal_drawn:
             return  # unchanged: nothing to send to the page
         self._signal_drawn = (seen.signal, seen.signal_text)
@@ -179,7 +199,7 @@ class AppShell:
 
     def _signal_tapped(self) -> None:
         self.go(QUEUE if self._c.queue.snapshot().items else HISTORY)
-        self.page.run_thread(self._c.refresh_history)
+        self.page.run_thread(self._c.history.refresh)
 
     def go(self, tab: int) -> None:
         self._tab = tab
@@ -196,7 +216,7 @@ class AppShell:
     def _nav_changed(self, e: ft.Event[ft.NavigationBar]) -> None:
         self.go(int(e.control.selected_index))
         if self._tab == HISTORY:
-            self.page.run_thread(self._c.refresh_history)
+            self.page.run_thread(self._c.history.refresh)
 
     # The ticker ----------------------------------------------------------------------
     def _close(self) -> None:
@@ -216,13 +236,13 @@ class AppShell:
                     self._screens
                     and self._tab == HISTORY
                     and now - last_poll > HISTORY_POLL_SECONDS
-                    and self._c.history_needs_polling()
+                    and self._c.history.needs_polling()
                 ):
                     last_poll = now
-                    self.page.run_thread(self._c.refresh_history)
+                    self.page.run_thread(self._c.history.refresh)
                 elif self._screens and now - last_status > STATUS_POLL_SECONDS:
                     last_status = now
-                    self.page.run_thread(lambda: self._c.refresh_history(wait=False))
+                    self.page.run_thread(lambda: self._c.history.refresh(wait=False))
                 version = self._c.version
                 if self._screens and version != self._drawn:
                     self._drawn = version
@@ -233,6 +253,19 @@ class AppShell:
                 # A page whose session is gone can no longer be updated: stop its ticker.
                 log.debug("stopping the ticker of a closed page", exc_info=True)
                 return
+
+
+def _invite_in(route: str | None) -> str | None:
+    """The invite of a route such as `/join?i=TOKEN` (the web app's link) or `/?i=TOKEN`
+    (where the phone's deep link `mobilebackup://join?i=TOKEN` lands: its host is not part
+    of the route), else None."""
+    if not route:
+        return None
+    parts = urlsplit(route)
+    if parts.path.rstrip("/") not in ("", "/join"):
+        return None
+    token = parse_qs(parts.query).get("i")
+    return f"{APP_SCHEME}://join?i={token[0]}" if token else None
 
 
 def make_main(controller: AppController) -> Callable[[ft.Page], Awaitable[None]]:

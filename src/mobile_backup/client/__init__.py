@@ -19,8 +19,16 @@ from mobile_backup.client._freeing import (
     free_planned,
     plan_free_up,
 )
+from mobile_backup.client._invite import (
+    APP_SCHEME,
+    InvalidInviteError,
+    Invite,
+    join_profile,
+    read_invite,
+)
 from mobile_backup.client._journal import Journal, journal_path
 from mobile_backup.client._media import capture_of, content_type, discover
+from mobile_backup.client._mfa import MfaChallenge, otpauth_uri
 from mobile_backup.client._parts import (
     choose_part_size,
 )
@@ -34,7 +42,6 @@ from mobile_backup.client._results import (
     UploadSubscriber,
     UploadSummary,
 )
-from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._scan import (
     Scan,
     Skipped,
@@ -51,14 +58,18 @@ from mobile_backup.client.exceptions import (
     FileChangedError,
     JournalError,
     LoginError,
+    MfaRequiredError,
+    MfaSetupRequiredError,
     NewPasswordRequiredError,
     NoFilesError,
     NotLoggedInError,
     TransportError,
     UploadError,
 )
+from mobile_backup.core import RetryPolicy
 
 __all__ = [
+    "APP_SCHEME",
     "CANCELLED",
     "DUPLICATE",
     "FAILED",
@@ -73,9 +84,14 @@ __all__ = [
     "FileResult",
     "FreeItem",
     "FreedFile",
+    "InvalidInviteError",
+    "Invite",
     "Journal",
     "JournalError",
     "LoginError",
+    "MfaChallenge",
+    "MfaRequiredError",
+    "MfaSetupRequiredError",
     "NewPasswordRequiredError",
     "NoFilesError",
     "NotLoggedInError",
@@ -100,7 +116,10 @@ __all__ = [
     "discover",
     "free_planned",
     "group_skipped",
+    "join_profile",
     "journal_path",
+    "otpauth_uri",
     "plan_free_up",
+    "read_invite",
     "scan_folder",
 ]

@@ -14,6 +14,8 @@ from mobile_backup.client.exceptions import ApiError, TransportError
 from mobile_backup.core import FileMeta, InvalidInputError
 from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
+    MULTIPART_CHECKSUM,
+    ChecksumAlgorithm,
     CompletedPart,
     FilesPage,
     FileView,
@@ -116,17 +118,19 @@ class ApiClient:
         self,
         file: FileMeta,
         *,
-        crc64nvme: str,
+        full_checksum: str,
+        algorithm: ChecksumAlgorithm = MULTIPART_CHECKSUM,
         part_size: int | None = None,
         parts: Sequence[tuple[int, str]] = (),
     ) -> MultipartUpload:
-        """Start (or resume) a multipart upload of the file whose whole CRC64NVME (base64) is
-        `crc64nvme`; presign `parts` ((number, base64 CRC64NVME of the part))."""
+        """Start (or resume) a multipart upload of the file whose whole CRC (base64, in
+        `algorithm`) is `full_checksum`; presign `parts` ((number, base64 CRC of the part))."""
         body = _valid(
             MultipartStart,
             {
                 **file.fields(),
-                "crc64nvme": crc64nvme,
+                "checksum_algorithm": algorithm,
+                "full_checksum": full_checksum,
                 "part_size": part_size,
                 "parts": _parts(parts),
             },
@@ -211,7 +215,7 @@ class ApiClient:
 
 
 def _parts(parts: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
-    return [{"number": n, "checksum_crc64nvme": c} for n, c in parts]
+    return [{"number": n, "checksum": c} for n, c in parts]
 
 
 def _valid(model: type[M], data: dict[str, Any]) -> M:

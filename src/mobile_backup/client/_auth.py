@@ -14,14 +14,24 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mobile_backup.aws import AwsFailure, aws_call, cognito_client
+from mobile_backup.client._mfa import DEVICE_NAME, MfaChallenge, clean_code
 from mobile_backup.client._tokens import Tokens, TokenStore
 from mobile_backup.client.exceptions import (
     LoginError,
+    MfaRequiredError,
+    MfaSetupRequiredError,
     NewPasswordRequiredError,
     NotLoggedInError,
     TransportError,
 )
-from mobile_backup.core import Settings, cognito_client, password_problem, password_rules, utcnow
+from mobile_backup.core import (
+    MobileBackupError,
+    Settings,
+    password_problem,
+    password_rules,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -55,22 +65,44 @@ def _unsigned_cognito(settings: Settings) -> CognitoIdentityProviderClient:
     return client
 
 
-def _translate(exc: Exception) -> Exception:
-    from botocore.exceptions import BotoCoreError, ClientError
+_MFA_CODE = "enter the six-digit code your authenticator app shows for Mobile Backup"
+_MFA_SETUP = (
+    "this deployment asks for a code from an authenticator app at every sign-in: add this "
+    "account to one (scan the QR code or type the key), then enter the code it shows"
+)
+_MFA_ERRORS = {
+    "CodeMismatchException": "that is not the code your authenticator app shows now; "
+    "enter the current one",
+    "EnableSoftwareTokenMFAException": "that is not the code your authenticator app shows "
+    "now; enter the current one",
+    "ExpiredCodeException": "that code has expired; enter the current one",
+    # The challenge's session lasts three minutes (the emulator says it has none).
+    "NotAuthorizedException": "the sign-in took too long; sign in again",
+    "ResourceNotFoundException": "the sign-in took too long; sign in again",
+    "InvalidParameterException": "this deployment does not offer authenticator apps",
+}
 
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _LOGIN_ERRORS:
-            return LoginError(_LOGIN_ERRORS[code])
-        if code == "InvalidPasswordException":  # never the service's own words
-            return LoginError(
-                f"the new password was refused: it needs {password_rules()}",
-                code="weak_password",
-            )
-        return LoginError(f"sign-in refused ({code or 'unknown error'})")
-    if isinstance(exc, BotoCoreError):
+
+def _translate_mfa(exc: AwsFailure) -> MobileBackupError:
+    """The words for what Cognito answered to a second-factor step."""
+    if exc.aws_code in _MFA_ERRORS:
+        return LoginError(_MFA_ERRORS[exc.aws_code], code="mfa_failed")
+    return _translate(exc)
+
+
+def _translate(exc: AwsFailure) -> MobileBackupError:
+    """The sign-in's words for what Cognito answered (the boundary's error, by its code)."""
+    code = exc.aws_code
+    if code in _LOGIN_ERRORS:
+        return LoginError(_LOGIN_ERRORS[code])
+    if code == "InvalidPasswordException":  # never the service's own words
+        return LoginError(
+            f"the new password was refused: it needs {password_rules()}",
+            code="weak_password",
+        )
+    if not code:  # no answer at all
         return TransportError(f"cannot reach the sign-in service: {exc}")
-    return exc
+    return LoginError(f"sign-in refused ({code})")
 
 
 class Authenticator:
@@ -98,7 +130,9 @@ class Authenticator:
     def _client(self) -> CognitoIdentityProviderClient:
         if self._cognito is None:
             s = self._settings
-            self._cognito = cognito_client(s) if s.local else _unsigned_cognito(s)
+            self._cognito = (
+                cognito_client(s, component="client") if s.local else _unsigned_cognito(s)
+            )
         return self._cognito
 
     def _tokens_from(self, result: dict[str, Any], username: str, refresh: str | None) -> Tokens:
@@ -123,25 +157,64 @@ class Authenticator:
             raise LoginError(problem, code="weak_password")
         client_id = self._settings.require("client_id")
         try:
-            if self._settings.local:
-                resp: Any = self._client().initiate_auth(
-                    ClientId=client_id,
-                    AuthFlow="USER_PASSWORD_AUTH",
-                    AuthParameters={"USERNAME": username, "PASSWORD": password},
-                )
-                if resp.get("ChallengeName") == "NEW_PASSWORD_REQUIRED" and new_password:
-                    resp = self._client().respond_to_auth_challenge(
-                        ClientId=client_id,
-                        ChallengeName="NEW_PASSWORD_REQUIRED",
-                        Session=resp["Session"],
-                        ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password},
-                    )
-            else:
-                resp = self._srp_login(username, password, new_password)
-        except NewPasswordRequiredError:
-            raise
-        except Exception as exc:
+            with aws_call("sign in"):
+                resp = self._first_steps(username, password, new_password, client_id)
+                mfa = self._mfa_challenge(resp, username)
+        except AwsFailure as exc:
             raise _translate(exc) from exc
+        if mfa is not None:
+            if mfa.kind == "setup":
+                raise MfaSetupRequiredError(_MFA_SETUP, mfa)
+            raise MfaRequiredError(_MFA_CODE, mfa)
+        return self._signed_in(resp, username)
+
+    def answer_mfa(self, challenge: MfaChallenge, code: str) -> Tokens:
+        """End a sign-in that asked for a second factor with the authenticator app's code
+        (for a set-up challenge, the first code of the secret just added to the app)."""
+        digits = clean_code(code)
+        if digits is None:
+            raise LoginError(
+                "the code is the six digits your authenticator app shows", code="mfa_code_invalid"
+            )
+        client, client_id = self._client(), self._settings.require("client_id")
+        try:
+            with aws_call("check the code"):
+                if challenge.kind == "setup":
+                    verified = client.verify_software_token(
+                        Session=challenge.session, UserCode=digits, FriendlyDeviceName=DEVICE_NAME
+                    )
+                    resp: Any = client.respond_to_auth_challenge(
+                        ClientId=client_id,
+                        ChallengeName="MFA_SETUP",
+                        Session=verified["Session"],
+                        ChallengeResponses={"USERNAME": challenge.username},
+                    )
+                else:
+                    resp = client.respond_to_auth_challenge(
+                        ClientId=client_id,
+                        ChallengeName="SOFTWARE_TOKEN_MFA",
+                        Session=challenge.session,
+                        ChallengeResponses={
+                            "USERNAME": challenge.username,
+                            "SOFTWARE_TOKEN_MFA_CODE": digits,
+                        },
+                    )
+        except AwsFailure as exc:
+            raise _translate_mfa(exc) from exc
+        return self._signed_in(resp, challenge.username)
+
+    def _mfa_challenge(self, resp: Any, username: str) -> MfaChallenge | None:
+        """The second-factor step Cognito's answer asks for, if any (a set-up step fetches
+        the secret to add to the app)."""
+        name = resp.get("ChallengeName")
+        if name == "SOFTWARE_TOKEN_MFA":
+            return MfaChallenge("code", username, resp["Session"])
+        if name == "MFA_SETUP":
+            found = self._client().associate_software_token(Session=resp["Session"])
+            return MfaChallenge("setup", username, found["Session"], secret=found["SecretCode"])
+        return None
+
+    def _signed_in(self, resp: Any, username: str) -> Tokens:
         if "AuthenticationResult" not in resp:
             challenge = resp.get("ChallengeName", "unknown")
             if challenge == "NEW_PASSWORD_REQUIRED":
@@ -154,10 +227,75 @@ class Authenticator:
         log.info("signed in as %s", username)
         return tokens
 
+    # A second factor for a signed-in member (where the deployment makes it optional) --------
+    def begin_mfa_setup(self) -> str:
+        """A new authenticator secret for the signed-in member (not in force until
+        `finish_mfa_setup` checks a code of it)."""
+        try:
+            with aws_call("start setting up the authenticator app"):
+                found = self._client().associate_software_token(AccessToken=self.access_token())
+        except AwsFailure as exc:
+            raise _translate_mfa(exc) from exc
+        return str(found["SecretCode"])
+
+    def finish_mfa_setup(self, code: str) -> None:
+        """Check the app's first code, then ask for a code at every sign-in from now on."""
+        digits = clean_code(code)
+        if digits is None:
+            raise LoginError(
+                "the code is the six digits your authenticator app shows", code="mfa_code_invalid"
+            )
+        token = self.access_token()
+        try:
+            with aws_call("check the code"):
+                self._client().verify_software_token(
+                    AccessToken=token, UserCode=digits, FriendlyDeviceName=DEVICE_NAME
+                )
+                self._client().set_user_mfa_preference(
+                    AccessToken=token,
+                    SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True},
+                )
+        except AwsFailure as exc:
+            raise _translate_mfa(exc) from exc
+
+    def turn_off_mfa(self) -> None:
+        """No code at sign-in any more (refused where the deployment requires one)."""
+        try:
+            with aws_call("turn off the authenticator app"):
+                self._client().set_user_mfa_preference(
+                    AccessToken=self.access_token(),
+                    SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
+                )
+        except AwsFailure as exc:
+            raise _translate_mfa(exc) from exc
+
+    def _first_steps(
+        self, username: str, password: str, new_password: str | None, client_id: str
+    ) -> Any:
+        """Password (and a new one when asked): Cognito's answer, tokens or a challenge."""
+        if not self._settings.local:
+            return self._srp_login(username, password, new_password)
+        resp: Any = self._client().initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
+        if resp.get("ChallengeName") == "NEW_PASSWORD_REQUIRED" and new_password:
+            resp = self._client().respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName="NEW_PASSWORD_REQUIRED",
+                Session=resp["Session"],
+                ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password},
+            )
+        return resp
+
     def _srp_login(self, username: str, password: str, new_password: str | None) -> Any:
         """AWS: SRP, so the password never leaves the device (and the new one is set)."""
         from pycognito.aws_srp import AWSSRP
-        from pycognito.exceptions import ForceChangePasswordException
+        from pycognito.exceptions import (
+            ForceChangePasswordException,
+            SoftwareTokenMFAChallengeException,
+        )
 
         srp = AWSSRP(
             username=username,
@@ -172,6 +310,8 @@ class Authenticator:
             return srp.authenticate_user()
         except ForceChangePasswordException as exc:
             raise NewPasswordRequiredError(_NEW_PASSWORD) from exc
+        except SoftwareTokenMFAChallengeException as challenge:
+            return challenge.get_tokens()  # Cognito's answer: the challenge and its session
 
     def logout(self) -> bool:
         with self._lock:
@@ -211,12 +351,13 @@ class Authenticator:
         if not tokens.refresh_token:
             raise NotLoggedInError(f"the session has expired: run `{self._login_command()}` again")
         try:
-            resp = self._client().initiate_auth(
-                ClientId=self._settings.require("client_id"),
-                AuthFlow="REFRESH_TOKEN_AUTH",
-                AuthParameters={"REFRESH_TOKEN": tokens.refresh_token},
-            )
-        except Exception as exc:
+            with aws_call("refresh the session"):
+                resp = self._client().initiate_auth(
+                    ClientId=self._settings.require("client_id"),
+                    AuthFlow="REFRESH_TOKEN_AUTH",
+                    AuthParameters={"REFRESH_TOKEN": tokens.refresh_token},
+                )
+        except AwsFailure as exc:
             err = _translate(exc)
             if isinstance(err, LoginError):
                 raise NotLoggedInError(

@@ -16,8 +16,8 @@ from mobile_backup.client._api import ApiClient
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._parts import FileHash
 from mobile_backup.client._results import CANCELLED, FAILED, FileResult, UploadSubscriber
-from mobile_backup.client._retry import RetryPolicy
-from mobile_backup.core import CancelledError, FileMeta
+from mobile_backup.client._retry import is_transient
+from mobile_backup.core import CancelledError, FileMeta, RetryPolicy
 
 T = TypeVar("T")
 
@@ -68,7 +68,9 @@ class Engine:
         """`fn(*args, **kwargs)`, retried on transient failures until cancelled."""
         if self.cancel.is_set():
             raise CancelledError("stopped before this step")
-        result: T = self.retry.retrying(self.cancel)(fn, *args, **kwargs)
+        result: T = self.retry.call(
+            lambda: fn(*args, **kwargs), transient=is_transient, cancel=self.cancel
+        )
         return result
 
     def progress(self, path: Path, n: int) -> None:

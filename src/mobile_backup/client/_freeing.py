@@ -26,7 +26,8 @@ from mobile_backup.client._journal import Journal
 from mobile_backup.client._media import discover
 from mobile_backup.client._parts import FileStamp, hash_file
 from mobile_backup.client._scan import Scan
-from mobile_backup.core import NOT_BACKED_UP, MobileBackupError, chunked, crash_point
+from mobile_backup.core import NOT_BACKED_UP, MobileBackupError, chunked
+from mobile_backup.instrument import crash_point
 
 LOOKUP_BATCH = 100
 SETTLE_SECONDS = 60.0

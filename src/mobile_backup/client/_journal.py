@@ -2,7 +2,7 @@
 
 Three tables:
 
-- `hashes_v2`: the local hash cache, one row per path, valid while size and mtime are the ones
+- `hashes_v3`: the local hash cache, one row per path, valid while size and mtime are the ones
   recorded; also keeps the per-part digests of files sent in parts.
 - `uploads`: one row per content (SHA-256): `presigned` → `uploading` (with the multipart
   upload id and part size) → `done`.
@@ -30,19 +30,20 @@ from mobile_backup.client._parts import FileHash, FileStamp
 from mobile_backup.client.exceptions import JournalError
 
 PRESIGNED, UPLOADING, DONE = "presigned", "uploading", "done"
-CRC_SIZE = 8
+CRC_SIZE = 4
 
-# `hashes_v2`: parts are CRC64NVME (8 bytes each) with the whole file's CRC64NVME; a cache
-# from before (SHA-256 parts, table `hashes`) is simply not read: those files hash again.
+# `hashes_v3`: parts are CRC32 (4 bytes each) with the whole file's CRC32; caches from
+# before (`hashes`: SHA-256 parts, `hashes_v2`: CRC64NVME) are simply not read: those files
+# hash again.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS hashes_v2 (
+CREATE TABLE IF NOT EXISTS hashes_v3 (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
     part_size INTEGER,
     part_crcs BLOB,
-    crc64nvme TEXT,
+    full_crc TEXT,
     hashed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -150,13 +151,13 @@ class Journal:
     def cached_hash(self, path: Path, stamp: FileStamp) -> FileHash | None:
         """The hash recorded for `path` if its size and mtime are still `stamp`'s."""
         rows = self._query(
-            "SELECT sha256, part_size, part_crcs, crc64nvme FROM hashes_v2 "
+            "SELECT sha256, part_size, part_crcs, full_crc FROM hashes_v3 "
             "WHERE path = ? AND size = ? AND mtime_ns = ?",
             (str(path), stamp.size, stamp.mtime_ns),
         )
         if not rows:
             return None
-        sha256, part_size, blob, crc64nvme = rows[0]
+        sha256, part_size, blob, full_crc = rows[0]
         digests: tuple[bytes, ...] = ()
         if isinstance(blob, bytes):
             digests = tuple(blob[i : i + CRC_SIZE] for i in range(0, len(blob), CRC_SIZE))
@@ -165,13 +166,13 @@ class Journal:
             stamp=stamp,
             part_size=int(part_size) if isinstance(part_size, int) else None,
             part_digests=digests,
-            crc64nvme=str(crc64nvme) if crc64nvme else None,
+            full_crc=str(full_crc) if full_crc else None,
         )
 
     def remember_hash(self, path: Path, file_hash: FileHash) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO hashes_v2 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO hashes_v3 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(path),
                     file_hash.stamp.size,
@@ -179,7 +180,7 @@ class Journal:
                     file_hash.sha256,
                     file_hash.part_size,
                     b"".join(file_hash.part_digests) if file_hash.part_digests else None,
-                    file_hash.crc64nvme,
+                    file_hash.full_crc,
                     time.time(),
                 ),
             )
@@ -254,7 +255,7 @@ class Journal:
         that file's size and modification time are still the ones that were hashed."""
         rows = self._query(
             "SELECT u.path, h.size, h.mtime_ns FROM uploads u "
-            "JOIN hashes_v2 h ON h.path = u.path AND h.sha256 = u.sha256 WHERE u.sha256 = ?",
+            "JOIN hashes_v3 h ON h.path = u.path AND h.sha256 = u.sha256 WHERE u.sha256 = ?",
             (sha256,),
         )
         for path, size, mtime_ns in rows:

@@ -28,9 +28,14 @@ from mobile_backup.client.exceptions import (
     UploadError,
     UrlRejectedError,
 )
-from mobile_backup.core import CancelledError, MobileBackupError, crash_point
+from mobile_backup.core import CancelledError, MobileBackupError
+from mobile_backup.instrument import crash_point
 
 log = logging.getLogger(__name__)
+
+# What the API answers for an upload this client cannot finish: expired or aborted under
+# us, or begun by an older client with another CRC (or none).
+_START_OVER = frozenset({"upload_not_found", "file_checksum_missing", "invalid_checksum"})
 
 MAX_PARTS_PER_REQUEST = 100
 # A part whose URL S3 refuses is signed again this many times before the file fails.
@@ -96,9 +101,7 @@ class MultipartJob:
                     if exc.code == "upload_incomplete":
                         todo = self._missing()
                         continue
-                    if exc.code in ("upload_not_found", "file_checksum_missing"):
-                        # Expired or aborted under us, or started by an older client
-                        # without the file's CRC64NVME: start over once.
+                    if exc.code in _START_OVER:  # start over once
                         break
                     raise
                 crash_point("client.completed")
@@ -146,18 +149,20 @@ class MultipartJob:
                     include_completed=True,
                 )
             except ApiError as exc:
-                if exc.status != 404:
+                if exc.status != 404 and exc.code != "invalid_checksum":
                     raise
-                log.info("the server no longer has the upload of %s", p.path.name)
+                # Gone, or begun by an older client with another CRC: start afresh.
+                log.info("the server cannot resume the upload of %s", p.path.name)
                 e.journal.forget_upload(p.hash.sha256)
             else:
                 return ticket
-        if p.hash.crc64nvme is None:  # hashed without parts: cannot happen for a multipart file
+        if p.hash.full_crc is None:  # hashed without parts: cannot happen for a multipart file
             raise UploadError(f"{p.path.name} was hashed without its parts; hash it again")
         ticket = e.call(
             e.api.start_multipart,
             p.request,
-            crc64nvme=p.hash.crc64nvme,
+            full_checksum=p.hash.full_crc,
+            algorithm=p.hash.checksum_algorithm,
             part_size=self._part_size,
             parts=self._first_batch(set()),
         )

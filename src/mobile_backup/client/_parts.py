@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from mobile_backup.core import (
     part_count,
     part_range,
 )
+from mobile_backup.core.wire import MULTIPART_CHECKSUM, ChecksumAlgorithm
 from mobile_backup.media import check_regular, open_regular
 
 __all__ = [
@@ -66,27 +68,30 @@ class FileStamp:
 
 @dataclass(frozen=True, slots=True)
 class FileHash:
-    """A file's SHA-256 and, for a multipart upload, its CRC64NVME and each part's.
+    """A file's SHA-256 and, for a multipart upload, its CRC32 and each part's.
 
-    Multipart uploads carry CRC64NVME because it is the one checksum S3 can check for the
-    whole assembled object (it combines the parts' CRCs): S3 then refuses to complete an
-    object that is not exactly the file hashed here, in the same pass as its SHA-256.
+    Multipart uploads carry a CRC because only CRCs let S3 check the whole assembled object
+    (it combines the parts' CRCs): S3 then refuses to complete an object that is not exactly
+    the file hashed here, in the same pass as its SHA-256. CRC32 is the standard library's
+    (`zlib.crc32`, C, and free of the GIL on big buffers): no binary wheel, so a phone can
+    install it.
     """
 
     sha256: str
     stamp: FileStamp
     part_size: int | None = None
     part_digests: tuple[bytes, ...] = ()
-    """Each part's CRC64NVME, 8 bytes big-endian."""
-    crc64nvme: str | None = None
-    """The whole file's CRC64NVME, base64 (multipart files only)."""
+    """Each part's CRC32, 4 bytes big-endian."""
+    full_crc: str | None = None
+    """The whole file's CRC32, base64 (multipart files only)."""
+    checksum_algorithm: ChecksumAlgorithm = MULTIPART_CHECKSUM
 
     @property
     def size(self) -> int:
         return self.stamp.size
 
     def part_checksum(self, number: int) -> str:
-        """The base64 CRC64NVME of part `number`, as S3 takes it."""
+        """The base64 CRC32 of part `number`, as S3 takes it."""
         return b64(self.part_digests[number - 1])
 
     @property
@@ -102,7 +107,7 @@ def _read_chunks(path: Path, stamp: FileStamp) -> Iterator[bytes]:
             yield chunk
 
 
-CRC_SIZE = 8
+CRC_SIZE = 4
 
 
 def _crc_bytes(value: int) -> bytes:
@@ -110,17 +115,15 @@ def _crc_bytes(value: int) -> bytes:
 
 
 def _part_crcs(path: Path, stamp: FileStamp, part_size: int) -> tuple[tuple[bytes, ...], str]:
-    """Each part's CRC64NVME and the whole file's (base64), in one read."""
-    from awscrt.checksums import crc64nvme  # hardware-accelerated C: GB/s, beside the SHA-256
-
+    """Each part's CRC32 and the whole file's (base64), in one read."""
     crcs: list[bytes] = []
     whole, current, filled = 0, 0, 0
     for chunk in _read_chunks(path, stamp):
-        whole = crc64nvme(chunk, whole)
+        whole = zlib.crc32(chunk, whole)
         view = memoryview(chunk)
         while view:
             take = min(len(view), part_size - filled)
-            current = crc64nvme(view[:take], current)
+            current = zlib.crc32(view[:take], current)
             filled += take
             view = view[take:]
             if filled == part_size:
@@ -167,7 +170,7 @@ def hash_file(path: Path, *, part_size: int | None = None) -> FileHash:
         stamp=stamp,
         part_size=part_size,
         part_digests=parts[0][0] if parts else (),
-        crc64nvme=parts[0][1] if parts else None,
+        full_crc=parts[0][1] if parts else None,
     )
 
 

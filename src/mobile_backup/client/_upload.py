@@ -49,10 +49,10 @@ from mobile_backup.client._results import (
     UploadSubscriber,
     UploadSummary,
 )
-from mobile_backup.client._retry import RetryPolicy
 from mobile_backup.client._transfer import fresh_until, put_range
 from mobile_backup.client.exceptions import FileChangedError, UploadError, UrlRejectedError
-from mobile_backup.core import CancelledError, FileMeta, MobileBackupError, chunked, crash_point
+from mobile_backup.core import CancelledError, FileMeta, MobileBackupError, RetryPolicy, chunked
+from mobile_backup.instrument import crash_point
 from mobile_backup.media import NotRegularFileError
 
 log = logging.getLogger(__name__)
@@ -178,21 +178,9 @@ class Uploader:
     # The run ---------------------------------------------------------------------------
     def upload(self, paths: Iterable[Path]) -> UploadSummary:
         """Back up each file (files only; see `discover` for folders); never raises for one."""
-        started = time.monotonic()
+        run = _Run.begin(self._engine, paths)
         e = self._engine
-        files = list(dict.fromkeys(Path(p) for p in paths))
-        results: dict[Path, FileResult] = {}
-        todo: list[Path] = []
-        for path in files:
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                results[path] = e.finish(_unreadable(path, exc))
-                continue
-            e.queued(path, size)
-            todo.append(path)
         futures: list[Future[FileResult]] = []
-        first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
         twins: list[tuple[Prepared, Path]] = []
         inflight = _InFlight()
         with (
@@ -202,45 +190,31 @@ class Uploader:
         ):
             e.transfers = transfers
             try:
-                for batch in _ramped(todo):
+                for batch in _ramped(run.todo):
                     if self._cancel.is_set():
                         break
                     singles: list[Prepared] = []
-                    for outcome in hashers.map(self._prepare, batch):
-                        # The journal only spares the hashing: whether a file is backed up
-                        # is always the current deployment's ledger's answer.
-                        if isinstance(outcome, FileResult):
-                            results[outcome.path] = e.finish(outcome)
-                        elif outcome.hash.sha256 in first_of:
-                            # Same bytes as a file of this run: sent once, answered after it.
-                            twins.append((outcome, first_of[outcome.hash.sha256]))
+                    # The journal only spares the hashing: whether a file is backed up is
+                    # always the current deployment's ledger's answer.
+                    for p in run.firsts(hashers.map(self._prepare, batch), twins):
+                        if p.hash.part_size is not None:
+                            futures.append(jobs.submit(MultipartJob(e, p).run))
                         else:
-                            first_of[outcome.hash.sha256] = outcome.path
-                            if outcome.hash.part_size is not None:
-                                futures.append(jobs.submit(MultipartJob(e, outcome).run))
-                            else:
-                                singles.append(outcome)
+                            singles.append(p)
                     if singles:
                         # Keep at most about one batch waiting for a connection.
                         inflight.wait_below(MAX_BATCH, self._cancel)
                         futures.extend(self._send_batch(singles, inflight))
                 for future in futures:
                     result = future.result()
-                    results[result.path] = result
-                for twin, first in twins:
-                    results[twin.path] = e.finish(_twin_result(twin, first, results.get(first)))
+                    run.results[result.path] = result
+                for twin, first in twins:  # same bytes as a file of this run: answered after it
+                    run.finish(_twin_result(twin, first, run.results.get(first)))
             finally:
                 for future in futures:  # on an unexpected error, still end cleanly
                     future.cancel()
                 e.transfers = None
-        summary = UploadSummary(seconds=time.monotonic() - started)
-        for path in files:
-            if path not in results:  # never reached: the run was cancelled
-                results[path] = e.finish(
-                    FileResult(path, CANCELLED, _size(path), reason="stopped before it started")
-                )
-            summary.results.append(results[path])
-        return summary
+        return run.summary(never_reached="stopped before it started")
 
     def dry_run(self, paths: Iterable[Path]) -> UploadSummary:
         """What `upload` would do, without sending or reserving anything.
@@ -251,61 +225,38 @@ class Uploader:
         (backed up; or the same content as an earlier file of the run, named in `reason`)
         or `failed` (unreadable).
         """
-        started = time.monotonic()
+        run = _Run.begin(self._engine, paths)
         e = self._engine
-        files = list(dict.fromkeys(Path(p) for p in paths))
-        results: dict[Path, FileResult] = {}
-        first_of: dict[str, Path] = {}
-        todo: list[Path] = []
-        for path in files:
-            try:
-                e.queued(path, path.stat().st_size)
-                todo.append(path)
-            except OSError as exc:
-                results[path] = e.finish(_unreadable(path, exc))
         with ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers:
-            for batch in chunked(todo, MAX_BATCH):
+            for batch in chunked(run.todo, MAX_BATCH):
                 if self._cancel.is_set():
                     break
-                prepared: list[Prepared] = []
-                for outcome in hashers.map(self._prepare, batch):
-                    if isinstance(outcome, FileResult):
-                        results[outcome.path] = e.finish(outcome)
-                    elif outcome.hash.sha256 in first_of:
-                        first = first_of[outcome.hash.sha256]
-                        twin = replace(
-                            _result(outcome, DUPLICATE),
+                twins: list[tuple[Prepared, Path]] = []
+                prepared = list(run.firsts(hashers.map(self._prepare, batch), twins))
+                for twin, first in twins:
+                    run.finish(
+                        replace(
+                            _result(twin, DUPLICATE),
                             reason=f"same content as {first.name}",
                             copy_of=first,
                         )
-                        results[outcome.path] = e.finish(twin)
-                    else:
-                        first_of[outcome.hash.sha256] = outcome.path
-                        prepared.append(outcome)
+                    )
                 try:
                     known = e.call(e.api.lookup, [p.hash.sha256 for p in prepared])
                 except MobileBackupError as exc:
                     for p in prepared:
-                        results[p.path] = e.finish(e.failed(p, exc))
+                        run.finish(e.failed(p, exc))
                     continue
                 for p in prepared:
                     answer = known.get(p.hash.sha256)
                     if answer is not None and answer.backed_up:
                         where = "on the PC" if answer.on_pc else "in the cloud, not on a PC yet"
-                        reason = f"already backed up, {where}"
-                        results[p.path] = e.finish(replace(_result(p, DUPLICATE), reason=reason))
+                        run.finish(
+                            replace(_result(p, DUPLICATE), reason=f"already backed up, {where}")
+                        )
                     else:
-                        results[p.path] = e.finish(_result(p, WOULD_UPLOAD))
-        summary = UploadSummary(seconds=time.monotonic() - started)
-        for path in files:
-            if path not in results:
-                results[path] = e.finish(
-                    FileResult(
-                        path, CANCELLED, _size(path), reason="stopped before it was looked at"
-                    )
-                )
-            summary.results.append(results[path])
-        return summary
+                        run.finish(_result(p, WOULD_UPLOAD))
+        return run.summary(never_reached="stopped before it was looked at")
 
     def _prepare(self, path: Path) -> Prepared | FileResult:
         """Hash (or take the cached hash) and describe one file."""
@@ -426,6 +377,60 @@ class Uploader:
             raise
 
 
+class _Run:
+    """What `upload` and `dry_run` share: the files once each and in order, the unreadable
+    ones answered at once, the first file of each content, and the summary at the end."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._started = time.monotonic()
+        self.files: list[Path] = []
+        self.todo: list[Path] = []
+        self.results: dict[Path, FileResult] = {}
+        self._first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
+
+    @classmethod
+    def begin(cls, engine: Engine, paths: Iterable[Path]) -> _Run:
+        run = cls(engine)
+        run.files = list(dict.fromkeys(Path(p) for p in paths))
+        for path in run.files:
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                run.finish(_unreadable(path, exc))
+                continue
+            engine.queued(path, size)
+            run.todo.append(path)
+        return run
+
+    def finish(self, result: FileResult) -> None:
+        self.results[result.path] = self._engine.finish(result)
+
+    def firsts(
+        self, outcomes: Iterable[Prepared | FileResult], twins: list[tuple[Prepared, Path]]
+    ) -> Iterator[Prepared]:
+        """The prepared files whose content is new to this run; a file that could not be
+        prepared is finished, one whose content came earlier goes to `twins` with its
+        first."""
+        for outcome in outcomes:
+            if isinstance(outcome, FileResult):
+                self.finish(outcome)
+            elif outcome.hash.sha256 in self._first_of:
+                twins.append((outcome, self._first_of[outcome.hash.sha256]))
+            else:
+                self._first_of[outcome.hash.sha256] = outcome.path
+                yield outcome
+
+    def summary(self, *, never_reached: str) -> UploadSummary:
+        """Every file's result in the order given; those never reached were cancelled."""
+        summary = UploadSummary(seconds=time.monotonic() - self._started)
+        for path in self.files:
+            if path not in self.results:
+                self.finish(FileResult(path, CANCELLED, _size(path), reason=never_reached))
+            summary.results.append(self.results[path])
+        return summary
+
+
 def _ramped(paths: list[Path]) -> Iterator[list[Path]]:
     """`paths` in presign batches: `FIRST_BATCH` files, then up to `MAX_BATCH` at a time."""
     if paths:
@@ -438,7 +443,7 @@ def _fits(file_hash: FileHash, part_size: int | None) -> bool:
         return True
     return (
         file_hash.part_size == part_size
-        and file_hash.crc64nvme is not None
+        and file_hash.full_crc is not None
         and len(file_hash.part_digests) == part_count(file_hash.size, part_size)
     )
 

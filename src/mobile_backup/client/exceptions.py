@@ -3,7 +3,9 @@
 MobileBackupError
 ├── AuthError
 │   ├── LoginError            wrong username/password, user unknown, flow not allowed
-│   │   └── NewPasswordRequiredError  a new member signs in with a temporary password
+│   │   ├── NewPasswordRequiredError  a new member signs in with a temporary password
+│   │   └── MfaRequiredError  a code from the authenticator app ends the sign-in
+│   │       └── MfaSetupRequiredError  the deployment requires one, not set up yet
 │   └── NotLoggedInError      no stored session, or it can no longer be refreshed
 ├── InvalidInputError
 │   └── NoFilesError          the paths given hold no file to back up
@@ -19,6 +21,8 @@ MobileBackupError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mobile_backup.core import (
     AuthError,
     IntegrityError,
@@ -26,6 +30,9 @@ from mobile_backup.core import (
     MobileBackupError,
     ServiceError,
 )
+
+if TYPE_CHECKING:
+    from mobile_backup.client._mfa import MfaChallenge
 
 
 class LoginError(AuthError):
@@ -37,6 +44,24 @@ class NewPasswordRequiredError(LoginError):
     their own (sign in again with `new_password`)."""
 
     code = "new_password_required"
+
+
+class MfaRequiredError(LoginError):
+    """The password was right; the sign-in ends with a code from the member's authenticator
+    app. `challenge` carries what answering it needs (`Authenticator.answer_mfa`)."""
+
+    code = "mfa_code_required"
+
+    def __init__(self, message: str, challenge: MfaChallenge) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class MfaSetupRequiredError(MfaRequiredError):
+    """The deployment requires a second factor this member has not set up yet: add
+    `challenge.secret` to an authenticator app, then answer with its first code."""
+
+    code = "mfa_setup_required"
 
 
 class NotLoggedInError(AuthError):

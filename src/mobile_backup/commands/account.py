@@ -19,6 +19,7 @@ from mobile_backup.commands._common import (
     out,
     print_json,
     safe,
+    state,
 )
 from mobile_backup.core import InvalidInputError
 
@@ -28,32 +29,70 @@ if TYPE_CHECKING:
 
 def login(
     email: Annotated[str | None, typer.Option(help="Your account e-mail.")] = None,
+    invite: Annotated[
+        str | None,
+        typer.Option(
+            help="The invite link you were sent: sets this computer up for the household's "
+            "deployment (a profile of its own), then signs you in.",
+        ),
+    ] = None,
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password (then a new one, then an authenticator code, when "
+            "asked) from standard input, one per line.",
+        ),
     ] = False,
 ) -> None:
     """Sign in to the deployment; the session is kept and refreshed automatically.
 
-    A new member signs in with the temporary password they were given and is then asked
-    to choose their own (with --password-stdin: the next line of standard input).
+    A new member starts with the invite link they were sent (--invite) and the temporary
+    password they were given, and is then asked to choose their own. Where the deployment
+    asks for a second factor, the code of an authenticator app is asked for (and, the first
+    time, the app is set up).
     """
-    from mobile_backup.client import Authenticator, NewPasswordRequiredError
+    from mobile_backup.client import (
+        Authenticator,
+        MfaRequiredError,
+        NewPasswordRequiredError,
+        join_profile,
+        read_invite,
+    )
+    from mobile_backup.commands import mfa
     from mobile_backup.core import password_rules
 
+    if invite is not None:
+        joined = read_invite(invite)
+        state.profile = join_profile(joined, wanted=state.profile)
+        out.print(
+            f"Joined [bold]{safe(joined.name)}[/] (API {safe(joined.api_url)}) as profile "
+            f"[bold]{safe(state.profile)}[/]."
+        )
+        email = email or joined.email
     cfg = load_profile()
     email = email or typer.prompt("E-mail")
     password = _read_password("Password: ", password_stdin)
     auth = Authenticator(settings=cfg)
     try:
-        auth.login(email, password)
-    except NewPasswordRequiredError:
-        if not password_stdin:
-            err.print(f"This is a temporary password. Choose your own ({password_rules()}).")
-        new = _read_password("New password: ", password_stdin)
-        if not password_stdin and getpass.getpass("New password again: ") != new:
-            raise InvalidInputError("the two new passwords differ; nothing was changed") from None
-        auth.login(email, password, new_password=new)
-        out.print("Your new password is set.")
+        try:
+            auth.login(email, password)
+        except NewPasswordRequiredError:
+            if not password_stdin:
+                err.print(f"This is a temporary password. Choose your own ({password_rules()}).")
+            new = _read_password("New password: ", password_stdin)
+            if not password_stdin and getpass.getpass("New password again: ") != new:
+                raise InvalidInputError(
+                    "the two new passwords differ; nothing was changed"
+                ) from None
+            try:
+                auth.login(email, password, new_password=new)
+            except MfaRequiredError:
+                out.print("Your new password is set.")  # a second factor comes next
+                raise
+            out.print("Your new password is set.")
+    except MfaRequiredError as needed:
+        mfa.answer(auth, needed, from_stdin=password_stdin)
     out.print(f"Signed in as [bold]{safe(email)}[/] (profile {safe(cfg.profile)}).")
 
 

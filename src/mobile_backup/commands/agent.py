@@ -24,13 +24,8 @@ from mobile_backup.commands._common import (
     show_outcome,
     state,
 )
-from mobile_backup.core import (
-    MAIN_PC,
-    ConfigError,
-    PcRegistry,
-    Settings,
-    config_file_path,
-)
+from mobile_backup.core import ConfigError, Settings, config_file_path
+from mobile_backup.ledger import MAIN_PC, PcRegistry
 
 if TYPE_CHECKING:
     from mobile_backup.agent import Agent
@@ -174,14 +169,15 @@ def agent_status(library: LibraryOpt = None, pc: PcOpt = None, as_json: JsonOpt 
     Exits 1 when the queue cannot be reached, so scripts and monitors notice.
     """
     from mobile_backup.agent import agent_status as collect
-    from mobile_backup.core import sqs_client
+    from mobile_backup.aws import Queue, sqs_client
 
     cfg = load_profile(library=library, pc_name=pc)
     root = _library(cfg)
     queue_url = cfg.downloads_queue_url
     if queue_url and cfg.pc_name and cfg.pc_name != MAIN_PC:
         queue_url = pc_registry(cfg).queue_url(cfg.pc_name)
-    status = collect(library=root, sqs=sqs_client(cfg) if queue_url else None, queue_url=queue_url)
+    queue = Queue(sqs_client(cfg, component="agent"), queue_url) if queue_url else None
+    status = collect(library=root, queue=queue)
     data = status.as_dict()
     if as_json:
         out.print_json(json.dumps(data))
@@ -300,7 +296,7 @@ def agent_register(
     it was registered come with its first `agent reconcile` while the cloud still has them.
     """
     from mobile_backup.agent import register_pc
-    from mobile_backup.core import check_pc_name
+    from mobile_backup.ledger import check_pc_name
 
     check_pc_name(name)  # before anything else: a bad name is the first thing to say
     cfg = load_profile()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mobile_backup.commands._common import err, load_profile, out, safe, wait_for_signal
+from mobile_backup.commands._common import err, load_profile, out, safe, state, wait_for_signal
 
 
 def app(
@@ -21,9 +21,15 @@ def app(
         typer.Option(help="Address for --web; keep the loopback default unless you mean it."),
     ] = "127.0.0.1",
 ) -> None:
-    """Open the Mobile Backup app (sign in, pick photos, watch the queue, read receipts)."""
-    from mobile_backup.app import run_desktop, run_web
+    """Open the Mobile Backup app (sign in, pick photos, watch the queue, read receipts).
 
+    Without --profile, the app opens the household it last used (one joined from an invite,
+    or chosen in its settings).
+    """
+    from mobile_backup.app import chosen_profile, run_desktop, run_web
+
+    if state.profile is None:
+        state.profile = chosen_profile()
     settings = load_profile()
     if not web:
         run_desktop(settings)

@@ -20,7 +20,7 @@ from mobile_backup.commands._common import (
     safe,
     state,
 )
-from mobile_backup.core import ConfigError, read_profiles
+from mobile_backup.core import read_profiles
 
 if TYPE_CHECKING:
     from mobile_backup.deploy import StackEvent
@@ -44,21 +44,9 @@ def _profile_name() -> str:
 
 
 def _boto_session(aws_profile: str | None, region: str | None) -> Any:
-    import boto3
-    from botocore.exceptions import ProfileNotFound
+    from mobile_backup.aws import admin_session
 
-    try:
-        session = boto3.session.Session(profile_name=aws_profile, region_name=region)
-    except ProfileNotFound as exc:
-        raise ConfigError(
-            f"no AWS profile named {aws_profile!r} (see `aws configure list-profiles`)"
-        ) from exc
-    if not session.region_name:
-        raise ConfigError(
-            "no AWS region chosen: pass --region (e.g. --region eu-west-1), or set one with "
-            "`aws configure` / AWS_DEFAULT_REGION"
-        )
-    return session
+    return admin_session(aws_profile, region)
 
 
 def _event_progress() -> Progress:
@@ -218,7 +206,7 @@ def deploy(
 def _account(session: Any) -> str:
     from mobile_backup.deploy import translate
 
-    with translate("checking your AWS credentials"):
+    with translate("check your AWS credentials"):
         return str(session.client("sts").get_caller_identity()["Account"])
 
 
@@ -303,7 +291,8 @@ def _deploy(
 def _choose_reserved_concurrency(session: Any, stack: str, parameters: dict[str, str]) -> None:
     """Reserve concurrency as a cost guard where the account's quota allows it; a stack that
     already has a value keeps it (CloudFormation's previous value)."""
-    from mobile_backup.deploy import DeployError, StackDeployer, reserved_concurrency
+    from mobile_backup.aws import AwsFailure
+    from mobile_backup.deploy import StackDeployer, reserved_concurrency
 
     existing = StackDeployer(cloudformation=session.client("cloudformation")).describe(stack)
     if existing and any(
@@ -312,7 +301,7 @@ def _choose_reserved_concurrency(session: Any, stack: str, parameters: dict[str,
         return
     try:
         chosen = reserved_concurrency(session.client("lambda"))
-    except DeployError as exc:
+    except AwsFailure as exc:  # the quota is unreadable here (denied, or no such API)
         err.print(f"[yellow]note:[/] no concurrency reserved: {safe(exc)}", highlight=False)
         return
     parameters["ReservedConcurrency"] = str(chosen.per_function)

@@ -21,6 +21,15 @@ from mobile_backup.core import ConfigError, InvalidInputError, Settings
 
 app = typer.Typer(help="Household members: who may back up to this deployment.")
 
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="The household's name in the invite (it also names the member's profile; "
+        "default: this profile's name).",
+    ),
+]
+
 
 @app.command("add")
 def users_add(
@@ -33,14 +42,17 @@ def users_add(
             "a temporary one.",
         ),
     ] = False,
+    name: NameOpt = None,
 ) -> None:
-    """Add a household member to the deployment selected with --profile.
+    """Add a household member to the deployment selected with --profile, and print their
+    invite: a link (and its QR code) that points their app or CLI at this deployment.
 
     On AWS, Cognito e-mails them a temporary password; on the local stack (which sends no
     e-mail) a temporary password is printed here. Either way they choose their own at their
-    first sign-in, in the app or with `mobile-backup login`.
+    first sign-in, in the app or with `mobile-backup login --invite LINK`.
     """
-    from mobile_backup.core import cognito_client, password_problem, temporary_password
+    from mobile_backup.aws import cognito_client
+    from mobile_backup.core import password_problem, temporary_password
     from mobile_backup.deploy import add_member
 
     cfg = load_profile()
@@ -51,7 +63,7 @@ def users_add(
         raise InvalidInputError(problem, code="invalid_password")
     temporary = temporary_password() if password is None and cfg.local else None
     member = add_member(
-        cognito_client(cfg),
+        cognito_client(cfg, component="admin"),
         user_pool_id=cfg.require("user_pool_id"),
         email=email,
         password=password,
@@ -65,16 +77,68 @@ def users_add(
         )
     elif password is None:
         out.print("Cognito has e-mailed them a temporary password; they choose their own at login.")
+    _print_invite(cfg, member.email, name)
+
+
+@app.command("invite")
+def users_invite(
+    email: Annotated[str, typer.Argument(help="The member's e-mail.")],
+    name: NameOpt = None,
+) -> None:
+    """Send a member their invite again: the link (and its QR code), and, if they have not
+    signed in yet, a new temporary password (e-mailed by Cognito; printed on the local stack).
+    """
+    from mobile_backup.aws import cognito_client
+    from mobile_backup.core import temporary_password
+    from mobile_backup.deploy import reinvite_member
+
+    cfg = load_profile()
+    temporary = temporary_password() if cfg.local else None
+    member = reinvite_member(
+        cognito_client(cfg, component="admin"),
+        user_pool_id=cfg.require("user_pool_id"),
+        email=email,
+        temporary_password=temporary,
+    )
+    if member.status != "FORCE_CHANGE_PASSWORD":
+        out.print(f"{safe(member.email)} has signed in before: they use their own password.")
+    elif temporary is not None:
+        out.print(f"New temporary password: [bold]{temporary}[/] (hand it over).")
+    else:
+        out.print("Cognito has e-mailed them a new temporary password.")
+    _print_invite(cfg, member.email, name)
+
+
+def _print_invite(cfg: Settings, email: str, name: str | None) -> None:
+    """The invite link, and a QR code of it for a phone's camera."""
+    from mobile_backup.client import Invite
+    from mobile_backup.commands.mfa import print_qr
+
+    invite = Invite.for_deployment(cfg, email=email, name=name or _deployment_name(cfg))
+    out.print("Their invite (send it to them; it holds no password or key):")
+    out.print(invite.link, markup=False, highlight=False)
+    sys.stdout.flush()
+    print_qr(invite.link)
+    out.print(
+        "They open it on their phone (or paste it into the app's [bold]Join with an "
+        "invite[/]); on a computer: [bold]mobile-backup login --invite 'LINK'[/]."
+    )
+
+
+def _deployment_name(cfg: Settings) -> str:
+    return "household" if cfg.profile == "default" else cfg.profile
 
 
 @app.command("list")
 def users_list(as_json: JsonOpt = False) -> None:
     """List the household members of the deployment selected with --profile."""
-    from mobile_backup.core import cognito_client
+    from mobile_backup.aws import cognito_client
     from mobile_backup.deploy import list_members
 
     cfg = load_profile()
-    members = list_members(cognito_client(cfg), user_pool_id=cfg.require("user_pool_id"))
+    members = list_members(
+        cognito_client(cfg, component="admin"), user_pool_id=cfg.require("user_pool_id")
+    )
     folders = _folders(cfg)
     if as_json:
         print_json(
@@ -109,12 +173,14 @@ def users_list(as_json: JsonOpt = False) -> None:
 
 def _folders(cfg: Settings) -> dict[str, str]:
     """Each member's library folder, by id, as the ledger gave it (empty if unreachable)."""
-    from mobile_backup.core import Ledger, MobileBackupError, dynamodb_client
+    from mobile_backup.aws import dynamodb_client
+    from mobile_backup.core import MobileBackupError
+    from mobile_backup.ledger import Ledger
 
     if not cfg.table:
         return {}
     try:
-        return Ledger(dynamodb_client(cfg), cfg.table).members()
+        return Ledger(dynamodb_client(cfg, component="admin"), cfg.table).members()
     except MobileBackupError as exc:
         err.print(f"[yellow]note:[/] library folders unknown: {safe(exc)}")
         return {}
@@ -129,11 +195,15 @@ def users_remove(
 
     Their current session ends within 15 minutes (access tokens cannot be revoked early).
     """
-    from mobile_backup.core import cognito_client
+    from mobile_backup.aws import cognito_client
     from mobile_backup.deploy import remove_member
 
     cfg = load_profile()
     if not yes and not typer.confirm(f"Remove {email} from profile {cfg.profile!r}?"):
         raise typer.Exit(1)
-    remove_member(cognito_client(cfg), user_pool_id=cfg.require("user_pool_id"), email=email)
+    remove_member(
+        cognito_client(cfg, component="admin"),
+        user_pool_id=cfg.require("user_pool_id"),
+        email=email,
+    )
     out.print(f"Removed {safe(email)}; their backed-up files stay where they are.")

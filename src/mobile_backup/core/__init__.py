@@ -1,19 +1,11 @@
-"""Shared foundations: settings, errors, models, the key scheme, checksums, the ledger."""
+"""Shared foundations every component needs: settings, errors, models and the wire contract,
+the key scheme, parts and checksums. Nothing here calls AWS (that is `aws` and `ledger`)."""
 
 from __future__ import annotations
 
-from mobile_backup.core._aws import cognito_client, dynamodb_client, s3_client, sqs_client
-from mobile_backup.core._batches import SQS_BATCH, chunked, delete_messages
-from mobile_backup.core._boundary import (
-    NOT_FOUND_CODES,
-    aws_call,
-    boto_errors,
-    error_code,
-    object_missing,
-)
+from mobile_backup.core._batches import SQS_BATCH, chunked
 from mobile_backup.core._capture import Capture, CaptureSource, plausible
 from mobile_backup.core._checksums import b64_to_hex, hex_to_b64, sha256_file, sha256_stream
-from mobile_backup.core._crash import crash_point, crash_points
 from mobile_backup.core._errors import (
     AuthError,
     CancelledError,
@@ -38,8 +30,7 @@ from mobile_backup.core._keys import (
     object_key,
     parse_object_key,
 )
-from mobile_backup.core._ledger import AWAITING_INDEX, Ledger, UnreservedUploadError
-from mobile_backup.core._members import is_member_folder, member_folder_name
+from mobile_backup.core._members import folder_candidates, is_member_folder, member_folder_name
 from mobile_backup.core._models import (
     DownloadMessage,
     FileMeta,
@@ -67,44 +58,32 @@ from mobile_backup.core._passwords import (
     password_rules,
     temporary_password,
 )
-from mobile_backup.core._pcs import (
-    HEARTBEAT_EVERY,
-    MAIN_PC,
-    PC_ATTRIBUTE,
-    PcInUseError,
-    PcQueue,
-    PcRecord,
-    PcRegistry,
-    check_pc_name,
-    library_id,
-)
 from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
+from mobile_backup.core._retry import RetryPolicy
 from mobile_backup.core._settings import (
     EMULATOR_KEY,
     RECORD_CALLS_ENV,
     Settings,
     config_file_path,
+    crash_spec,
+    default_state_dir,
     load_settings,
     read_profiles,
+    record_calls_path,
     write_profile,
 )
 from mobile_backup.core._snapstart import INIT_TYPE_ENV, reseed_after_restore, snapshot_init
 
 __all__ = [
-    "AWAITING_INDEX",
     "DEFAULT_MULTIPART_THRESHOLD",
     "DEFAULT_PART_SIZE",
     "EMULATOR_KEY",
-    "HEARTBEAT_EVERY",
     "INIT_TYPE_ENV",
-    "MAIN_PC",
     "MAX_PARTS",
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
     "NOT_BACKED_UP",
-    "NOT_FOUND_CODES",
     "PASSWORD_POLICY",
-    "PC_ATTRIBUTE",
     "RECORD_CALLS_ENV",
     "SQS_BATCH",
     "STATE_TAG",
@@ -122,44 +101,31 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "InvalidKeyError",
-    "Ledger",
     "MobileBackupError",
     "NotFoundError",
     "ObjectKey",
     "ObjectState",
     "PartPlan",
-    "PcInUseError",
-    "PcQueue",
-    "PcRecord",
-    "PcRegistry",
     "Receipt",
     "RedactingFilter",
+    "RetryPolicy",
     "ServiceError",
     "Settings",
-    "UnreservedUploadError",
-    "aws_call",
     "b64_to_hex",
-    "boto_errors",
-    "check_pc_name",
     "choose_part_size",
     "chunked",
-    "cognito_client",
     "config_file_path",
-    "crash_point",
-    "crash_points",
+    "crash_spec",
     "decode_event_key",
-    "delete_messages",
-    "dynamodb_client",
-    "error_code",
+    "default_state_dir",
+    "folder_candidates",
     "hex_to_b64",
     "is_member_folder",
     "is_user_sub",
-    "library_id",
     "load_settings",
     "may_free",
     "member_folder_name",
     "object_key",
-    "object_missing",
     "parse_object_key",
     "part_count",
     "part_length",
@@ -168,14 +134,13 @@ __all__ = [
     "password_rules",
     "plausible",
     "read_profiles",
+    "record_calls_path",
     "redact",
     "redact_handlers",
     "reseed_after_restore",
-    "s3_client",
     "sha256_file",
     "sha256_stream",
     "snapshot_init",
-    "sqs_client",
     "state_tagging",
     "temporary_password",
     "utcnow",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mobile_backup.core._models import FileRecord, FileStatus
-from mobile_backup.core._pcs import PcRecord
 
 VERIFIED_WITHIN = timedelta(days=7)
 """How recent a PC's audit must be for its receipt to let a phone delete a file."""
@@ -31,9 +30,10 @@ class FreeVerdict:
 
 
 def may_free(
-    record: FileRecord | None, pcs: Mapping[str, PcRecord], *, now: datetime
+    record: FileRecord | None, audited: Mapping[str, datetime | None], *, now: datetime
 ) -> FreeVerdict:
-    """The rule (module docstring) for one ledger entry of the caller's, at `now`."""
+    """The rule (module docstring) for one ledger entry of the caller's, at `now`;
+    `audited` is when each PC (by name) last started a complete audit."""
     if record is None or record.status in (FileStatus.PENDING, FileStatus.FAILED):
         return FreeVerdict(False, NOT_BACKED_UP)
     if record.status != FileStatus.DOWNLOADED or not record.receipts:
@@ -41,16 +41,16 @@ def may_free(
     reasons: list[str] = []
     for name, receipt in sorted(record.receipts.items()):
         missing = record.missing_on.get(name)
-        audited = pcs[name].audited_at if name in pcs else None
+        audited_at = audited.get(name)
         if missing is not None:
             reasons.append(f"missing on PC {name} (found by its audit on {missing:%Y-%m-%d})")
-        elif audited is None or audited < receipt.at:
+        elif audited_at is None or audited_at < receipt.at:
             reasons.append(
                 f"on PC {name} but not re-verified since {receipt.at:%Y-%m-%d %H:%M} UTC "
                 "(its next audit will)"
             )
-        elif now - audited > VERIFIED_WITHIN:
-            reasons.append(f"on PC {name}, last verified {audited:%Y-%m-%d} (too long ago)")
+        elif now - audited_at > VERIFIED_WITHIN:
+            reasons.append(f"on PC {name}, last verified {audited_at:%Y-%m-%d} (too long ago)")
         else:
-            return FreeVerdict(True, f"on PC {name}, verified {audited:%Y-%m-%d %H:%M} UTC")
+            return FreeVerdict(True, f"on PC {name}, verified {audited_at:%Y-%m-%d %H:%M} UTC")
     return FreeVerdict(False, "; ".join(reasons))

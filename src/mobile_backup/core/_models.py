@@ -89,8 +89,10 @@ class FileRecord(BaseModel):
     """Each PC's own receipt, by PC name."""
     missing_on: dict[str, datetime] = Field(default_factory=dict)
     """PCs whose audit found their copy missing or altered, and when (until a new receipt)."""
-    crc64nvme: str | None = None
-    """The file's full-object CRC64NVME, declared when a multipart upload started."""
+    full_checksum: str | None = None
+    """The file's full-object CRC, declared when a multipart upload started."""
+    checksum_algorithm: str | None = None
+    """Which CRC `full_checksum` is: CRC32, or CRC64NVME for uploads of older clients."""
 
 
 def _sha256_hex(value: str) -> str:

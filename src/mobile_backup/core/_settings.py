@@ -166,6 +166,9 @@ class Settings(BaseModel):
     aws_profile: str | None = Field(default=None, description="boto3 profile (PC agent)")
 
     api_url: str | None = None
+    household: str | None = Field(
+        default=None, description="the deployment's name, as its invite gave it"
+    )
     user_pool_id: str | None = None
     client_id: str | None = None
     jwks_url: str | None = Field(default=None, description="override of the pool's JWKS URL")

@@ -50,7 +50,13 @@ from mobile_backup.deploy._stack import (
     retained_logical_ids,
     with_code_location,
 )
-from mobile_backup.deploy._users import Member, add_member, list_members, remove_member
+from mobile_backup.deploy._users import (
+    Member,
+    add_member,
+    list_members,
+    reinvite_member,
+    remove_member,
+)
 from mobile_backup.deploy.exceptions import (
     BuildError,
     DeployError,
@@ -93,6 +99,7 @@ __all__ = [
     "list_members",
     "pip_command",
     "prices_age_warning",
+    "reinvite_member",
     "remove_member",
     "reserved_concurrency",
     "retained_logical_ids",

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core import NOT_FOUND_CODES
-from mobile_backup.deploy._errors import error_code, translate
+from mobile_backup.aws import AccessDeniedError, AwsNotFoundError
+from mobile_backup.deploy._errors import translate
 from mobile_backup.deploy.exceptions import DeployError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class ArtifactStore:
         # us-east-1 is the one region that refuses an explicit location constraint.
         if self.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        with translate(f"creating the artifacts bucket {self.bucket}"):
+        with translate(f"create the artifacts bucket {self.bucket}"):
             # Asked first: us-east-1 answers "created" for a bucket one already owns.
             if not self._owned():
                 try:
@@ -102,20 +102,16 @@ class ArtifactStore:
 
     def _owned(self) -> bool:
         """Whether the bucket exists and is ours; a name someone else holds is an error."""
-        from botocore.exceptions import ClientError
-
         try:
-            self._s3.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code in {"404", "NoSuchBucket", "NotFound"}:
-                return False
-            if code in {"403", "AccessDenied"}:
-                raise DeployError(
-                    f"the bucket name {self.bucket} belongs to another AWS account; "
-                    "choose another --stack-name"
-                ) from exc
-            raise
+            with translate(f"look up the artifacts bucket {self.bucket}"):
+                self._s3.head_bucket(Bucket=self.bucket)
+        except AwsNotFoundError:
+            return False
+        except AccessDeniedError as exc:
+            raise DeployError(
+                f"the bucket name {self.bucket} belongs to another AWS account; "
+                "choose another --stack-name"
+            ) from exc
         return True
 
     def policy(self) -> dict[str, Any]:
@@ -137,15 +133,11 @@ class ArtifactStore:
 
     def exists(self, key: str) -> bool:
         """Whether `key` is already stored (content-addressed keys need no second upload)."""
-        from botocore.exceptions import ClientError
-
-        with translate(f"checking s3://{self.bucket}/{key}"):
-            try:
+        try:
+            with translate(f"check s3://{self.bucket}/{key}"):
                 self._s3.head_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if error_code(exc) in NOT_FOUND_CODES:
-                    return False
-                raise
+        except AwsNotFoundError:
+            return False
         return True
 
     def upload_file(self, path: Path, key: str) -> bool:
@@ -153,7 +145,7 @@ class ArtifactStore:
         if self.exists(key):
             logger.info("s3://%s/%s is already uploaded", self.bucket, key)
             return False
-        with translate(f"uploading {path.name} to s3://{self.bucket}/{key}"):
+        with translate(f"upload {path.name} to s3://{self.bucket}/{key}"):
             self._s3.upload_file(str(path), self.bucket, key)
         return True
 
@@ -164,7 +156,7 @@ class ArtifactStore:
         51,200 bytes, the template (with its dashboard) comes close.
         """
         body = json.dumps(template, indent=1, sort_keys=False).encode("utf-8")
-        with translate(f"uploading the template to s3://{self.bucket}/{key}"):
+        with translate(f"upload the template to s3://{self.bucket}/{key}"):
             self._s3.put_object(
                 Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
             )
@@ -176,11 +168,9 @@ class ArtifactStore:
 
     def empty_and_delete(self) -> int:
         """Delete every object and the bucket; returns how many objects went. Gone is fine."""
-        from botocore.exceptions import ClientError
-
         deleted = 0
-        with translate(f"removing the artifacts bucket {self.bucket}"):
-            try:
+        try:
+            with translate(f"remove the artifacts bucket {self.bucket}"):
                 paginator = self._s3.get_paginator("list_objects_v2")
                 for page in paginator.paginate(Bucket=self.bucket):
                     keys: list[Any] = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
@@ -188,7 +178,6 @@ class ArtifactStore:
                         self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
                         deleted += len(keys)
                 self._s3.delete_bucket(Bucket=self.bucket)
-            except ClientError as exc:
-                if error_code(exc) != "NoSuchBucket":
-                    raise
+        except AwsNotFoundError:
+            pass  # gone already: what we wanted
         return deleted

@@ -1,44 +1,26 @@
-"""The one boundary where botocore's errors become deploy errors."""
+"""Deploy's errors at the AWS boundary: the boundary's table, and DeployError for the rest."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
-from mobile_backup.core import error_code
+from mobile_backup.aws import CredentialsError, aws_call
 from mobile_backup.deploy.exceptions import DeployError, NoCredentialsError
 
-__all__ = ["error_code", "translate"]
-
-_NO_CREDENTIALS = (
-    "no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, "
-    "or pass --aws-profile"
-)
+__all__ = ["translate"]
 
 
 @contextlib.contextmanager
 def translate(doing: str) -> Iterator[None]:
-    """Turn a botocore failure inside the block into one readable DeployError line."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        PartialCredentialsError,
-    )
-    from botocore.exceptions import (
-        NoCredentialsError as BotoNoCredentials,
-    )
-
+    """Turn a botocore failure inside the block into one readable line: what the boundary
+    knows (not found, access denied, refused, ...) as its error, missing or expired
+    credentials as NoCredentialsError, anything else as DeployError. `doing` is what was
+    being done, as a verb: "read stack x"."""
     try:
-        yield
-    except (BotoNoCredentials, PartialCredentialsError) as exc:
-        raise NoCredentialsError(_NO_CREDENTIALS) from exc
-    except ClientError as exc:
-        code = error_code(exc)
-        if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"}:
-            raise NoCredentialsError(
-                f"{doing}: the AWS credentials are expired or invalid ({code}); sign in again"
-            ) from exc
-        message = exc.response.get("Error", {}).get("Message") or str(exc)
-        raise DeployError(f"{doing}: {code}: {message}") from exc
-    except BotoCoreError as exc:
-        raise DeployError(f"{doing}: {exc}") from exc
+        with aws_call(doing, error=DeployError):
+            yield
+    except NoCredentialsError:
+        raise
+    except CredentialsError as exc:
+        raise NoCredentialsError(str(exc), aws_code=exc.aws_code) from exc

@@ -33,7 +33,7 @@ class Concurrency:
 
 def reserved_concurrency(lambda_client: LambdaClient) -> Concurrency:
     """`PER_FUNCTION` if the account's quota leaves room for it, else 0 (and why)."""
-    with translate("reading the account's Lambda concurrency quota"):
+    with translate("read the account's Lambda concurrency quota"):
         limit = lambda_client.get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
     unreserved_after = limit - FUNCTIONS * PER_FUNCTION
     if unreserved_after >= MIN_UNRESERVED:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.deploy._errors import error_code, translate
+from mobile_backup.deploy._errors import translate
 from mobile_backup.deploy.exceptions import DeployError, InvalidStackNameError
 
 if TYPE_CHECKING:
@@ -159,15 +159,13 @@ class StackDeployer:
     # Reading ---------------------------------------------------------------------------
     def describe(self, stack_name: str) -> dict[str, Any] | None:
         """The stack's description, or None if there is no such stack."""
-        from botocore.exceptions import ClientError
-
-        with translate(f"reading stack {stack_name}"):
-            try:
+        try:
+            with translate(f"read stack {stack_name}"):
                 stacks = self._cfn.describe_stacks(StackName=stack_name)["Stacks"]
-            except ClientError as exc:
-                if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
-                    return None
-                raise
+        except DeployError as exc:
+            if exc.aws_code == "ValidationError" and "does not exist" in str(exc):
+                return None
+            raise
         if not stacks:
             return None
         stack: dict[str, Any] = dict(stacks[0])
@@ -216,7 +214,7 @@ class StackDeployer:
                 for k in sorted(previous - set(parameters or {}))
             ]
         name = f"mobile-backup-{uuid.uuid4().hex[:12]}"
-        with translate(f"creating a change set for {stack_name}"):
+        with translate(f"create a change set for {stack_name}"):
             created = self._cfn.create_change_set(
                 StackName=stack_name,
                 ChangeSetName=name,
@@ -242,7 +240,7 @@ class StackDeployer:
         if on_plan is not None:
             on_plan(changes)
         watch = self._snapshot(stack_id)
-        with translate(f"executing the change set for {stack_name}"):
+        with translate(f"execute the change set for {stack_name}"):
             self._cfn.execute_change_set(ChangeSetName=change_set_id)
         stack = self._wait(stack_id, watch, on_event, goal="CREATE" if creating else "UPDATE")
         return DeployResult(
@@ -258,14 +256,14 @@ class StackDeployer:
         """The number of resource changes, or None when there is nothing to change."""
         deadline = self._clock() + self._timeout
         while True:
-            with translate(f"reading the change set for {stack_name}"):
+            with translate(f"read the change set for {stack_name}"):
                 described = self._cfn.describe_change_set(ChangeSetName=change_set_id)
             status = described["Status"]
             if status == "CREATE_COMPLETE":
                 count = len(described.get("Changes", []))
                 token = described.get("NextToken")
                 while token:
-                    with translate(f"reading the change set for {stack_name}"):
+                    with translate(f"read the change set for {stack_name}"):
                         page = self._cfn.describe_change_set(
                             ChangeSetName=change_set_id, NextToken=token
                         )
@@ -275,7 +273,7 @@ class StackDeployer:
             if status == "FAILED":
                 reason = described.get("StatusReason", "")
                 if any(marker in reason for marker in _NO_CHANGES):
-                    with translate(f"removing the empty change set of {stack_name}"):
+                    with translate(f"remove the empty change set of {stack_name}"):
                         self._cfn.delete_change_set(ChangeSetName=change_set_id)
                     return None
                 raise DeployError(f"CloudFormation refused the change set: {reason}")
@@ -285,7 +283,7 @@ class StackDeployer:
 
     def _events(self, stack_id: str) -> list[StackEvent]:
         """The stack's newest events (first page), oldest first."""
-        with translate("reading stack events"):
+        with translate("read the stack's events"):
             raw = self._cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
         events = []
         for item in reversed(raw):
@@ -347,7 +345,7 @@ class StackDeployer:
         """Physical IDs of some of the stack's resources (those that exist)."""
         wanted = set(logical_ids)
         found: list[RetainedResource] = []
-        with translate(f"listing the resources of {stack_name}"):
+        with translate(f"list the resources of {stack_name}"):
             paginator = self._cfn.get_paginator("list_stack_resources")
             for page in paginator.paginate(StackName=stack_name):
                 for summary in page["StackResourceSummaries"]:
@@ -368,7 +366,7 @@ class StackDeployer:
             return False
         stack_id = str(stack["StackId"])
         watch = self._snapshot(stack_id)
-        with translate(f"deleting stack {stack_name}"):
+        with translate(f"delete stack {stack_name}"):
             self._cfn.delete_stack(StackName=stack_id)
         self._wait(stack_id, watch, on_event, goal="DELETE")
         return True

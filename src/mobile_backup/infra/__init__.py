@@ -8,13 +8,8 @@ finds it with `importlib.resources` wherever it lives. `load_template` reads it 
 
 from __future__ import annotations
 
-from mobile_backup.infra._template import (
-    TemplateError,
-    condition_values,
-    default_template_path,
-    load_template,
-    resolve,
-)
+from mobile_backup.infra._resolve import condition_values, resolve
+from mobile_backup.infra._template import TemplateError, default_template_path, load_template
 
 __all__ = [
     "TemplateError",

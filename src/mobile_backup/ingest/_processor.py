@@ -21,30 +21,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mobile_backup.aws import (
+    AwsFailure,
+    Bucket,
+    Queue,
+    dynamodb_client,
+    s3_client,
+    sqs_client,
+)
 from mobile_backup.core import (
-    MAIN_PC,
-    PC_ATTRIBUTE,
     DownloadMessage,
     FileRecord,
     FileStatus,
     InvalidKeyError,
-    Ledger,
     ObjectKey,
     ObjectState,
-    PcQueue,
-    PcRegistry,
     Settings,
-    UnreservedUploadError,
-    boto_errors,
     decode_event_key,
-    dynamodb_client,
     parse_object_key,
-    s3_client,
-    sqs_client,
-    state_tagging,
     utcnow,
 )
 from mobile_backup.ingest.exceptions import AnnounceError, MalformedEventError
+from mobile_backup.ledger import (
+    MAIN_PC,
+    PC_ATTRIBUTE,
+    Ledger,
+    PcQueue,
+    PcRegistry,
+    UnreservedUploadError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -114,15 +119,15 @@ class IngestProcessor:
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
     ) -> IngestProcessor:
         """A processor on the deployment `settings` describe (table, downloads queue)."""
-        db = dynamodb_client(settings)
+        db = dynamodb_client(settings, component="ingest")
         queue = settings.require("downloads_queue_url")
         return cls(
             ledger=Ledger(db, settings.require("table")),
-            sqs=sqs_client(settings),
+            sqs=sqs_client(settings, component="ingest"),
             downloads_queue_url=queue,
             clock=clock,
             pcs=PcRegistry(db, settings.require("table"), downloads_queue_url=queue),
-            s3=s3_client(settings),
+            s3=s3_client(settings, component="ingest"),
         )
 
     @contextmanager
@@ -200,12 +205,8 @@ class IngestProcessor:
         if self._s3 is None:
             return
         try:
-            self._s3.put_object_tagging(
-                Bucket=obj.bucket,
-                Key=str(obj.key),
-                Tagging=state_tagging(ObjectState.QUARANTINED),
-            )
-        except boto_errors() as tag_error:  # untagged is kept, never filed: safe
+            Bucket(self._s3, obj.bucket).tag(str(obj.key), ObjectState.QUARANTINED)
+        except AwsFailure as tag_error:  # untagged is kept, never filed: safe
             logger.warning("could not tag %s as quarantined: %s", obj.key, tag_error)
 
     def _ingest(self, obj: _CreatedObject) -> bool:
@@ -220,17 +221,11 @@ class IngestProcessor:
         message = DownloadMessage.for_record(record, bucket=obj.bucket).to_json()
         try:
             # Every PC gets every file. A failure part-way re-sends to all on retry: a PC
-            # that already has the message ignores the duplicate.
+            # that already has the message ignores the duplicate. Each message names its
+            # PC: the name stays with it in the dead-letter queue (agent/_dead_letters.py).
             for target in self.queue_targets():
-                self._sqs.send_message(
-                    QueueUrl=target.url,
-                    MessageBody=message,
-                    # Which PC it is for: kept if it is dead-lettered (agent/_dead_letters.py).
-                    MessageAttributes={
-                        PC_ATTRIBUTE: {"DataType": "String", "StringValue": target.name}
-                    },
-                )
-        except boto_errors() as exc:  # anything else is a bug, not "not sent"
+                Queue(self._sqs, target.url).send(message, attributes={PC_ATTRIBUTE: target.name})
+        except AwsFailure as exc:
             raise AnnounceError(f"could not send the download message for {key}: {exc}") from exc
         self._ledger.mark_announced(key.user_sub, key.sha256, now=self._clock())
         logger.info("announced %s (%d bytes) to the agent", key, obj.size)

@@ -166,9 +166,13 @@ class ApiAsgiApp:
         made once; only the (cheap, stateful) resolvers are per worker.
         """
         from mobile_backup.api import create_app, ledger_for, verifier_for
-        from mobile_backup.core import s3_client
+        from mobile_backup.aws import s3_client
 
-        ledger, s3, verifier = ledger_for(settings), s3_client(settings), verifier_for(settings)
+        ledger, s3, verifier = (
+            ledger_for(settings),
+            s3_client(settings, component="api"),
+            verifier_for(settings),
+        )
         return cls(
             lambda: create_app(settings=settings, ledger=ledger, s3=s3, verifier=verifier),
             pool_size=pool_size,

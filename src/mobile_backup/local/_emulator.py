@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from types import TracebackType
 from typing import Any, Self
@@ -88,6 +89,8 @@ class EmulatorServer:
         from mobile_backup.local._emulator_fixes import apply_emulator_fixes
 
         apply_emulator_fixes()  # where moto is laxer than AWS in ways our invariants rely on
+        # Authenticator-app codes are checked, as Cognito does (against moto's fixed secret).
+        os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
         # waitress notes at INFO each client that hangs up before its answer is sent; a
         # developer running the local stack wants our logs, not the emulator's.
         logging.getLogger("waitress").setLevel(logging.WARNING)

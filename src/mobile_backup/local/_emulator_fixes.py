@@ -57,10 +57,8 @@ strict. Each fix is small, checked against the moto it patches, and tested
   `choice` call at a time: ~0.5 ms of emulator CPU per message received and ~0.13 ms per
   request. The same alphabets and lengths from moto's own (seedable) generator, in one
   `choices` call each.
-- **An app client's write attributes are enforced.** Cognito refuses UpdateUserAttributes
-  for an attribute the token's app client may not write ("A client attempted to write
-  unauthorized attribute"); moto writes anything. The template keeps members from writing
-  the attributes their library folder is named from, so the local stack must refuse too.
+- **Cognito's**, in `_emulator_fixes_cognito.py`: an app client's write attributes, and
+  the MFA set-up a pool that requires MFA asks of a member without a second factor.
 - **A batch delete in one pass.** moto deleted each of a batch's receipt handles with two
   scans of the whole queue; the fix scans once for the batch. Handles deleted before still
   succeed and unknown handles still fail with `ReceiptHandleIsInvalid`, entry by entry.
@@ -73,6 +71,11 @@ import functools
 import pickle
 import threading
 from typing import Any
+
+from mobile_backup.local._emulator_fixes_cognito import (
+    enforce_client_write_attributes,
+    require_mfa_setup_at_password_sign_in,
+)
 
 _patched = threading.Lock()
 _applied = False
@@ -94,7 +97,8 @@ def apply_emulator_fixes() -> None:
         _pending_groups_from_a_snapshot()
         _delete_a_batch_in_one_pass()
         _random_strings_in_one_draw()
-        _enforce_client_write_attributes()
+        enforce_client_write_attributes()
+        require_mfa_setup_at_password_sign_in()
         _applied = True
 
 
@@ -201,7 +205,14 @@ def _validate_updates_without_rebuilding_tables() -> None:
     from moto.dynamodb.parsing import ast_nodes
     from moto.dynamodb.parsing import validators as validators_module
 
-    validators: Any = validators_module
+    traverser, node_type = _update_traversal(ast_nodes, validators_module)
+    _process_each_node_type_once(traverser, node_type)
+    _find_clauses_by_type(node_type, ast_nodes)
+    _copy_trees_by_pickling(validators_module, node_type)
+
+
+def _update_traversal(ast_nodes: Any, validators: Any) -> tuple[Any, Any]:
+    """moto's update-expression traversal, checked to be what these fixes replace."""
     traverser: Any = getattr(ast_nodes, "DepthFirstTraverser", None)
     node_type: Any = getattr(ast_nodes, "Node", None)
     if (
@@ -230,7 +241,10 @@ def _validate_updates_without_rebuilding_tables() -> None:
                 raise RuntimeError(
                     f"moto changed: {cls.__name__} overrides {name}; update this fix"
                 )
+    return traverser, node_type
 
+
+def _process_each_node_type_once(traverser: Any, node_type: Any) -> None:
     def table(self: Any) -> dict[Any, Any]:
         # Each pass's table maps node types to its own bound methods: constant per pass.
         built: dict[Any, Any] | None = self.__dict__.get("_mb_table")
@@ -265,27 +279,6 @@ def _validate_updates_without_rebuilding_tables() -> None:
             )
         return found
 
-    # find_clauses walks down through every Expression and function node, asking the same
-    # two abstract-class questions of each; the checks count and compare an update's clauses
-    # several times per call. The answer per node type is kept.
-    descend: dict[type, bool] = {}
-    nodes: Any = ast_nodes
-    deeper_types = (nodes.Expression, nodes.UpdateExpressionFunction)
-
-    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
-        clauses: list[Any] = []
-        for child in self.children or []:
-            cls = type(child)
-            if cls in clause_types:
-                clauses.append(child)
-                continue
-            deeper = descend.get(cls)
-            if deeper is None:
-                deeper = descend[cls] = isinstance(child, deeper_types)
-            if deeper:
-                clauses.extend(child.find_clauses(clause_types))
-        return clauses
-
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
         # moto's own walk (children first, then the node), with `kind` for its two questions.
         is_node, processed = kind(self, node)
@@ -302,6 +295,36 @@ def _validate_updates_without_rebuilding_tables() -> None:
                     parent_node.children[child_id] = node
         return node
 
+    traverser.nodes_to_be_processed = nodes_to_be_processed
+    traverser.process = process
+    traverser.traverse_node_recursively = traverse_node_recursively
+
+
+def _find_clauses_by_type(node_type: Any, nodes: Any) -> None:
+    # find_clauses walks down through every Expression and function node, asking the same
+    # two abstract-class questions of each; the checks count and compare an update's clauses
+    # several times per call. The answer per node type is kept.
+    descend: dict[type, bool] = {}
+    deeper_types = (nodes.Expression, nodes.UpdateExpressionFunction)
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        clauses: list[Any] = []
+        for child in self.children or []:
+            cls = type(child)
+            if cls in clause_types:
+                clauses.append(child)
+                continue
+            deeper = descend.get(cls)
+            if deeper is None:
+                deeper = descend[cls] = isinstance(child, deeper_types)
+            if deeper:
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
+
+    node_type.find_clauses = find_clauses
+
+
+def _copy_trees_by_pickling(validators: Any, node_type: Any) -> None:
     def tree_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
         if memo is None and isinstance(value, node_type):
             try:
@@ -311,10 +334,6 @@ def _validate_updates_without_rebuilding_tables() -> None:
                 pass
         return copy.deepcopy(value, memo)
 
-    traverser.nodes_to_be_processed = nodes_to_be_processed
-    traverser.process = process
-    traverser.traverse_node_recursively = traverse_node_recursively
-    node_type.find_clauses = find_clauses
     validators.deepcopy = tree_copy
 
 
@@ -441,25 +460,3 @@ def _random_strings_in_one_draw() -> None:
 
     sqs_models.generate_receipt_handle = generate_receipt_handle
     random_cls.get_random_string = get_random_string
-
-
-def _enforce_client_write_attributes() -> None:
-    from moto.cognitoidp import models
-    from moto.cognitoidp.exceptions import NotAuthorizedError
-
-    backend_cls: Any = models.CognitoIdpBackend
-    update = getattr(backend_cls, "update_user_attributes", None)
-    if not callable(update):
-        raise RuntimeError("moto changed: update_user_attributes is gone; update this fix")
-
-    def update_user_attributes(self: Any, access_token: str, attributes: list[Any]) -> None:
-        for pool in self.user_pools.values():
-            if access_token in pool.access_tokens:
-                client_id, _ = pool.access_tokens[access_token]
-                client = pool.clients.get(client_id)
-                allowed = client.extended_config.get("WriteAttributes") if client else None
-                if allowed is not None and any(a["Name"] not in allowed for a in attributes):
-                    raise NotAuthorizedError("A client attempted to write unauthorized attribute")
-        update(self, access_token, attributes)
-
-    backend_cls.update_user_attributes = update_user_attributes

@@ -15,15 +15,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core import (
-    SQS_BATCH,
-    ServiceError,
-    Settings,
-    boto_errors,
-    chunked,
-    delete_messages,
-    sqs_client,
-)
+from mobile_backup.aws import AwsFailure, Queue, sqs_client
+from mobile_backup.core import SQS_BATCH, Settings, chunked
 from mobile_backup.ingest import IngestProcessor
 from mobile_backup.local._lambda_context import LocalLambdaContext
 
@@ -72,7 +65,6 @@ class IngestPoller:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self._concurrency = concurrency
-        self._queue_url = settings.require("events_queue_url")
         self._region = settings.region
         if handler is None:
             # Imported here: Powertools is only needed when the poller actually runs.
@@ -80,7 +72,10 @@ class IngestPoller:
 
             handler = make_handler(IngestProcessor.from_settings(settings))
         self._handler = handler
-        self._sqs = sqs if sqs is not None else sqs_client(settings)
+        self._queue = Queue(
+            sqs if sqs is not None else sqs_client(settings, component="local"),
+            settings.require("events_queue_url"),
+        )
         self._wait_seconds = max(0, wait_seconds)
         self._batch_size = batch_size
         self._queue_arn: str | None = None
@@ -92,17 +87,9 @@ class IngestPoller:
         Messages the handler reports as failed, or all of them if it raises, are left on
         the queue: they reappear after the visibility timeout, as with Lambda.
         """
-        try:
-            resp = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=self._batch_size,
-                WaitTimeSeconds=self._wait_seconds,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-        except boto_errors() as exc:
-            raise ServiceError(f"could not receive from the events queue: {exc}") from exc
-        messages = resp.get("Messages", [])
+        messages = self._queue.receive(
+            self._batch_size, wait_s=self._wait_seconds, all_attributes=True
+        )
         if not messages:
             return 0
         event = {"Records": [self._lambda_record(m) for m in messages]}
@@ -158,10 +145,8 @@ class IngestPoller:
         handles = [(str(i), m["ReceiptHandle"]) for i, m in enumerate(messages)]
         for batch in chunked(handles, SQS_BATCH):
             try:
-                _, refused = delete_messages(
-                    self._sqs, self._queue_url, batch, what="delete processed events"
-                )
-            except ServiceError as exc:
+                refused = self._queue.delete_batch(batch).refused
+            except AwsFailure as exc:
                 # Harmless: the events come back and the ingest is idempotent.
                 logger.warning("%s", exc)
                 continue
@@ -170,13 +155,7 @@ class IngestPoller:
 
     def _arn(self) -> str:
         if self._queue_arn is None:
-            try:
-                attrs = self._sqs.get_queue_attributes(
-                    QueueUrl=self._queue_url, AttributeNames=["QueueArn"]
-                )
-            except boto_errors() as exc:
-                raise ServiceError(f"could not read the events queue's ARN: {exc}") from exc
-            self._queue_arn = attrs["Attributes"]["QueueArn"]
+            self._queue_arn = self._queue.attributes("QueueArn")["QueueArn"]
         return self._queue_arn
 
     def _lambda_record(self, message: MessageTypeDef) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mobile_backup.aws import AwsFailure, AwsRefusedError, aws_call
 from mobile_backup.core import ServiceError
 from mobile_backup.infra import TemplateError, load_template
 from mobile_backup.local._provision_cognito import (
@@ -27,7 +28,7 @@ from mobile_backup.local._provision_cognito import (
 from mobile_backup.local._provision_dynamodb import provision_table
 from mobile_backup.local._provision_s3 import provision_bucket
 from mobile_backup.local._provision_sqs import provision_queue, provision_queue_policy
-from mobile_backup.local._provision_stack import Stack, client, is_boto_error
+from mobile_backup.local._provision_stack import Stack, client
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -110,20 +111,17 @@ def provision(
     """
     tpl = template if template is not None else load_template()
     try:
-        stack = Stack(
-            tpl,
-            endpoint_url=endpoint_url,
-            region=region,
-            stack_name=stack_name,
-            parameters=parameters or {},
-        )
-        _create_all(stack)
-    except Exception as exc:
-        if is_boto_error(exc):
-            raise ProvisionError(
-                f"could not provision the local stack {stack_name!r} at {endpoint_url}: {exc}"
-            ) from exc
-        raise
+        with aws_call(f"provision the local stack {stack_name!r} at {endpoint_url}"):
+            stack = Stack(
+                tpl,
+                endpoint_url=endpoint_url,
+                region=region,
+                stack_name=stack_name,
+                parameters=parameters or {},
+            )
+            _create_all(stack)
+    except AwsFailure as exc:
+        raise ProvisionError(str(exc)) from exc
     return LocalResources(
         stack_name=stack_name,
         region=region,
@@ -148,27 +146,30 @@ def create_user(resources: LocalResources, *, email: str, password: str) -> str:
     idp: CognitoIdentityProviderClient = client(
         "cognito-idp", resources.endpoint_url, resources.region
     )
+    doing = f"create the user {email}"
     try:
         try:
-            idp.admin_create_user(
-                UserPoolId=resources.user_pool_id,
-                Username=email,
-                UserAttributes=[
-                    {"Name": "email", "Value": email},
-                    {"Name": "email_verified", "Value": "true"},
-                ],
-                MessageAction="SUPPRESS",
-            )
-        except idp.exceptions.UsernameExistsException:
+            with aws_call(doing):
+                idp.admin_create_user(
+                    UserPoolId=resources.user_pool_id,
+                    Username=email,
+                    UserAttributes=[
+                        {"Name": "email", "Value": email},
+                        {"Name": "email_verified", "Value": "true"},
+                    ],
+                    MessageAction="SUPPRESS",
+                )
+        except AwsRefusedError as exc:
+            if exc.aws_code != "UsernameExistsException":
+                raise
             logger.debug("user %s exists; resetting the password", email)
-        idp.admin_set_user_password(
-            UserPoolId=resources.user_pool_id, Username=email, Password=password, Permanent=True
-        )
-        user = idp.admin_get_user(UserPoolId=resources.user_pool_id, Username=email)
-    except Exception as exc:
-        if is_boto_error(exc):
-            raise ProvisionError(f"could not create the user {email}: {exc}") from exc
-        raise
+        with aws_call(doing):
+            idp.admin_set_user_password(
+                UserPoolId=resources.user_pool_id, Username=email, Password=password, Permanent=True
+            )
+            user = idp.admin_get_user(UserPoolId=resources.user_pool_id, Username=email)
+    except AwsFailure as exc:
+        raise ProvisionError(str(exc)) from exc
     for attribute in user.get("UserAttributes", []):
         if attribute["Name"] == "sub":
             return attribute["Value"]

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core import EMULATOR_KEY, boto_errors
+from mobile_backup.core import EMULATOR_KEY
 from mobile_backup.infra import TemplateError, condition_values, resolve
 
 if TYPE_CHECKING:
@@ -21,12 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["Stack", "client", "flag", "is_boto_error", "pick"]
-
-
-def is_boto_error(exc: Exception) -> bool:
-    """Whether `exc` comes from botocore (a refused call or an unreachable endpoint)."""
-    return isinstance(exc, boto_errors())
+__all__ = ["Stack", "client", "flag", "pick"]
 
 
 _client_lock = threading.Lock()

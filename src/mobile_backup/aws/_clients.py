@@ -1,11 +1,16 @@
-"""Typed boto3 clients built from Settings (the one place endpoints and credentials meet)."""
+"""Typed boto3 clients built from Settings (the one place endpoints and credentials meet).
+
+Each client is built for a named `component` (`api`, `ingest`, `agent`, `client`, `admin`,
+`local`): the role its calls run under, which the IAM test checks them against.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core._settings import Settings, record_calls_path
+from mobile_backup.core import ConfigError, Settings
+from mobile_backup.instrument import record_calls
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -62,33 +67,51 @@ def _session(profile: str | None) -> Any:
     return session
 
 
-def _client(settings: Settings, service: str) -> Any:
+def _client(settings: Settings, service: str, component: str) -> Any:
     # A botocore session is not safe to build clients from on several threads at once.
     with _sessions_lock:
         client = _session(settings.aws_profile).create_client(service, **_client_kwargs(settings))
-    record = record_calls_path()
-    if record:  # the IAM test: every call this client makes is written down
-        from mobile_backup.core._calls import CallRecorder
-
-        CallRecorder(record).attach(client)
+    record_calls(client, component=component)  # the IAM test's evidence (inert otherwise)
     return client
 
 
-def s3_client(settings: Settings) -> S3Client:
-    client: S3Client = _client(settings, "s3")
+def s3_client(settings: Settings, *, component: str) -> S3Client:
+    client: S3Client = _client(settings, "s3", component)
     return client
 
 
-def sqs_client(settings: Settings) -> SQSClient:
-    client: SQSClient = _client(settings, "sqs")
+def sqs_client(settings: Settings, *, component: str) -> SQSClient:
+    client: SQSClient = _client(settings, "sqs", component)
     return client
 
 
-def dynamodb_client(settings: Settings) -> DynamoDBClient:
-    client: DynamoDBClient = _client(settings, "dynamodb")
+def dynamodb_client(settings: Settings, *, component: str) -> DynamoDBClient:
+    client: DynamoDBClient = _client(settings, "dynamodb", component)
     return client
 
 
-def cognito_client(settings: Settings) -> CognitoIdentityProviderClient:
-    client: CognitoIdentityProviderClient = _client(settings, "cognito-idp")
+def cognito_client(settings: Settings, *, component: str) -> CognitoIdentityProviderClient:
+    client: CognitoIdentityProviderClient = _client(settings, "cognito-idp", component)
     return client
+
+
+def admin_session(aws_profile: str | None, region: str | None) -> Any:
+    """A boto3 session with the operator's own credentials (`deploy`, `users`, `cost`).
+
+    ConfigError when the named AWS profile does not exist or no region is chosen.
+    """
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        session = boto3.session.Session(profile_name=aws_profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise ConfigError(
+            f"no AWS profile named {aws_profile!r} (see `aws configure list-profiles`)"
+        ) from exc
+    if not session.region_name:
+        raise ConfigError(
+            "no AWS region chosen: pass --region (e.g. --region eu-west-1), or set one with "
+            "`aws configure` / AWS_DEFAULT_REGION"
+        )
+    return session

@@ -11,6 +11,7 @@ which, and an agent from another library is refused until the holder stops clean
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core._boundary import aws_call, boto_errors
-from mobile_backup.core._errors import ConfigError, InvalidInputError, ServiceError
+from mobile_backup.aws import ConditionFailedError, Queue, aws_call
+from mobile_backup.core import ConfigError, InvalidInputError
+from mobile_backup.ledger._table import ledger_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -134,7 +136,7 @@ class PcRegistry:
     def __init__(
         self, db: DynamoDBClient, table: str, *, downloads_queue_url: str | None = None
     ) -> None:
-        self._db = db
+        self._db = ledger_table(db)
         self._table = table
         self._main_queue = downloads_queue_url
 
@@ -181,15 +183,10 @@ class PcRegistry:
         check_pc_name(name)
         if name == MAIN_PC:
             raise InvalidInputError("'main' is the downloads queue's own PC; pick another name")
-        with aws_call("read the downloads queue's settings"):
-            attrs = sqs.get_queue_attributes(QueueUrl=self._main_queue, AttributeNames=["All"]).get(
-                "Attributes", {}
-            )
-        copied: dict[Any, str] = {k: attrs[k] for k in _COPIED if k in attrs}
-        with aws_call("create the PC's queue"):
-            url = sqs.create_queue(
-                QueueName=pc_queue_name(self._main_queue, name), Attributes=copied
-            )["QueueUrl"]
+        made = Queue(sqs, self._main_queue).create_like(
+            pc_queue_name(self._main_queue, name), _COPIED
+        )
+        url = made.url
         with aws_call("record the PC"):
             self._db.update_item(
                 TableName=self._table,
@@ -226,7 +223,7 @@ class PcRegistry:
                     ":stale": {"S": (now - STALE_AFTER).isoformat()},
                 },
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
+        except ConditionFailedError:
             holder = self.get(name)
             where = f"{holder.library} on {holder.host}" if holder else "another library"
             seen = (
@@ -236,8 +233,6 @@ class PcRegistry:
                 f"PC {name!r} is already collecting into {where}{seen}; give this library "
                 f"its own PC name: `mobile-backup agent register NAME`, then run with --pc NAME"
             ) from None
-        except boto_errors() as exc:
-            raise ServiceError(f"could not record this PC in the ledger: {exc}") from exc
 
     def mark_audited(self, name: str, *, started_at: datetime) -> None:
         """Record a complete audit of PC `name`'s library, started at `started_at`."""
@@ -251,7 +246,8 @@ class PcRegistry:
 
     def release(self, name: str, *, library_id: str) -> None:
         """Let another library take PC `name`'s queue at once (a clean stop); best effort."""
-        try:
+        # Another library may hold it now: nothing of ours to release then.
+        with contextlib.suppress(ConditionFailedError):
             self._db.update_item(
                 TableName=self._table,
                 Key=self._key(name),
@@ -259,10 +255,6 @@ class PcRegistry:
                 ConditionExpression="library_id = :lib",
                 ExpressionAttributeValues={":lib": {"S": library_id}},
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            pass  # another library holds it now: nothing of ours to release
-        except boto_errors() as exc:
-            raise ServiceError(f"could not release this PC's queue: {exc}") from exc
 
 
 def _record(item: dict[str, Any]) -> PcRecord:

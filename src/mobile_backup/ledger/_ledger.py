@@ -16,11 +16,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mobile_backup.core._boundary import aws_call, boto_errors
-from mobile_backup.core._errors import InvalidInputError, NotFoundError, ServiceError
-from mobile_backup.core._members import folder_candidates
-from mobile_backup.core._models import FileMeta, FileRecord, FileStatus, Receipt
-from mobile_backup.core._pcs import MAIN_PC, PcRegistry, partition_items
+from mobile_backup.aws import ConditionFailedError, aws_call
+from mobile_backup.core import (
+    FileMeta,
+    FileRecord,
+    FileStatus,
+    InvalidInputError,
+    NotFoundError,
+    Receipt,
+    ServiceError,
+    folder_candidates,
+)
+from mobile_backup.ledger._pcs import MAIN_PC, PcRegistry, partition_items
+from mobile_backup.ledger._table import ledger_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -135,7 +143,9 @@ def _record_from_item(item: dict[str, Any]) -> FileRecord:
             "receipt": receipt,
             "receipts": receipts,
             "missing_on": missing_on,
-            "crc64nvme": s("crc64nvme"),
+            # Entries of uploads started by older clients hold a CRC64NVME under its name.
+            "full_checksum": s("full_crc") or s("crc64nvme"),
+            "checksum_algorithm": s("crc_algo") or ("CRC64NVME" if s("crc64nvme") else None),
         }
     )
 
@@ -150,7 +160,7 @@ class Ledger:
     """Repository over the ledger table; the client is injected."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._db = client
+        self._db = ledger_table(client)
         self._table = table
 
     # Reads -----------------------------------------------------------------------------
@@ -276,11 +286,10 @@ class Ledger:
                     ExpressionAttributeNames={"#owner": "owner"},
                     ExpressionAttributeValues={":sub": _s(user_sub)},
                 )
-            except self._db.exceptions.ConditionalCheckFailedException:
+            except ConditionFailedError:
                 continue  # another member's
-            except boto_errors() as exc:
-                raise _service_error("write the ledger", exc) from exc
-            try:
+            # A concurrent request of the same member may be first: theirs stands.
+            with contextlib.suppress(ConditionFailedError):
                 self._db.update_item(
                     TableName=self._table,
                     Key=_member_key(user_sub),
@@ -288,10 +297,6 @@ class Ledger:
                     ConditionExpression="attribute_not_exists(pk)",
                     ExpressionAttributeValues={":f": _s(candidate)},
                 )
-            except self._db.exceptions.ConditionalCheckFailedException:
-                pass  # a concurrent request of the same member was first: theirs stands
-            except boto_errors() as exc:
-                raise _service_error("write the ledger", exc) from exc
             settled = self.member_folder(user_sub)
             if settled is None:
                 raise ServiceError("could not read back the member's folder name")
@@ -305,7 +310,7 @@ class Ledger:
         file: FileMeta,
         *,
         now: datetime,
-        crc64nvme: str | None = None,
+        full_checksum: tuple[str, str] | None = None,
         owner_name: str | None = None,
         absent: bool = False,
     ) -> FileRecord:
@@ -313,8 +318,10 @@ class Ledger:
 
         A `pending` or `failed` entry is refreshed with the new request's metadata (the
         upload is being retried); `uploaded`/`downloaded` entries are left untouched.
-        `crc64nvme` (multipart uploads) is the file's full-object checksum that completing
-        the upload is checked against, whatever a later request says. `absent`: the caller
+        `full_checksum` (multipart uploads: algorithm, base64 value) is the file's
+        full-object CRC that completing the upload is checked against, whatever a later
+        request says; a new multipart start records its own (a restarted upload may change
+        the algorithm). `absent`: the caller
         has just read that there is no entry (the API's batch read), so it is created by a
         conditional PutItem that returns nothing, a quarter of the cost of the update below
         (which still decides if an entry appeared meanwhile).
@@ -332,8 +339,8 @@ class Ledger:
             "owner_name": owner_name,
         }
         fields.update({attr: _s(value) for attr, value in optional.items() if value})
-        if crc64nvme:
-            fields["crc64nvme"] = _s(crc64nvme)
+        if full_checksum:
+            fields["crc_algo"], fields["full_crc"] = _s(full_checksum[0]), _s(full_checksum[1])
         key = {"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(file.sha256))}
         try:
             if absent:
@@ -345,7 +352,7 @@ class Ledger:
                         ConditionExpression="attribute_not_exists(pk)",
                     )
                     return _record_from_item(item)
-                except self._db.exceptions.ConditionalCheckFailedException:
+                except ConditionFailedError:
                     pass  # written meanwhile: the update decides
             names = {"#st": "status"} | {f"#f{i}": attr for i, attr in enumerate(fields)}
             values = {f":f{i}": value for i, value in enumerate(fields.values())}
@@ -366,15 +373,13 @@ class Ledger:
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
+        except ConditionFailedError:
             existing = self.get(user_sub, file.sha256)
             if existing is None:  # deleted between the two calls: try once more
                 return self.reserve(
-                    user_sub, file, now=now, crc64nvme=crc64nvme, owner_name=owner_name
+                    user_sub, file, now=now, full_checksum=full_checksum, owner_name=owner_name
                 )
             return existing
-        except boto_errors() as exc:
-            raise _service_error("write the ledger", exc) from exc
         return _record_from_item(resp["Attributes"])
 
     def mark_uploaded(self, user_sub: str, sha256: str, *, size: int, now: datetime) -> FileRecord:
@@ -398,22 +403,21 @@ class Ledger:
                 TableName=self._table,
                 Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
                 UpdateExpression=(
-                    "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, gsi1sk = :gsk REMOVE failed_reason, announced_at"
+                    "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, "
+                    "gsi1sk = :gsk REMOVE failed_reason, announced_at"
                 ),
                 ConditionExpression="attribute_exists(pk) AND #st IN (:pending, :failed)",
                 ExpressionAttributeNames={"#st": "status", "#size": "size"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
+        except ConditionFailedError:
             existing = self.get(user_sub, sha256)
             if existing is None:
                 raise UnreservedUploadError(
                     f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
                 ) from None
             return existing
-        except boto_errors() as exc:
-            raise _service_error("write the ledger", exc) from exc
         return _record_from_item(resp["Attributes"])
 
     def mark_announced(self, user_sub: str, sha256: str, *, now: datetime) -> bool:
@@ -426,43 +430,38 @@ class Ledger:
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(announced_at)",
                 ExpressionAttributeValues={":now": _s(now.isoformat())},
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
+        except ConditionFailedError:
             return False
-        except boto_errors() as exc:
-            raise _service_error("write the ledger", exc) from exc
         return True
 
     def mark_downloaded(self, user_sub: str, sha256: str, receipt: Receipt) -> None:
         """Write a PC's receipt (its own, and as the latest); leaves the awaiting index."""
         pc = receipt.pc or MAIN_PC
         pc_receipt = f"{RECEIPT_PREFIX}{pc}"
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
-                UpdateExpression=(
-                    "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt, "
-                    "#pcr = :receipt REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
-                ),
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={
-                    "#st": "status",
-                    "#pcr": pc_receipt,
-                    "#miss": f"{MISSING_PREFIX}{pc}",
-                },
-                ExpressionAttributeValues={
-                    ":downloaded": _s(FileStatus.DOWNLOADED),
-                    ":at": _s(receipt.at.isoformat()),
-                    ":receipt": {"M": _receipt_map(receipt)},
-                },
-            )
-        except boto_errors() as exc:
-            raise _service_error("write the receipt", exc) from exc
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+            UpdateExpression=(
+                "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt, "
+                "#pcr = :receipt REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
+            ),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={
+                "#st": "status",
+                "#pcr": pc_receipt,
+                "#miss": f"{MISSING_PREFIX}{pc}",
+            },
+            ExpressionAttributeValues={
+                ":downloaded": _s(FileStatus.DOWNLOADED),
+                ":at": _s(receipt.at.isoformat()),
+                ":receipt": {"M": _receipt_map(receipt)},
+            },
+        )
 
     def flag_missing(self, user_sub: str, sha256: str, *, pc: str, now: datetime) -> None:
         """PC `pc`'s audit found its copy missing or altered: its receipt no longer vouches
         for the file (free-up keeps the phone's copy) until it writes a new one."""
-        gone = self._db.exceptions.ConditionalCheckFailedException  # not in the ledger at all
+        gone = ConditionFailedError  # not in the ledger at all
         with aws_call("write the ledger"), contextlib.suppress(gone):
             self._db.update_item(
                 TableName=self._table,
@@ -492,10 +491,8 @@ class Ledger:
                     ":now": _s(now.isoformat()),
                 },
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
+        except ConditionFailedError:
             return False
-        except boto_errors() as exc:
-            raise _service_error("write the ledger", exc) from exc
         return True
 
 
@@ -513,7 +510,3 @@ def _receipt_map(receipt: Receipt) -> dict[str, Any]:
     if receipt.pc:
         item["pc"] = _s(receipt.pc)
     return item
-
-
-def _service_error(action: str, exc: Exception) -> ServiceError:
-    return ServiceError(f"could not {action}: {exc}")

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from mobile_backup.core._settings import crash_spec
+from mobile_backup.core import crash_spec
 
 _lock = threading.Lock()
 _hits = 0
@@ -73,7 +73,7 @@ def crash_point(name: str) -> None:
 
 def crash_points(root: Path | None = None) -> dict[str, list[str]]:
     """Every crash point in the package's source, by component (`agent`, `client`, ...)."""
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parents[1]
     found: dict[str, set[str]] = {}
     for path in sorted(root.rglob("*.py")):
         if path.name == "_crash.py":

@@ -8,8 +8,10 @@ included, since the phone's request runs under the signer's role) to FILE:
     {"component": "agent", "service": "s3", "operation": "GetObject",
      "params": {"Bucket": "...", "Key": "media/..."}}
 
-The component is the first `mobile_backup` package on the call stack above `core` (the
-ledger is shared code: a receipt written by the agent is the agent's call). The IAM test
+The component is named by whoever builds the client (`aws.s3_client(settings,
+component="agent")`): the role the code runs under, said where it is known, not guessed
+from the call stack (the ledger is shared code: a receipt written by the agent is the
+agent's call, because the agent built the client). The IAM test
 (`tests/test_zz_iam_calls.py`) reads the file and checks each call against the role that
 component runs under in `infra/template.yaml`. Off (no handler at all) unless the
 variable is set.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from typing import Any
 
@@ -28,34 +29,18 @@ from typing import Any
 _KEPT = ("Bucket", "Key", "Prefix", "QueueUrl", "QueueName", "TableName", "IndexName",
          "UserPoolId", "SourceArn", "DestinationArn")  # fmt: skip
 
-# `mobile_backup.commands.X` runs under the role of the component the command drives.
-_COMMANDS = {"agent": "agent", "deploy": "admin", "account": "client", "local": "local"}
-_PACKAGES = {"deploy": "admin"}
-
-
-def component_of_caller(depth: int = 2) -> str:
-    """The component whose code is making the current call (see the module docstring)."""
-    frame = sys._getframe(depth)
-    while frame is not None:
-        module = str(frame.f_globals.get("__name__", ""))
-        parts = module.split(".")
-        if parts[0] == "mobile_backup" and len(parts) > 1 and parts[1] != "core":
-            if parts[1] == "commands" and len(parts) > 2:
-                return _COMMANDS.get(parts[2], "cli")
-            return _PACKAGES.get(parts[1], parts[1])
-        frame = frame.f_back  # type: ignore[assignment]
-    return "other"
-
 
 class CallRecorder:
     """Appends one line per call to `path`; safe across threads and processes (O_APPEND)."""
 
     _lock = threading.Lock()
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, component: str) -> None:
         self._path = path
+        self._component = component
 
     def attach(self, client: Any) -> None:
+        """Record every call `client` makes, through botocore's own event hook."""
         client.meta.events.register("before-parameter-build.*.*", self._on_call)
 
     def _on_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -63,7 +48,7 @@ class CallRecorder:
         if "RequestItems" in params:  # BatchGetItem / BatchWriteItem: the tables
             kept["TableNames"] = sorted(params["RequestItems"])
         line = {
-            "component": component_of_caller(3),
+            "component": self._component,
             "service": model.service_model.endpoint_prefix,
             "operation": model.name,
             "params": kept,
@@ -75,3 +60,12 @@ class CallRecorder:
                 os.write(fd, data)
             finally:
                 os.close(fd)
+
+
+def record_calls(client: Any, *, component: str) -> None:
+    """Record `client`'s calls as `component`'s when the run asks for it (the IAM test)."""
+    from mobile_backup.core import record_calls_path
+
+    path = record_calls_path()
+    if path:
+        CallRecorder(path, component=component).attach(client)

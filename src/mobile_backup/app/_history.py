@@ -1,0 +1,166 @@
+"""The history screen's model: the member's files as the ledger has them, a page at a time,
+and the backup at a glance (the status card and the top bar's link icon) drawn from it.
+
+No Flet import: the controller owns one, the screens read `state` and call `refresh`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from mobile_backup.app._errors import user_message
+from mobile_backup.app._queue import BackupQueue
+from mobile_backup.app._receipts import (
+    HistoryCounts,
+    HistoryEntry,
+    count,
+    history,
+    household_pcs,
+    last_collected,
+)
+from mobile_backup.app._status import Glance, Link, glance
+from mobile_backup.client import ApiClient, NotLoggedInError, TransportError
+from mobile_backup.core import MobileBackupError
+from mobile_backup.core.wire import FileView
+
+# The history reads the ledger a page at a time; the first page is drawn before the next
+# is asked for.
+HISTORY_PAGE = 250
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryState:
+    """What the history screen shows."""
+
+    entries: tuple[HistoryEntry, ...] = ()
+    counts: HistoryCounts = field(default_factory=HistoryCounts)
+    error: str | None = None
+    loaded: bool = False
+    complete: bool = False
+    """Every page has been read (until then the counts are of what has arrived)."""
+    pcs: tuple[str, ...] = ()
+    """The household's PCs that have written receipts for this member's files."""
+    collected: dict[str, datetime] = field(default_factory=dict)
+    """When each PC last collected one of this member's files."""
+    member: str | None = None
+    """The member's folder name in the PC library."""
+
+
+class Member(Protocol):
+    """What the history needs of the app: who is signed in, and their API."""
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def account(self) -> str | None:
+        """The signed-in account's key (None while signed out)."""
+
+    @property
+    def deployment(self) -> str: ...
+
+    def api(self) -> ApiClient: ...
+
+    def session_ended(self) -> None: ...
+
+
+class HistoryModel:
+    """The member's history and the glance built on it; refreshed off the UI loop."""
+
+    def __init__(self, member: Member, queue: BackupQueue, on_change: Callable[[], None]) -> None:
+        self._member = member
+        self._queue = queue
+        self._changed = on_change
+        self._lock = threading.Lock()
+        self.state = HistoryState()
+        self.link = Link.UNKNOWN
+        self.link_message: str | None = None
+
+    def clear(self) -> None:
+        """Signed out: nothing of the last member stays on screen."""
+        self.state = HistoryState()
+        self.link, self.link_message = Link.UNKNOWN, None
+
+    def refresh(self, *, wait: bool = True) -> HistoryState:
+        """Read the ledger a page at a time (blocking); errors become a message on the
+        history screen and set the top bar's icon. The first page is shown as soon as it
+        arrives, so a long history paints at once and fills in. Without `wait`, a refresh
+        already under way is enough (a periodic poll)."""
+        if self._member.username is None:
+            return self.state
+        if not self._lock.acquire(blocking=wait):
+            return self.state
+        try:
+            account, old = self._member.account, self.state
+            state = self._read(old, account)
+            if account != self._member.account:  # signed out meanwhile: not the next member's
+                return self.state
+            self.state = state
+        finally:
+            self._lock.release()
+        self._changed()
+        return state
+
+    def _read(self, old: HistoryState, account: str | None) -> HistoryState:
+        records: list[FileView] = []
+        cursor: str | None = None
+        try:
+            while True:
+                page = self._member.api().list_files(limit=HISTORY_PAGE, cursor=cursor)
+                records.extend(page.files)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+                if not old.loaded and account == self._member.account:  # the first paint
+                    self.state = _state(records, complete=False)
+                    self._changed()
+        except NotLoggedInError as exc:
+            self._member.session_ended()
+            return HistoryState(entries=old.entries, error=user_message(exc))
+        except MobileBackupError as exc:
+            offline = isinstance(exc, TransportError)
+            self.link = Link.OFFLINE if offline else Link.ERROR
+            self.link_message = user_message(exc)
+            return replace(old, error=user_message(exc))
+        self.link, self.link_message = Link.OK, None
+        return _state(records, complete=True)
+
+    def glance(self) -> Glance:
+        """The backup at a glance (the Back up screen's status card and the top bar)."""
+        h = self.state
+        snap = self._queue.snapshot()
+        return glance(
+            username=self._member.username,
+            member=h.member,
+            deployment=self._member.deployment,
+            on_pc=h.counts.on_pc,
+            waiting_for_pc=h.counts.waiting_for_pc,
+            failed=h.counts.failed + snap.failed,
+            to_upload=len(snap.items) - snap.finished,
+            loaded=h.loaded,
+            collected=h.collected,
+            link=self.link,
+            link_message=self.link_message,
+            now=datetime.now(UTC),
+        )
+
+    def needs_polling(self) -> bool:
+        """True while some file is in the cloud but not yet on the PC."""
+        return self.state.counts.waiting_for_pc > 0 or self._queue.snapshot().active
+
+
+def _state(records: Sequence[FileView], *, complete: bool) -> HistoryState:
+    entries = history(records)
+    return HistoryState(
+        entries=tuple(entries),
+        counts=count(entries),
+        loaded=True,
+        complete=complete,
+        pcs=household_pcs(entries),
+        collected=last_collected(entries),
+        member=next((r.owner_name for r in records if r.owner_name), None),
+    )

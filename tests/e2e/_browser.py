@@ -1,0 +1,113 @@
+"""The app in Debian's Chromium: the browser fixture's settings and the helpers the app's
+browser tests share (open a page with Flutter's accessibility tree on, type like a user,
+settled screenshots, sign in and out). Screenshots go to test-output/app/."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
+
+from mobile_backup.core import sha256_file
+from mobile_backup.local import LocalStack
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "app"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE: ViewportSize = {"width": 400, "height": 860}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+def _open(context: BrowserContext, url: str) -> Page:
+    page = context.new_page()
+    page.goto(url)
+    # Flutter web builds its accessibility tree only once asked to.
+    placeholder = page.locator("flt-semantics-placeholder")
+    placeholder.wait_for(state="attached", timeout=30_000)
+    placeholder.dispatch_event("click")
+    return page
+
+
+def _type(page: Page, label: str, text: str) -> None:
+    """Type into a Flutter text field like a user: focus it first, then enter the text.
+
+    Flutter swaps in its own editing element when a field gains focus; filling before that
+    can lose the text, so the test waits for the focus.
+    """
+    field = page.get_by_label(label, exact=True)
+    for _ in range(6):  # under load, Flutter may swap the element as it gains focus or text
+        field.click()
+        try:
+            expect(field).to_be_focused(timeout=5_000)
+            field.fill(text)
+            expect(field).to_have_value(text, timeout=5_000)
+            return
+        except AssertionError:
+            page.wait_for_timeout(500)  # let a screen that is still being drawn settle
+            continue
+    expect(field).to_have_value(text)
+
+
+_BUTTON_NAMES = """() => Array.from(document.querySelectorAll('flt-semantics[role=button]'))
+    .map(e => (e.getAttribute('aria-label') || e.textContent || '').trim())"""
+
+
+def _unnamed_buttons(page: Page) -> int:
+    """How many buttons on screen a screen reader could not name."""
+    names: list[str] = page.evaluate(_BUTTON_NAMES)
+    return sum(1 for n in names if not n)
+
+
+def _blank(png: bytes) -> bool:
+    from PIL import Image
+
+    low, high = Image.open(io.BytesIO(png)).convert("L").getextrema()
+    return bool(low == high)
+
+
+def _shot(page: Page, name: str) -> None:
+    """A screenshot once the canvas has painted and settled (three identical frames)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    frames: list[bytes] = []
+    for _ in range(60):
+        frames.append(page.screenshot())
+        if len(frames) >= 3 and len(set(frames[-3:])) == 1 and not _blank(frames[-1]):
+            break
+    (SHOTS / f"{name}.png").write_bytes(frames[-1])
+
+
+def _sign_in(page: Page, email: str, password: str) -> None:
+    _type(page, "Email", email)
+    _type(page, "Password", password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _sign_out(page: Page) -> None:
+    page.get_by_role("tab", name="Settings").click()
+    # A screen reader's tap: Playwright's hit test finds another card's semantics node on
+    # top of this button (Flutter's own hit testing does not), so a pointer click waits.
+    page.get_by_role("button", name="Sign out").dispatch_event("click")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=60_000)
+
+
+def _library_files(stack: LocalStack, sub: str) -> set[str]:
+    """What the library holds under this member's folder (their name, from the ledger)."""
+    from mobile_backup.aws import dynamodb_client
+    from mobile_backup.ledger import Ledger
+
+    ledger = Ledger(
+        dynamodb_client(stack.settings, component="test"), stack.settings.require("table")
+    )
+    folder = ledger.member_folder(sub)
+    if folder is None:  # nothing uploaded yet
+        return set()
+    return {sha256_file(p) for p in (stack.library / folder).rglob("*") if p.is_file()}

@@ -1,0 +1,207 @@
+"""A second factor at sign-in (issue 30): codes from an authenticator app, against the
+emulator's Cognito, which checks them (`MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP`) and asks a
+member without one to set it up where the pool requires it (`local/_emulator_fixes_cognito.py`).
+
+The CLI runs as a person runs it: in a process of its own, reading the key it prints before
+the code is typed. The codes are computed from that key as an authenticator app would
+(RFC 6238: HMAC-SHA1 of the 30-second step, six digits).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import settings_for
+from mobile_backup.aws import cognito_client
+from mobile_backup.client import (
+    Authenticator,
+    LoginError,
+    MfaRequiredError,
+    MfaSetupRequiredError,
+    TokenStore,
+)
+from mobile_backup.core import Settings, write_profile
+from mobile_backup.deploy import add_member
+from mobile_backup.local import profile_values, provision
+
+pytestmark = pytest.mark.integration
+
+PROFILE = "mfa"
+TEMP = "Temp-Password-1"
+OWN = "Own-Password-42"
+
+
+def totp(secret: str, *, at: float | None = None) -> str:
+    """The code an authenticator app shows for `secret` now (or at `at`)."""
+    key = base64.b32decode(secret.replace(" ", "") + "=" * (-len(secret.replace(" ", "")) % 8),
+                           casefold=True)  # fmt: skip
+    step = int((time.time() if at is None else at) // 30)
+    digest = hmac.new(key, step.to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset : offset + 4], "big") & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def fresh_code(secret: str) -> str:
+    """A code with at least two seconds of its 30 left (the emulator allows no drift)."""
+    if time.time() % 30 > 28:
+        time.sleep(30 - time.time() % 30 + 0.1)
+    return totp(secret)
+
+
+def pool_with(emulator: Any, mfa: str) -> Settings:
+    resources = provision(
+        endpoint_url=emulator.endpoint_url,
+        stack_name=f"m{uuid.uuid4().hex[:10]}",
+        parameters={"Mfa": mfa},
+    )
+    settings = settings_for(resources).model_copy(update={"profile": PROFILE})
+    write_profile(PROFILE, profile_values(settings))
+    return settings
+
+
+def member(settings: Settings, *, password: str | None = None) -> str:
+    email = f"m-{uuid.uuid4().hex[:8]}@example.com"
+    add_member(
+        cognito_client(settings, component="test"),
+        user_pool_id=settings.require("user_pool_id"),
+        email=email,
+        **({"password": password} if password else {"temporary_password": TEMP}),
+    )
+    return email
+
+
+class Cli:
+    """One CLI command, fed line by line as a person would type."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mobile_backup", "--profile", PROFILE, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.seen: list[str] = []
+
+    def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def read_until(self, pattern: str) -> re.Match[str]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+        raise AssertionError(f"never printed {pattern!r}: {''.join(self.seen)}")
+
+    def finish(self) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, "".join(self.seen) + out, err
+
+
+def test_a_required_second_factor_is_set_up_at_the_first_sign_in_then_asked_each_time(
+    emulator: Any,
+) -> None:
+    settings = pool_with(emulator, "required")
+    email = member(settings)
+    login = Cli("login", "--email", email, "--password-stdin")
+    login.type(TEMP)
+    login.type(OWN)
+    key = login.read_until(r"Key: ([A-Z2-7 ]+)").group(1)
+    assert login.seen[-2].strip(), "a QR code of the key comes first"
+    login.type(fresh_code(key))
+    code, out, err = login.finish()
+    assert code == 0, err
+    assert "Your new password is set." in out
+    assert "The authenticator app is set up" in out
+    assert f"Signed in as {email}" in out
+
+    # From now on every sign-in asks for the code, and only the right one signs in.
+    again = Cli("login", "--email", email, "--password-stdin")
+    again.type(OWN)
+    again.type("000000" if totp(key) != "000000" else "111111")
+    code, out, err = again.finish()
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "error: that is not the code your authenticator app shows now; enter the current one"
+    ]
+    right = Cli("login", "--email", email, "--password-stdin")
+    right.type(OWN)
+    right.type(fresh_code(key))
+    code, out, err = right.finish()
+    assert (code, err) == (0, "")
+    assert f"Signed in as {email}" in out
+
+
+def test_a_member_already_signed_up_is_asked_to_set_one_up_when_it_becomes_required(
+    emulator: Any, tmp_path: Path
+) -> None:
+    settings = pool_with(emulator, "required")
+    email = member(settings, password=OWN)
+    auth = Authenticator(settings=settings, store=TokenStore(tmp_path / "s.json"))
+    with pytest.raises(MfaSetupRequiredError) as asked:
+        auth.login(email, OWN)
+    challenge = asked.value.challenge
+    assert challenge.secret
+    assert challenge.otpauth_uri().startswith(
+        f"otpauth://totp/Mobile%20Backup:{email}?secret={challenge.secret}"
+    )
+    with pytest.raises(LoginError, match="six digits"):
+        auth.answer_mfa(challenge, "12345")  # refused before it reaches Cognito
+    tokens = auth.answer_mfa(challenge, fresh_code(challenge.secret))
+    assert tokens.username == email
+    assert auth.current() == tokens
+
+
+def test_an_optional_second_factor_is_turned_on_and_off_by_the_member(emulator: Any) -> None:
+    settings = pool_with(emulator, "optional")
+    email = member(settings, password=OWN)
+    login = Cli("login", "--email", email, "--password-stdin")
+    login.type(OWN)
+    code, out, err = login.finish()
+    assert code == 0, err  # optional, and not set up: no code asked
+
+    setup = Cli("mfa", "setup", "--code-stdin")
+    key = setup.read_until(r"Key: ([A-Z2-7 ]+)").group(1)
+    setup.type(fresh_code(key))
+    code, out, err = setup.finish()
+    assert code == 0, err
+    assert "every sign-in now asks for a code" in out
+
+    auth = Authenticator(settings=settings, store=TokenStore(settings.effective_state_dir / "x"))
+    with pytest.raises(MfaRequiredError) as asked:
+        auth.login(email, OWN)
+    assert not isinstance(asked.value, MfaSetupRequiredError)
+    auth.answer_mfa(asked.value.challenge, fresh_code(key))
+
+    off = Cli("mfa", "off")
+    code, out, err = off.finish()
+    assert code == 0, err
+    assert (
+        Authenticator(settings=settings, store=TokenStore(settings.effective_state_dir / "y"))
+        .login(email, OWN)
+        .username
+        == email
+    )
