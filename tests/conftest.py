@@ -7,12 +7,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from _agentkit import Cloud
 from mobile_backup.core import EMULATOR_KEY, INIT_TYPE_ENV, RECORD_CALLS_ENV, Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext
+
+    from mobile_backup.local import LocalStack
 
 EVENTS_DIR = Path(__file__).parent / "events"
 RECORD_ENV = RECORD_CALLS_ENV
@@ -194,3 +199,48 @@ def snapstart_init_env(settings: Settings, *fields: str) -> dict[str, str]:
     env.update({f"MOBILE_BACKUP_{name.upper()}": value for name, value in values.items()})
     env[INIT_TYPE_ENV] = "snap-start"
     return env
+
+
+# The end-to-end tests' browser: a fresh Chromium profile per test (Debian's
+# /usr/bin/chromium, never a downloaded browser) that may reach loopback only.
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import Route, sync_playwright
+
+    from _browser import CHROMIUM, CHROMIUM_ARGS, PHONE
+
+    assert CHROMIUM.exists(), "Debian's chromium is required: apt-get install chromium"
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh profile for every run
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=PHONE,
+        )
+        blocked: list[str] = []
+
+        def loopback_only(route: Route) -> None:
+            if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", loopback_only)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def quiet_stack(tmp_path: Path) -> Iterator[LocalStack]:
+    """The local stack without its PC agent: files stay 'waiting for your PC' until a test
+    starts one."""
+    from mobile_backup.local import LocalStack
+
+    with LocalStack(library=tmp_path / "library", poll_seconds=1, run_agent=False) as s:
+        yield s

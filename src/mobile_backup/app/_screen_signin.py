@@ -114,7 +114,7 @@ class SignInScreen:
         )
         if not self.sign_in_part.visible:
             self.join.show()
-        self.control = ft.Container(
+        form = ft.Container(
             alignment=ft.Alignment.TOP_CENTER,
             padding=ft.Padding.symmetric(vertical=40, horizontal=24),
             content=ft.Container(
@@ -134,6 +134,14 @@ class SignInScreen:
                 ),
             ),
         )
+        # A phone's screen (with its keyboard up) is shorter than the form at its longest
+        # (a new password, the authenticator's QR code and key, the code): it scrolls.
+        self.control = ft.Column(
+            [form],
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
 
     def refresh(self) -> None:
         """Nothing on this screen follows the controller's state."""
@@ -151,14 +159,17 @@ class SignInScreen:
         self.button.disabled = True
         self.busy.visible = True
         self.control.update()
+        next_field: ft.TextField | None = None  # where the member types next, brought into view
         try:
             await asyncio.to_thread(self._sign_in)
         except NewPasswordRequiredError:
+            next_field = self.new_password
             self.new_password.visible = self.rules.visible = True
             self.button.content = "Set password and sign in"
             self._show_error("This is a temporary password. Choose your own to finish signing in.")
         except MfaRequiredError as needed:
             self._ask_code(needed)
+            next_field = self.code
         except MobileBackupError as exc:
             self._show_error(user_message(exc))
         except Exception as exc:  # never a raw exception on screen
@@ -172,6 +183,8 @@ class SignInScreen:
             self.button.disabled = False
             self.busy.visible = False
         self.control.update()
+        if next_field is not None:  # on a phone the key and QR code push it off the screen
+            await next_field.focus()  # type: ignore[no-untyped-call]  # Flet: untyped
 
     def _sign_in(self) -> None:
         """The step the screen is at: the password (and a new one), or the code."""
@@ -210,7 +223,18 @@ class SignInScreen:
                     ],
                     alignment=ft.MainAxisAlignment.CENTER,
                 ),
-                ft.Text(f"Key: {grouped}", selectable=True, weight=ft.FontWeight.W_500),
+                ft.Text(f"Key: {grouped}", weight=ft.FontWeight.W_500),
+                # On the phone itself there is nothing to scan: the app opens the key.
+                ft.Row(
+                    [
+                        ft.TextButton(
+                            "Add to an authenticator app on this device",
+                            icon=ft.Icons.OPEN_IN_NEW,
+                            url=needed.challenge.otpauth_uri(),
+                        )
+                    ],
+                    alignment=ft.MainAxisAlignment.CENTER,
+                ),
             ]
             self.key.visible = True
         else:

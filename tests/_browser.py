@@ -13,7 +13,7 @@ from mobile_backup.core import sha256_file
 from mobile_backup.local import LocalStack
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "app"
+SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "app"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
