@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from mobile_backup.aws import AccessDeniedError, dynamodb_client, sqs_client
 from mobile_backup.cli import app, main
+from mobile_backup.client import Invite, read_invite
 from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.core import (
     EMULATOR_KEY,
@@ -274,6 +275,65 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
         ),
         {"StackName": stack_id},
     )
+    # Then the household's invite link goes into Cognito's invitation e-mail: a second update
+    # that sets only the InviteLink parameter, once the API and the app client exist.
+    link = Invite(
+        name="home",
+        api_url=outputs["ApiUrl"],
+        region="us-east-1",
+        user_pool_id=resources.user_pool_id,
+        client_id=resources.client_id,
+    ).link
+    given = [
+        {"ParameterKey": "AlarmEmail", "ParameterValue": "owner@example.com"},
+        {"ParameterKey": "MonthlyBudget", "ParameterValue": "15"},
+        {"ParameterKey": "ReservedConcurrency", "ParameterValue": "20"},
+    ]
+    created = stack(
+        "CREATE_COMPLETE",
+        stack_id,
+        Parameters=[*given, {"ParameterKey": "InviteLink", "ParameterValue": ""}],
+        Outputs=[{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+    )
+    for _ in range(2):  # is the link there yet; the update's own look at the stack
+        stubber.add_response("describe_stacks", created, {"StackName": "mb"})
+    update = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/c/2"
+    stubber.add_response(
+        "create_change_set",
+        {"Id": update, "StackId": stack_id},
+        {
+            "StackName": "mb",
+            "ChangeSetName": ANY,
+            "ChangeSetType": "UPDATE",
+            "TemplateURL": ANY,
+            "Parameters": [*given, {"ParameterKey": "InviteLink", "ParameterValue": link}],
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+            "Tags": [{"Key": "app", "Value": "mobile-backup"}, {"Key": "stack", "Value": "mb"}],
+            "Description": ANY,
+        },
+    )
+    stubber.add_response(
+        "describe_change_set",
+        {"Status": "CREATE_COMPLETE", "Changes": [{"Type": "Resource"}]},
+        {"ChangeSetName": update},
+    )
+    done = stack_events(stack_id, ("mb", "CREATE_COMPLETE"))
+    stubber.add_response("describe_stack_events", done, {"StackName": stack_id})
+    stubber.add_response("execute_change_set", {}, {"ChangeSetName": update})
+    stubber.add_response(
+        "describe_stack_events",
+        stack_events(stack_id, ("mb", "CREATE_COMPLETE"), ("mb", "UPDATE_COMPLETE")),
+        {"StackName": stack_id},
+    )
+    stubber.add_response(
+        "describe_stacks",
+        stack(
+            "UPDATE_COMPLETE",
+            stack_id,
+            Outputs=[{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+        ),
+        {"StackName": stack_id},
+    )
     lambda_client = boto3.client(
         "lambda", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
     )
@@ -303,7 +363,14 @@ def test_deploy_uploads_creates_the_stack_and_writes_the_profile_clients_use(
     assert result.exit_code == 0, result.output
     quota.assert_no_pending_responses()
     assert "Lambda: each function reserves (and is capped at) 20" in result.output
-    assert "Stack mb is CREATE_COMPLETE" in result.output
+    assert "Stack mb is UPDATE_COMPLETE" in result.output
+    # What the e-mail carries is public only, and a member's app reads it.
+    mailed = read_invite(link)
+    assert (mailed.api_url, mailed.user_pool_id, mailed.email) == (
+        outputs["ApiUrl"],
+        resources.user_pool_id,
+        None,
+    )
     assert "Lambda package:" in result.output
     assert "subscription confirmation" in result.output
     assert outputs["AgentPolicyArn"] in result.output
@@ -485,7 +552,8 @@ def test_users_add_without_a_password_lets_cognito_mail_one(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "owner-secret")
     result = CliRunner().invoke(app, ["--profile", "aws", "users", "add", "bob@example.com"])
     assert result.exit_code == 0, result.output
-    assert "FORCE_CHANGE_PASSWORD" in result.output
+    assert "must choose a password at their first sign-in" in result.output
+    assert "FORCE_CHANGE_PASSWORD" not in result.output
     assert "e-mailed them a temporary password" in result.output
     assert "Temporary password" not in result.output
 

@@ -813,3 +813,42 @@ def test_every_checkov_finding_left_is_skipped_with_its_reason(template: dict[st
         assert set(skip) == {"id", "comment"}, logical_id
         assert skip["id"].startswith("CKV_AWS_"), logical_id
         assert len(skip["comment"].split()) >= 8, (logical_id, skip)
+
+
+@pytest.mark.parametrize("with_link", [True, False])
+def test_the_invitation_mail_carries_the_password_and_the_invite_link(
+    template: dict[str, Any], with_link: bool
+) -> None:
+    """Cognito refuses an invitation message without {username} and {####}; with the
+    InviteLink parameter set (as deploy sets it) the member also gets the household's link."""
+    import re
+
+    from mobile_backup.client import Invite, read_invite
+
+    link = Invite(
+        name="home",
+        api_url="https://abc123.execute-api.eu-west-1.amazonaws.com",
+        region="eu-west-1",
+        user_pool_id="eu-west-1_AbC123",
+        client_id="3abc",
+    ).link
+    parameter = template["Parameters"]["InviteLink"]
+    assert re.fullmatch(parameter["AllowedPattern"], link)
+    assert not re.fullmatch(parameter["AllowedPattern"], link.replace("https", "http", 1))
+    message = resolve(
+        props(template, "UserPool")["AdminCreateUserConfig"]["InviteMessageTemplate"],
+        params={"InviteLink": link if with_link else ""},
+        pseudo={"AWS::StackName": "home"},
+        refs={},
+        attrs={},
+        conditions={"HasInviteLink": with_link},
+    )
+    body = message["EmailMessage"]
+    assert "{username}" in body
+    assert "{####}" in body
+    assert "home" in message["EmailSubject"]
+    if with_link:
+        (href,) = re.findall(r'href="([^"]+)"', body)
+        assert read_invite(href) == read_invite(link)
+    else:
+        assert "http" not in body

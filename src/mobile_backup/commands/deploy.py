@@ -6,6 +6,7 @@ import enum
 import hashlib
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mobile_backup.commands._common import (
+    deployment_name,
     err,
     human,
     out,
@@ -276,6 +278,7 @@ def _deploy(
     path = write_deploy_profile(
         profile_name, result.outputs, stack_name=stack, aws_profile=agent_aws_profile
     )
+    result = _put_invite_link_in_mail(deployer, result, url, parameters, profile_name)
     if result.changed:
         out.print(f"[bold green]Stack {stack} is {result.status}[/] ({result.planned} changes).")
     else:
@@ -286,6 +289,39 @@ def _deploy(
             f"AWS mailed {parameters['AlarmEmail']} a subscription confirmation: follow its "
             "link, or no alarm will reach you."
         )
+
+
+def _put_invite_link_in_mail(
+    deployer: Any, result: Any, template_url: str, parameters: dict[str, str], profile_name: str
+) -> Any:
+    """Cognito's invitation e-mail carries the household's invite link (without the member's
+    e-mail: the message is the pool's, the same for everyone). The link names the API and
+    the app client, which the template cannot give the pool it depends on, so a second,
+    small update sets it once the first has made them; a deployment whose link is already
+    in place is not touched."""
+    from mobile_backup.client import Invite
+    from mobile_backup.core import load_settings
+
+    link = Invite.for_deployment(
+        load_settings(profile_name), email=None, name=deployment_name(profile_name)
+    ).link
+    current = deployer.describe(result.stack_name) or {}
+    if any(
+        p["ParameterKey"] == "InviteLink" and p.get("ParameterValue") == link
+        for p in current.get("Parameters", [])
+    ):
+        return result
+    with _event_progress() as progress:
+        view = _StackProgress(progress, "putting the invite link in the invitation e-mail…")
+        second = deployer.deploy(
+            stack_name=result.stack_name,
+            template_url=template_url,
+            parameters={**parameters, "InviteLink": link},
+            tags={"app": "mobile-backup", "stack": result.stack_name},
+            on_event=view.event,
+            on_plan=view.plan,
+        )
+    return replace(second, changed=True, planned=result.planned + second.planned)
 
 
 def _choose_reserved_concurrency(session: Any, stack: str, parameters: dict[str, str]) -> None:
