@@ -7,8 +7,10 @@ live in `mobile_backup.commands`, one module per area; this module assembles the
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,16 +22,48 @@ from mobile_backup.commands import app as app_cmd
 from mobile_backup.commands import cost as cost_cmd
 from mobile_backup.commands import deploy as deploy_cmd
 from mobile_backup.commands._common import ProfileOpt, err, out, safe, state
-from mobile_backup.core import MobileBackupError, redact_handlers
+from mobile_backup.core import ConfigError, MobileBackupError, redact_handlers
 
 # Typer labels every argument with its Python type (`PATH <list[Path]>`); the metavar and
 # the help say it better, for people.
 typer.core.TyperArgument.display_type_rich = lambda self, ctx: ""  # type: ignore[method-assign]
 
+
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _log_to(path: Path, level: int, fmt: str) -> None:
+    """Append the log to `path` too; the terminal keeps its own level."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if handler.level == logging.NOTSET:
+            handler.setLevel(root.level)
+    try:
+        handler = logging.FileHandler(path.expanduser(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--log-file: cannot write {path}: {exc.strerror or exc}") from None
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(min(root.level, level))
+
+
+def help_when_bare(ctx: typer.Context) -> None:
+    """A command group run with no command: its help, exit 0."""
+    if ctx.invoked_subcommand is None:
+        out.print(ctx.get_help(), markup=False, highlight=False)
+        raise typer.Exit(0)
+
+
 app = typer.Typer(
     name="mobile-backup",
     help="Back up a phone's photos and videos to your own PC through your own AWS account.",
-    no_args_is_help=True,
+    # Bare, it shows its help and exits 0: help asked for is not a usage error (exit 2).
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
     # `mobile-backup --install-completion` (bash, zsh, fish, PowerShell).
     add_completion=True,
@@ -37,19 +71,21 @@ app = typer.Typer(
     # `-h` as well, as people type it (subcommands inherit it from this context).
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(local.app, name="local", no_args_is_help=True)
-app.add_typer(agent.app, name="agent", no_args_is_help=True)
-app.command()(local.demo)
-app.command()(account.login)
+app.add_typer(local.app, name="local", invoke_without_command=True, callback=help_when_bare)
+app.add_typer(agent.app, name="agent", invoke_without_command=True, callback=help_when_bare)
+app.command(short_help="Back up sample media end to end on the local stack.")(local.demo)
+app.command(short_help="Sign in, or join a household (--invite).")(account.login)
 app.command()(account.logout)
-app.command()(upload.upload)
-app.command()(account.status)
-app.command(name="free-up")(free.free_up)
-app.command(name="app")(app_cmd.app)
-app.command()(deploy_cmd.deploy)
-app.add_typer(users.app, name="users", no_args_is_help=True)
-app.add_typer(mfa.app, name="mfa", no_args_is_help=True)
-app.command()(cost_cmd.cost)
+app.command(short_help="Back up photos and videos (files or folders).")(upload.upload)
+app.command(short_help="What the ledger knows about your files.")(account.status)
+app.command(name="free-up", short_help="Delete from this device what the PCs hold, verified.")(
+    free.free_up
+)
+app.command(name="app", short_help="Open the Mobile Backup app.")(app_cmd.app)
+app.command(short_help="Deploy or update the stack in your AWS account.")(deploy_cmd.deploy)
+app.add_typer(users.app, name="users", invoke_without_command=True, callback=help_when_bare)
+app.add_typer(mfa.app, name="mfa", invoke_without_command=True, callback=help_when_bare)
+app.command(short_help="Estimate the monthly AWS bill.")(cost_cmd.cost)
 
 
 def _version(value: bool) -> None:
@@ -60,6 +96,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     profile: ProfileOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
     quiet: Annotated[
@@ -73,16 +110,34 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            case_sensitive=False,
+            help="How much to log (default: warning; info with -v; info into --log-file).",
+        ),
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            dir_okay=False,
+            help="Also append the log to FILE (for long runs), at --log-level or info.",
+        ),
+    ] = None,
 ) -> None:
     state.profile = profile
     state.verbose = verbose
     state.quiet = quiet
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    terminal = logging.getLevelNamesMapping()[log_level.value.upper()] if log_level else None
+    if terminal is None:
+        terminal = logging.INFO if verbose else logging.WARNING
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=terminal, format=fmt, stream=sys.stderr)
+    if log_file is not None:
+        _log_to(log_file, min(terminal, logging.INFO) if log_level is None else terminal, fmt)
     redact_handlers()  # `-v` shows requests, never the credentials in presigned URLs
+    help_when_bare(ctx)
 
 
 _GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})

@@ -66,7 +66,7 @@ def test_an_invited_member_chooses_a_password_at_first_sign_in(
     assert weak.returncode == 1
     assert weak.stderr.strip().splitlines() == [
         "error: the password needs at least 10 characters, with a lower-case letter, an "
-        "upper-case letter and a number"
+        "upper-case letter and a number; nothing was changed (run login again)"
     ]
     assert _members()["kim@example.com"] == "FORCE_CHANGE_PASSWORD"
 
@@ -83,10 +83,16 @@ def test_an_invited_member_chooses_a_password_at_first_sign_in(
     assert json.loads(status.stdout)["total"] == 0  # Kim's own, empty ledger
 
     # From now on the member's own password is the one.
+    # (a long run's log goes to a file: info there, the terminal stays quiet; no secrets)
+    log = tmp_path / "cli.log"
     again = _cli(
-        "login", "--email", "kim@example.com", "--password-stdin", stdin="Kim-Own-Password-9\n"
-    )
-    assert again.returncode == 0, again.stderr
+        "--log-file", str(log), "login", "--email", "kim@example.com", "--password-stdin",
+        stdin="Kim-Own-Password-9\n",
+    )  # fmt: skip
+    assert (again.returncode, again.stderr) == (0, "")
+    logged = log.read_text(encoding="utf-8")
+    assert "INFO mobile_backup.client._auth: signed in as kim@example.com" in logged
+    assert "Kim-Own-Password-9" not in logged
 
     # Named at the first upload: the folder is "kim", not an id.
     assert _folders()["kim@example.com"] is None
@@ -97,6 +103,10 @@ def test_an_invited_member_chooses_a_password_at_first_sign_in(
     assert _folders()["kim@example.com"] == "kim"
     assert "kim" in _cli("users", "list").stdout
 
+    kept = _cli("users", "remove", "kim@example.com", stdin="n\n")  # answered "no"
+    assert (kept.returncode, kept.stderr) == (0, "")
+    assert "Nothing removed: kim@example.com is still a member." in kept.stdout
+    assert "kim@example.com" in _members()
     removed = _cli("users", "remove", "kim@example.com", "--yes")
     assert removed.returncode == 0, removed.stderr
     assert "kim@example.com" not in _members()

@@ -233,6 +233,7 @@ def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str
         (("upload", str(tmp_path / "missing.jpg")), "no such file or folder"),
         (("upload", str(tmp_path / "x[/b]")), "x[/b]"),
         (("status",), "setting 'api_url' is not configured"),
+        (("--log-file", str(a_file / "x.log"), "cost"), "--log-file: cannot write"),
     ]
     for args, expected in cases:
         result = _cli(*args, env=cli_env)
@@ -284,3 +285,28 @@ def test_errors_name_the_profiles_and_the_exact_command_to_run(cli_env: dict[str
     not_signed_in = _cli("status", "--profile", "home", env=cli_env)
     assert not_signed_in.returncode == 1
     assert "run `mobile-backup --profile home login`" in " ".join(not_signed_in.stderr.split())
+
+
+def test_agent_install_without_starting_says_how_to_start_it_and_about_logging_out(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    units = tmp_path / "units"
+    units.mkdir()
+    library = tmp_path / "Photos library"
+    result = _cli(
+        "agent", "install", "--no-start", "--dest", str(units), "--library", str(library),
+        env=cli_env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Installed systemd service: {units / 'mobile-backup-agent.service'}"
+    assert lines[1:4] == [
+        "Not started (--no-start). To start it, run:",
+        "  systemctl --user daemon-reload",
+        "  systemctl --user enable --now mobile-backup-agent.service",
+    ]
+    assert lines[4].startswith("note: a user service stops when you log out")
+    assert "loginctl enable-linger" in lines[4]
+    unit = (units / "mobile-backup-agent.service").read_text(encoding="utf-8")
+    (start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert start.endswith(f'agent run --library "{library}"'), start

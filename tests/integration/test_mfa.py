@@ -205,3 +205,105 @@ def test_an_optional_second_factor_is_turned_on_and_off_by_the_member(emulator: 
         .username
         == email
     )
+
+
+# The first sign-in's own password (issue 31) -----------------------------------------------
+
+
+def test_a_weak_new_password_is_refused_in_words_and_asked_for_again_on_a_terminal(
+    emulator: Any,
+) -> None:
+    """At a terminal (getpass reads the terminal itself, so the CLI runs on a pseudo-terminal):
+    a weak password is refused before "again" is asked, a mismatch is asked again too, and
+    the member is not sent back to the e-mail."""
+    import fcntl
+    import pty
+    import termios
+
+    settings = pool_with(emulator, "off")
+    email = member(settings)
+    primary, secondary = pty.openpty()
+
+    def own_terminal() -> None:  # the pseudo-terminal becomes the CLI's /dev/tty
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mobile_backup", "--profile", PROFILE, "login", "--email", email],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
+        preexec_fn=own_terminal,
+    )
+    os.close(secondary)
+    seen = everything = ""
+
+    def answer(prompt: str, line: str) -> None:
+        nonlocal seen, everything
+        deadline = time.monotonic() + 60
+        while prompt not in seen and time.monotonic() < deadline:
+            try:
+                chunk = os.read(primary, 4096).decode(errors="replace")
+            except OSError:
+                break
+            seen += chunk
+            everything += chunk
+        assert prompt in seen, seen
+        seen = seen[seen.index(prompt) + len(prompt) :]
+        os.write(primary, (line + "\n").encode())
+
+    answer("Password: ", TEMP)
+    answer("New password: ", "short")
+    answer("New password: ", OWN)
+    answer("New password again: ", OWN + "x")
+    answer("New password: ", OWN)
+    answer("New password again: ", OWN)
+    transcript = seen
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        transcript += chunk.decode(errors="replace")
+    assert proc.wait(timeout=60) == 0, everything + transcript
+    os.close(primary)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", everything + transcript)  # the terminal's bold
+    assert f"Signed in as {email}" in plain
+    refusals = [line.strip() for line in plain.splitlines() if line.endswith("try again.")]
+    assert refusals == [
+        "the password needs at least 10 characters, with a lower-case letter, an upper-case "
+        "letter and a number: try again.",
+        "the two new passwords differ: try again.",
+    ]
+
+
+def test_standard_input_gives_one_try_per_line_and_ends_with_one_line_when_none_is_left(
+    emulator: Any,
+) -> None:
+    settings = pool_with(emulator, "off")
+    email = member(settings)
+    login = Cli("login", "--email", email, "--password-stdin")
+    login.type(TEMP)
+    login.type("alllowercase-but-long")
+    login.type(OWN)
+    code, out, err = login.finish()
+    assert code == 0, err
+    assert err.strip().splitlines() == [
+        "the password needs at least 10 characters, with a lower-case letter, an upper-case "
+        "letter and a number: trying the next line."
+    ]
+    assert "Your new password is set." in out
+
+    other = member(settings)
+    login = Cli("login", "--email", other, "--password-stdin")
+    login.type(TEMP)
+    login.type("weak")
+    code, out, err = login.finish()  # standard input ends: nothing more to try
+    assert code != 0
+    assert err.strip().splitlines()[-1] == (
+        "error: the password needs at least 10 characters, with a lower-case letter, an "
+        "upper-case letter and a number; nothing was changed (run login again)"
+    )

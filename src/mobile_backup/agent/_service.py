@@ -46,12 +46,18 @@ class ServicePlan:
     disable: tuple[tuple[str, ...], ...]
 
 
-def agent_command(*, profile: str | None, python: str | None = None) -> list[str]:
-    """The service's command line: this interpreter running the agent."""
+def agent_command(
+    *, profile: str | None, python: str | None = None, library: Path | None = None
+) -> list[str]:
+    """The service's command line: this interpreter running the agent (into `library`
+    when given, else the profile's)."""
     argv = [python or sys.executable, "-m", "mobile_backup"]
     if profile:
         argv += ["--profile", profile]
-    return [*argv, "agent", "run"]
+    argv += ["agent", "run"]
+    if library is not None:
+        argv += ["--library", str(library)]
+    return argv
 
 
 # systemd -----------------------------------------------------------------------------------
@@ -109,6 +115,7 @@ def systemd_plan(
     unit_dir: Path | None = None,
     python: str | None = None,
     user: str | None = None,
+    library_option: Path | None = None,
 ) -> ServicePlan:
     if unit_dir is None:
         if system:
@@ -118,7 +125,7 @@ def systemd_plan(
             unit_dir = Path(base) / "systemd" / "user"
     scope = () if system else ("--user",)
     content = systemd_unit(
-        command=agent_command(profile=profile, python=python),
+        command=agent_command(profile=profile, python=python, library=library_option),
         config_file=config_file,
         description=f"Mobile Backup agent (files photos and videos into {library})",
         system=system,
@@ -166,6 +173,7 @@ def launchd_plan(
     agents_dir: Path | None = None,
     python: str | None = None,
     uid: int | None = None,
+    library_option: Path | None = None,
 ) -> ServicePlan:
     agents_dir = agents_dir or Path.home() / "Library" / "LaunchAgents"
     path = agents_dir / f"{LAUNCHD_LABEL}.plist"
@@ -174,7 +182,7 @@ def launchd_plan(
         kind="launchd",
         path=path,
         content=launchd_plist(
-            command=agent_command(profile=profile, python=python),
+            command=agent_command(profile=profile, python=python, library=library_option),
             config_file=config_file,
             log_dir=log_dir,
         ),

@@ -63,6 +63,11 @@ def load_profile(**overrides: Any) -> Settings:
     return load_settings(state.profile, **overrides)
 
 
+def deployment_name(profile_name: str) -> str:
+    """What a deployment is called in invites and on members' devices: its profile's name."""
+    return "household" if profile_name == "default" else profile_name
+
+
 def human(n: float) -> str:
     """Bytes as a person reads them: 1234567 → "1.2 MB" (decimal units, as disks are sold)."""
     from rich.filesize import decimal

@@ -24,6 +24,7 @@ from mobile_backup.commands._common import (
 from mobile_backup.core import InvalidInputError
 
 if TYPE_CHECKING:
+    from mobile_backup.client import Authenticator
     from mobile_backup.core.wire import FileView
 
 
@@ -80,13 +81,8 @@ def login(
         except NewPasswordRequiredError:
             if not password_stdin:
                 err.print(f"This is a temporary password. Choose your own ({password_rules()}).")
-            new = _read_password("New password: ", password_stdin)
-            if not password_stdin and getpass.getpass("New password again: ") != new:
-                raise InvalidInputError(
-                    "the two new passwords differ; nothing was changed"
-                ) from None
             try:
-                auth.login(email, password, new_password=new)
+                _choose_password(auth, email, password, from_stdin=password_stdin)
             except MfaRequiredError:
                 out.print("Your new password is set.")  # a second factor comes next
                 raise
@@ -94,6 +90,43 @@ def login(
     except MfaRequiredError as needed:
         mfa.answer(auth, needed, from_stdin=password_stdin)
     out.print(f"Signed in as [bold]{safe(email)}[/] (profile {safe(cfg.profile)}).")
+
+
+NEW_PASSWORD_TRIES = 3
+
+
+def _choose_password(auth: Authenticator, email: str, temporary: str, *, from_stdin: bool) -> None:
+    """Ask for the member's own password until one meets the rules (checked here before
+    the pool is asked, and before "again"), up to three times; standard input gives one
+    try per line."""
+    from mobile_backup.client import LoginError
+    from mobile_backup.core import password_problem
+
+    pending: str | None = None  # why the last one was refused
+    for _ in range(NEW_PASSWORD_TRIES):
+        if pending and not from_stdin:
+            err.print(f"{pending}: try again.", highlight=False)
+        new = _read_password("New password: ", from_stdin)
+        if from_stdin:
+            if not new:  # standard input has no more lines
+                raise InvalidInputError(
+                    f"{pending or 'standard input gave no new password'}; nothing was changed "
+                    "(run login again)"
+                )
+            if pending:
+                err.print(f"{pending}: trying the next line.", highlight=False)
+        pending = password_problem(new)
+        if pending is None and not from_stdin and getpass.getpass("New password again: ") != new:
+            pending = "the two new passwords differ"
+        if pending is None:
+            try:
+                auth.login(email, temporary, new_password=new)
+                return
+            except LoginError as exc:
+                if exc.code != "weak_password":
+                    raise
+                pending = str(exc)
+    raise InvalidInputError(f"{pending}; nothing was changed (run login again)")
 
 
 def _read_password(prompt: str, from_stdin: bool) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import shlex
 import signal
 import sys
 import threading
@@ -61,7 +63,7 @@ def _library(cfg: Settings) -> Path:
     return library_root(cfg)
 
 
-@app.command("run")
+@app.command("run", short_help="Collect uploads into the library until stopped.")
 def agent_run(
     library: LibraryOpt = None,
     pc: PcOpt = None,
@@ -162,7 +164,7 @@ class _Runner:
             raise self._error
 
 
-@app.command("status")
+@app.command("status", short_help="Queues, last success, files today, disk space.")
 def agent_status(library: LibraryOpt = None, pc: PcOpt = None, as_json: JsonOpt = False) -> None:
     """Queue and dead-letter depth, last success, files today, disk free, last error.
 
@@ -216,7 +218,7 @@ def agent_status(library: LibraryOpt = None, pc: PcOpt = None, as_json: JsonOpt 
         raise typer.Exit(1)
 
 
-@app.command("reconcile")
+@app.command("reconcile", short_help="Fetch every file this PC lacks.")
 def agent_reconcile(
     library: LibraryOpt = None,
     pc: PcOpt = None,
@@ -285,9 +287,11 @@ def agent_reconcile(
         raise typer.Exit(1)
 
 
-@app.command("register")
+@app.command("register", short_help="Give another PC its own queue.")
 def agent_register(
-    name: Annotated[str, typer.Argument(help="This PC's name, e.g. laptop (a-z, 0-9, '-').")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="This PC's name, e.g. laptop (a-z, 0-9, '-').")
+    ],
 ) -> None:
     """Give another PC its own queue, so that it too receives every file.
 
@@ -308,7 +312,6 @@ def agent_register(
 
 def _run_command(cfg: Settings, pc_name: str) -> str:
     """`agent run` as it works pasted: the profile, the PC and a library of its own."""
-    import shlex
 
     base = cfg.library.expanduser() if cfg.library else Path.home() / "Mobile Backup"
     library = base.with_name(f"{base.name}-{pc_name}")
@@ -319,7 +322,7 @@ def _run_command(cfg: Settings, pc_name: str) -> str:
     return safe(shlex.join(parts))
 
 
-@app.command("pcs")
+@app.command("pcs", short_help="The household's PCs and their libraries.")
 def agent_pcs(as_json: JsonOpt = False) -> None:
     """The household's PCs: which library each fills, and when it was last seen."""
     cfg = load_profile()
@@ -354,7 +357,7 @@ def pc_registry(cfg: Settings) -> PcRegistry:
     return registry(cfg)
 
 
-@app.command("redrive")
+@app.command("redrive", short_help="Send dead-lettered files back to their PC.")
 def agent_redrive(
     limit: Annotated[int | None, typer.Option(min=1, help="Move at most this many.")] = None,
 ) -> None:
@@ -388,7 +391,7 @@ DirOpt = Annotated[
 ]
 
 
-def _plan(system: bool, directory: Path | None) -> Any:
+def _plan(system: bool, directory: Path | None, library: Path | None = None) -> Any:
     from mobile_backup.agent import launchd_plan, systemd_plan
 
     if directory is not None and directory.exists() and not directory.is_dir():
@@ -398,7 +401,9 @@ def _plan(system: bool, directory: Path | None) -> Any:
             f"--dest takes a folder, and {directory} looks like a file name: the unit is "
             "written inside the folder under its standard name"
         )
-    cfg = load_profile()
+    if library is not None:
+        library = library.expanduser().resolve()
+    cfg = load_profile(**({"library": library} if library is not None else {}))
     root = _library(cfg)
     if sys.platform == "darwin":
         return launchd_plan(
@@ -406,6 +411,7 @@ def _plan(system: bool, directory: Path | None) -> Any:
             config_file=config_file_path().resolve(),
             log_dir=root / ".mobile-backup" / "logs",
             agents_dir=directory,
+            library_option=library,
         )
     return systemd_plan(
         profile=state.profile,
@@ -413,13 +419,24 @@ def _plan(system: bool, directory: Path | None) -> Any:
         library=root,
         system=system,
         unit_dir=directory,
+        library_option=library,
     )
 
 
-@app.command("install")
-def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt = None) -> None:
+@app.command("install", short_help="Run the agent as a service (starts with the PC).")
+def agent_install(
+    system: ScopeOpt = False,
+    start: StartOpt = True,
+    dest: DirOpt = None,
+    library: LibraryOpt = None,
+) -> None:
     """Run the agent as a service: Windows service, systemd unit or launchd agent."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
+        if library is not None:
+            raise ConfigError(
+                "the Windows service files into the profile's library: set `library` in the "
+                "profile instead of --library"
+            )
         from mobile_backup.agent import Pywin32Api, install_windows_service
 
         load_profile()  # a broken profile fails here, not in the service
@@ -433,12 +450,19 @@ def agent_install(system: ScopeOpt = False, start: StartOpt = True, dest: DirOpt
         return
     from mobile_backup.agent import install_service as install
 
-    plan = _plan(system, dest)
+    plan = _plan(system, dest, library)
     install(plan, start=start)
     out.print(f"Installed {plan.kind} service: {safe(plan.path)}")
     if not start:
+        out.print("Not started (--no-start). To start it, run:")
         for argv in plan.enable:
-            out.print(f"  start it with: {safe(' '.join(argv))}", highlight=False)
+            out.print(f"  {safe(shlex.join(argv))}", highlight=False)
+    if plan.kind == "systemd" and not system:
+        out.print(
+            "note: a user service stops when you log out; to keep it collecting while nobody "
+            f"is logged in: loginctl enable-linger {safe(getpass.getuser())}",
+            highlight=False,
+        )
 
 
 @app.command("uninstall")

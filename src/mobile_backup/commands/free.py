@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 def free_up(
     paths: Annotated[
-        list[Path], typer.Argument(help="Folders or files (e.g. the phone's DCIM folder).")
+        list[Path],
+        typer.Argument(metavar="PATH", help="Folders or files (e.g. the phone's DCIM folder)."),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only list what would go and why the rest stays.")

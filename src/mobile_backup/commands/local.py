@@ -53,7 +53,7 @@ def _demo_json(report: DemoReport, *, kept: bool) -> dict[str, Any]:
     }
 
 
-@app.command("up")
+@app.command("up", short_help="Run the whole system here until stopped (Ctrl+C).")
 def local_up(
     library: Annotated[Path, typer.Option(help="Where the agent files photos (a folder).")] = Path(
         "mobile-backup-demo/library"

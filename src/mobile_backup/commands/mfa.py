@@ -17,7 +17,10 @@ from mobile_backup.commands._common import err, load_profile, out, safe
 if TYPE_CHECKING:
     from mobile_backup.client import Authenticator, MfaRequiredError
 
-app = typer.Typer(help="A code from an authenticator app at every sign-in (where offered).")
+app = typer.Typer(
+    help="A code from an authenticator app at every sign-in (where offered).",
+    short_help="Authenticator-app codes at sign-in.",
+)
 
 
 def print_qr(text: str) -> None:
@@ -57,7 +60,7 @@ def answer(auth: Authenticator, needed: MfaRequiredError, *, from_stdin: bool) -
         out.print("The authenticator app is set up: sign-ins now ask for its code.")
 
 
-@app.command()
+@app.command(short_help="Ask for an authenticator app's code at your sign-ins.")
 def setup(
     code_stdin: bool = typer.Option(
         False, "--code-stdin", help="Read the app's code from standard input (for scripts)."
@@ -79,7 +82,7 @@ def setup(
     out.print("Done: every sign-in now asks for a code from your authenticator app.")
 
 
-@app.command()
+@app.command(short_help="Stop asking you for a code at sign-in.")
 def off() -> None:
     """Stop asking for a code at sign-in (where the deployment leaves it optional)."""
     from mobile_backup.client import Authenticator

@@ -11,13 +11,14 @@ from rich.table import Table
 from mobile_backup.commands._common import (
     USERS_SCHEMA,
     JsonOpt,
+    deployment_name,
     err,
     load_profile,
     out,
     print_json,
     safe,
 )
-from mobile_backup.core import ConfigError, InvalidInputError, Settings
+from mobile_backup.core import ConfigError, InvalidInputError, MobileBackupError, Settings
 
 app = typer.Typer(help="Household members: who may back up to this deployment.")
 
@@ -31,9 +32,11 @@ NameOpt = Annotated[
 ]
 
 
-@app.command("add")
+@app.command("add", short_help="Add a member and print their invite.")
 def users_add(
-    email: Annotated[str, typer.Argument(help="The member's e-mail (their sign-in name).")],
+    email: Annotated[
+        str, typer.Argument(metavar="EMAIL", help="The member's e-mail (their sign-in name).")
+    ],
     password_stdin: Annotated[
         bool,
         typer.Option(
@@ -69,7 +72,7 @@ def users_add(
         password=password,
         temporary_password=temporary,
     )
-    out.print(f"Added [bold]{safe(member.email)}[/] (id {member.sub}, {member.status}).")
+    out.print(f"Added [bold]{safe(member.email)}[/] (id {member.sub}; {_status(member.status)}).")
     if temporary is not None:
         out.print(
             f"Temporary password: [bold]{temporary}[/] (the local stack sends no e-mail: hand "
@@ -80,9 +83,9 @@ def users_add(
     _print_invite(cfg, member.email, name)
 
 
-@app.command("invite")
+@app.command("invite", short_help="Send a member their invite again.")
 def users_invite(
-    email: Annotated[str, typer.Argument(help="The member's e-mail.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The member's e-mail.")],
     name: NameOpt = None,
 ) -> None:
     """Send a member their invite again: the link (and its QR code), and, if they have not
@@ -114,7 +117,11 @@ def _print_invite(cfg: Settings, email: str, name: str | None) -> None:
     from mobile_backup.client import Invite
     from mobile_backup.commands.mfa import print_qr
 
-    invite = Invite.for_deployment(cfg, email=email, name=name or _deployment_name(cfg))
+    try:
+        invite = Invite.for_deployment(cfg, email=email, name=name or deployment_name(cfg.profile))
+    except MobileBackupError as exc:  # a profile without the API's settings: no link to give
+        err.print(f"note: no invite printed: {safe(exc)}", highlight=False)
+        return
     out.print("Their invite (send it to them; it holds no password or key):")
     out.print(invite.link, markup=False, highlight=False)
     sys.stdout.flush()
@@ -125,11 +132,7 @@ def _print_invite(cfg: Settings, email: str, name: str | None) -> None:
     )
 
 
-def _deployment_name(cfg: Settings) -> str:
-    return "household" if cfg.profile == "default" else cfg.profile
-
-
-@app.command("list")
+@app.command("list", short_help="The members, their status and library folders.")
 def users_list(as_json: JsonOpt = False) -> None:
     """List the household members of the deployment selected with --profile."""
     from mobile_backup.aws import cognito_client
@@ -165,10 +168,23 @@ def users_list(as_json: JsonOpt = False) -> None:
     for column in ("e-mail", "library folder", "status", "added"):
         table.add_column(column)
     for m in members:
-        status = "must choose a password" if m.status == "FORCE_CHANGE_PASSWORD" else m.status
         folder = folders.get(m.sub) or "(named at their first upload)"
-        table.add_row(safe(m.email), safe(folder), status.lower(), (m.created or "")[:10])
+        table.add_row(safe(m.email), safe(folder), _status(m.status), (m.created or "")[:10])
     out.print(table)
+
+
+_STATUS_WORDS = {
+    "FORCE_CHANGE_PASSWORD": "must choose a password at their first sign-in",
+    "CONFIRMED": "signed in",
+    "RESET_REQUIRED": "must reset their password",
+    "UNCONFIRMED": "not confirmed yet",
+    "EXTERNAL_PROVIDER": "signs in elsewhere",
+}
+
+
+def _status(cognito_status: str) -> str:
+    """Cognito's account status in words (its raw name for a status this does not know)."""
+    return _STATUS_WORDS.get(cognito_status, cognito_status.lower().replace("_", " "))
 
 
 def _folders(cfg: Settings) -> dict[str, str]:
@@ -188,7 +204,7 @@ def _folders(cfg: Settings) -> dict[str, str]:
 
 @app.command("remove")
 def users_remove(
-    email: Annotated[str, typer.Argument(help="The member's e-mail.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The member's e-mail.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
 ) -> None:
     """Remove a member: they can no longer sign in. Their files stay (library and ledger).
@@ -200,7 +216,8 @@ def users_remove(
 
     cfg = load_profile()
     if not yes and not typer.confirm(f"Remove {email} from profile {cfg.profile!r}?"):
-        raise typer.Exit(1)
+        out.print(f"Nothing removed: {safe(email)} is still a member.")
+        return
     remove_member(
         cognito_client(cfg, component="admin"),
         user_pool_id=cfg.require("user_pool_id"),
