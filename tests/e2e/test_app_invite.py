@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _browser import _library_files, _open, _shot, _sign_in, _type
 from playwright.sync_api import BrowserContext, expect
 
+from _browser import _library_files, _open, _shot, _sign_in, _type
 from mobile_backup.app import AppController, WebAppServer
 from mobile_backup.core import Settings, sha256_file, write_profile
 from mobile_backup.local import LOCAL_PROFILE, LocalStack, profile_values

@@ -226,8 +226,9 @@ def test_a_file_still_arriving_at_sign_out_stays_its_owners(tmp_path: Path) -> N
 
 
 def test_only_photos_and_videos_are_accepted_by_name_or_by_content(tmp_path: Path) -> None:
-    """As the CLI's scan decides: a name says photo or video, else the first bytes do."""
-    from mobile_backup.app._folders import NOT_MEDIA
+    """As the CLI's scan decides: a name says photo or video, else the first bytes do. What
+    is neither is passed over (a skip, never a failure to retry: issue 31, item 3)."""
+    from mobile_backup.app._queue_items import NOT_MEDIA_TEXT
 
     notes = tmp_path / "notes.txt"
     notes.write_text("shopping list")
@@ -235,7 +236,9 @@ def test_only_photos_and_videos_are_accepted_by_name_or_by_content(tmp_path: Pat
     jpeg_without_a_name.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"x" * 64)
     q = BackupQueue()
     q.add([notes, jpeg_without_a_name])
-    assert q.get(notes) == QueueItem(notes, "notes.txt", 13, ItemState.FAILED, error=NOT_MEDIA)
+    assert q.get(notes) == QueueItem(notes, "notes.txt", 13, ItemState.NOT_MEDIA)
+    assert q.get(notes).status_text == NOT_MEDIA_TEXT  # type: ignore[union-attr]
+    assert q.retry_failed() == 0
     assert q.get(jpeg_without_a_name).state == ItemState.WAITING  # type: ignore[union-attr]
     assert q.claim(5) == [jpeg_without_a_name]
 
@@ -247,8 +250,14 @@ def test_only_photos_and_videos_are_accepted_by_name_or_by_content(tmp_path: Pat
     q.received(received)
     refused = q.get(received)
     assert refused is not None
-    assert (refused.state, refused.error) == (ItemState.FAILED, NOT_MEDIA)
+    assert refused.state == ItemState.NOT_MEDIA
     assert not received.exists()
+    q.on_done(result=FileResult(jpeg_without_a_name, UPLOADED, 74))
+    snap = q.snapshot()
+    assert (snap.failed, snap.not_media, snap.active) == (0, 2, False)
+    assert snap.headline() == "All photos and videos backed up · 2 skipped"
+    assert snap.percent == 100
+    assert q.clear_finished() == 3
 
 
 def test_the_header_says_finishing_once_every_byte_is_sent(tmp_path: Path) -> None:

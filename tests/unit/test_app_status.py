@@ -82,3 +82,23 @@ def test_our_own_colours_pass_wcag_aa_on_the_light_surfaces() -> None:
         for colour in (OK, WARN):
             lighter, darker = sorted((_luminance(surface), _luminance(colour)), reverse=True)
             assert (lighter + 0.05) / (darker + 0.05) >= 4.5, (colour, surface)
+
+
+def test_figures_not_read_are_a_dash_and_last_known_ones_say_their_age() -> None:
+    """Issue 31, item 2: with the service unreachable the card never shows a zero it does
+    not know; figures read before it went away stay, with their age."""
+    never = _glance(loaded=False, link=Link.OFFLINE, collected={}, on_pc=0, waiting_for_pc=0)
+    assert dict(never.counts) == {
+        "on your PC": None,
+        "waiting for your PC": None,
+        "to upload": 0,
+        "failed": 0,
+    }
+    assert never.collected == "Your backups cannot be read until the service answers."
+    assert _glance(loaded=False, link=Link.UNKNOWN, collected={}).collected == (
+        "Reading the ledger…"
+    )
+    then = _glance(link=Link.OFFLINE, read_at=NOW - timedelta(minutes=7))
+    assert dict(then.counts)["on your PC"] == 10
+    assert then.collected == "Your PC last collected a file 5 min ago. Figures as of 7 min ago."
+    assert _glance(read_at=NOW - timedelta(minutes=7)).collected.endswith("5 min ago.")

@@ -39,7 +39,8 @@ def test_every_help_renders_whole_at_80_columns() -> None:
             command = command.commands[name]
         for param in command.params:
             if param.param_type_name == "argument":  # one style: PATH, EMAIL, NAME
-                assert param.metavar and param.metavar.isupper(), (path, param.name)
+                assert param.metavar, (path, param.name)
+                assert param.metavar.isupper(), (path, param.name)
             for flag in [*param.opts, *param.secondary_opts]:
                 if flag.startswith("--"):
                     assert flag in text, (path, flag, text)

@@ -6,10 +6,12 @@ No Flet import: the controller owns one, the screens read `state` and call `refr
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from mobile_backup.app._errors import user_message
@@ -23,9 +25,17 @@ from mobile_backup.app._receipts import (
     last_collected,
 )
 from mobile_backup.app._status import Glance, Link, glance
-from mobile_backup.client import ApiClient, NotLoggedInError, TransportError
-from mobile_backup.core import MobileBackupError
+from mobile_backup.client import (
+    ApiClient,
+    FileStamp,
+    Journal,
+    NotLoggedInError,
+    TransportError,
+)
+from mobile_backup.core import MobileBackupError, sha256_file
 from mobile_backup.core.wire import FileView
+
+log = logging.getLogger(__name__)
 
 # The history reads the ledger a page at a time; the first page is drawn before the next
 # is asked for.
@@ -48,6 +58,8 @@ class HistoryState:
     """When each PC last collected one of this member's files."""
     member: str | None = None
     """The member's folder name in the PC library."""
+    read_at: datetime | None = None
+    """When the ledger was last read whole (the age of these figures when it cannot be)."""
 
 
 class Member(Protocol):
@@ -64,6 +76,8 @@ class Member(Protocol):
     def deployment(self) -> str: ...
 
     def api(self) -> ApiClient: ...
+
+    def journal(self) -> Journal: ...
 
     def session_ended(self) -> None: ...
 
@@ -102,8 +116,30 @@ class HistoryModel:
             self.state = state
         finally:
             self._lock.release()
+        if state.complete and state.error is None:
+            self._settle_queue(state)
         self._changed()
         return state
+
+    def _settle_queue(self, state: HistoryState) -> None:
+        """A file the queue gave up on (a sign-out or a lost connection mid-run) that the
+        ledger holds after all is backed up: the queue says so, not "needs attention"."""
+        held = {e.sha256 for e in state.entries}
+        try:
+            journal = self._member.journal()
+        except MobileBackupError:
+            return
+
+        def in_ledger(path: Path) -> bool:
+            try:
+                known = journal.cached_hash(path, FileStamp.of(path))
+                return (known.sha256 if known else sha256_file(path)) in held
+            except (OSError, MobileBackupError):
+                return False
+
+        settled = self._queue.settle_backed_up(in_ledger)
+        if settled:
+            log.info("%d failed file(s) of the queue are in the ledger: backed up", settled)
 
     def _read(self, old: HistoryState, account: str | None) -> HistoryState:
         records: list[FileView] = []
@@ -146,6 +182,7 @@ class HistoryModel:
             link=self.link,
             link_message=self.link_message,
             now=datetime.now(UTC),
+            read_at=h.read_at,
         )
 
     def needs_polling(self) -> bool:
@@ -163,4 +200,5 @@ def _state(records: Sequence[FileView], *, complete: bool) -> HistoryState:
         pcs=household_pcs(entries),
         collected=last_collected(entries),
         member=next((r.owner_name for r in records if r.owner_name), None),
+        read_at=datetime.now(UTC) if complete else None,
     )

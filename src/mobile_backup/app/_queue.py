@@ -23,6 +23,7 @@ from mobile_backup.app._errors import reason_message, user_message
 from mobile_backup.app._folders import not_media
 from mobile_backup.app._queue_items import (
     FINISHED,
+    SETTLED,
     SUCCEEDED,
     ItemState,
     QueueItem,
@@ -155,8 +156,8 @@ class BackupQueue:
                         path, path.name, 0, ItemState.FAILED, error=user_message(exc)
                     )
                 else:
-                    state = ItemState.FAILED if refused else ItemState.WAITING
-                    self._items[path] = QueueItem(path, path.name, size, state, error=refused)
+                    state = ItemState.NOT_MEDIA if refused else ItemState.WAITING
+                    self._items[path] = QueueItem(path, path.name, size, state)
                 self._items[path] = self._items.pop(path)  # newest last
                 added += 1
             self._changed(persist=True)
@@ -194,7 +195,7 @@ class BackupQueue:
             else:
                 refused = not_media(path) if actual == item.size else None
                 if refused:
-                    new = replace(item, state=ItemState.FAILED, received=1.0, error=refused)
+                    new = replace(item, state=ItemState.NOT_MEDIA, received=1.0)
                     path.unlink(missing_ok=True)  # the browser's copy is not kept
                 elif actual == item.size:
                     new = replace(item, state=ItemState.WAITING, received=1.0)
@@ -285,9 +286,10 @@ class BackupQueue:
         return sum(self.retry(p) for p in failed)
 
     def clear_finished(self) -> int:
-        """Drop the files that are backed up from the list (failed ones stay)."""
+        """Drop the files that are backed up (or passed over) from the list (failed ones
+        stay)."""
         with self._lock:
-            done = [p for p, i in self._items.items() if i.state in SUCCEEDED]
+            done = [p for p, i in self._items.items() if i.state in SETTLED]
             for p in done:
                 del self._items[p]
             self._changed()
@@ -326,6 +328,27 @@ class BackupQueue:
             self._changed(persist=True)
         for item in failed:
             self._run_hooks(item)
+
+    def settle_backed_up(self, backed_up: Callable[[Path], bool]) -> int:
+        """Failed files that turn out to be backed up (`backed_up(path)`, asked outside the
+        lock: it may hash) become "already backed up"; returns how many."""
+        with self._lock:
+            failed = [p for p, i in self._items.items() if i.state == ItemState.FAILED]
+        held = [p for p in failed if backed_up(p)]
+        settled = []
+        with self._lock:
+            for p in held:
+                item = self._items.get(p)
+                if item is not None and item.state == ItemState.FAILED:
+                    self._items[p] = replace(
+                        item, state=ItemState.SKIPPED, sent=item.size, error=None
+                    )
+                    settled.append(self._items[p])
+            if settled:
+                self._changed(persist=True)
+        for item in settled:
+            self._run_hooks(item)
+        return len(settled)
 
     # UploadSubscriber ----------------------------------------------------------------
     def on_queued(self, *, path: Path, size: int) -> None:
@@ -379,7 +402,7 @@ class BackupQueue:
             pending = [
                 p
                 for p, i in self._items.items()
-                if i.state not in SUCCEEDED and i.state != ItemState.RECEIVING
+                if i.state not in SETTLED and i.state != ItemState.RECEIVING
             ]
             try:
                 self._store.save(pending)

@@ -16,11 +16,15 @@ class ItemState(enum.StrEnum):
     UPLOADING = "uploading"
     DONE = "done"
     SKIPPED = "skipped"  # the cloud already had these bytes
+    NOT_MEDIA = "not_media"  # not a photo or video: passed over, as the CLI's scan does
     FAILED = "failed"
 
 
-FINISHED = frozenset({ItemState.DONE, ItemState.SKIPPED, ItemState.FAILED})
+FINISHED = frozenset({ItemState.DONE, ItemState.SKIPPED, ItemState.NOT_MEDIA, ItemState.FAILED})
 SUCCEEDED = frozenset({ItemState.DONE, ItemState.SKIPPED})
+SETTLED = SUCCEEDED | {ItemState.NOT_MEDIA}
+"""Nothing more to do for these: never retried, never saved for the next start."""
+NOT_MEDIA_TEXT = "skipped: not a photo or video"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,7 @@ class QueueItem:
 
     @property
     def fraction(self) -> float:
-        if self.state in SUCCEEDED:
+        if self.state in SETTLED:
             return 1.0
         if self.state == ItemState.RECEIVING:
             return 0.0
@@ -58,6 +62,8 @@ class QueueItem:
                 return "backed up ✓"
             case ItemState.SKIPPED:
                 return "already backed up ✓"
+            case ItemState.NOT_MEDIA:
+                return NOT_MEDIA_TEXT
             case ItemState.FAILED:
                 return self.error or "failed"
         return str(self.state)  # pragma: no cover
@@ -92,6 +98,10 @@ class QueueSnapshot:
         return self.count(ItemState.FAILED)
 
     @property
+    def not_media(self) -> int:
+        return self.count(ItemState.NOT_MEDIA)
+
+    @property
     def active(self) -> bool:
         """Something is still to do (waiting, receiving or in flight)."""
         return self.finished < len(self.items)
@@ -117,6 +127,10 @@ class QueueSnapshot:
         if not self.active:
             if self.failed:
                 return f"{self.failed} of {len(self.items)} files need attention"
+            if self.not_media == len(self.items):
+                return "Nothing to back up: not photos or videos"
+            if self.not_media:
+                return f"All photos and videos backed up · {self.not_media} skipped"
             return "All files backed up"
         if self.paused:
             return "Paused"

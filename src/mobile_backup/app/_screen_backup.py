@@ -248,15 +248,18 @@ class BackupScreen:
             self._say("No new photos or videos in the chosen folders.", error=False)
 
 
-def _count(n: int, label: str) -> ft.Control:
-    """One number of the status card, coloured only when it asks for something."""
+def _count(n: int | None, label: str) -> ft.Control:
+    """One number of the status card, coloured only when it asks for something; a dash
+    while it is not known."""
     color: str = ft.Colors.ON_SURFACE_VARIANT
     if label == "failed" and n:
         color = ft.Colors.ERROR
     elif label == "on your PC" and n:
         color = OK
     return ft.Container(
-        content=ft.Text(f"{n} {label}", size=12, color=color, weight=ft.FontWeight.W_500),
+        content=ft.Text(
+            f"{'—' if n is None else n} {label}", size=12, color=color, weight=ft.FontWeight.W_500
+        ),
         padding=ft.Padding.symmetric(horizontal=8, vertical=3),
         border_radius=12,
         border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),

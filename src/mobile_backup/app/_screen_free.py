@@ -21,6 +21,14 @@ OUT_OF_REACH = (
     "computer, or `mobile-backup free-up` on the computer."
 )
 
+NO_FOLDERS = "Choose folders for automatic backup first (on Back up): free-up looks in those."
+# A browser cannot choose folders (Back up says so): say what works from here instead.
+NO_FOLDERS_WEB = (
+    "Free-up looks in the folders chosen for automatic backup, which a browser cannot "
+    "choose. On this computer, run `mobile-backup free-up FOLDER` (it shows what would go "
+    "before anything does), or open the desktop app with `mobile-backup app`."
+)
+
 
 class FreeUpCard:
     def __init__(self, controller: AppController, page: ft.Page) -> None:
@@ -50,7 +58,7 @@ class FreeUpCard:
         self.message.visible = False
         self.preview.visible = False
         if not self._c.prefs.folders:
-            self._say("Choose folders for automatic backup first: free-up looks in those.")
+            self._say(NO_FOLDERS_WEB if self._page.web else NO_FOLDERS, error=False)
             return
         self.busy.visible = True
         self.check.disabled = True

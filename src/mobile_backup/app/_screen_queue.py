@@ -29,6 +29,7 @@ _ORDER = {
     ItemState.RECEIVING: 1,
     ItemState.FAILED: 2,
     ItemState.WAITING: 3,
+    ItemState.NOT_MEDIA: 4,
 }
 
 _ICONS: dict[ItemState, tuple[ft.IconData, str]] = {
@@ -39,6 +40,7 @@ _ICONS: dict[ItemState, tuple[ft.IconData, str]] = {
     ItemState.DONE: (ft.Icons.CLOUD_DONE, OK),
     ItemState.SKIPPED: (ft.Icons.CLOUD_DONE, OK),
     ItemState.FAILED: (ft.Icons.ERROR, ft.Colors.ERROR),
+    ItemState.NOT_MEDIA: (ft.Icons.BLOCK, ft.Colors.OUTLINE),
 }
 
 
@@ -120,7 +122,7 @@ class QueueScreen:
         self.pause.content = "Resume" if snap.paused else "Pause"
         self.pause.icon = ft.Icons.PLAY_ARROW if snap.paused else ft.Icons.PAUSE
         self.retry_all.visible = snap.failed > 0
-        self.clear.visible = snap.count(ItemState.DONE, ItemState.SKIPPED) > 0
+        self.clear.visible = snap.count(ItemState.DONE, ItemState.SKIPPED, ItemState.NOT_MEDIA) > 0
         # Files in flight on top, then failed ones (they need the user), then the waiting;
         # finished files fold into one line that opens on request.
         items = sorted(
@@ -183,7 +185,12 @@ class QueueScreen:
                     ft.Icons.REFRESH, f"Retry {item.name}", lambda _e, p=item.path: self._retry(p)
                 )
             )
-        if item.state in (ItemState.FAILED, ItemState.WAITING, ItemState.RECEIVING):
+        if item.state in (
+            ItemState.FAILED,
+            ItemState.WAITING,
+            ItemState.RECEIVING,
+            ItemState.NOT_MEDIA,
+        ):
             line.append(
                 icon_button(
                     ft.Icons.CLOSE, f"Remove {item.name}", lambda _e, p=item.path: self._remove(p)

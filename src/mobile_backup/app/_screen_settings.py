@@ -1,4 +1,4 @@
-"""Settings: account, parallel uploads, Wi-Fi only, free up space, the background."""
+"""Settings: account, free up space, Wi-Fi only, the background, and (folded) tuning."""
 
 from __future__ import annotations
 
@@ -88,9 +88,18 @@ class SettingsScreen:
                 ),
                 self.households,
                 self.free_up.control,
-                card("Uploads", None, [self.parallel_label, self.parallel]),
                 card("Network", None, [self.wifi, self.wifi_note]),
                 card("In the background", None, [muted(BACKGROUND_NOTE)]),
+                # Tuning a parent never needs to see: folded away.
+                ft.Card(
+                    content=ft.ExpansionTile(
+                        title="Advanced",
+                        subtitle="Tuning for a fast or a slow connection",
+                        controls=[self.parallel_label, self.parallel],
+                        controls_padding=ft.Padding.symmetric(horizontal=16, vertical=8),
+                        expanded_cross_axis_alignment=ft.CrossAxisAlignment.STRETCH,
+                    )
+                ),
             ],
             spacing=GAP,
             scroll=ft.ScrollMode.AUTO,

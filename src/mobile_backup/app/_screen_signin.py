@@ -9,7 +9,7 @@ import flet as ft
 
 from mobile_backup.app._controller import AppController
 from mobile_backup.app._errors import user_message
-from mobile_backup.app._widgets import GAP, MAX_WIDTH, banner, muted
+from mobile_backup.app._widgets import GAP, MAX_WIDTH, banner, icon_button, muted
 from mobile_backup.client import (
     MfaChallenge,
     MfaRequiredError,
@@ -27,6 +27,28 @@ def qr_png(text: str) -> bytes:
     buffer = io.BytesIO()
     segno.make(text, error="m").save(buffer, kind="png", scale=5, border=2)
     return buffer.getvalue()
+
+
+def password_field(label: str, *, on_submit: Callable[..., object]) -> ft.TextField:
+    """A password field whose show/hide button has a name a screen reader says (Flet's own
+    `can_reveal_password` button has none)."""
+    field = ft.TextField(label=label, password=True, on_submit=on_submit)
+
+    def toggle(_: object) -> None:
+        field.password = not field.password
+        field.suffix_icon = button()
+        field.update()
+
+    def button() -> ft.IconButton:
+        shown = not field.password
+        return icon_button(
+            ft.Icons.VISIBILITY_OFF if shown else ft.Icons.VISIBILITY,
+            f"{'Hide' if shown else 'Show'} {label.lower()}",
+            toggle,
+        )
+
+    field.suffix_icon = button()
+    return field
 
 
 class SignInScreen:
@@ -58,19 +80,9 @@ class SignInScreen:
             autocorrect=False,
             enable_suggestions=False,
         )
-        self.password = ft.TextField(
-            label="Password",
-            password=True,
-            can_reveal_password=True,
-            on_submit=self._submit,
-        )
-        self.new_password = ft.TextField(
-            label="New password",
-            password=True,
-            can_reveal_password=True,
-            on_submit=self._submit,
-            visible=False,
-        )
+        self.password = password_field("Password", on_submit=self._submit)
+        self.new_password = password_field("New password", on_submit=self._submit)
+        self.new_password.visible = False
         self.code = ft.TextField(
             label="Code from your authenticator app",
             keyboard_type=ft.KeyboardType.NUMBER,

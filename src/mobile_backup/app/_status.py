@@ -39,8 +39,9 @@ class Glance:
 
     who: str
     where: str
-    counts: tuple[tuple[str, int], ...]
-    """(label, number) pairs: on your PC, waiting for the PC, to upload, failed."""
+    counts: tuple[tuple[str, int | None], ...]
+    """(label, number) pairs: on your PC, waiting for the PC, to upload, failed; None where
+    the ledger has not been read (a dash, never a zero that is not true)."""
     collected: str
     signal: Signal
     signal_text: str
@@ -65,18 +66,28 @@ def glance(
     link: Link,
     link_message: str | None,
     now: datetime,
+    read_at: datetime | None = None,
 ) -> Glance:
-    """The glance for the signed-in member."""
+    """The glance for the signed-in member. What comes from the ledger is a dash until it
+    has been read; while the service cannot be reached, the last figures read say how old
+    they are."""
     who = f"Signed in as {username or 'nobody'}"
     where = f"To {deployment}" + (f" · library folder {member}" if member else "")
-    counts = (
-        ("on your PC", on_pc),
-        ("waiting for your PC", waiting_for_pc),
+    unreachable = link in (Link.OFFLINE, Link.ERROR)
+    counts: tuple[tuple[str, int | None], ...] = (
+        ("on your PC", on_pc if loaded else None),
+        ("waiting for your PC", waiting_for_pc if loaded else None),
         ("to upload", to_upload),
         ("failed", failed),
     )
-    if not collected:
-        said = "Your PC has not collected any file yet." if loaded else "Reading the ledger…"
+    if not loaded:
+        said = (
+            "Your backups cannot be read until the service answers."
+            if unreachable
+            else ("Reading the ledger…")
+        )
+    elif not collected:
+        said = "Your PC has not collected any file yet."
     elif len(collected) == 1:
         (when,) = collected.values()
         said = f"Your PC last collected a file {human_ago(when, now)}."
@@ -84,6 +95,8 @@ def glance(
         said = "Last collected: " + ", ".join(
             f"PC {pc} {human_ago(when, now)}" for pc, when in sorted(collected.items())
         )
+    if loaded and unreachable and read_at is not None:
+        said += f" Figures as of {human_ago(read_at, now)}."
     signal, text = _signal(link, link_message, failed=failed, busy=to_upload > 0)
     return Glance(who, where, counts, said, signal, text)
 

@@ -30,6 +30,7 @@ from mobile_backup.client._journal import Journal, journal_path
 from mobile_backup.client._media import capture_of, content_type, discover
 from mobile_backup.client._mfa import MfaChallenge, otpauth_uri
 from mobile_backup.client._parts import (
+    FileStamp,
     choose_part_size,
 )
 from mobile_backup.client._results import (
@@ -82,6 +83,7 @@ __all__ = [
     "Authenticator",
     "FileChangedError",
     "FileResult",
+    "FileStamp",
     "FreeItem",
     "FreedFile",
     "InvalidInviteError",
