@@ -127,9 +127,17 @@ def test_only_verified_files_go_and_every_other_one_says_why(
     assert all(p.exists() for p in [*samples, fresh])
 
     # The real thing, to the trash: exactly the eligible files go, the rest stay.
-    freed = cli(env, "free-up", str(roll), "--keep-days", "1", "--yes")
+    notes = roll / "notes.txt"  # named on the command line too: not a photo, so it stays
+    notes.write_text("shopping list\n", encoding="utf-8")
+    age([notes])
+    freed = cli(env, "free-up", str(roll), str(notes), "--keep-days", "1", "--yes")
     assert freed.returncode == 0, freed.stderr
-    assert f"{len(expected)} files moved to the trash" in freed.stdout
+    assert f"Moved to the trash: {len(expected)} files (" in freed.stdout
+    # Each file that stays is named (a few per reason), in words a person reads.
+    assert f"stays {fresh.name}: not backed up yet" in freed.stdout
+    assert f"stays {young.name}: newer than 1 day" in freed.stdout
+    assert "stays notes.txt: not a photo or video" in freed.stdout
+    notes.unlink()
     left = sorted(p.name for p in roll.iterdir())
     assert left == sorted({p.name for p in [*samples, fresh]} - set(expected))
     trashed = sorted(p.name for p in (tmp_path / "xdg" / "Trash" / "files").iterdir())

@@ -194,6 +194,8 @@ def test_local_up_serves_other_commands_through_the_local_profile(
         assert unchanged["total"] == 6  # nothing was reserved
         text = _cli("upload", str(hostile), "--dry-run", "-p", "local", env=cli_env)
         assert "dry run, nothing sent: 3 to upload" in text.stdout, text.stdout
+        # One vocabulary with the real run below: a copy is "already backed up" there too.
+        assert "1 already backed up (1 of them a copy of another file here)" in text.stdout
 
         sent = _cli("-p", "local", "upload", str(hostile), env=cli_env)
         assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -218,6 +220,18 @@ def test_local_up_serves_other_commands_through_the_local_profile(
     assert "Traceback" not in err
     # `local up` shows what the PC side does: one line per file received.
     assert out.count("received ") == 9, out
+
+    # The stack is down now: the upload says what is probably wrong (issue 31, item 8).
+    (roll / "IMG_9999.jpg").write_bytes((roll / "IMG_2000.jpg").read_bytes() + b"later")
+    down = _cli("-p", "local", "upload", str(roll / "IMG_9999.jpg"), env=cli_env)
+    assert down.returncode == 1, down.stdout
+    assert "0 uploaded, 0 already backed up, 1 failed — nothing sent" in down.stdout
+    assert "(0 bytes/s)" not in down.stdout
+    assert "cannot reach the API at http://127.0.0.1:" in down.stdout
+    assert (
+        "(connection refused): is the local stack running? Start it with "
+        "`mobile-backup local up`" in down.stdout
+    ), down.stdout
 
 
 def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -80,6 +81,10 @@ class ApiClient:
                 resp = self._http.request(
                     method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
                 )
+            except httpx.ConnectError as exc:  # nothing answers there: say the likely cause
+                raise TransportError(
+                    f"cannot reach the API at {self._base} ({_plain(exc)}): {_hint(self._base)}"
+                ) from exc
             except httpx.HTTPError as exc:
                 raise TransportError(f"cannot reach the API at {self._base}: {exc}") from exc
             if resp.status_code == 401 and attempt == 0:
@@ -238,4 +243,20 @@ def _api_error(resp: httpx.Response) -> ApiError:
         code, message = "http_error", f"HTTP {resp.status_code} {resp.reason_phrase}"
     return ApiError(
         f"{message} ({code}, HTTP {resp.status_code})", status=resp.status_code, code=code
+    )
+
+
+def _plain(exc: Exception) -> str:
+    """`[Errno 111] Connection refused` → `connection refused`."""
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _hint(base_url: str) -> str:
+    host = urlsplit(base_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "is the local stack running? Start it with `mobile-backup local up`"
+    return (
+        "check this device's internet connection; if it works, check that the deployment "
+        "still exists (`mobile-backup deploy` re-creates it)"
     )

@@ -28,6 +28,7 @@ from mobile_backup.client._parts import FileStamp, hash_file
 from mobile_backup.client._scan import Scan
 from mobile_backup.core import NOT_BACKED_UP, MobileBackupError, chunked
 from mobile_backup.instrument import crash_point
+from mobile_backup.media import is_photo_or_video
 
 LOOKUP_BATCH = 100
 SETTLE_SECONDS = 60.0
@@ -88,6 +89,9 @@ def plan_free_up(
         if not any(path == root or path.is_relative_to(root) for root in roots):
             items.append(FreeItem(path, 0, KEEP, "reached through a link: not deleted"))
             continue
+        if not _media(path):  # named on the command line: free-up only removes what it backs up
+            items.append(FreeItem(path, 0, KEEP, NOT_MEDIA))
+            continue
         item = _hash_now(path, keep_days=keep_days, now=now)
         if on_file is not None:
             on_file(path)
@@ -127,6 +131,16 @@ def free_planned(
         if on_freed is not None:
             on_freed(result)
     return done
+
+
+NOT_MEDIA = "not a photo or video (free-up removes only photos and videos)"
+
+
+def _media(path: Path) -> bool:
+    try:
+        return is_photo_or_video(path)
+    except OSError:
+        return True  # unreadable: said when it is hashed
 
 
 def _hash_now(path: Path, *, keep_days: float, now: float) -> FreeItem:

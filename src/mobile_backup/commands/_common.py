@@ -305,8 +305,12 @@ def print_summary(summary: UploadSummary) -> None:
         f"[{'red' if summary.count(FAILED) else 'green'}]{summary.count(FAILED)} failed[/]"
         + (f", [yellow]{cancelled} left for the next run[/]" if cancelled else "")
         + (f", {len(summary.skipped)} skipped" if summary.skipped else "")
-        + f" — {human(summary.bytes_sent)} sent in {summary.seconds:.1f} s "
-        f"({human(summary.throughput)}/s)"
+        + (
+            f" — {human(summary.bytes_sent)} sent in {summary.seconds:.1f} s "
+            f"({human(summary.throughput)}/s)"
+            if summary.bytes_sent
+            else f" — nothing sent ({summary.seconds:.1f} s)"
+        )
     )
     for r in summary.results:
         if r.status == FAILED:
@@ -325,10 +329,13 @@ def print_dry_run(summary: UploadSummary) -> None:
     copies = sum(1 for r in summary.results if r.copy_of is not None)
     counts = [
         f"{len(would)} to upload ({human(sum(r.size for r in would))})",
-        f"{summary.count(DUPLICATE) - copies} already backed up",
-        f"{copies} {'copy' if copies == 1 else 'copies'} of another file (sent once)"
-        if copies
-        else "",
+        # The real run's words: a copy of another file here is "already backed up" there.
+        f"{summary.count(DUPLICATE)} already backed up"
+        + (
+            f" ({copies} of them {'a copy' if copies == 1 else 'copies'} of another file here)"
+            if copies
+            else ""
+        ),
         f"{summary.count(FAILED)} unreadable" if summary.count(FAILED) else "",
         f"{len(summary.skipped)} skipped" if summary.skipped else "",
     ]

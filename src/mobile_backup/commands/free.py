@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,7 +93,6 @@ def free_up(
     eligible = [i for i in plan if i.action == FREE]
     size = sum(i.size for i in eligible)
     freed = []
-    where = "deleted" if permanently else "moved to the trash"
     if eligible and not dry_run:
         if not yes and not as_json:
             _print_plan(plan)
@@ -136,7 +134,11 @@ def free_up(
         return
     gone = [f for f in freed if f.freed]
     kept = len(plan) - len(gone)
-    out.print(f"Freed {human(sum(f.size for f in gone))}: {len(gone)} files {where}, {kept} kept.")
+    verb = "Deleted" if permanently else "Moved to the trash"
+    out.print(
+        f"{verb}: {len(gone)} file{'s' if len(gone) != 1 else ''} "
+        f"({human(sum(f.size for f in gone))}); {kept} kept."
+    )
     for f in freed:
         if not f.freed:
             out.print(f"  [yellow]kept[/] {safe(f.path.name)}: {safe(f.reason)}", highlight=False)
@@ -149,9 +151,21 @@ def _print_plan(plan: list[FreeItem]) -> None:
 
     for item in plan:
         if item.action == FREE:
-            line = f"  [green]can go[/] {safe(item.path)}: {safe(item.reason)}"
+            line = f"  [green]can go[/] {safe(item.path.name)}: {safe(item.reason)}"
             out.print(line, highlight=False)
-    reasons = Counter(i.reason for i in plan if i.action != FREE)
-    for reason, n in reasons.most_common():
-        line = f"  [yellow]stays[/] {n} file{'s' if n != 1 else ''}: {safe(reason)}"
-        out.print(line, highlight=False)
+    by_reason: dict[str, list[str]] = {}
+    for i in plan:
+        if i.action != FREE:
+            by_reason.setdefault(i.reason, []).append(i.path.name)
+    for reason, names in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        out.print(f"  [yellow]stays[/] {_named(names)}: {safe(reason)}", highlight=False)
+
+
+NAMED = 3  # files a "stays" line names before it only counts
+
+
+def _named(names: list[str]) -> str:
+    """The files a line is about: named when few, counted (with the first few) when many."""
+    if len(names) <= NAMED:
+        return ", ".join(safe(n) for n in names)
+    return f"{len(names)} files ({', '.join(safe(n) for n in names[:NAMED])}, …)"
