@@ -17,7 +17,7 @@ import typer
 import typer.core
 
 from mobile_backup import __version__
-from mobile_backup.commands import account, agent, free, local, mfa, upload, users
+from mobile_backup.commands import account, agent, free, local, mfa, profiles, upload, users
 from mobile_backup.commands import app as app_cmd
 from mobile_backup.commands import cost as cost_cmd
 from mobile_backup.commands import deploy as deploy_cmd
@@ -85,6 +85,7 @@ app.command(name="app", short_help="Open the Mobile Backup app.")(app_cmd.app)
 app.command(short_help="Deploy or update the stack in your AWS account.")(deploy_cmd.deploy)
 app.add_typer(users.app, name="users", invoke_without_command=True, callback=help_when_bare)
 app.add_typer(mfa.app, name="mfa", invoke_without_command=True, callback=help_when_bare)
+app.add_typer(profiles.app, name="profiles", invoke_without_command=True, callback=help_when_bare)
 app.command(short_help="Estimate the monthly AWS bill.")(cost_cmd.cost)
 
 

@@ -291,11 +291,17 @@ def test_errors_name_the_profiles_and_the_exact_command_to_run(cli_env: dict[str
         "client_id": "c",
     }
     write_profile("home", values, config)
+    # The only profile is the one used (issue 31, item 10): no --profile needed.
+    only = _cli("status", env=cli_env)
+    assert only.returncode == 1
+    assert "run `mobile-backup --profile home login`" in " ".join(only.stderr.split())
+    write_profile("work", values, config)  # two: no guessing, and the way out is named
     no_profile = _cli("status", env=cli_env)
     assert no_profile.returncode == 1
-    assert "profiles configured: home; choose one with --profile NAME" in " ".join(
-        no_profile.stderr.split()
-    )
+    assert (
+        "profiles configured: home, work; choose one with --profile NAME or make it the "
+        "default with `mobile-backup profiles default NAME`"
+    ) in " ".join(no_profile.stderr.split())
     not_signed_in = _cli("status", "--profile", "home", env=cli_env)
     assert not_signed_in.returncode == 1
     assert "run `mobile-backup --profile home login`" in " ".join(not_signed_in.stderr.split())

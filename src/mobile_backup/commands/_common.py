@@ -34,14 +34,23 @@ if TYPE_CHECKING:
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+
+def _complete_profile(incomplete: str) -> list[str]:
+    from mobile_backup.commands.profiles import complete_profile
+
+    return complete_profile(incomplete)
+
+
 ProfileOpt = Annotated[
     str | None,
     typer.Option(
         "--profile",
         "-p",
         metavar="NAME",
-        help="Deployment to use (`local` is the local stack). Env: MOBILE_BACKUP_PROFILE.",
+        help="Deployment to use (`local` is the local stack; without it, the default or "
+        "only profile: `mobile-backup profiles list`). Env: MOBILE_BACKUP_PROFILE.",
         show_default=False,
+        autocompletion=_complete_profile,
     ),
 ]
 

@@ -70,6 +70,8 @@ from mobile_backup.core._settings import (
     load_settings,
     read_profiles,
     record_calls_path,
+    selected_profile,
+    set_default_profile,
     write_profile,
 )
 from mobile_backup.core._snapstart import INIT_TYPE_ENV, reseed_after_restore, snapshot_init
@@ -138,6 +140,8 @@ __all__ = [
     "redact",
     "redact_handlers",
     "reseed_after_restore",
+    "selected_profile",
+    "set_default_profile",
     "sha256_file",
     "sha256_stream",
     "snapshot_init",

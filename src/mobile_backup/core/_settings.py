@@ -49,15 +49,54 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
-def read_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """All profiles in the config file ({} when there is no file)."""
-    path = path or config_file_path()
+def _read_config(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+
+
+DEFAULT_PROFILE_KEY = "default_profile"
+
+
+def selected_profile(explicit: str | None = None, path: Path | None = None) -> str:
+    """The profile a command uses: `--profile`, else MOBILE_BACKUP_PROFILE, else the config
+    file's `default_profile`, else its only profile when it has exactly one, else
+    `default` (as `aws` picks a profile)."""
+    if explicit:
+        return explicit
+    if os.environ.get(PROFILE_ENV):
+        return os.environ[PROFILE_ENV]
+    data = _read_config(path or config_file_path())
+    chosen = data.get(DEFAULT_PROFILE_KEY)
+    if isinstance(chosen, str) and chosen:
+        return chosen
+    profiles = data.get("profiles", {})
+    if isinstance(profiles, dict) and len(profiles) == 1 and DEFAULT_PROFILE not in profiles:
+        return str(next(iter(profiles)))
+    return DEFAULT_PROFILE
+
+
+def set_default_profile(name: str, path: Path | None = None) -> Path:
+    """Make `name` the profile commands use without --profile."""
+    import tomlkit
+
+    path = path or config_file_path()
+    if name not in read_profiles(path):
+        known = ", ".join(sorted(read_profiles(path))) or "none"
+        raise ConfigError(f"no profile named {name!r} in {path} (known: {known})")
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    doc[DEFAULT_PROFILE_KEY] = name
+    _write_private(path, tomlkit.dumps(doc))
+    return path
+
+
+def read_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """All profiles in the config file ({} when there is no file)."""
+    path = path or config_file_path()
+    data = _read_config(path)
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: [profiles] must be a table")
@@ -87,13 +126,18 @@ def write_profile(name: str, values: dict[str, object], path: Path | None = None
             table.add(key, str(value) if isinstance(value, Path) else value)
     profiles: Any = doc["profiles"]
     profiles[name] = table
+    _write_private(path, tomlkit.dumps(doc))
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace the config file atomically, readable by its owner only (0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(tomlkit.dumps(doc))
+        fh.write(text)
     os.replace(tmp, path)
-    return path
 
 
 _HEADER = "Mobile Backup deployments; edit with care or re-run the command that wrote them."
@@ -272,7 +316,10 @@ def _profiles_hint(current: str) -> str:
         return ""
     if not others:
         return ""
-    return f"profiles configured: {', '.join(others)}; choose one with --profile NAME, or "
+    return (
+        f"profiles configured: {', '.join(others)}; choose one with --profile NAME or make "
+        "it the default with `mobile-backup profiles default NAME`, or "
+    )
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
@@ -288,7 +335,8 @@ def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
     if profile:
         kwargs["profile"] = profile
     environment = _environment_values()
-    selected = kwargs.get("profile") or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    selected = selected_profile(kwargs.get("profile"))
+    kwargs["profile"] = selected
     # Precedence: explicit argument > environment > the profile in the config file > default.
     values = {**_profile_values(str(selected)), **environment, **kwargs}
     try:
