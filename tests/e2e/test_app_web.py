@@ -750,3 +750,40 @@ def test_a_member_sets_up_an_authenticator_app_at_the_first_sign_in_where_mfa_is
         page.get_by_role("button", name="Verify and sign in").click()
         expect(page.get_by_text("Signed in as tess@example.com")).to_be_visible(timeout=15_000)
         _shot(page, "mfa-2-signed-in")
+
+
+def test_a_member_who_forgot_their_password_sets_a_new_one_with_the_mailed_code(
+    quiet_stack: LocalStack, browser: BrowserContext
+) -> None:
+    """Issue 31, item 12, in the app: "Forgot password?" asks Cognito for a code (the local
+    stack shows it: it sends no e-mail), then the code and a new password sign the member
+    in; a weak one is refused in words first."""
+    from mobile_backup.aws import cognito_client
+    from mobile_backup.deploy import add_member
+
+    stack = quiet_stack
+    add_member(
+        cognito_client(stack.settings, component="test"),
+        user_pool_id=stack.settings.require("user_pool_id"),
+        email="rae@example.com",
+        password="Rae-Old-Password-1",
+    )
+    with WebAppServer(AppController(settings=stack.settings)) as server:
+        page = _open(browser, server.url)
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        _type(page, "Email", "rae@example.com")
+        page.get_by_role("button", name="Forgot password?").click()
+        said = page.get_by_text(re.compile("its code is "))
+        expect(said).to_be_visible(timeout=15_000)
+        code = said.inner_text().rsplit(" ", 1)[-1]
+        _shot(page, "forgot-1-code-sent")
+        _type(page, "Code from the e-mail", code)
+        _type(page, "New password", "weak")
+        page.get_by_role("button", name="Set password and sign in").click()
+        expect(page.get_by_text(re.compile("needs at least 10 characters"))).to_be_visible(
+            timeout=15_000
+        )
+        _type(page, "New password", "Rae-New-Password-2")
+        page.get_by_role("button", name="Set password and sign in").click()
+        expect(page.get_by_text("Signed in as rae@example.com")).to_be_visible(timeout=15_000)
+        _shot(page, "forgot-2-signed-in")

@@ -307,3 +307,36 @@ def test_standard_input_gives_one_try_per_line_and_ends_with_one_line_when_none_
         "error: the password needs at least 10 characters, with a lower-case letter, an "
         "upper-case letter and a number; nothing was changed (run login again)"
     )
+
+
+def test_a_forgotten_password_is_reset_with_the_mailed_code_then_the_member_is_signed_in(
+    emulator: Any,
+) -> None:
+    """Issue 31, item 12: Cognito's ForgotPassword flow from the CLI. The emulator mails
+    nothing and hands the code back, which the CLI shows on the local stack only."""
+    settings = pool_with(emulator, "off")
+    email = member(settings, password=OWN)
+    reset = Cli("login", "--email", email, "--forgot-password", "--password-stdin")
+    code = reset.read_until(r"its code is (\S+)").group(1)
+    reset.type(code)
+    reset.type("weak")
+    reset.type("Brand-New-Password-7")
+    status, out, err = reset.finish()
+    assert status == 0, err
+    assert "the password needs at least 10 characters" in err  # refused in words first
+    assert "Your new password is set." in out
+    assert f"Signed in as {email}" in out
+    again = Cli("login", "--email", email, "--password-stdin")
+    again.type("Brand-New-Password-7")
+    assert again.finish()[0] == 0
+    old = Cli("login", "--email", email, "--password-stdin")
+    old.type(OWN)
+    assert old.finish()[0] == 1  # the old one no longer works
+
+    wrong = Cli("login", "--email", email, "--forgot-password", "--password-stdin")
+    real = wrong.read_until(r"its code is (\S+)").group(1)
+    wrong.type(real[:-1] + ("0" if real[-1] != "0" else "1"))
+    wrong.type("Another-Password-8")
+    status, out, err = wrong.finish()
+    assert status == 1
+    assert err.strip().splitlines()[-1].startswith("error: that code")

@@ -33,6 +33,7 @@ from mobile_backup.client import (
     Journal,
     MfaChallenge,
     NotLoggedInError,
+    ResetSent,
     TokenStore,
     UploadSession,
     UploadSubscriber,
@@ -188,6 +189,16 @@ class AppController:
         """
         self.settings.require("api_url")
         self.auth.login(email, password, new_password=new_password)
+        self._signed_in()
+
+    def begin_password_reset(self, email: str) -> ResetSent:
+        """A forgotten password: Cognito e-mails a code (blocking)."""
+        self.settings.require("api_url")
+        return self.auth.begin_password_reset(email)
+
+    def finish_password_reset(self, email: str, code: str, new_password: str) -> None:
+        """The e-mailed code and a new password; then signed in (blocking)."""
+        self.auth.finish_password_reset(email, code, new_password)
         self._signed_in()
 
     def answer_mfa(self, challenge: MfaChallenge, code: str) -> None:

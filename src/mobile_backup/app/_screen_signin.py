@@ -98,6 +98,15 @@ class SignInScreen:
         self.rules.visible = False
         self.error = ft.Container(visible=False)
         self.join = JoinPanel(controller, on_joined=self._joined, link=invite)
+        self.reset_code = ft.TextField(
+            label="Code from the e-mail",
+            autocorrect=False,
+            enable_suggestions=False,
+            on_submit=self._submit,
+            visible=False,
+        )
+        self._resetting = False
+        self.forgot = ft.TextButton("Forgot password?", on_click=self._forgot)
         self.busy = ft.ProgressRing(width=20, height=20, stroke_width=2, visible=False)
         self.button = ft.FilledButton(
             "Sign in", icon=ft.Icons.LOGIN, on_click=self._submit, height=48, expand=True
@@ -108,6 +117,7 @@ class SignInScreen:
             [
                 self.email,
                 self.password,
+                self.reset_code,
                 self.rules,
                 self.new_password,
                 self.key,
@@ -116,8 +126,12 @@ class SignInScreen:
                 ft.Row([self.button]),
                 ft.Row([self.busy], alignment=ft.MainAxisAlignment.CENTER),
                 ft.Row(
-                    [ft.TextButton("Join with an invite", on_click=self.join.open)],
+                    [
+                        self.forgot,
+                        ft.TextButton("Join with an invite", on_click=self.join.open),
+                    ],
                     alignment=ft.MainAxisAlignment.CENTER,
+                    wrap=True,
                 ),
             ],
             spacing=GAP + 4,
@@ -198,8 +212,38 @@ class SignInScreen:
         if next_field is not None:  # on a phone the key and QR code push it off the screen
             await next_field.focus()  # type: ignore[no-untyped-call]  # Flet: untyped
 
+    async def _forgot(self) -> None:
+        """A forgotten password: a code by e-mail, then the code and a new password."""
+        self.error.visible = False
+        try:
+            sent = await asyncio.to_thread(self._c.begin_password_reset, self.email.value or "")
+        except Exception as exc:  # never a raw exception on screen
+            self._show_error(user_message(exc))
+            self.control.update()
+            return
+        self._resetting = True
+        self.password.visible = self.forgot.visible = False
+        self.reset_code.visible = self.new_password.visible = self.rules.visible = True
+        self.button.content = "Set password and sign in"
+        if sent.local_code is not None:
+            said = f"The local stack sends no e-mail: its code is {sent.local_code}"
+        else:
+            said = (
+                "If this address has an account here, a code is on its way to "
+                f"{sent.destination or 'it'}. Enter it below with a new password."
+            )
+        self.error.content = banner(said, error=False)
+        self.error.visible = True
+        self.control.update()
+        await self.reset_code.focus()  # type: ignore[no-untyped-call]  # Flet: untyped
+
     def _sign_in(self) -> None:
         """The step the screen is at: the password (and a new one), or the code."""
+        if self._resetting:
+            self._c.finish_password_reset(
+                self.email.value or "", self.reset_code.value or "", self.new_password.value or ""
+            )
+            return
         if self._challenge is not None:
             self._c.answer_mfa(self._challenge, self.code.value or "")
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 from mobile_backup.client._api import (
     ApiClient,
 )
-from mobile_backup.client._auth import Authenticator
+from mobile_backup.client._auth import Authenticator, ResetSent
 from mobile_backup.client._freeing import (
     FREE,
     KEEP,
@@ -97,6 +97,7 @@ __all__ = [
     "NewPasswordRequiredError",
     "NoFilesError",
     "NotLoggedInError",
+    "ResetSent",
     "RetryPolicy",
     "Scan",
     "Skipped",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,40 @@ _MFA_ERRORS = {
     "ResourceNotFoundException": "the sign-in took too long; sign in again",
     "InvalidParameterException": "this deployment does not offer authenticator apps",
 }
+
+
+_EMULATOR_CODE_HEADER = "x-moto-forgot-password-confirmation-code"
+_RESET_ERRORS = {
+    "CodeMismatchException": "that is not the code in the e-mail; check it and try again",
+    "ExpiredCodeException": "that code has expired: ask for a new one",
+    "LimitExceededException": "too many attempts; wait a few minutes and try again",
+    "TooManyRequestsException": "too many attempts; wait a few minutes and try again",
+    "TooManyFailedAttemptsException": "too many attempts; wait a few minutes and try again",
+    # A member who never signed in has no password of their own to reset yet.
+    "NotAuthorizedException": (
+        "this account has not chosen its own password yet: sign in with the temporary "
+        "password from the invitation (ask for a new invite if it expired)"
+    ),
+    "InvalidParameterException": (
+        "this account has no verified e-mail to send a code to: ask whoever runs the "
+        "household's backup to set a new temporary password"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResetSent:
+    """Where the reset code went (masked by Cognito, e.g. `a***@e***`), and on the local
+    stack, which sends no e-mail, the code itself."""
+
+    destination: str | None
+    local_code: str | None = None
+
+
+def _translate_reset(exc: AwsFailure) -> MobileBackupError:
+    if exc.aws_code in _RESET_ERRORS:
+        return LoginError(_RESET_ERRORS[exc.aws_code], code="reset_failed")
+    return _translate(exc)
 
 
 def _translate_mfa(exc: AwsFailure) -> MobileBackupError:
@@ -228,6 +263,48 @@ class Authenticator:
         return tokens
 
     # A second factor for a signed-in member (where the deployment makes it optional) --------
+    # A forgotten password ------------------------------------------------------------------
+    def begin_password_reset(self, username: str) -> ResetSent:
+        """Ask Cognito to e-mail the member a code for a new password.
+
+        Whether the account exists is never revealed (the pool answers the same either
+        way). The local stack sends no e-mail: its code comes back here to be shown.
+        """
+        username = username.strip()
+        if not username:
+            raise LoginError("enter your e-mail first: the code is sent there")
+        client_id = self._settings.require("client_id")
+        try:
+            with aws_call("ask for a password reset code"):
+                resp = self._client().forgot_password(ClientId=client_id, Username=username)
+        except AwsFailure as exc:
+            if exc.aws_code == "UserNotFoundException":  # never reveal who has an account
+                return ResetSent(destination=None)
+            raise _translate_reset(exc) from exc
+        details = resp.get("CodeDeliveryDetails", {})
+        headers = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        local_code = headers.get(_EMULATOR_CODE_HEADER) if self._settings.local else None
+        return ResetSent(destination=details.get("Destination"), local_code=local_code)
+
+    def finish_password_reset(self, username: str, code: str, new_password: str) -> Tokens:
+        """Set the new password with the e-mailed code, then sign in with it."""
+        username, code = username.strip(), code.strip()
+        if not code:
+            raise LoginError("enter the code from the e-mail", code="reset_code_invalid")
+        if problem := password_problem(new_password):
+            raise LoginError(problem, code="weak_password")
+        try:
+            with aws_call("set the new password"):
+                self._client().confirm_forgot_password(
+                    ClientId=self._settings.require("client_id"),
+                    Username=username,
+                    ConfirmationCode=code,
+                    Password=new_password,
+                )
+        except AwsFailure as exc:
+            raise _translate_reset(exc) from exc
+        return self.login(username, new_password)
+
     def begin_mfa_setup(self) -> str:
         """A new authenticator secret for the signed-in member (not in force until
         `finish_mfa_setup` checks a code of it)."""

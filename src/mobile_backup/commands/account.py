@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -45,23 +46,29 @@ def login(
             "asked) from standard input, one per line.",
         ),
     ] = False,
+    forgot: Annotated[
+        bool,
+        typer.Option(
+            "--forgot-password",
+            help="Forgot your password: a code is e-mailed to you, then you choose a new one.",
+        ),
+    ] = False,
 ) -> None:
     """Sign in to the deployment; the session is kept and refreshed automatically.
 
     A new member starts with the invite link they were sent (--invite) and the temporary
     password they were given, and is then asked to choose their own. Where the deployment
     asks for a second factor, the code of an authenticator app is asked for (and, the first
-    time, the app is set up).
+    time, the app is set up). A forgotten password: --forgot-password e-mails a code, then
+    asks for a new one.
     """
     from mobile_backup.client import (
         Authenticator,
         MfaRequiredError,
-        NewPasswordRequiredError,
         join_profile,
         read_invite,
     )
     from mobile_backup.commands import mfa
-    from mobile_backup.core import password_rules
 
     if invite is not None:
         joined = read_invite(invite)
@@ -73,29 +80,73 @@ def login(
         email = email or joined.email
     cfg = load_profile()
     email = email or typer.prompt("E-mail")
-    password = _read_password("Password: ", password_stdin)
     auth = Authenticator(settings=cfg)
     try:
-        try:
-            auth.login(email, password)
-        except NewPasswordRequiredError:
-            if not password_stdin:
-                err.print(f"This is a temporary password. Choose your own ({password_rules()}).")
-            try:
-                _choose_password(auth, email, password, from_stdin=password_stdin)
-            except MfaRequiredError:
-                out.print("Your new password is set.")  # a second factor comes next
-                raise
-            out.print("Your new password is set.")
+        if forgot:
+            _reset_password(auth, email, from_stdin=password_stdin)
+        else:
+            _sign_in(auth, email, from_stdin=password_stdin)
     except MfaRequiredError as needed:
         mfa.answer(auth, needed, from_stdin=password_stdin)
     out.print(f"Signed in as [bold]{safe(email)}[/] (profile {safe(cfg.profile)}).")
 
 
+def _sign_in(auth: Authenticator, email: str, *, from_stdin: bool) -> None:
+    """The password (and the member's own, at the first sign-in); a second factor raises
+    MfaRequiredError for the caller to answer."""
+    from mobile_backup.client import MfaRequiredError, NewPasswordRequiredError
+    from mobile_backup.core import password_rules
+
+    password = _read_password("Password: ", from_stdin)
+    try:
+        auth.login(email, password)
+        return
+    except NewPasswordRequiredError:
+        if not from_stdin:
+            err.print(f"This is a temporary password. Choose your own ({password_rules()}).")
+    try:
+        _choose_password(
+            lambda new: auth.login(email, password, new_password=new), from_stdin=from_stdin
+        )
+    except MfaRequiredError:
+        out.print("Your new password is set.")  # a second factor comes next
+        raise
+    out.print("Your new password is set.")
+
+
 NEW_PASSWORD_TRIES = 3
 
 
-def _choose_password(auth: Authenticator, email: str, temporary: str, *, from_stdin: bool) -> None:
+def _reset_password(auth: Authenticator, email: str, *, from_stdin: bool) -> None:
+    """The e-mailed code, then a new password (checked as at the first sign-in)."""
+    from mobile_backup.client import MfaRequiredError
+    from mobile_backup.core import password_rules
+
+    sent = auth.begin_password_reset(email)
+    if sent.local_code is not None:
+        out.print(
+            f"The local stack sends no e-mail; its code is {sent.local_code}", highlight=False
+        )
+    else:
+        out.print(
+            f"If {safe(email)} has an account here, a code is on its way to "
+            f"{safe(sent.destination or 'that address')}.",
+            highlight=False,
+        )
+    code = sys.stdin.readline().strip() if from_stdin else typer.prompt("Code from the e-mail")
+    if not from_stdin:
+        err.print(f"Choose a new password ({password_rules()}).", highlight=False)
+    try:
+        _choose_password(
+            lambda new: auth.finish_password_reset(email, code, new), from_stdin=from_stdin
+        )
+    except MfaRequiredError:
+        out.print("Your new password is set.")
+        raise
+    out.print("Your new password is set.")
+
+
+def _choose_password(apply: Callable[[str], object], *, from_stdin: bool) -> None:
     """Ask for the member's own password until one meets the rules (checked here before
     the pool is asked, and before "again"), up to three times; standard input gives one
     try per line."""
@@ -120,7 +171,7 @@ def _choose_password(auth: Authenticator, email: str, temporary: str, *, from_st
             pending = "the two new passwords differ"
         if pending is None:
             try:
-                auth.login(email, temporary, new_password=new)
+                apply(new)
                 return
             except LoginError as exc:
                 if exc.code != "weak_password":
