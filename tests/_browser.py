@@ -5,9 +5,10 @@ settled screenshots, sign in and out). Screenshots go to test-output/app/."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import BrowserContext, Locator, Page, ViewportSize, expect
 
 from mobile_backup.core import sha256_file
 from mobile_backup.local import LocalStack
@@ -91,8 +92,16 @@ def _sign_in(page: Page, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _tab(page: Page, name: str) -> Locator:
+    """A destination of the app's navigation: a tab of the bottom bar on a phone, a button
+    of the navigation rail ("Settings Tab 4 of 4") on a wide screen."""
+    return page.get_by_role("tab", name=name).or_(
+        page.get_by_role("button", name=re.compile(rf"^{re.escape(name)}\s+Tab \d+ of \d+"))
+    )
+
+
 def _sign_out(page: Page) -> None:
-    page.get_by_role("tab", name="Settings").click()
+    _tab(page, "Settings").click()
     # A screen reader's tap: Playwright's hit test finds another card's semantics node on
     # top of this button (Flutter's own hit testing does not), so a pointer click waits.
     page.get_by_role("button", name="Sign out").dispatch_event("click")

@@ -36,6 +36,7 @@ from _browser import (
     _shot,
     _sign_in,
     _sign_out,
+    _tab,
     _type,
     _unnamed_buttons,
 )
@@ -96,7 +97,7 @@ def test_sign_in_pick_files_and_see_both_receipts(
     expect(page.get_by_text("All files backed up")).to_be_visible()
     _shot(page, "4-queue-done")
 
-    page.get_by_role("tab", name="History").click()
+    _tab(page, "History").click()
     for photo in samples:  # each tile says both steps: in the cloud, then on the PC
         tile = page.get_by_role("button", name=f"{photo.name}: in the cloud, on your PC")
         expect(tile).to_be_visible(timeout=30_000)
@@ -108,7 +109,7 @@ def test_sign_in_pick_files_and_see_both_receipts(
     ).to_be_visible()
     page.get_by_role("button", name="Close").click()
 
-    page.get_by_role("tab", name="Settings").click()
+    _tab(page, "Settings").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     # Tuning is folded away under "Advanced" (issue 31, 19).
     expect(page.get_by_role("slider")).to_have_count(0)
@@ -197,10 +198,10 @@ def test_two_members_share_a_phone_and_never_see_or_send_each_others_files(
     _type(page, "New password", "Bea-Own-Password-7")
     page.get_by_role("button", name="Set password and sign in").click()
     expect(pick).to_be_visible(timeout=15_000)
-    page.get_by_role("tab", name="Queue").click()
+    _tab(page, "Queue").click()
     expect(page.get_by_text("Nothing to back up right now")).to_be_visible(timeout=15_000)
     expect(page.get_by_text("VID_A1.mp4", exact=True)).to_have_count(0)  # A's queue is not B's
-    page.get_by_role("tab", name="Back up").click()
+    _tab(page, "Back up").click()
     with page.expect_file_chooser() as chooser:
         pick.click()
     chooser.value.set_files([str(b_photo), str(b_empty)])
@@ -212,7 +213,7 @@ def test_two_members_share_a_phone_and_never_see_or_send_each_others_files(
     # A again: their paused files come back, and finish.
     _sign_in(page, stack.email, stack.password)
     expect(pick).to_be_visible(timeout=15_000)
-    page.get_by_role("tab", name="Queue").click()
+    _tab(page, "Queue").click()
     expect(page.get_by_text("All files backed up")).to_be_visible(timeout=120_000)
     page.get_by_role("button", name="Show", exact=True).click()  # the finished files
     expect(page.get_by_text("VID_A1.mp4", exact=True)).to_be_visible()
@@ -268,7 +269,7 @@ def test_history_shows_a_tick_for_each_pc_of_the_household(
             pick.click()
         chooser.value.set_files([str(photo)])
         expect(page.get_by_text("All files backed up")).to_be_visible(timeout=30_000)
-        page.get_by_role("tab", name="History").click()
+        _tab(page, "History").click()
         tile = page.get_by_role("button", name=f"{photo.name}: in the cloud, on PC laptop and main")
         expect(tile).to_be_visible(timeout=30_000)
         tile.click()
@@ -334,7 +335,7 @@ def test_free_up_space_previews_asks_then_moves_only_verified_files_to_the_trash
         page = _open(browser, server.url)
         page.set_viewport_size(DESKTOP)
         _sign_in(page, stack.email, stack.password)
-        page.get_by_role("tab", name="Settings").click()
+        _tab(page, "Settings").click()
         # Screen-reader taps, as in `_sign_out`: Playwright's hit test sees another card's
         # semantics node over the settings cards' buttons.
         page.get_by_role("button", name="Check what can go").dispatch_event("click")
@@ -419,7 +420,7 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
         assert _unnamed_buttons(page) == 0
 
         # In the cloud, no PC yet: the gallery says so on every tile, and the filter finds them.
-        page.get_by_role("tab", name="History").click()
+        _tab(page, "History").click()
         first = pictures[0].name
         waiting = page.get_by_role("button", name=f"{first}: in the cloud, not on your PC yet")
         expect(waiting).to_be_visible(timeout=30_000)
@@ -460,7 +461,7 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
             _shot(page, "14-gallery-desktop")
             page.set_viewport_size(PHONE)
 
-            page.get_by_role("tab", name="Back up").click()
+            _tab(page, "Back up").click()
             expect(page.get_by_text(f"{len(samples)} on your PC")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("library folder demo", exact=False)).to_be_visible()
             expect(page.get_by_text(re.compile(r"^Your PC last collected a file"))).to_be_visible()
@@ -483,7 +484,14 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
         expect(page.get_by_text(f"{len(samples)} on your PC")).to_be_visible()
         expect(page.get_by_text(re.compile(r"Figures as of "))).to_be_visible(timeout=15_000)
         _shot(page, "17-backend-unreachable")
+        expect(page.get_by_role("tab")).to_have_count(4)  # a phone's bottom bar
         page.set_viewport_size(DESKTOP)
+        # A wide window: Material's navigation rail instead of a stretched bottom bar
+        # (issue 31, item 17), and the cards of one width.
+        destination = re.compile(r"^(Back up|Queue|History|Settings)\s+Tab")
+        rail = page.get_by_role("button", name=destination)
+        expect(rail).to_have_count(4, timeout=15_000)
+        expect(page.get_by_role("tab")).to_have_count(0)
         _shot(page, "17-backend-unreachable-desktop")
 
     # An app opened while the service is away has read nothing: dashes, not zeros.
@@ -567,7 +575,7 @@ def test_a_history_of_1000_files_paints_one_page_and_pages_against_the_api(
     _seed_history(stack, controller, tmp_path / "phone", n)
     with WebAppServer(controller) as server:
         page = _open(browser, server.url)
-        history_tab = page.get_by_role("tab", name="History")
+        history_tab = _tab(page, "History")
         expect(history_tab).to_be_visible(timeout=30_000)
         started = time.monotonic()
         history_tab.click()
@@ -686,7 +694,7 @@ def test_thirty_picked_files_all_arrive_beside_a_cpu_hog(
         for round_ in range(PICKS):
             photos = _distinct_photos(tmp_path / f"pick-{round_}", PICKED, seed=round_)
             want |= {sha256_file(p) for p in photos}
-            page.get_by_role("tab", name="Back up").click()
+            _tab(page, "Back up").click()
             with page.expect_file_chooser() as chooser:
                 pick.click()
             chooser.value.set_files([str(p) for p in photos])

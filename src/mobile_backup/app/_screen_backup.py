@@ -93,6 +93,7 @@ class BackupScreen:
             ],
             spacing=GAP,
             scroll=ft.ScrollMode.AUTO,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,  # every card one width
         )
 
     def _folder_card(self) -> ft.Control:

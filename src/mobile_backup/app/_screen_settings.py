@@ -103,6 +103,7 @@ class SettingsScreen:
             ],
             spacing=GAP,
             scroll=ft.ScrollMode.AUTO,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,  # every card one width
         )
 
     def refresh(self) -> None:

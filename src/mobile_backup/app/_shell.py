@@ -61,6 +61,15 @@ class Screen(Protocol):
     def refresh(self) -> None: ...
 
 
+DESTINATIONS = (
+    (ft.Icons.ADD_PHOTO_ALTERNATE_OUTLINED, ft.Icons.ADD_PHOTO_ALTERNATE, "Back up"),
+    (ft.Icons.CLOUD_UPLOAD_OUTLINED, ft.Icons.CLOUD_UPLOAD, "Queue"),
+    (ft.Icons.HISTORY, ft.Icons.HISTORY, "History"),
+    (ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS, "Settings"),
+)
+RAIL_FROM = 600  # Material's medium width class: a rail instead of a bottom bar
+
+
 class AppShell:
     """Everything one page (a window, a browser tab, a phone screen) shows."""
 
@@ -78,19 +87,24 @@ class AppShell:
             ft.Icons.CLOUD_OUTLINED, "Checking the connection…", self._signal_tapped
         )
         self._signal_drawn: tuple[Signal, str] | None = None
+        # A phone's bottom bar; from a tablet's width up, Material's navigation rail.
         self.nav = ft.NavigationBar(
             destinations=[
-                ft.NavigationBarDestination(icon=ft.Icons.ADD_PHOTO_ALTERNATE_OUTLINED,
-                                            selected_icon=ft.Icons.ADD_PHOTO_ALTERNATE,
-                                            label="Back up"),
-                ft.NavigationBarDestination(icon=ft.Icons.CLOUD_UPLOAD_OUTLINED,
-                                            selected_icon=ft.Icons.CLOUD_UPLOAD, label="Queue"),
-                ft.NavigationBarDestination(icon=ft.Icons.HISTORY, label="History"),
-                ft.NavigationBarDestination(icon=ft.Icons.SETTINGS_OUTLINED,
-                                            selected_icon=ft.Icons.SETTINGS, label="Settings"),
+                ft.NavigationBarDestination(icon=icon, selected_icon=selected, label=label)
+                for icon, selected, label in DESTINATIONS
             ],
             on_change=self._nav_changed,
-        )  # fmt: skip
+        )
+        self.rail = ft.NavigationRail(
+            destinations=[
+                ft.NavigationRailDestination(icon=icon, selected_icon=selected, label=label)
+                for icon, selected, label in DESTINATIONS
+            ],
+            label_type=ft.NavigationRailLabelType.ALL,
+            group_alignment=-0.9,
+            on_change=self._nav_changed,
+        )
+        self._wide: bool | None = None
 
     async def start(self) -> None:
         page = self.page
@@ -171,8 +185,8 @@ class AppShell:
             actions=[self.signal, ft.Container(width=PAD - 8)],
         )  # fmt: skip
         self._show_signal()
-        self.page.navigation_bar = self.nav
-        self.page.controls = [ft.SafeArea(self.body, expand=True)]
+        self._wide = None
+        self._lay_out()
         self.go(self._tab)
         self.page.run_thread(self._c.history.refresh)
 
@@ -182,8 +196,25 @@ class AppShell:
     def _max_width(self) -> int:
         return GALLERY_WIDTH if self._tab == HISTORY else MAX_WIDTH
 
+    def _lay_out(self) -> None:
+        """The bottom bar on a narrow screen, the rail beside the content on a wide one."""
+        wide = float(self.page.width or 0) >= RAIL_FROM
+        if wide == self._wide:
+            return
+        self._wide = wide
+        if wide:
+            self.page.navigation_bar = None
+            row = ft.Row(
+                [self.rail, ft.VerticalDivider(width=1), self.body], expand=True, spacing=0
+            )
+            self.page.controls = [ft.SafeArea(row, expand=True)]
+        else:
+            self.page.navigation_bar = self.nav
+            self.page.controls = [ft.SafeArea(self.body, expand=True)]
+
     def _resized(self, _e: object) -> None:
         if self._screens:
+            self._lay_out()
             self._screens[self._tab].refresh()
             self.page.update()
 
@@ -203,7 +234,7 @@ class AppShell:
 
     def go(self, tab: int) -> None:
         self._tab = tab
-        self.nav.selected_index = tab
+        self.nav.selected_index = self.rail.selected_index = tab
         screen = self._screens[tab]
         screen.refresh()
         self._show_signal()
@@ -213,8 +244,8 @@ class AppShell:
         self._drawn = self._c.version
         self.page.update()
 
-    def _nav_changed(self, e: ft.Event[ft.NavigationBar]) -> None:
-        self.go(int(e.control.selected_index))
+    def _nav_changed(self, e: ft.Event[ft.NavigationBar] | ft.Event[ft.NavigationRail]) -> None:
+        self.go(int(e.control.selected_index or 0))
         if self._tab == HISTORY:
             self.page.run_thread(self._c.history.refresh)
 
