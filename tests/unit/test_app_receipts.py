@@ -120,9 +120,9 @@ def test_several_pcs_each_get_their_own_tick() -> None:
     assert e.pcs == pcs
     assert badge_text(e, pcs) == "IMG_2.jpg: in the cloud, on PC laptop and main"
     lines = dict(detail_lines(e))
-    assert lines["PC laptop"].startswith("✓ verified")
-    assert lines["PC laptop"].endswith("on lap")
-    assert lines["PC main"].endswith("on desk")
+    assert lines["PC laptop"].startswith("✓ saved and checked, ")
+    assert "lap" not in lines["PC laptop"]  # the PC's name says which; its hostname is noise
+    assert lines["PC main"].startswith("✓ saved and checked, ")
     # A file only one of the household's PCs has says which one is still to come.
     one = history_entry(
         _record(FileStatus.DOWNLOADED, n=4, receipt=True, receipts={"main": receipt("main", "d")})
@@ -180,3 +180,47 @@ def test_a_video_is_told_by_its_recorded_content_type() -> None:
     video = history_entry(clip)
     assert video.is_video
     assert not history_entry(_record(FileStatus.UPLOADED)).is_video
+
+
+def test_every_reason_the_free_up_rule_gives_is_said_plainly_with_one_date_format() -> None:
+    """Issue 31, item 16: the reasons come from the rule itself (`core.may_free`), so a new
+    or reworded reason that the app does not translate fails here."""
+    from mobile_backup.app._receipts import plain_keep_reason
+    from mobile_backup.core._freeing import VERIFIED_WITHIN, may_free
+    from mobile_backup.core._models import FileRecord, Receipt
+
+    sha = "a" * 64
+    receipt = Receipt(host="vm", path="2024/05/IMG_1.jpg", sha256=sha, at=T0)
+
+    def record(status: FileStatus, **extra: object) -> FileRecord:
+        return FileRecord.model_validate(
+            {"user_sub": "u", "sha256": sha, "filename": "IMG_1.jpg", "size": 1,
+             "content_type": "image/jpeg", "status": status, "created_at": T0, **extra}
+        )  # fmt: skip
+
+    now = T0 + timedelta(days=30)
+    on_pc = {"receipts": {"laptop": receipt}}
+    reasons = [
+        may_free(None, {}, now=now).reason,
+        may_free(record(FileStatus.UPLOADED), {}, now=now).reason,
+        may_free(record(FileStatus.DOWNLOADED, **on_pc), {}, now=now).reason,
+        may_free(
+            record(FileStatus.DOWNLOADED, **on_pc, missing_on={"laptop": T0}), {}, now=now
+        ).reason,
+        may_free(
+            record(FileStatus.DOWNLOADED, **on_pc),
+            {"laptop": now - VERIFIED_WITHIN - timedelta(days=1)},
+            now=now,
+        ).reason,
+    ]
+    said = [plain_keep_reason(r) for r in reasons]
+    assert all(s.startswith("Keep it") for s in said), said
+    joined = " ".join(said)
+    assert "re-verified" not in joined
+    assert "UTC" not in joined
+    assert "audit" not in joined
+    assert "2024-" not in joined  # one date format: "01 May 2024"
+    assert "PC laptop no longer has its copy (noticed 01 May 2024)" in said[3]
+    # Two PCs, two reasons: both said.
+    both = plain_keep_reason(f"{reasons[2]}; {reasons[3]}")
+    assert both.count("Keep it") == 2

@@ -8,6 +8,7 @@ file has reached; this module turns that into the words the history shows.
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from enum import StrEnum
 
 from mobile_backup.app._errors import sentence
 from mobile_backup.app._format import human_bytes, human_date
-from mobile_backup.core import FileStatus
+from mobile_backup.core import NOT_BACKED_UP, NOT_ON_A_PC, FileStatus
 from mobile_backup.core.wire import FileView
 
 CLOUD_DONE = "in the cloud ✓ (checksum verified by S3)"
@@ -252,15 +253,54 @@ def detail_lines(e: HistoryEntry) -> list[tuple[str, str]]:
         for pc, rc in sorted(receipts.items()):
             if rc is None:
                 continue
-            lines.append((f"PC {pc}", f"✓ verified {human_date(rc.at)} on {rc.host}"))
+            lines.append((f"PC {pc}", f"✓ saved and checked, {human_date(rc.at)}"))
             lines.append(("Saved as", rc.path))
     else:
         lines.append(("PC", e.pc_text))
     if e.safe_to_delete:
-        lines.append(("This phone", "safe to delete: your PC has it and has checked it again"))
+        lines.append(("This phone", "You can delete it here: your PC has it and checked it again."))
     elif r is not None and r.free_reason:
-        lines.append(("This phone", f"keep it for now: {r.free_reason}"))
+        lines.append(("This phone", plain_keep_reason(r.free_reason)))
     return lines
+
+
+_DAY = r"(\d{4}-\d{2}-\d{2})"
+# The free-up rule's reasons (core.may_free), in a parent's words and the app's one date
+# format; a reason not listed here is shown as it is.
+_KEEP_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"missing on PC (\S+) \(found by its audit on {_DAY}\)"),
+     "Keep it: PC {0} no longer has its copy (noticed {1})."),
+    (re.compile(r"on PC (\S+) but not re-verified since .*"),
+     "Keep it for now: PC {0} checks its copies every few hours; after its next check this "
+     "one can go."),
+    (re.compile(rf"on PC (\S+), last verified {_DAY} \(too long ago\)"),
+     "Keep it for now: PC {0} last checked its copy on {1}; it can go after its next check."),
+    (re.compile(re.escape(NOT_BACKED_UP)), "Keep it: it is not backed up yet."),
+    (re.compile(re.escape(NOT_ON_A_PC)), "Keep it: it is in the cloud, not on your PC yet."),
+)  # fmt: skip
+
+
+def plain_keep_reason(reason: str) -> str:
+    """Why a file should stay on the phone, said plainly."""
+    said = []
+    for part in reason.split("; "):
+        for pattern, words in _KEEP_WORDS:
+            found = pattern.fullmatch(part)
+            if found:
+                values = [_day(v) for v in found.groups()]
+                said.append(words.format(*values))
+                break
+        else:
+            said.append(f"Keep it for now: {part}.")
+    return " ".join(said)
+
+
+def _day(value: str) -> str:
+    """`2026-12-03` in the app's date format (`03 Dec 2026`); anything else as it is."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").strftime("%d %b %Y")
+    except ValueError:
+        return value
 
 
 def last_collected(entries: Iterable[HistoryEntry]) -> dict[str, datetime]:

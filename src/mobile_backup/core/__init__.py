@@ -19,6 +19,7 @@ from mobile_backup.core._errors import (
 )
 from mobile_backup.core._freeing import (
     NOT_BACKED_UP,
+    NOT_ON_A_PC,
     VERIFIED_WITHIN,
     FreeVerdict,
     may_free,
@@ -85,6 +86,7 @@ __all__ = [
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
     "NOT_BACKED_UP",
+    "NOT_ON_A_PC",
     "PASSWORD_POLICY",
     "RECORD_CALLS_ENV",
     "SQS_BATCH",
