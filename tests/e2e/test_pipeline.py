@@ -233,6 +233,39 @@ def test_local_up_serves_other_commands_through_the_local_profile(
         "`mobile-backup local up`" in down.stdout
     ), down.stdout
 
+    # Issue 31, item 9: each step is said while it happens (a line each when not on a
+    # terminal), and a restart on the same library keeps its ports and demo password.
+    assert "starting the AWS emulator" in err
+    assert "creating the stack's resources from the template" in err
+    first = tomllib.loads(config.read_text())["profiles"]["local"]
+    first_password = re.search(r"demo password\s+(\S+)", out)
+    assert first_password is not None, out
+    again = subprocess.Popen(
+        [*CLI, "local", "up", "--library", str(library)],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert again.stdout is not None
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "profile written" not in seen:  # the whole table, then the profile
+            assert time.monotonic() < deadline, seen
+            seen += again.stdout.readline()
+        second = tomllib.loads(config.read_text())["profiles"]["local"]
+        assert (second["api_url"], second["aws_endpoint_url"]) == (
+            first["api_url"],
+            first["aws_endpoint_url"],
+        )
+    finally:
+        again.send_signal(signal.SIGINT)
+        rest, _ = again.communicate(timeout=60)
+    password = re.search(r"demo password\s+(\S+)", seen + rest)
+    assert password is not None
+    assert password.group(1) == first_password.group(1)
+
 
 def test_cli_errors_are_one_readable_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
     a_file = tmp_path / "a-file"

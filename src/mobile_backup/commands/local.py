@@ -27,7 +27,7 @@ from mobile_backup.commands._common import (
 from mobile_backup.core import ConfigError, MobileBackupError
 
 if TYPE_CHECKING:
-    from mobile_backup.local import DemoReport
+    from mobile_backup.local import DemoReport, LocalStack
 
 app = typer.Typer(help="Run the whole system on this machine (embedded AWS emulator).")
 
@@ -53,6 +53,60 @@ def _demo_json(report: DemoReport, *, kept: bool) -> dict[str, Any]:
     }
 
 
+class _Remembered:
+    """What `local up` keeps beside the library between starts: its ports and password."""
+
+    def __init__(self, path: Path) -> None:
+        import json
+
+        self.path = path
+        try:
+            self.values: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.values = {}
+        password = self.values.get("password")
+        self.password = password if isinstance(password, str) and password else None
+
+    def free_port(self, key: str) -> int:
+        """The port used last time if nothing holds it now, else 0 (any free port)."""
+        import socket
+
+        port = self.values.get(key)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            return 0
+        with socket.socket() as probe:
+            # As servers bind: a port whose old connections linger (TIME_WAIT) is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return 0
+        return port
+
+    def save(self, stack: LocalStack) -> None:
+        import json
+        import os
+        from urllib.parse import urlsplit
+
+        s = stack.settings
+        values = {
+            "emulator_port": urlsplit(s.aws_endpoint_url or "").port,
+            "api_port": urlsplit(s.api_url or "").port,
+            "password": stack.password,  # the demo member's, on this computer's emulator only
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(values, fh)
+        except OSError as exc:
+            err.print(f"note: cannot remember the ports for the next start: {safe(exc)}")
+
+
+def remember_local_stack(library: Path) -> _Remembered:
+    return _Remembered(library / ".mobile-backup" / "local-stack.json")
+
+
 @app.command("up", short_help="Run the whole system here until stopped (Ctrl+C).")
 def local_up(
     library: Annotated[Path, typer.Option(help="Where the agent files photos (a folder).")] = Path(
@@ -75,15 +129,26 @@ def local_up(
     problem = library_problem(library)
     if problem:
         raise ConfigError(f"{problem} (--library)")
+    # The same library gets the same ports and demo password at each start (when free), so
+    # what another terminal or a note says stays true across restarts.
+    remembered = remember_local_stack(library)
     stack = LocalStack(
         library=library,
-        emulator_port=emulator_port,
-        api_port=api_port,
+        emulator_port=emulator_port or remembered.free_port("emulator_port"),
+        api_port=api_port or remembered.free_port("api_port"),
+        password=remembered.password,
         on_outcome=show_outcome,
         emulator_process=True,
     )
-    with err.status("starting the local stack…"):
-        stack.start()
+    with err.status("starting the local stack…") as status:
+
+        def step(what: str) -> None:
+            status.update(f"{what}…")
+            if not err.is_terminal:  # a log or a pipe: a line per step instead of a spinner
+                err.print(f"{what}…", highlight=False)
+
+        stack.start(on_step=step)
+    remembered.save(stack)
     try:
         # Sign in first: once the profile exists, `--profile local` commands work at once.
         Authenticator(settings=stack.settings).login(stack.email, stack.password)

@@ -137,24 +137,31 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self._settings
 
-    def start(self) -> LocalStack:
+    def start(self, on_step: Callable[[str], None] | None = None) -> LocalStack:
+        """Start every part; `on_step` is told each step as it begins (they take seconds)."""
         from mobile_backup.local._asgi import ApiAsgiApp, ApiServer
         from mobile_backup.local._emulator import EmulatorServer
         from mobile_backup.local._provision import create_user, provision
 
+        step = on_step or (lambda _what: None)
         try:
+            step("starting the AWS emulator (S3, SQS, DynamoDB, Cognito)")
             self._emulator = EmulatorServer(
                 port=self._emulator_port, own_process=self._emulator_process
             )
             self._emulator.start()
+            step("creating the stack's resources from the template")
             resources = provision(
                 endpoint_url=self._emulator.endpoint_url, stack_name=self._stack_name
             )
+            step("adding the demo member")
             self.user_sub = create_user(resources, email=self.email, password=self.password)
+            step("starting the HTTP API")
             base = local_settings(resources, api_url=None, library=self.library)
             self._api = ApiServer(ApiAsgiApp.for_settings(base), port=self._api_port)
             self._api.start()
             self._settings = base.model_copy(update={"api_url": self._api.url})
+            step("starting the ingest and the PC agent")
             self._start_ingest()
             if self._run_agent:
                 self._start_agent()
