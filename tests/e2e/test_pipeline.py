@@ -240,7 +240,7 @@ def test_local_up_serves_other_commands_through_the_local_profile(
     first = tomllib.loads(config.read_text())["profiles"]["local"]
     first_password = re.search(r"demo password\s+(\S+)", out)
     assert first_password is not None, out
-    again = subprocess.Popen(
+    restarted = subprocess.Popen(
         [*CLI, "local", "up", "--library", str(library)],
         env=cli_env,
         stdout=subprocess.PIPE,
@@ -248,20 +248,20 @@ def test_local_up_serves_other_commands_through_the_local_profile(
         text=True,
     )
     try:
-        assert again.stdout is not None
+        assert restarted.stdout is not None
         deadline = time.monotonic() + 60
         seen = ""
         while "profile written" not in seen:  # the whole table, then the profile
             assert time.monotonic() < deadline, seen
-            seen += again.stdout.readline()
+            seen += restarted.stdout.readline()
         second = tomllib.loads(config.read_text())["profiles"]["local"]
         assert (second["api_url"], second["aws_endpoint_url"]) == (
             first["api_url"],
             first["aws_endpoint_url"],
         )
     finally:
-        again.send_signal(signal.SIGINT)
-        rest, _ = again.communicate(timeout=60)
+        restarted.send_signal(signal.SIGINT)
+        rest, _ = restarted.communicate(timeout=60)
     password = re.search(r"demo password\s+(\S+)", seen + rest)
     assert password is not None
     assert password.group(1) == first_password.group(1)
