@@ -4,7 +4,7 @@ This proves that the platform flags `build_artifact` passes are ones pip accepts
 (`--target` with `--platform` x3, `--implementation`, `--python-version`,
 `--only-binary=:all:`), that a pure wheel lands in the package, and that pip's own failure
 reaches the user as one line. Fetching the real dependencies needs PyPI; that was run by
-hand (see the report in README "Deploy to AWS").
+hand (see the report in docs/aws.md).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_exit_codes_are_the_documented_ones(
     code: int,
     line: str,
 ) -> None:
-    """README "Exit codes": 1 a problem you can act on, 70 a bug, 130 interrupted; each
+    """docs/cli.md "Exit codes": 1 a problem you can act on, 70 a bug, 130 interrupted; each
     one line on stderr, never a traceback."""
     import mobile_backup.commands._common as common
 

@@ -101,3 +101,14 @@ def test_writing_a_profile_keeps_the_users_comments_and_other_profiles(tmp_path:
     assert read_profiles(path)["local"] == {"api_url": "http://127.0.0.1:10"}
     assert path.read_text(encoding="utf-8").startswith(mine)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_install_hints_say_the_pipx_way_in_a_pipx_install() -> None:
+    """Issue 31, item 15: a missing part is added as this copy was installed."""
+    from mobile_backup.core import install_hint
+
+    pipx = "/home/ann/.local/share/pipx/venvs/mobile-backup"
+    assert install_hint("flet-web==1.0.*", prefix=pipx) == (
+        "pipx inject mobile-backup 'flet-web==1.0.*'"
+    )
+    assert install_hint("flet-web==1.0.*", prefix="/work/.venv") == "pip install 'flet-web==1.0.*'"

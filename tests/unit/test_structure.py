@@ -1,5 +1,5 @@
 """The shape of the code, held by a test: which component may import which (the layer map,
-declared once, here, and drawn in the README), components use each other's public names
+declared once, here, and drawn in docs/development.md), components use each other's public names
 only, AWS is called only through its gateways, no import cycle between modules, no module
 that has grown past ~500 lines, no frame walking in product code."""
 
@@ -219,9 +219,10 @@ def test_no_binary_file_is_committed_outside_test_data() -> None:
     assert binary == []
 
 
-def test_the_readmes_layer_map_is_the_one_checked_here() -> None:
-    """README's "What runs where" shows the layer map; it must be this one, not a memory."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_documented_layer_map_is_the_one_checked_here() -> None:
+    """docs/development.md's "What runs where" shows the layer map; it must be this one, not
+    a memory."""
+    readme = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
     block = readme.split("component   may import\n", 1)[1].split("```", 1)[0]
     shown: dict[str, set[str]] = {}
     for line in block.strip().splitlines():

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from mobile_backup.app._controller import AppController
 from mobile_backup.app._web import WebAppServer
-from mobile_backup.core import ConfigError, Settings
+from mobile_backup.core import ConfigError, Settings, install_hint
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,8 @@ def run_desktop(settings: Settings) -> None:
     if importlib.util.find_spec("flet_desktop") is None:
         # Flet would otherwise try to pip-install its desktop client at run time.
         raise ConfigError(
-            "the desktop window needs Flet's desktop client: pip install 'flet-desktop==1.0.*' "
+            "the desktop window needs Flet's desktop client: "
+            f"{install_hint('flet-desktop==1.0.*')} "
             "(or run `mobile-backup app --web` and open it in a browser)"
         )
     import flet as ft

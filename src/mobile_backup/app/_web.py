@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from mobile_backup.app._controller import AppController
-from mobile_backup.core import ConfigError
+from mobile_backup.core import ConfigError, install_hint
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,9 @@ def web_asgi_app(controller: AppController, *, secret_key: str) -> Any:
     try:
         import flet_web.fastapi as flet_fastapi
     except ImportError as exc:  # pragma: no cover - the app extra installs it
-        raise ConfigError("web mode needs flet-web: pip install 'mobile-backup[app]'") from exc
+        raise ConfigError(
+            f"web mode needs flet-web: {install_hint('flet-web==1.0.*', 'uvicorn>=0.30')}"
+        ) from exc
     from mobile_backup.app._shell import TITLE, make_main
 
     controller.upload_dir.mkdir(parents=True, exist_ok=True)

@@ -190,7 +190,7 @@ class RichProgress:
 
 JsonOpt = Annotated[
     bool,
-    typer.Option("--json", help="Print JSON (schema in the README) instead of text."),
+    typer.Option("--json", help="Print JSON (schemas in docs/cli.md) instead of text."),
 ]
 UPLOAD_SCHEMA = "mobile-backup/upload/1"
 DRY_RUN_SCHEMA = "mobile-backup/dry-run/1"
@@ -206,7 +206,7 @@ def print_json(data: dict[str, Any]) -> None:
 
 
 def summary_json(summary: UploadSummary, *, dry_run: bool = False) -> dict[str, Any]:
-    """`upload --json` (`--dry-run` too): the run's counts and one entry per file (README:
+    """`upload --json` (`--dry-run` too): the run's counts and one entry per file (docs/cli.md:
     "JSON output")."""
     from mobile_backup.client import CANCELLED, DUPLICATE, FAILED, UPLOADED, WOULD_UPLOAD
 

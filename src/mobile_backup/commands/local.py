@@ -33,7 +33,7 @@ app = typer.Typer(help="Run the whole system on this machine (embedded AWS emula
 
 
 def _demo_json(report: DemoReport, *, kept: bool) -> dict[str, Any]:
-    """`demo --json` (README: "JSON output")."""
+    """`demo --json` (docs/cli.md: "JSON output")."""
     return {
         "schema": DEMO_SCHEMA,
         "ok": report.ok,
