@@ -452,6 +452,14 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
             ).to_be_visible()
             expect(page.get_by_text("Taken")).to_be_visible()
             expect(page.get_by_text("Uploaded")).to_be_visible()
+            # In a parent's words (issue 31, item 16): no audit, UTC or hostname jargon.
+            expect(
+                page.get_by_text(re.compile(r"^✓ saved and checked, \d\d \w{3} \d{4}"))
+            ).to_be_visible()
+            expect(
+                page.get_by_text(re.compile(r"^Keep it for now: PC main checks its copies"))
+            ).to_be_visible()
+            expect(page.get_by_text(re.compile("re-verified|UTC|audit"))).to_have_count(0)
             _shot(page, "15-detail-sheet")
             assert _unnamed_buttons(page) == 0
             page.get_by_role("button", name="Close").click()
@@ -459,11 +467,17 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
             on_pc = page.get_by_role("button", name=re.compile(r": in the cloud, on your PC"))
             expect(on_pc.first).to_be_visible()
             _shot(page, "14-gallery-desktop")
+            on_pc.first.click()
+            expect(page.get_by_text("Saved as")).to_be_visible(timeout=15_000)
+            _shot(page, "15-detail-sheet-desktop")
+            page.get_by_role("button", name="Close").click()
             page.set_viewport_size(PHONE)
 
             _tab(page, "Back up").click()
             expect(page.get_by_text(f"{len(samples)} on your PC")).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("library folder demo", exact=False)).to_be_visible()
+            expect(page.get_by_text("library folder demo", exact=False)).to_be_visible(
+                timeout=30_000
+            )
             expect(page.get_by_text(re.compile(r"^Your PC last collected a file"))).to_be_visible()
             expect(page.get_by_text("0 failed")).to_be_visible()
             _shot(page, "16-status-after")
