@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from _agentkit import SUB, Cloud, files_under
+from _agentkit import SUB, Cloud, _agent_clients, files_under
 from mobile_backup.agent import Agent, AgentConfig, Library, OutcomeKind, TransferConfig
 from mobile_backup.agent._admin import agent_status, redrive
 from mobile_backup.aws import Queue
@@ -39,11 +39,13 @@ def make_agent(
     **config: Any,
 ) -> Agent:
     config.setdefault("pause_backoff", (0.3, 0.6))
+    # The agent's own clients (component "agent"): the IAM test judges its calls by them.
+    s3, sqs, ledger = _agent_clients(cloud.settings)
     return Agent(
         settings=cloud.settings,
-        s3=cloud.s3,
-        sqs=cloud.sqs,
-        ledger=cloud.ledger,
+        s3=s3,
+        sqs=sqs,
+        ledger=ledger,
         library=Library(root, write=write),
         host="test-pc",
         wait_seconds=1,

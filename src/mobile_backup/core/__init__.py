@@ -24,7 +24,7 @@ from mobile_backup.core._freeing import (
     FreeVerdict,
     may_free,
 )
-from mobile_backup.core._install import install_hint, installed_with_pipx
+from mobile_backup.core._install import install_hint
 from mobile_backup.core._keys import (
     ObjectKey,
     decode_event_key,
@@ -126,7 +126,6 @@ __all__ = [
     "folder_candidates",
     "hex_to_b64",
     "install_hint",
-    "installed_with_pipx",
     "is_member_folder",
     "is_user_sub",
     "load_settings",
