@@ -93,6 +93,8 @@ class HistoryModel:
         self.state = HistoryState()
         self.link = Link.UNKNOWN
         self.link_message: str | None = None
+        # The content of each failed queue item, by path and stamp (settling reads it).
+        self._hashed: dict[tuple[Path, FileStamp], str] = {}
 
     def clear(self) -> None:
         """Signed out: nothing of the last member stays on screen."""
@@ -132,8 +134,13 @@ class HistoryModel:
 
         def in_ledger(path: Path) -> bool:
             try:
-                known = journal.cached_hash(path, FileStamp.of(path))
-                return (known.sha256 if known else sha256_file(path)) in held
+                stamp = FileStamp.of(path)
+                sha = self._hashed.get((path, stamp))
+                if sha is None:  # hashed once per content, not at every refresh
+                    known = journal.cached_hash(path, stamp)
+                    sha = known.sha256 if known else sha256_file(path)
+                    self._hashed[(path, stamp)] = sha
+                return sha in held
             except (OSError, MobileBackupError):
                 return False
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,16 @@ def selected_profile(explicit: str | None = None, path: Path | None = None) -> s
     """The profile a command uses: `--profile`, else MOBILE_BACKUP_PROFILE, else the config
     file's `default_profile`, else its only profile when it has exactly one, else
     `default` (as `aws` picks a profile)."""
+    return _select(explicit, lambda: _read_config(path or config_file_path()))
+
+
+def _select(explicit: str | None, config: Callable[[], dict[str, Any]]) -> str:
+    """`selected_profile` over a config read only when the choice needs it."""
     if explicit:
         return explicit
     if os.environ.get(PROFILE_ENV):
         return os.environ[PROFILE_ENV]
-    data = _read_config(path or config_file_path())
+    data = config()
     chosen = data.get(DEFAULT_PROFILE_KEY)
     if isinstance(chosen, str) and chosen:
         return chosen
@@ -84,8 +90,9 @@ def set_default_profile(name: str, path: Path | None = None) -> Path:
     import tomlkit
 
     path = path or config_file_path()
-    if name not in read_profiles(path):
-        known = ", ".join(sorted(read_profiles(path))) or "none"
+    profiles = read_profiles(path)
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(f"no profile named {name!r} in {path} (known: {known})")
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     doc[DEFAULT_PROFILE_KEY] = name
@@ -96,7 +103,10 @@ def set_default_profile(name: str, path: Path | None = None) -> Path:
 def read_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
     """All profiles in the config file ({} when there is no file)."""
     path = path or config_file_path()
-    data = _read_config(path)
+    return _profiles_of(_read_config(path), path)
+
+
+def _profiles_of(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: [profiles] must be a table")
@@ -143,15 +153,14 @@ def _write_private(path: Path, text: str) -> None:
 _HEADER = "Mobile Backup deployments; edit with care or re-run the command that wrote them."
 
 
-def _profile_values(profile: str) -> dict[str, Any]:
+def _profile_values(
+    profile: str, profiles: dict[str, dict[str, Any]], path: Path
+) -> dict[str, Any]:
     """The selected profile's values from the config file (lowest precedence)."""
-    profiles = read_profiles()
     if profile not in profiles:
         if profile != DEFAULT_PROFILE:
             known = ", ".join(sorted(profiles)) or "none"
-            raise ConfigError(
-                f"no profile named {profile!r} in {config_file_path()} (known: {known})"
-            )
+            raise ConfigError(f"no profile named {profile!r} in {path} (known: {known})")
         return {}
     return dict(profiles[profile])
 
@@ -335,10 +344,21 @@ def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
     if profile:
         kwargs["profile"] = profile
     environment = _environment_values()
-    selected = selected_profile(kwargs.get("profile"))
+    # The config file is read once, whether it chooses the profile and gives its values or
+    # only gives them.
+    path = config_file_path()
+    read: list[dict[str, Any]] = []
+
+    def config() -> dict[str, Any]:
+        if not read:
+            read.append(_read_config(path))
+        return read[0]
+
+    selected = _select(kwargs.get("profile"), config)
     kwargs["profile"] = selected
     # Precedence: explicit argument > environment > the profile in the config file > default.
-    values = {**_profile_values(str(selected)), **environment, **kwargs}
+    profile_values = _profile_values(selected, _profiles_of(config(), path), path)
+    values = {**profile_values, **environment, **kwargs}
     try:
         return Settings(**values)
     except ValidationError as exc:
