@@ -29,6 +29,8 @@ pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
 RECOVERY_SECONDS = 30
+JPEG_START = b"\xff\xd8\xff\xe0"
+MP4_START = b"\x00\x00\x00\x18ftypmp42"
 
 
 @pytest.fixture
@@ -45,9 +47,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def _free(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
+def _photo(size: int) -> bytes:
+    """Random bytes that start as a JPEG does: bare random bytes announce some other type
+    (an MP3, a program) about once in 6,000 files, and the agent rightly refuses those."""
+    return JPEG_START + os.urandom(size - len(JPEG_START))
+
+
+def _video(size: int) -> bytes:
+    return MP4_START + os.urandom(size - len(MP4_START))
 
 
 def test_the_agent_takes_files_again_within_seconds_of_space_being_freed(
@@ -80,7 +87,7 @@ def test_the_agent_takes_files_again_within_seconds_of_space_being_freed(
     runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
     try:
         runner.start()
-        upload("IMG_0100.jpg", os.urandom(64 * 1024), announce=True)  # the agent is up
+        upload("IMG_0100.jpg", _photo(64 * 1024), announce=True)  # the agent is up
         deadline = time.monotonic() + 60
         while not {OutcomeKind.PLACED, OutcomeKind.ALREADY_PLACED} & set(seen):
             assert time.monotonic() < deadline, f"never placed the first file: {seen}"
@@ -94,8 +101,8 @@ def test_the_agent_takes_files_again_within_seconds_of_space_being_freed(
         # Queue path: six photos and a video (fetched in ranged parts, whose partial
         # download must not stay); reconcile path: four photos awaiting in the ledger only.
         for i in range(10):
-            upload(f"IMG_{i:04d}.jpg", os.urandom(MIB - 4096), announce=i < 6)
-        upload("VID_0001.mp4", os.urandom(3 * MIB), announce=True)
+            upload(f"IMG_{i:04d}.jpg", _photo(MIB - 4096), announce=i < 6)
+        upload("VID_0001.mp4", _video(3 * MIB), announce=True)
         agent.reconciler().fetch_awaiting()  # what the periodic pass does, now
         while OutcomeKind.BLOCKED not in seen:
             assert time.monotonic() < deadline, f"never blocked: {seen}"
