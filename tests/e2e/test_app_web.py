@@ -384,9 +384,11 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
     """Issue 17 at 400 px: the status card, a .txt refused, the gallery with thumbnails and
     two-step badges, the 'not on the PC yet' filter, the detail sheet with the receipt, and
     the top bar's icon once the stack stops."""
+    from mobile_backup.agent import _loop
     from mobile_backup.app import _shell
 
     monkeypatch.setattr(_shell, "STATUS_POLL_SECONDS", 1.0)
+    monkeypatch.setattr(_loop, "HEARTBEAT_SECONDS", 1.0)  # "Check now" is seen in a second
     stack = quiet_stack
     samples = [s.path for s in make_samples(tmp_path / "camera")]
     pictures = [p for p in samples if p.suffix in (".jpg", ".png")]
@@ -462,6 +464,26 @@ def test_gallery_status_filter_detail_and_the_signal_when_the_backend_goes_away(
             expect(page.get_by_text(re.compile("re-verified|UTC|audit"))).to_have_count(0)
             _shot(page, "15-detail-sheet")
             assert _unnamed_buttons(page) == 0
+            # "Check now" (item 16's action): the PC checks its copies at its next heartbeat
+            # instead of in a few hours, and the file may then go from the phone.
+            page.get_by_role("button", name="Check now").click()
+            expect(
+                page.get_by_text(re.compile(r"^Asked PC main to check its copies now"))
+            ).to_be_visible(timeout=15_000)
+            _shot(page, "15-detail-sheet-check-now")
+            page.get_by_role("button", name="Close").click()
+            deadline = time.monotonic() + 60
+            while True:
+                tile.click()
+                verdict = page.get_by_text(re.compile(r"^(You can delete it here|Keep it)"))
+                expect(verdict).to_be_visible(timeout=15_000)
+                if verdict.inner_text().startswith("You can delete it here"):
+                    break
+                assert time.monotonic() < deadline, "the PC never checked after Check now"
+                page.get_by_role("button", name="Close").click()
+                time.sleep(2)
+            expect(page.get_by_role("button", name="Check now")).to_have_count(0)
+            _shot(page, "15-detail-sheet-checked")
             page.get_by_role("button", name="Close").click()
             page.set_viewport_size(DESKTOP)  # a wide window: more photos per row
             on_pc = page.get_by_role("button", name=re.compile(r": in the cloud, on your PC"))

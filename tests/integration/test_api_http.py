@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +18,7 @@ import pytest
 from conftest import settings_for
 from mobile_backup.api import Principal
 from mobile_backup.aws import cognito_client, dynamodb_client, s3_client
-from mobile_backup.core import FileStatus, Receipt, Settings
+from mobile_backup.core import FileStatus, Receipt, Settings, utcnow
 from mobile_backup.core.wire import FileView
 from mobile_backup.ledger import Ledger
 from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, provision
@@ -394,6 +394,48 @@ def test_the_openapi_document_is_served(api: httpx.Client) -> None:
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     error_ref = doc["paths"]["/v1/uploads"]["post"]["responses"]["422"]["content"]
     assert error_ref["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+def test_check_now_asks_every_registered_pc_and_says_which_are_running(
+    api: httpx.Client, alice: User, stack_settings: Settings, ledger: Ledger
+) -> None:
+    """`POST /v1/pcs/check` (the app's "Check now"): each PC's entry records the request
+    (what its agent reads at its heartbeat); the answer names the PCs, never their hosts or
+    library paths, and says which were running a moment ago."""
+    registry = ledger.pc_registry()
+    now = utcnow()
+    registry.claim("main", queue_url="q-main", library_id="a" * 32, host="desk-7",
+                   library="/home/anna/Photos", now=now)  # fmt: skip
+    registry.claim("attic", queue_url="q-attic", library_id="b" * 32, host="old-box",
+                   library="/srv/photos", now=now - timedelta(hours=3))  # fmt: skip
+    try:
+        response = api.post("/v1/pcs/check", headers=alice.auth)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        asked = datetime.fromisoformat(body["requested_at"])
+        pcs = {pc["name"]: pc for pc in body["pcs"]}
+        assert set(pcs) == {"main", "attic"}
+        assert pcs["main"]["running"] is True
+        assert pcs["attic"]["running"] is False
+        assert "desk-7" not in response.text
+        assert "/home/anna" not in response.text
+        for name in ("main", "attic"):
+            record = registry.get(name)
+            assert record is not None
+            assert record.check_requested_at == asked
+        assert_error(api.post("/v1/pcs/check"), 401, "token_missing")
+        refused = api.get("/v1/pcs/check", headers=alice.auth)
+        assert_error(refused, 405, "method_not_allowed")
+        assert api.post("/v1/pcs/check", json={}, headers=alice.auth).status_code == 200
+        with_body = api.post("/v1/pcs/check", json={"pc": "main"}, headers=alice.auth)
+        assert_error(with_body, 422, "invalid_request")
+    finally:  # the module's other tests share this table: their files are on no PC
+        db = dynamodb_client(stack_settings, component="test")
+        for name in ("main", "attic"):
+            db.delete_item(
+                TableName=stack_settings.require("table"),
+                Key={"pk": {"S": "PCS"}, "sk": {"S": f"PC#{name}"}},
+            )
 
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/v1/uploads"), ("GET", "/v1/files")])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -384,3 +385,66 @@ def test_a_bad_copy_on_one_pcs_queue_is_retried_there_and_harms_no_other_pc(
     assert record is not None
     assert record.status == "downloaded"
     assert set(record.receipts) == {"main"}
+
+
+@pytest.mark.parametrize(
+    ("passes", "lag"),
+    [(3600.0, 0), (None, 0), (3600.0, 3600)],
+    ids=["periodic-passes", "passes-off", "pc-clock-an-hour-behind"],
+)
+def test_check_now_starts_a_running_pcs_check_at_its_next_heartbeat(
+    cloud: Cloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    passes: float | None,
+    lag: int,
+) -> None:
+    """The app's "Check now": the registry records the request, the running agent sees it
+    at its next heartbeat and checks its copies at once, not at its next pass an hour away
+    (or never, with periodic passes turned off). Each request is answered once, even by a
+    PC whose clock lags the cloud's (its checks all look older than the request)."""
+    from mobile_backup.agent import _loop
+
+    monkeypatch.setattr(_loop, "HEARTBEAT_SECONDS", 0.2)
+    sent = phone_uploads(cloud, 2)
+    agent = agent_for(
+        cloud, tmp_path / "library", host="desk",
+        clock=lambda: utcnow() - timedelta(seconds=lag),
+        config=AgentConfig(reconcile_interval=passes),
+    )  # fmt: skip
+    registry = cloud.ledger.pc_registry()
+
+    def audited() -> datetime | None:
+        pc = registry.get("main")
+        return pc.audited_at if pc else None
+
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        # Periodic passes start with one; with them off nothing checks until asked.
+        while len(photos(tmp_path / "library")) < len(sent) or (passes and audited() is None):
+            assert time.monotonic() < deadline, "the files or the start's pass never came"
+            time.sleep(0.1)
+        first = audited()
+        assert (first is None) == (passes is None)
+        time.sleep(0.6)  # heartbeats meanwhile start nothing: nobody asked
+        assert audited() == first
+
+        asked = registry.request_check(utcnow())
+        assert [p.name for p in asked] == ["main"]
+        requested = asked[0].check_requested_at
+        assert requested is not None
+        while (checked := audited()) == first:
+            assert time.monotonic() < deadline + 30, "the request was never acted on"
+            time.sleep(0.1)
+        assert checked is not None
+        assert checked >= requested - timedelta(seconds=lag)
+        # One request, one check: later heartbeats see the same request and do nothing.
+        time.sleep(1.0)
+        assert audited() == checked
+    finally:
+        stop.set()
+        runner.join(30)
+        agent.close()

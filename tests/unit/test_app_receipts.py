@@ -10,13 +10,14 @@ from mobile_backup.app._receipts import (
     Filter,
     badge_text,
     by_month,
+    check_answer,
     count,
     detail_lines,
     household_pcs,
     last_collected,
 )
 from mobile_backup.core import FileStatus
-from mobile_backup.core.wire import FileView, ReceiptView
+from mobile_backup.core.wire import CheckResponse, FileView, PcView, ReceiptView
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -224,3 +225,20 @@ def test_every_reason_the_free_up_rule_gives_is_said_plainly_with_one_date_forma
     # Two PCs, two reasons: both said.
     both = plain_keep_reason(f"{reasons[2]}; {reasons[3]}")
     assert both.count("Keep it") == 2
+
+
+def test_check_now_says_which_pcs_will_check_and_which_are_not_running() -> None:
+    now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    answer = CheckResponse(
+        requested_at=now,
+        pcs=[
+            PcView(name="main", running=True, seen_at=now),
+            PcView(name="laptop", running=False, seen_at=now - timedelta(days=2)),
+            PcView(name="attic", running=False),
+        ],
+    )
+    said = check_answer(answer)
+    assert said.startswith("Asked PC main to check its copies now: this takes a few minutes.")
+    assert "PC laptop is not running (last seen 2 days ago): it checks when it next runs." in said
+    assert "PC attic is not running: it checks when it next runs." in said
+    assert check_answer(CheckResponse(requested_at=now, pcs=[])).startswith("No PC has collected")

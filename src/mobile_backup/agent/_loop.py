@@ -28,7 +28,7 @@ from mobile_backup.agent._queue import Acknowledger, DownloadsQueue, VisibilityK
 from mobile_backup.agent._reconcile import Reconciler
 from mobile_backup.agent._state import StateDB
 from mobile_backup.core import SQS_BATCH, MobileBackupError, ServiceError
-from mobile_backup.ledger import HEARTBEAT_EVERY
+from mobile_backup.ledger import HEARTBEAT_EVERY, PcRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -62,10 +62,14 @@ class ServiceLoop:
         clock: Callable[[], datetime],
         wait_seconds: int,
         reconciler: Callable[[], Reconciler],
-        heartbeat: Callable[[], None] | None = None,
+        heartbeat: Callable[[], PcRecord | None] | None = None,
     ) -> None:
         self._heartbeat = heartbeat
         self._beat_at = time.monotonic()
+        # A member's "Check now": the request the heartbeat last saw, and the signal that
+        # starts a reconcile pass (with its audit) before the next one is due.
+        self._check_seen: datetime | None = None
+        self._check_asked = threading.Event()
         self._delivery = delivery
         self._queue = queue
         self._gate = gate
@@ -102,15 +106,15 @@ class ServiceLoop:
             ),
             threading.Thread(target=run.acker.run, args=(background,), name="acks", daemon=True),
         ]
-        if cfg.reconcile_interval:
-            helpers.append(
-                threading.Thread(
-                    target=self._reconcile_loop,
-                    args=(stop, cfg.reconcile_interval),
-                    name="reconcile",
-                    daemon=True,
-                )
+        # Without periodic passes the thread still answers a member's "Check now".
+        helpers.append(
+            threading.Thread(
+                target=self._reconcile_loop,
+                args=(stop, cfg.reconcile_interval or None),
+                name="reconcile",
+                daemon=True,
             )
+        )
         for t in helpers:
             t.start()
         self._queue.keeper = run.keeper
@@ -128,8 +132,13 @@ class ServiceLoop:
                 logger.warning("could not update the state file: %s", exc)
             logger.info("agent stopped")
 
-    def _reconcile_loop(self, stop: threading.Event, interval: float) -> None:
+    def _reconcile_loop(self, stop: threading.Event, interval: float | None) -> None:
+        """A pass at start and every `interval` seconds, and one whenever a member asks
+        for a check; with no `interval`, only the ones members ask for."""
+        if interval is None and not self._wait_for_pass(stop, None):
+            return
         while not stop.is_set():
+            self._check_asked.clear()  # this pass answers any request made before it
             try:
                 reconciler = self._reconciler()
                 report = reconciler.fetch_awaiting(cancel=stop)
@@ -142,12 +151,22 @@ class ServiceLoop:
                 logger.info("reconcile: %s", report.summary())
             except MobileBackupError as exc:
                 logger.warning("reconcile pass failed: %s", exc)
-            # Until the next pass is due, or at once after a pause (a full disk) ends: what
-            # a pass could not place meanwhile is on no queue.
-            deadline = time.monotonic() + interval
-            while not stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline or self._gate.take_rerun():
-                    break
+            if not self._wait_for_pass(stop, interval):
+                return
+
+    def _wait_for_pass(self, stop: threading.Event, interval: float | None) -> bool:
+        """Until the next pass is due (False: stopped first): after `interval`, at once
+        after a pause (a full disk) ends, as what a pass could not place meanwhile is on
+        no queue, or when a member asks for a check."""
+        deadline = None if interval is None else time.monotonic() + interval
+        while not stop.wait(
+            1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+        ):
+            if self._check_asked.is_set():
+                return True
+            if deadline is not None and (time.monotonic() >= deadline or self._gate.take_rerun()):
+                return True
+        return False
 
     def beat_alive(self) -> None:
         """Tell `agent status` the loop is alive (every few seconds at most), and the
@@ -156,15 +175,35 @@ class ServiceLoop:
         if self._heartbeat is not None and now - self._beat_at >= HEARTBEAT_SECONDS:
             self._beat_at = now
             try:
-                self._heartbeat()
+                record = self._heartbeat()
             except MobileBackupError as exc:
                 logger.warning("could not renew this PC's claim on its queue: %s", exc)
+            else:
+                if record is not None:
+                    self._notice_check_request(record)
         if now - self._alive_at >= _ALIVE_EVERY:
             self._alive_at = now
             try:
                 self._state.set_values(alive_at=self._clock())
             except MobileBackupError as exc:
                 logger.warning("could not update the state file: %s", exc)
+
+    def _notice_check_request(self, record: PcRecord) -> None:
+        """Start a check now if a member asked for one since this agent last looked.
+
+        Each request is acted on once, by its value: a PC whose clock lags the cloud's
+        would otherwise find every request newer than its own last check, forever. The
+        first request seen after a start counts only if this PC's last complete check
+        began before it (the start's own pass usually answers it).
+        """
+        asked = record.check_requested_at
+        if asked is None or asked == self._check_seen:
+            return
+        first, self._check_seen = self._check_seen is None, asked
+        if first and record.audited_at is not None and record.audited_at >= asked:
+            return
+        logger.info("a member asked for a check (%s UTC): checking now", f"{asked:%H:%M}")
+        self._check_asked.set()
 
 
 class _Run:

@@ -266,13 +266,14 @@ class Agent:
         with self._prepare_lock:
             self._prepared = False
 
-    def claim_pc(self) -> None:
-        """Record that this library collects its PC's queue (also the heartbeat).
+    def claim_pc(self) -> PcRecord:
+        """Record that this library collects its PC's queue (also the heartbeat); this PC's
+        entry as it is now (whether a member asked for a check, when it last did one).
 
         Raises PcInUseError when another library collects it: two libraries sharing a
         queue would each get a share of the files and neither would be complete.
         """
-        self._pcs.claim(
+        return self._pcs.claim(
             self._config.pc_name,
             queue_url=self._queue.url,
             library_id=self._library_id(),

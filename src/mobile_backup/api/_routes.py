@@ -32,6 +32,7 @@ from mobile_backup.api._multipart import MultipartService
 from mobile_backup.api._service import UploadService
 from mobile_backup.api.exceptions import (
     InvalidJsonError,
+    InvalidRequestError,
     MethodNotAllowedError,
     RouteNotFoundError,
     UnsupportedMediaTypeError,
@@ -42,6 +43,7 @@ from mobile_backup.core import AuthError
 from mobile_backup.core.wire import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    CheckResponse,
     FilesPage,
     Health,
     LookupRequest,
@@ -259,6 +261,29 @@ def file_routes(route: Routes, service: UploadService) -> None:
     )
     def lookup_files(body: LookupRequest) -> LookupResponse:
         return service.lookup(current_principal(app), body)
+
+    @route(
+        "/v1/pcs/check",
+        "POST",
+        summary="Ask the household's PCs to check their copies now (no body)",
+        responses=openapi_responses(CheckResponse, 400, 401, 422, 503),
+    )
+    def check_pcs() -> CheckResponse:
+        _no_body(app)
+        return service.request_check(current_principal(app))
+
+
+def _no_body(app: APIGatewayHttpResolver) -> None:
+    """A route that takes no body takes none, or `{}`: anything else is a clear 400."""
+    text = (app.current_event.decoded_body or "").strip()
+    if not text:
+        return
+    try:
+        data = json.loads(text)
+    except ValueError:  # a JSONDecodeError, or a number longer than Python converts
+        raise InvalidJsonError("the request body is not valid JSON") from None
+    if data != {}:
+        raise InvalidRequestError("this route takes no body: send none, or {}")
 
 
 def error_handlers(route: Routes) -> None:

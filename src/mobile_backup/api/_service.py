@@ -18,18 +18,20 @@ from mobile_backup.aws import Bucket
 from mobile_backup.core import FileStatus, hex_to_b64, may_free, object_key
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
+    CheckResponse,
     FilesPage,
     FileView,
     LookupRequest,
     LookupResponse,
     LookupResult,
+    PcView,
     PresignedUpload,
     UploadFile,
     UploadRequest,
     UploadResponse,
     UploadResult,
 )
-from mobile_backup.ledger import Ledger
+from mobile_backup.ledger import STALE_AFTER, Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +153,26 @@ class UploadService:
                 )
             )
         return LookupResponse(results=results)
+
+    def request_check(self, principal: Principal) -> CheckResponse:
+        """Ask the household's PCs to check their copies now (the app's "Check now").
+
+        Any member may ask: a check reads only the asking PC's own disk and ledger entries,
+        and a PC runs at most one at a time.
+        """
+        now = self._clock()
+        asked = self._ledger.pc_registry().request_check(now)
+        logger.info("a member asked %d PC(s) to check their copies", len(asked))
+        pcs = [
+            PcView(
+                name=pc.name,
+                running=pc.seen_at is not None and now - pc.seen_at <= STALE_AFTER,
+                seen_at=pc.seen_at,
+                audited_at=pc.audited_at,
+            )
+            for pc in asked
+        ]
+        return CheckResponse(requested_at=now, pcs=pcs)
 
     def _plan_one(
         self,

@@ -42,6 +42,7 @@ from mobile_backup.client import (
     read_invite,
 )
 from mobile_backup.core import MobileBackupError, Settings, load_settings
+from mobile_backup.core.wire import CheckResponse
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,10 @@ class AppController:
 
     def api(self) -> ApiClient:
         return self.session().api
+
+    def check_now(self) -> CheckResponse:
+        """Ask the household's PCs to check their copies now (the detail sheet's button)."""
+        return self.api().request_check()
 
     def journal(self) -> Journal:
         """The signed-in account's upload journal: what lets an upload resume after a restart."""

@@ -15,9 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from mobile_backup.app._errors import sentence
-from mobile_backup.app._format import human_bytes, human_date
+from mobile_backup.app._format import human_ago, human_bytes, human_date
 from mobile_backup.core import NOT_BACKED_UP, NOT_ON_A_PC, FileStatus
-from mobile_backup.core.wire import FileView
+from mobile_backup.core.wire import CheckResponse, FileView
 
 CLOUD_DONE = "in the cloud ✓ (checksum verified by S3)"
 CLOUD_WAITING = "not in the cloud yet (upload not finished)"
@@ -262,6 +262,33 @@ def detail_lines(e: HistoryEntry) -> list[tuple[str, str]]:
     elif r is not None and r.free_reason:
         lines.append(("This phone", plain_keep_reason(r.free_reason)))
     return lines
+
+
+def offers_check(e: HistoryEntry) -> bool:
+    """Whether the detail sheet offers "Check now": a PC holds the file, and only its next
+    check of its copies stands between the file and "you can delete it here"."""
+    return e.on_pc and not e.failed and not e.safe_to_delete
+
+
+def check_answer(answer: CheckResponse) -> str:
+    """What "Check now" did, in a parent's words: which PCs will check, and which are off."""
+    if not answer.pcs:
+        return "No PC has collected your backups yet: start the agent on your PC first."
+    now = answer.requested_at
+    on = [pc.name for pc in answer.pcs if pc.running]
+    said = []
+    if on:
+        names = " and ".join(f"PC {name}" for name in on)
+        said.append(
+            f"Asked {names} to check {'its' if len(on) == 1 else 'their'} copies now: this takes "
+            "a few minutes. Open this file again to see the result."
+        )
+    for pc in answer.pcs:
+        if pc.name in on:
+            continue
+        seen = f" (last seen {human_ago(pc.seen_at, now)})" if pc.seen_at else ""
+        said.append(f"PC {pc.name} is not running{seen}: it checks when it next runs.")
+    return " ".join(said)
 
 
 _DAY = r"(\d{4}-\d{2}-\d{2})"

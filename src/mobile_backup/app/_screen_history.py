@@ -15,12 +15,15 @@ from typing import Any
 import flet as ft
 
 from mobile_backup.app._controller import AppController
+from mobile_backup.app._errors import user_message
 from mobile_backup.app._receipts import (
     Filter,
     HistoryEntry,
     badge_text,
     by_month,
+    check_answer,
     detail_lines,
+    offers_check,
     steps_text,
 )
 from mobile_backup.app._widgets import (
@@ -196,6 +199,9 @@ class HistoryScreen:
 
     # The detail sheet --------------------------------------------------------------------
     def _open(self, e: HistoryEntry) -> None:
+        # The tile may be older than the ledger's latest word on its file (a tile is kept
+        # while its badge is unchanged): the sheet shows the latest.
+        e = next((n for n in self._c.history.state.entries if n.sha256 == e.sha256), e)
         thumbs = self._c.thumbs
         picture = thumbs.get(e.sha256) if thumbs is not None else None
         head: list[ft.Control] = [
@@ -225,12 +231,13 @@ class HistoryScreen:
                     vertical_alignment=ft.CrossAxisAlignment.START,
                 )
             )
-        lines.append(
-            ft.Row(
-                [ft.TextButton("Close", on_click=lambda _e: self._page.pop_dialog())],
-                alignment=ft.MainAxisAlignment.END,
-            )
-        )
+        actions: list[ft.Control] = []
+        if offers_check(e):
+            answer = ft.Container(visible=False)
+            lines.append(answer)
+            actions.append(self._check_button(answer))
+        actions.append(ft.TextButton("Close", on_click=lambda _e: self._page.pop_dialog()))
+        lines.append(ft.Row(actions, alignment=ft.MainAxisAlignment.END))
         sheet = ft.BottomSheet(
             content=ft.Container(
                 padding=PAD,
@@ -240,6 +247,29 @@ class HistoryScreen:
             scrollable=True,  # as tall as its content needs, up to the whole screen
         )
         self._page.show_dialog(sheet)
+
+    def _check_button(self, answer: ft.Container) -> ft.Control:
+        """ "Check now": the PCs check their copies at once instead of in a few hours."""
+
+        async def check(_e: ft.Event[ft.OutlinedButton]) -> None:
+            button.disabled = True
+            button.update()
+            try:
+                said = check_answer(await asyncio.to_thread(self._c.check_now))
+                error = False
+            except Exception as exc:  # shown in the sheet; the button can be tried again
+                said, error = user_message(exc), True
+                button.disabled = False
+            answer.content = banner(said, error=error)
+            answer.visible = True
+            answer.update()
+            button.update()
+
+        button = ft.OutlinedButton(
+            "Check now", icon=ft.Icons.FACT_CHECK_OUTLINED, on_click=check,
+            tooltip="Ask your PCs to check their copies now",
+        )  # fmt: skip
+        return button
 
 
 def _picture(e: HistoryEntry, picture: bytes | None, edge: float) -> ft.Control:

@@ -16,6 +16,7 @@ from mobile_backup.core import FileMeta, InvalidInputError
 from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
     MULTIPART_CHECKSUM,
+    CheckResponse,
     ChecksumAlgorithm,
     CompletedPart,
     FilesPage,
@@ -206,6 +207,10 @@ class ApiClient:
             params["cursor"] = cursor
         path = "/v1/files?" + urlencode(params)
         return self._call("GET", path, None, FilesPage)
+
+    def request_check(self) -> CheckResponse:
+        """Ask the household's PCs to check their copies now ("Check now")."""
+        return self._call("POST", "/v1/pcs/check", None, CheckResponse)
 
     def iter_files(self, *, page_size: int = 500) -> list[FileView]:
         """Every file of the caller, following cursors."""

@@ -72,6 +72,7 @@ __all__ = [
     "MAX_UPLOAD_ID_LENGTH",
     "MULTIPART_CHECKSUM",
     "SHA256_B64_PATTERN",
+    "CheckResponse",
     "ChecksumAlgorithm",
     "CompletedPart",
     "CrcB64",
@@ -90,6 +91,7 @@ __all__ = [
     "MultipartUpload",
     "PartChecksum",
     "PartSize",
+    "PcView",
     "PresignedPart",
     "PresignedUpload",
     "ReceiptView",
@@ -202,6 +204,30 @@ class LookupResult(BaseModel):
 
 class LookupResponse(BaseModel):
     results: list[LookupResult]
+
+
+class PcView(BaseModel):
+    """One of the household's PCs, as a member sees it (no host names or paths)."""
+
+    name: str
+    running: bool = Field(description="Whether its agent said it was running a moment ago")
+    seen_at: datetime | None = Field(
+        default=None, description="When the PC's agent last said it was running"
+    )
+    audited_at: datetime | None = Field(
+        default=None, description="When its last complete check of its copies started"
+    )
+
+
+class CheckResponse(BaseModel):
+    """`POST /v1/pcs/check`: the household's PCs were asked to check their copies now.
+
+    A running agent starts the check within a couple of minutes (at its next heartbeat);
+    a PC that is off does it when it next runs.
+    """
+
+    requested_at: datetime
+    pcs: list[PcView]
 
 
 class Health(BaseModel):

@@ -128,6 +128,9 @@ class PcRecord:
     audited_at: datetime | None = None
     """When this PC's last complete audit started: every file it had placed by then was
     found on its disk, intact (or flagged `missing@PC` on its ledger entry)."""
+    check_requested_at: datetime | None = None
+    """When a member last asked the PCs to check their copies now ("Check now" in the app);
+    the agent starts a check at its next heartbeat if it has not started one since."""
 
 
 class PcRegistry:
@@ -198,13 +201,14 @@ class PcRegistry:
 
     def claim(
         self, name: str, *, queue_url: str, library_id: str, host: str, library: str, now: datetime
-    ) -> None:
+    ) -> PcRecord:
         """Record that this library collects PC `name`'s queue, or raise PcInUseError.
 
-        Also the heartbeat: a holder calls it again every `HEARTBEAT_EVERY`.
+        Also the heartbeat: a holder calls it again every `HEARTBEAT_EVERY`, and learns from
+        the record returned whether a member asked for a check (`check_requested_at`).
         """
         try:
-            self._db.update_item(
+            resp = self._db.update_item(
                 TableName=self._table,
                 Key=self._key(name),
                 UpdateExpression=(
@@ -222,6 +226,7 @@ class PcRegistry:
                     ":now": {"S": now.isoformat()},
                     ":stale": {"S": (now - STALE_AFTER).isoformat()},
                 },
+                ReturnValues="ALL_NEW",
             )
         except ConditionFailedError:
             holder = self.get(name)
@@ -233,6 +238,30 @@ class PcRegistry:
                 f"PC {name!r} is already collecting into {where}{seen}; give this library "
                 f"its own PC name: `mobile-backup agent register NAME`, then run with --pc NAME"
             ) from None
+        return _record(resp["Attributes"])
+
+    def request_check(self, now: datetime) -> list[PcRecord]:
+        """Ask every registered PC to check its copies now; the PCs as they are after.
+
+        Each PC's entry gets `check_requested_at`; an entry that went away meanwhile is
+        not made again.
+        """
+        asked = []
+        for pc in self.all():
+            try:
+                with aws_call("ask the PCs for a check"):
+                    resp = self._db.update_item(
+                        TableName=self._table,
+                        Key=self._key(pc.name),
+                        UpdateExpression="SET check_requested_at = :now",
+                        ConditionExpression="attribute_exists(sk)",
+                        ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+                        ReturnValues="ALL_NEW",
+                    )
+            except ConditionFailedError:
+                continue
+            asked.append(_record(resp["Attributes"]))
+        return asked
 
     def mark_audited(self, name: str, *, started_at: datetime) -> None:
         """Record a complete audit of PC `name`'s library, started at `started_at`."""
@@ -264,6 +293,7 @@ def _record(item: dict[str, Any]) -> PcRecord:
 
     seen = s("seen_at")
     audited = s("audited_at")
+    asked = s("check_requested_at")
     return PcRecord(
         name=item["sk"]["S"].removeprefix(PC_PREFIX),
         queue_url=s("queue_url") or "",
@@ -272,4 +302,5 @@ def _record(item: dict[str, Any]) -> PcRecord:
         library=s("library"),
         seen_at=datetime.fromisoformat(seen) if seen else None,
         audited_at=datetime.fromisoformat(audited) if audited else None,
+        check_requested_at=datetime.fromisoformat(asked) if asked else None,
     )
