@@ -268,6 +268,32 @@ def test_listing_shows_only_the_callers_files(
     assert alice_files[media(b"a2")["sha256"]]["receipt"] is None
 
 
+def test_the_summary_counts_only_the_callers_files_and_lists_the_newest(
+    api: httpx.Client, alice: User, bob: User, ledger: Ledger
+) -> None:
+    upload_plan(api, alice, media(b"s1"))
+    upload_plan(api, alice, media(b"s2"))  # sent after s1: the newest
+    upload_plan(api, bob, media(b"s3"), media(b"s4"), media(b"s5"))
+    ledger.mark_uploaded(alice.sub, media(b"s1")["sha256"], size=2, now=datetime.now(UTC))
+    response = api.get("/v1/files/summary", params={"recent": 1}, headers=alice.auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total"] == 2
+    assert body["counts"] == {"pending": 1, "uploaded": 1, "downloaded": 0, "failed": 0}
+    assert [f["sha256"] for f in body["recent"]] == [media(b"s2")["sha256"]]
+    assert set(body["recent"][0]) == set(FileView.model_fields)
+    bobs = api.get("/v1/files/summary", headers=bob.auth).json()
+    assert bobs["total"] == 3
+    assert {f["sha256"] for f in bobs["recent"]} == {
+        media(b)["sha256"] for b in (b"s3", b"s4", b"s5")
+    }
+    none = api.get("/v1/files/summary", params={"recent": 0}, headers=bob.auth).json()
+    assert (none["total"], none["recent"]) == (3, [])
+    too_many = api.get("/v1/files/summary", params={"recent": 1001}, headers=bob.auth)
+    assert_error(too_many, 422, "invalid_request")
+    assert_error(api.get("/v1/files/summary"), 401, "token_missing")
+
+
 def test_members_get_a_folder_name_once_unique_in_the_household(
     api: httpx.Client, stack: Any, stack_settings: Settings
 ) -> None:

@@ -45,6 +45,7 @@ from mobile_backup.core.wire import (
     MAX_PAGE_SIZE,
     CheckResponse,
     FilesPage,
+    FilesSummary,
     Health,
     LookupRequest,
     LookupResponse,
@@ -67,6 +68,7 @@ BEARER_SCHEME = "bearerAuth"
 _BEARER: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 _PRINCIPAL_KEY = "mobile_backup_principal"
 MAX_CURSOR_LENGTH = 4096
+SUMMARY_RECENT = 20
 _POWERTOOLS_422 = "HTTPValidationError"
 
 
@@ -252,6 +254,17 @@ def file_routes(route: Routes, service: UploadService) -> None:
         cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
     ) -> FilesPage:
         return service.list_files(current_principal(app), limit=limit, cursor=cursor)
+
+    @route(
+        "/v1/files/summary",
+        "GET",
+        summary="Count the caller's files by status and show the newest few",
+        responses=openapi_responses(FilesSummary, 400, 401, 422, 503),
+    )
+    def files_summary(
+        recent: Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)] = SUMMARY_RECENT,
+    ) -> FilesSummary:
+        return service.summary(current_principal(app), recent=recent)
 
     @route(
         "/v1/files/lookup",

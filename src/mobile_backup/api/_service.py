@@ -20,6 +20,7 @@ from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     CheckResponse,
     FilesPage,
+    FilesSummary,
     FileView,
     LookupRequest,
     LookupResponse,
@@ -132,6 +133,17 @@ class UploadService:
         now = self._clock()
         files = [FileView.from_record(r, may_free(r, pcs, now=now)) for r in records]
         return FilesPage(files=files, next_cursor=next_cursor)
+
+    def summary(self, principal: Principal, *, recent: int) -> FilesSummary:
+        """The caller's counts by status and their `recent` newest files."""
+        counts, records = self._ledger.summary(principal.sub, recent=recent)
+        pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
+        now = self._clock()
+        return FilesSummary(
+            total=sum(counts.values()),
+            counts={status: counts.get(status, 0) for status in FileStatus},
+            recent=[FileView.from_record(r, may_free(r, pcs, now=now)) for r in records],
+        )
 
     def lookup(self, principal: Principal, request: LookupRequest) -> LookupResponse:
         """Whether each content is backed up, without reserving anything (`upload --dry-run`)."""

@@ -20,6 +20,7 @@ from mobile_backup.core.wire import (
     ChecksumAlgorithm,
     CompletedPart,
     FilesPage,
+    FilesSummary,
     FileView,
     LookupRequest,
     LookupResponse,
@@ -207,6 +208,10 @@ class ApiClient:
             params["cursor"] = cursor
         path = "/v1/files?" + urlencode(params)
         return self._call("GET", path, None, FilesPage)
+
+    def summary(self, *, recent: int = 20) -> FilesSummary:
+        """How many of the caller's files are in each status, and the `recent` newest."""
+        return self._call("GET", f"/v1/files/summary?recent={int(recent)}", None, FilesSummary)
 
     def request_check(self) -> CheckResponse:
         """Ask the household's PCs to check their copies now ("Check now")."""

@@ -198,28 +198,43 @@ def logout() -> None:
 
 
 def status(
-    limit: Annotated[int, typer.Option(min=1, help="Most recent files to list.")] = 20,
+    limit: Annotated[
+        int,
+        typer.Option(min=1, max=1000, help="Newest files to list (by when they were sent)."),
+    ] = 20,
+    all_files: Annotated[
+        bool, typer.Option("--all", help="List every file (reads the whole ledger).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """What the ledger knows: how many files are pending, in the cloud, on the PC, failed."""
+    """What the ledger knows: how many files are pending, in the cloud, on the PC, failed,
+    and the newest few (`--limit`, or `--all`); it says how many it did not list."""
     cfg = load_profile()
     api = api_client(cfg)
     try:
         with err.status("reading the ledger…"):
-            files = api.iter_files()
+            if all_files:
+                recent = sorted(api.iter_files(), key=lambda f: f.created_at, reverse=True)
+                counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+                for f in recent:
+                    counts[str(f.status)] = counts.get(str(f.status), 0) + 1
+                total = len(recent)
+            else:
+                summary = api.summary(recent=limit)
+                counts = {str(k): v for k, v in summary.counts.items()}
+                total, recent = summary.total, summary.recent
     finally:
         api.close()
-    counts: dict[str, int] = dict.fromkeys(("pending", "uploaded", "downloaded", "failed"), 0)
-    for f in files:
-        counts[str(f.status)] = counts.get(str(f.status), 0) + 1
-    recent = sorted(files, key=lambda f: f.created_at, reverse=True)[:limit]
+    left_out = total - len(recent)
     if as_json:
         print_json(
             {
                 "schema": STATUS_SCHEMA,
                 "profile": cfg.profile,
-                "total": len(files),
+                "total": total,
                 "counts": counts,
+                "shown": len(recent),
+                "left_out": left_out,
                 "files": [
                     {
                         "filename": f.filename,
@@ -249,17 +264,25 @@ def status(
         )
         if counts[key]
     ]
-    names = {f.owner_name for f in files if f.owner_name}
+    names = {f.owner_name for f in recent if f.owner_name}
     who = f" of {safe(names.pop())}" if len(names) == 1 else ""
-    out.print(f"{len(files)} files{who}" + (f": {', '.join(parts)}" if parts else ""))
+    out.print(f"{total} files{who}" + (f": {', '.join(parts)}" if parts else ""))
     table = Table()
     for col in ("file", "size", "in the cloud", "on your PC"):
         table.add_column(col)
     for f in recent:
         cloud, pc = _steps(f)
         table.add_row(safe(f.filename), human(f.size), cloud, safe(pc))
-    if files:
+    if recent:
         out.print(table)
+    if left_out:
+        out.print(
+            f"Showing the {len(recent)} newest of {total} files; "
+            f"{left_out} not listed (--limit N for more, --all for every one)."
+        )
+
+
+STATUSES = ("pending", "uploaded", "downloaded", "failed")
 
 
 def _steps(record: FileView) -> tuple[str, str]:

@@ -79,6 +79,7 @@ __all__ = [
     "ErrorBody",
     "FileView",
     "FilesPage",
+    "FilesSummary",
     "Health",
     "LookupRequest",
     "LookupResponse",
@@ -179,6 +180,15 @@ class FilesPage(BaseModel):
 
     files: list[FileView]
     next_cursor: str | None = None
+
+
+class FilesSummary(BaseModel):
+    """`GET /v1/files/summary`: how many of the caller's files are in each status, and the
+    newest few (by when they were first sent), without listing the rest."""
+
+    total: int
+    counts: dict[FileStatus, int]
+    recent: list[FileView]
 
 
 class LookupRequest(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import heapq
 import json
 import time
 from collections.abc import Iterable
@@ -222,6 +223,44 @@ class Ledger:
         records = [_record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
         return records, (_encode_cursor(last) if last else None)
+
+    def summary(self, user_sub: str, *, recent: int) -> tuple[dict[str, int], list[FileRecord]]:
+        """How many of a user's files are in each status, and the `recent` newest ones.
+
+        One pass over the user's entries reading three small attributes each (status,
+        creation time, key), not the whole entries a listing returns: at 50,000 files that
+        is about 2 MB over the wire instead of 25 MB, then one batch read of the newest.
+        """
+        pk = user_pk(user_sub)
+        counts: dict[str, int] = {}
+        newest: list[tuple[str, str]] = []  # a min-heap of (created_at, sha256), `recent` long
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ProjectionExpression": "sk, #st, created_at",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+        }
+        while True:
+            with aws_call("count the ledger"):
+                resp = self._db.query(**kwargs)
+            for item in resp.get("Items", []):
+                if not item["sk"]["S"].startswith("FILE#"):
+                    continue
+                status = item.get("status", {}).get("S", "unknown")
+                counts[status] = counts.get(status, 0) + 1
+                entry = (item.get("created_at", {}).get("S", ""), item["sk"]["S"])
+                if len(newest) < recent:
+                    heapq.heappush(newest, entry)
+                elif recent and entry > newest[0]:
+                    heapq.heapreplace(newest, entry)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        order = [sk.removeprefix("FILE#") for _, sk in sorted(newest, reverse=True)]
+        found = self.get_many(user_sub, order)
+        return counts, [found[sha] for sha in order if sha in found]
 
     def awaiting_download(
         self, *, limit: int = 100, cursor: str | None = None
