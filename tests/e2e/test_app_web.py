@@ -604,9 +604,9 @@ def test_a_history_of_1000_files_paints_one_page_and_pages_against_the_api(
     pages: list[str | None] = []
     real_list = ApiClient.list_files
 
-    def counted(self: ApiClient, *, limit: int = 100, cursor: str | None = None) -> Any:
+    def counted(self: ApiClient, *, limit: int = 100, cursor: str | None = None, **kw: Any) -> Any:
         pages.append(cursor)
-        return real_list(self, limit=limit, cursor=cursor)
+        return real_list(self, limit=limit, cursor=cursor, **kw)
 
     monkeypatch.setattr(ApiClient, "list_files", counted)
     controller = AppController(settings=stack.settings)

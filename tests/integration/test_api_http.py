@@ -294,6 +294,37 @@ def test_the_summary_counts_only_the_callers_files_and_lists_the_newest(
     assert_error(api.get("/v1/files/summary"), 401, "token_missing")
 
 
+def test_files_list_newest_capture_first_from_a_month(api: httpx.Client, alice: User) -> None:
+    """`order=taken` (the gallery's order) and `month` (start there, then older)."""
+    taken = {b"t1": "2023-01-10T10:00:00Z", b"t2": "2024-05-31T23:59:00Z",
+             b"t3": "2024-06-01T00:00:00Z", b"t4": "2023-12-25T08:00:00Z"}  # fmt: skip
+    for content, at in taken.items():
+        upload_plan(api, alice, media(content, taken_at=at))
+
+    def names(**params: Any) -> list[str]:
+        response = api.get("/v1/files", params={"limit": 2, **params}, headers=alice.auth)
+        assert response.status_code == 200, response.text
+        shown, cursor = [], response.json()["next_cursor"]
+        shown += [f["sha256"] for f in response.json()["files"]]
+        while cursor:
+            more = api.get("/v1/files", params={"limit": 2, "cursor": cursor, **params},
+                           headers=alice.auth).json()  # fmt: skip
+            shown += [f["sha256"] for f in more["files"]]
+            cursor = more["next_cursor"]
+        return shown
+
+    newest_first = [media(c)["sha256"] for c in (b"t3", b"t2", b"t4", b"t1")]
+    assert names(order="taken") == newest_first
+    assert names(order="taken", month="2024-05") == newest_first[1:]
+    assert names(month="2023-06") == newest_first[3:]
+    for bad in ("2024-13", "24-05", "2024-5"):
+        refused = api.get("/v1/files", params={"month": bad}, headers=alice.auth)
+        assert_error(refused, 422, "invalid_request")
+    assert_error(
+        api.get("/v1/files", params={"order": "size"}, headers=alice.auth), 422, "invalid_request"
+    )
+
+
 def test_members_get_a_folder_name_once_unique_in_the_household(
     api: httpx.Client, stack: Any, stack_settings: Settings
 ) -> None:

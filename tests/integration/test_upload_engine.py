@@ -38,7 +38,7 @@ from mobile_backup.client import _upload as upload_module
 from mobile_backup.client._parts import hash_file
 from mobile_backup.core import Settings, object_key
 from mobile_backup.ledger import Ledger
-from mobile_backup.ledger._ledger import file_sk, user_pk
+from mobile_backup.ledger._items import file_sk, user_pk
 from mobile_backup.local import provision
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from mobile_backup.api._app import create_app
 from mobile_backup.core import STATE_TAG, ObjectState, Settings
 from mobile_backup.core._settings import ENV_PREFIX
 from mobile_backup.infra import TemplateError, default_template_path, load_template, resolve
-from mobile_backup.ledger import AWAITING_INDEX
+from mobile_backup.ledger import AWAITING_INDEX, TAKEN_INDEX
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
@@ -284,18 +284,24 @@ def test_ledger_table_matches_the_ledger_code(template: dict[str, Any]) -> None:
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == AWAITING_INDEX
-    assert index["KeySchema"] == [
-        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-    ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {AWAITING_INDEX, TAKEN_INDEX}
+    for name, (hash_key, range_key) in (
+        (AWAITING_INDEX, ("gsi1pk", "gsi1sk")),
+        (TAKEN_INDEX, ("gsi2pk", "gsi2sk")),
+    ):
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ]
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
     assert {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]} == {
         "pk": "S",
         "sk": "S",
         "gsi1pk": "S",
         "gsi1sk": "S",
+        "gsi2pk": "S",
+        "gsi2sk": "S",
     }
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

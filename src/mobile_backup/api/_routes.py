@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import (
     APIGatewayHttpResolver,
@@ -252,8 +253,26 @@ def file_routes(route: Routes, service: UploadService) -> None:
     def list_files(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
         cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
+        order: Annotated[
+            Literal["id", "taken"],
+            Query(description="`taken`: newest capture time first (the gallery's order)"),
+        ] = "id",
+        month: Annotated[
+            str | None,
+            Query(
+                pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                description="With `order=taken`: start at this month (YYYY-MM), then older",
+            ),
+        ] = None,
     ) -> FilesPage:
-        return service.list_files(current_principal(app), limit=limit, cursor=cursor)
+        before = _month_end(month) if month else None
+        return service.list_files(
+            current_principal(app),
+            limit=limit,
+            cursor=cursor,
+            by_taken=order == "taken" or month is not None,
+            before=before,
+        )
 
     @route(
         "/v1/files/summary",
@@ -284,6 +303,12 @@ def file_routes(route: Routes, service: UploadService) -> None:
     def check_pcs() -> CheckResponse:
         _no_body(app)
         return service.request_check(current_principal(app))
+
+
+def _month_end(month: str) -> datetime:
+    """`2024-05` → 2024-06-01T00:00Z: the files taken in that month or before come first."""
+    year, number = int(month[:4]), int(month[5:])
+    return datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
 
 
 def _no_body(app: APIGatewayHttpResolver) -> None:

@@ -125,10 +125,24 @@ class UploadService:
         return [future.result() for future in futures]
 
     def list_files(
-        self, principal: Principal, *, limit: int, cursor: str | None = None
+        self,
+        principal: Principal,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        by_taken: bool = False,
+        before: datetime | None = None,
     ) -> FilesPage:
-        """One page of the caller's own files."""
-        records, next_cursor = self._ledger.list_files(principal.sub, limit=limit, cursor=cursor)
+        """One page of the caller's own files: in content-id order, or newest capture time
+        first (`by_taken`, from the files taken before `before`)."""
+        if by_taken:
+            records, next_cursor = self._ledger.list_by_taken(
+                principal.sub, limit=limit, cursor=cursor, before=before
+            )
+        else:
+            records, next_cursor = self._ledger.list_files(
+                principal.sub, limit=limit, cursor=cursor
+            )
         pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
         now = self._clock()
         files = [FileView.from_record(r, may_free(r, pcs, now=now)) for r in records]

@@ -153,7 +153,11 @@ class HistoryModel:
         cursor: str | None = None
         try:
             while True:
-                page = self._member.api().list_files(limit=HISTORY_PAGE, cursor=cursor)
+                # Newest capture first, as the gallery shows them: the first page's tiles
+                # are the top of the final gallery and stay where they are drawn.
+                page = self._member.api().list_files(
+                    limit=HISTORY_PAGE, cursor=cursor, by_taken=True
+                )
                 records.extend(page.files)
                 cursor = page.next_cursor
                 if not cursor:

@@ -201,11 +201,23 @@ class ApiClient:
             for r in answer.results
         }
 
-    def list_files(self, *, limit: int = 100, cursor: str | None = None) -> FilesPage:
-        """One page of the caller's files, as the API shows them (`FileView`)."""
+    def list_files(
+        self,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        by_taken: bool = False,
+        month: str | None = None,
+    ) -> FilesPage:
+        """One page of the caller's files, as the API shows them (`FileView`): in content-id
+        order, or newest capture time first (`by_taken`, from `month` YYYY-MM on)."""
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
+        if by_taken:
+            params["order"] = "taken"
+        if month:
+            params["month"] = month
         path = "/v1/files?" + urlencode(params)
         return self._call("GET", path, None, FilesPage)
 

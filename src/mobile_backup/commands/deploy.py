@@ -279,6 +279,8 @@ def _deploy(
         profile_name, result.outputs, stack_name=stack, aws_profile=agent_aws_profile
     )
     result = _put_invite_link_in_mail(deployer, result, url, parameters, profile_name)
+    if result.changed and "TableName" in result.outputs:
+        _index_existing_files(session, result.outputs["TableName"])
     if result.changed:
         out.print(f"[bold green]Stack {stack} is {result.status}[/] ({result.planned} changes).")
     else:
@@ -322,6 +324,23 @@ def _put_invite_link_in_mail(
             on_plan=view.plan,
         )
     return replace(second, changed=True, planned=result.planned + second.planned)
+
+
+def _index_existing_files(session: Any, table: str) -> None:
+    """Put files recorded before the capture-time index into it (once: the entries already
+    in it are skipped), so the gallery's order holds every file. A failure is a warning:
+    the next deploy finishes it."""
+    from mobile_backup.aws import AwsFailure
+    from mobile_backup.ledger import Ledger
+
+    try:
+        with err.status("putting earlier files into the capture-time index…"):
+            added = Ledger(session.client("dynamodb"), table).index_by_taken()
+    except AwsFailure as exc:
+        err.print(f"warning: could not index the earlier files ({exc}); deploy again to finish")
+        return
+    if added:
+        out.print(f"Indexed {added} earlier files by capture time.")
 
 
 def _choose_reserved_concurrency(session: Any, stack: str, parameters: dict[str, str]) -> None:

@@ -7,7 +7,12 @@ leaves through the AWS boundary (`_table.py`).
 
 from __future__ import annotations
 
-from mobile_backup.ledger._ledger import AWAITING_INDEX, Ledger, UnreservedUploadError
+from mobile_backup.ledger._ledger import (
+    AWAITING_INDEX,
+    TAKEN_INDEX,
+    Ledger,
+    UnreservedUploadError,
+)
 from mobile_backup.ledger._pcs import (
     HEARTBEAT_EVERY,
     MAIN_PC,
@@ -27,6 +32,7 @@ __all__ = [
     "MAIN_PC",
     "PC_ATTRIBUTE",
     "STALE_AFTER",
+    "TAKEN_INDEX",
     "Ledger",
     "PcInUseError",
     "PcQueue",

@@ -2,16 +2,15 @@
 
 One table, `pk = USER#{sub}`, `sk = FILE#{sha256}`. A sparse GSI (`awaiting-download`) holds
 exactly the items that are uploaded and not yet downloaded, so the agent's reconciler finds
-them without a scan. Every transition is a conditional write, so replays are harmless.
+them without a scan; another (`by-taken`) lists each member's files by capture time. Every
+transition is a conditional write, so replays are harmless. Keys, cursors and the item
+codec are in `_items.py`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import heapq
-import json
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -22,11 +21,33 @@ from mobile_backup.core import (
     FileMeta,
     FileRecord,
     FileStatus,
-    InvalidInputError,
     NotFoundError,
     Receipt,
     ServiceError,
     folder_candidates,
+)
+from mobile_backup.ledger._backfill import index_by_taken
+from mobile_backup.ledger._items import (
+    AWAITING_PK_VALUE,
+    FOLDER_PREFIX,
+    FOLDER_SK,
+    INDEX_KEYS,
+    MEMBER_PREFIX,
+    MEMBERS_PK,
+    MISSING_PREFIX,
+    RECEIPT_PREFIX,
+    TABLE_KEYS,
+    TAKEN_KEYS,
+    decode_cursor,
+    encode_cursor,
+    file_sk,
+    iso,
+    member_key,
+    receipt_map,
+    record_from_item,
+    s_,
+    taken_key,
+    user_pk,
 )
 from mobile_backup.ledger._pcs import MAIN_PC, PcRegistry, partition_items
 from mobile_backup.ledger._table import ledger_table
@@ -35,120 +56,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AWAITING_INDEX = "awaiting-download"
-RECEIPT_PREFIX = "receipt@"
-MISSING_PREFIX = "missing@"
-MEMBERS_PK = "MEMBERS"
-MEMBER_PREFIX = "MEMBER#"
-FOLDER_PREFIX = "FOLDER#"
-FOLDER_SK = "FOLDER"
-AWAITING_PK_VALUE = "UPLOADED"
+TAKEN_INDEX = "by-taken"
+"""Each member's files by capture time (`gsi2pk = USER#{sub}`, `gsi2sk = {UTC time}#{sha}`):
+the capture time the PC filed the file by once a receipt has it, else the phone's, else the
+time it was first sent. Newest first, a page at a time, from any month."""
 MAX_PAGE = 1000
 # DynamoDB's limit of keys per BatchGetItem call.
 BATCH_GET_KEYS = 100
 # Rounds of re-asking for UnprocessedKeys (throttling) before giving up.
 BATCH_GET_ROUNDS = 5
-
-
-def user_pk(user_sub: str) -> str:
-    return f"USER#{user_sub}"
-
-
-def file_sk(sha256: str) -> str:
-    return f"FILE#{sha256}"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _s(value: str) -> dict[str, Any]:
-    return {"S": value}
-
-
-def _encode_cursor(key: dict[str, Any]) -> str:
-    flat = {k: v["S"] for k, v in key.items()}
-    return base64.urlsafe_b64encode(json.dumps(flat, sort_keys=True).encode()).decode()
-
-
-TABLE_KEYS = frozenset({"pk", "sk"})
-INDEX_KEYS = TABLE_KEYS | {"gsi1pk", "gsi1sk"}
-
-
-def _decode_cursor(cursor: str, *, expect_pk: str | None, keys: frozenset[str]) -> dict[str, Any]:
-    """The start key a cursor carries; exactly `keys`, all strings, or `invalid_cursor`.
-
-    DynamoDB refuses a start key without the full key schema (a ValidationException, which
-    would otherwise surface as a 503), so a cursor is checked before it is used.
-    """
-    try:
-        flat = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidInputError(
-            "the cursor is not one this API issued", code="invalid_cursor"
-        ) from exc
-    if (
-        not isinstance(flat, dict)
-        or set(flat) != keys
-        or not all(isinstance(v, str) for v in flat.values())
-    ):
-        raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
-    if expect_pk is not None and flat.get("pk") != expect_pk:
-        # A cursor from another user's listing must not open that user's partition.
-        raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
-    return {k: _s(v) for k, v in flat.items()}
-
-
-def _member_key(user_sub: str) -> dict[str, Any]:
-    return {"pk": _s(MEMBERS_PK), "sk": _s(f"{MEMBER_PREFIX}{user_sub}")}
-
-
-def _receipt_from(r: dict[str, Any]) -> Receipt:
-    return Receipt.model_validate({k: v["S"] for k, v in r.items() if "S" in v})
-
-
-def _record_from_item(item: dict[str, Any]) -> FileRecord:
-    def s(name: str) -> str | None:
-        v = item.get(name)
-        return v["S"] if v and "S" in v else None
-
-    receipt = _receipt_from(item["receipt"]["M"]) if "receipt" in item else None
-    receipts = {
-        name.removeprefix(RECEIPT_PREFIX): _receipt_from(value["M"])
-        for name, value in item.items()
-        if name.startswith(RECEIPT_PREFIX) and "M" in value
-    }
-    if receipt is not None and not receipts:  # written before PCs had names
-        receipts[receipt.pc or MAIN_PC] = receipt
-    missing_on = {
-        name.removeprefix(MISSING_PREFIX): value["S"]
-        for name, value in item.items()
-        if name.startswith(MISSING_PREFIX) and "S" in value
-    }
-    return FileRecord.model_validate(
-        {
-            "user_sub": item["pk"]["S"].removeprefix("USER#"),
-            "sha256": item["sk"]["S"].removeprefix("FILE#"),
-            "filename": s("filename"),
-            "size": int(item["size"]["N"]),
-            "content_type": s("content_type"),
-            "taken_at": s("taken_at"),
-            "taken_at_source": s("taken_src"),
-            "device": s("device"),
-            "owner_name": s("owner_name"),
-            "status": s("status"),
-            "created_at": s("created_at"),
-            "uploaded_at": s("uploaded_at"),
-            "announced_at": s("announced_at"),
-            "downloaded_at": s("downloaded_at"),
-            "failed_reason": s("failed_reason"),
-            "receipt": receipt,
-            "receipts": receipts,
-            "missing_on": missing_on,
-            # Entries of uploads started by older clients hold a CRC64NVME under its name.
-            "full_checksum": s("full_crc") or s("crc64nvme"),
-            "checksum_algorithm": s("crc_algo") or ("CRC64NVME" if s("crc64nvme") else None),
-        }
-    )
 
 
 class UnreservedUploadError(NotFoundError):
@@ -169,11 +85,11 @@ class Ledger:
         with aws_call("read the ledger"):
             resp = self._db.get_item(
                 TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 ConsistentRead=True,
             )
         item = resp.get("Item")
-        return _record_from_item(item) if item else None
+        return record_from_item(item) if item else None
 
     def get_many(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
         """The user's entries for these digests, by digest (absent ones are left out).
@@ -182,11 +98,11 @@ class Ledger:
         request per file; keys DynamoDB leaves unprocessed (throttling) are asked again.
         """
         wanted = list(dict.fromkeys(sha256s))
-        pk = _s(user_pk(user_sub))
+        pk = s_(user_pk(user_sub))
         found: dict[str, FileRecord] = {}
         for start in range(0, len(wanted), BATCH_GET_KEYS):
             keys: list[dict[str, Any]] = [
-                {"pk": pk, "sk": _s(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
+                {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
             ]
             for round_ in range(BATCH_GET_ROUNDS):
                 with aws_call("read the ledger"):
@@ -194,7 +110,7 @@ class Ledger:
                         RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
                     )
                 for item in resp.get("Responses", {}).get(self._table, []):
-                    record = _record_from_item(item)
+                    record = record_from_item(item)
                     found[record.sha256] = record
                 unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
                 keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
@@ -213,16 +129,53 @@ class Ledger:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "ExpressionAttributeValues": {":pk": s_(pk)},
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
         with aws_call("list the ledger"):
             resp = self._db.query(**kwargs)
-        records = [_record_from_item(i) for i in resp.get("Items", [])]
+        records = [record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
-        return records, (_encode_cursor(last) if last else None)
+        return records, (encode_cursor(last) if last else None)
+
+    def list_by_taken(
+        self,
+        user_sub: str,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        before: datetime | None = None,
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of a user's files, newest capture time first (the capture-time index),
+        starting with the files taken before `before` (a month's end, say), and the cursor
+        of the next page (None at the end)."""
+        pk = user_pk(user_sub)
+        condition = "gsi2pk = :pk"
+        values: dict[str, Any] = {":pk": s_(pk)}
+        if before is not None:
+            condition += " AND gsi2sk < :before"
+            values[":before"] = s_(taken_key(before, ""))
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": TAKEN_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TAKEN_KEYS)
+        with aws_call("list the ledger by capture time"):
+            resp = self._db.query(**kwargs)
+        records = [record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
+    def index_by_taken(self) -> int:
+        """Put entries written before the capture-time index into it (`_backfill.py`)."""
+        return index_by_taken(self._db, self._table)
 
     def summary(self, user_sub: str, *, recent: int) -> tuple[dict[str, int], list[FileRecord]]:
         """How many of a user's files are in each status, and the `recent` newest ones.
@@ -239,7 +192,7 @@ class Ledger:
             "KeyConditionExpression": "pk = :pk",
             "ProjectionExpression": "sk, #st, created_at",
             "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "ExpressionAttributeValues": {":pk": s_(pk)},
         }
         while True:
             with aws_call("count the ledger"):
@@ -270,16 +223,16 @@ class Ledger:
             "TableName": self._table,
             "IndexName": AWAITING_INDEX,
             "KeyConditionExpression": "gsi1pk = :v",
-            "ExpressionAttributeValues": {":v": _s(AWAITING_PK_VALUE)},
+            "ExpressionAttributeValues": {":v": s_(AWAITING_PK_VALUE)},
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
         with aws_call("query the ledger index"):
             resp = self._db.query(**kwargs)
-        records = [_record_from_item(i) for i in resp.get("Items", [])]
+        records = [record_from_item(i) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
-        return records, (_encode_cursor(last) if last else None)
+        return records, (encode_cursor(last) if last else None)
 
     def pc_registry(self, *, downloads_queue_url: str | None = None) -> PcRegistry:
         """The household's PCs, kept in this table."""
@@ -291,7 +244,7 @@ class Ledger:
         with aws_call("read the ledger"):
             resp = self._db.get_item(
                 TableName=self._table,
-                Key=_member_key(user_sub),
+                Key=member_key(user_sub),
                 ConsistentRead=True,
             )
         item = resp.get("Item")
@@ -319,11 +272,11 @@ class Ledger:
             try:
                 self._db.update_item(
                     TableName=self._table,
-                    Key={"pk": _s(f"{FOLDER_PREFIX}{candidate.casefold()}"), "sk": _s(FOLDER_SK)},
+                    Key={"pk": s_(f"{FOLDER_PREFIX}{candidate.casefold()}"), "sk": s_(FOLDER_SK)},
                     UpdateExpression="SET #owner = :sub",
                     ConditionExpression="attribute_not_exists(pk) OR #owner = :sub",
                     ExpressionAttributeNames={"#owner": "owner"},
-                    ExpressionAttributeValues={":sub": _s(user_sub)},
+                    ExpressionAttributeValues={":sub": s_(user_sub)},
                 )
             except ConditionFailedError:
                 continue  # another member's
@@ -331,10 +284,10 @@ class Ledger:
             with contextlib.suppress(ConditionFailedError):
                 self._db.update_item(
                     TableName=self._table,
-                    Key=_member_key(user_sub),
+                    Key=member_key(user_sub),
                     UpdateExpression="SET folder = :f",
                     ConditionExpression="attribute_not_exists(pk)",
-                    ExpressionAttributeValues={":f": _s(candidate)},
+                    ExpressionAttributeValues={":f": s_(candidate)},
                 )
             settled = self.member_folder(user_sub)
             if settled is None:
@@ -366,39 +319,43 @@ class Ledger:
         (which still decides if an entry appeared meanwhile).
         """
         fields: dict[str, dict[str, Any]] = {
-            "filename": _s(file.filename),
+            "filename": s_(file.filename),
             "size": {"N": str(file.size)},
-            "content_type": _s(file.content_type),
-            "status": _s(FileStatus.PENDING),
+            "content_type": s_(file.content_type),
+            "status": s_(FileStatus.PENDING),
         }
         optional = {
-            "taken_at": _iso(file.taken_at),
+            "taken_at": iso(file.taken_at),
             "taken_src": file.taken_at_source if file.taken_at else None,
             "device": file.device,
             "owner_name": owner_name,
         }
-        fields.update({attr: _s(value) for attr, value in optional.items() if value})
+        fields.update({attr: s_(value) for attr, value in optional.items() if value})
+        # In the capture-time index from the start: by the phone's capture time, else now
+        # (a receipt moves it to the time the PC files it by).
+        fields["gsi2pk"] = s_(user_pk(user_sub))
+        fields["gsi2sk"] = s_(taken_key(file.taken_at or now, file.sha256))
         if full_checksum:
-            fields["crc_algo"], fields["full_crc"] = _s(full_checksum[0]), _s(full_checksum[1])
-        key = {"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(file.sha256))}
+            fields["crc_algo"], fields["full_crc"] = s_(full_checksum[0]), s_(full_checksum[1])
+        key = {"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(file.sha256))}
         try:
             if absent:
-                item = {**key, **fields, "created_at": _s(now.isoformat())}
+                item = {**key, **fields, "created_at": s_(now.isoformat())}
                 try:
                     self._db.put_item(
                         TableName=self._table,
                         Item=item,
                         ConditionExpression="attribute_not_exists(pk)",
                     )
-                    return _record_from_item(item)
+                    return record_from_item(item)
                 except ConditionFailedError:
                     pass  # written meanwhile: the update decides
             names = {"#st": "status"} | {f"#f{i}": attr for i, attr in enumerate(fields)}
             values = {f":f{i}": value for i, value in enumerate(fields.values())}
             values |= {
-                ":pending": _s(FileStatus.PENDING),
-                ":failed": _s(FileStatus.FAILED),
-                ":now": _s(now.isoformat()),
+                ":pending": s_(FileStatus.PENDING),
+                ":failed": s_(FileStatus.FAILED),
+                ":now": s_(now.isoformat()),
             }
             sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
             sets.append("created_at = if_not_exists(created_at, :now)")
@@ -419,7 +376,7 @@ class Ledger:
                     user_sub, file, now=now, full_checksum=full_checksum, owner_name=owner_name
                 )
             return existing
-        return _record_from_item(resp["Attributes"])
+        return record_from_item(resp["Attributes"])
 
     def mark_uploaded(self, user_sub: str, sha256: str, *, size: int, now: datetime) -> FileRecord:
         """Move to `uploaded` (idempotent); returns the record as it now stands.
@@ -429,18 +386,18 @@ class Ledger:
         with write access to it, under any member's key) and is not filed.
         """
         values: dict[str, Any] = {
-            ":uploaded": _s(FileStatus.UPLOADED),
-            ":pending": _s(FileStatus.PENDING),
-            ":failed": _s(FileStatus.FAILED),
-            ":now": _s(now.isoformat()),
+            ":uploaded": s_(FileStatus.UPLOADED),
+            ":pending": s_(FileStatus.PENDING),
+            ":failed": s_(FileStatus.FAILED),
+            ":now": s_(now.isoformat()),
             ":size": {"N": str(size)},
-            ":gpk": _s(AWAITING_PK_VALUE),
-            ":gsk": _s(f"{now.isoformat()}#{user_sub}#{sha256}"),
+            ":gpk": s_(AWAITING_PK_VALUE),
+            ":gsk": s_(f"{now.isoformat()}#{user_sub}#{sha256}"),
         }
         try:
             resp = self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression=(
                     "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, "
                     "gsi1sk = :gsk REMOVE failed_reason, announced_at"
@@ -457,17 +414,17 @@ class Ledger:
                     f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
                 ) from None
             return existing
-        return _record_from_item(resp["Attributes"])
+        return record_from_item(resp["Attributes"])
 
     def mark_announced(self, user_sub: str, sha256: str, *, now: datetime) -> bool:
         """Note that a download message was sent; False if one already had been."""
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression="SET announced_at = :now",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(announced_at)",
-                ExpressionAttributeValues={":now": _s(now.isoformat())},
+                ExpressionAttributeValues={":now": s_(now.isoformat())},
             )
         except ConditionFailedError:
             return False
@@ -477,12 +434,22 @@ class Ledger:
         """Write a PC's receipt (its own, and as the latest); leaves the awaiting index."""
         pc = receipt.pc or MAIN_PC
         pc_receipt = f"{RECEIPT_PREFIX}{pc}"
+        values: dict[str, Any] = {
+            ":downloaded": s_(FileStatus.DOWNLOADED),
+            ":at": s_(receipt.at.isoformat()),
+            ":receipt": {"M": receipt_map(receipt)},
+        }
+        moved = ""
+        if receipt.captured_at is not None:  # the gallery's month is the PC's folder
+            moved = ", gsi2pk = :gpk, gsi2sk = :gsk"
+            values[":gpk"] = s_(user_pk(user_sub))
+            values[":gsk"] = s_(taken_key(receipt.captured_at, sha256))
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+            Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
             UpdateExpression=(
                 "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt, "
-                "#pcr = :receipt REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
+                f"#pcr = :receipt{moved} REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
             ),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={
@@ -490,11 +457,7 @@ class Ledger:
                 "#pcr": pc_receipt,
                 "#miss": f"{MISSING_PREFIX}{pc}",
             },
-            ExpressionAttributeValues={
-                ":downloaded": _s(FileStatus.DOWNLOADED),
-                ":at": _s(receipt.at.isoformat()),
-                ":receipt": {"M": _receipt_map(receipt)},
-            },
+            ExpressionAttributeValues=values,
         )
 
     def flag_missing(self, user_sub: str, sha256: str, *, pc: str, now: datetime) -> None:
@@ -504,11 +467,11 @@ class Ledger:
         with aws_call("write the ledger"), contextlib.suppress(gone):
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression="SET #miss = :now",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#miss": f"{MISSING_PREFIX}{pc}"},
-                ExpressionAttributeValues={":now": _s(now.isoformat())},
+                ExpressionAttributeValues={":now": s_(now.isoformat())},
             )
 
     def mark_failed(self, user_sub: str, sha256: str, *, reason: str, now: datetime) -> bool:
@@ -516,7 +479,7 @@ class Ledger:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(user_pk(user_sub)), "sk": _s(file_sk(sha256))},
+                Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression=(
                     "SET #st = :failed, failed_reason = :reason, failed_at = :now "
                     "REMOVE gsi1pk, gsi1sk"
@@ -524,28 +487,12 @@ class Ledger:
                 ConditionExpression="attribute_exists(pk) AND #st <> :downloaded",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
-                    ":failed": _s(FileStatus.FAILED),
-                    ":downloaded": _s(FileStatus.DOWNLOADED),
-                    ":reason": _s(reason[:1000]),
-                    ":now": _s(now.isoformat()),
+                    ":failed": s_(FileStatus.FAILED),
+                    ":downloaded": s_(FileStatus.DOWNLOADED),
+                    ":reason": s_(reason[:1000]),
+                    ":now": s_(now.isoformat()),
                 },
             )
         except ConditionFailedError:
             return False
         return True
-
-
-def _receipt_map(receipt: Receipt) -> dict[str, Any]:
-    item = {
-        "host": _s(receipt.host),
-        "path": _s(receipt.path),
-        "sha256": _s(receipt.sha256),
-        "at": _s(receipt.at.isoformat()),
-    }
-    if receipt.captured_at is not None:
-        item["captured_at"] = _s(receipt.captured_at.isoformat())
-    if receipt.capture_source:
-        item["capture_source"] = _s(receipt.capture_source)
-    if receipt.pc:
-        item["pc"] = _s(receipt.pc)
-    return item
