@@ -14,7 +14,7 @@ from mobile_backup.api._app import create_app
 from mobile_backup.core import STATE_TAG, ObjectState, Settings
 from mobile_backup.core._settings import ENV_PREFIX
 from mobile_backup.infra import TemplateError, default_template_path, load_template, resolve
-from mobile_backup.ledger import AWAITING_INDEX, TAKEN_INDEX
+from mobile_backup.ledger import AWAITING_INDEX, CHANGED_INDEX, TAKEN_INDEX
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
@@ -285,10 +285,11 @@ def test_ledger_table_matches_the_ledger_code(template: dict[str, Any]) -> None:
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {AWAITING_INDEX, TAKEN_INDEX}
+    assert set(indexes) == {AWAITING_INDEX, TAKEN_INDEX, CHANGED_INDEX}
     for name, (hash_key, range_key) in (
         (AWAITING_INDEX, ("gsi1pk", "gsi1sk")),
         (TAKEN_INDEX, ("gsi2pk", "gsi2sk")),
+        (CHANGED_INDEX, ("gsi3pk", "gsi3sk")),
     ):
         assert indexes[name]["KeySchema"] == [
             {"AttributeName": hash_key, "KeyType": "HASH"},
@@ -302,6 +303,8 @@ def test_ledger_table_matches_the_ledger_code(template: dict[str, Any]) -> None:
         "gsi1sk": "S",
         "gsi2pk": "S",
         "gsi2sk": "S",
+        "gsi3pk": "S",
+        "gsi3sk": "S",
     }
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

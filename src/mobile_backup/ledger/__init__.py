@@ -7,12 +7,8 @@ leaves through the AWS boundary (`_table.py`).
 
 from __future__ import annotations
 
-from mobile_backup.ledger._ledger import (
-    AWAITING_INDEX,
-    TAKEN_INDEX,
-    Ledger,
-    UnreservedUploadError,
-)
+from mobile_backup.ledger._ledger import Ledger, UnreservedUploadError
+from mobile_backup.ledger._listings import AWAITING_INDEX, CHANGED_INDEX, TAKEN_INDEX
 from mobile_backup.ledger._pcs import (
     HEARTBEAT_EVERY,
     MAIN_PC,
@@ -28,6 +24,7 @@ from mobile_backup.ledger._pcs import (
 
 __all__ = [
     "AWAITING_INDEX",
+    "CHANGED_INDEX",
     "HEARTBEAT_EVERY",
     "MAIN_PC",
     "PC_ATTRIBUTE",

@@ -1,4 +1,5 @@
-"""Putting entries written before the capture-time index (`by-taken`) into it.
+"""Putting entries written before the capture-time (`by-taken`) and change (`by-change`)
+indexes into them.
 
 A deploy that adds the index runs this once after the update (`commands/deploy.py`); an
 entry already in the index is left alone, so running it again adds nothing. It reads the
@@ -18,12 +19,16 @@ if TYPE_CHECKING:
 
 
 def index_by_taken(db: DynamoDBClient, table: str) -> int:
-    """Give every file entry without them its capture-time index keys: the receipt's capture
-    time, else the phone's, else when it was first sent. Returns how many were added."""
+    """Give every file entry without them its index keys: by capture time (the receipt's,
+    else the phone's, else when it was first sent) and by change (its latest transition's
+    time). Returns how many entries were updated."""
     added = 0
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "FilterExpression": "begins_with(sk, :file) AND attribute_not_exists(gsi2pk)",
+        "FilterExpression": (
+            "begins_with(sk, :file) AND "
+            "(attribute_not_exists(gsi2pk) OR attribute_not_exists(gsi3pk))"
+        ),
         "ExpressionAttributeValues": {":file": s_("FILE#")},
     }
     while True:
@@ -33,19 +38,28 @@ def index_by_taken(db: DynamoDBClient, table: str) -> int:
             record = record_from_item(item)
             when = record.receipt.captured_at if record.receipt else None
             when = when or record.taken_at or record.created_at
+            last = max(
+                t
+                for t in (record.created_at, record.uploaded_at, record.downloaded_at)
+                if t is not None
+            )
             with aws_call("write the ledger"), contextlib.suppress(ConditionFailedError):
                 db.update_item(
                     TableName=table,
                     Key={"pk": item["pk"], "sk": item["sk"]},
-                    UpdateExpression="SET gsi2pk = :pk, gsi2sk = if_not_exists(gsi2sk, :sk)",
+                    UpdateExpression=(
+                        "SET gsi2pk = :pk, gsi2sk = if_not_exists(gsi2sk, :sk), "
+                        "gsi3pk = :pk, gsi3sk = if_not_exists(gsi3sk, :csk)"
+                    ),
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues={
                         ":pk": item["pk"],
                         ":sk": s_(taken_key(when, record.sha256)),
+                        ":csk": s_(taken_key(last, record.sha256)),
                     },
                 )
                 added += 1
-        last = resp.get("LastEvaluatedKey")
-        if not last:
+        start = resp.get("LastEvaluatedKey")
+        if not start:
             return added
-        kwargs["ExclusiveStartKey"] = last
+        kwargs["ExclusiveStartKey"] = start

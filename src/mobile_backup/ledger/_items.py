@@ -21,6 +21,7 @@ MEMBER_PREFIX = "MEMBER#"
 FOLDER_PREFIX = "FOLDER#"
 FOLDER_SK = "FOLDER"
 AWAITING_PK_VALUE = "UPLOADED"
+MAX_PAGE = 1000
 
 
 def user_pk(user_sub: str) -> str:
@@ -47,6 +48,7 @@ def encode_cursor(key: dict[str, Any]) -> str:
 TABLE_KEYS = frozenset({"pk", "sk"})
 INDEX_KEYS = TABLE_KEYS | {"gsi1pk", "gsi1sk"}
 TAKEN_KEYS = TABLE_KEYS | {"gsi2pk", "gsi2sk"}
+CHANGED_KEYS = TABLE_KEYS | {"gsi3pk", "gsi3sk"}
 
 
 def taken_key(when: datetime, sha256: str) -> str:
@@ -74,7 +76,9 @@ def decode_cursor(cursor: str, *, expect_pk: str | None, keys: frozenset[str]) -
     ):
         raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")
     if expect_pk is not None and (
-        flat.get("pk") != expect_pk or flat.get("gsi2pk", expect_pk) != expect_pk
+        flat.get("pk") != expect_pk
+        or flat.get("gsi2pk", expect_pk) != expect_pk
+        or flat.get("gsi3pk", expect_pk) != expect_pk
     ):
         # A cursor from another user's listing must not open that user's partition.
         raise InvalidInputError("the cursor is not one this API issued", code="invalid_cursor")

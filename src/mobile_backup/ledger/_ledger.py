@@ -10,9 +10,6 @@ codec are in `_items.py`.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import time
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,15 +28,10 @@ from mobile_backup.ledger._items import (
     AWAITING_PK_VALUE,
     FOLDER_PREFIX,
     FOLDER_SK,
-    INDEX_KEYS,
     MEMBER_PREFIX,
     MEMBERS_PK,
     MISSING_PREFIX,
     RECEIPT_PREFIX,
-    TABLE_KEYS,
-    TAKEN_KEYS,
-    decode_cursor,
-    encode_cursor,
     file_sk,
     iso,
     member_key,
@@ -49,22 +41,23 @@ from mobile_backup.ledger._items import (
     taken_key,
     user_pk,
 )
+from mobile_backup.ledger._listings import Listings
 from mobile_backup.ledger._pcs import MAIN_PC, PcRegistry, partition_items
 from mobile_backup.ledger._table import ledger_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-AWAITING_INDEX = "awaiting-download"
-TAKEN_INDEX = "by-taken"
-"""Each member's files by capture time (`gsi2pk = USER#{sub}`, `gsi2sk = {UTC time}#{sha}`):
-the capture time the PC filed the file by once a receipt has it, else the phone's, else the
-time it was first sent. Newest first, a page at a time, from any month."""
-MAX_PAGE = 1000
-# DynamoDB's limit of keys per BatchGetItem call.
-BATCH_GET_KEYS = 100
-# Rounds of re-asking for UnprocessedKeys (throttling) before giving up.
-BATCH_GET_ROUNDS = 5
+CHANGED_SET = "gsi3pk = :cpk, gsi3sk = :csk"
+
+
+def changed(user_sub: str, sha256: str, now: datetime) -> dict[str, dict[str, Any]]:
+    """The change index's attributes of an entry written at `now`."""
+    return {"gsi3pk": s_(user_pk(user_sub)), "gsi3sk": s_(taken_key(now, sha256))}
+
+
+def _changed_values(user_sub: str, sha256: str, now: datetime) -> dict[str, dict[str, Any]]:
+    return {":cpk": s_(user_pk(user_sub)), ":csk": s_(taken_key(now, sha256))}
 
 
 class UnreservedUploadError(NotFoundError):
@@ -73,8 +66,9 @@ class UnreservedUploadError(NotFoundError):
     code = "unreserved_upload"
 
 
-class Ledger:
-    """Repository over the ledger table; the client is injected."""
+class Ledger(Listings):
+    """Repository over the ledger table; the client is injected. Its listings (many
+    entries a page at a time) are in `_listings.py`."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._db = ledger_table(client)
@@ -91,148 +85,9 @@ class Ledger:
         item = resp.get("Item")
         return record_from_item(item) if item else None
 
-    def get_many(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
-        """The user's entries for these digests, by digest (absent ones are left out).
-
-        One strongly consistent BatchGetItem per 100 distinct digests, instead of one
-        request per file; keys DynamoDB leaves unprocessed (throttling) are asked again.
-        """
-        wanted = list(dict.fromkeys(sha256s))
-        pk = s_(user_pk(user_sub))
-        found: dict[str, FileRecord] = {}
-        for start in range(0, len(wanted), BATCH_GET_KEYS):
-            keys: list[dict[str, Any]] = [
-                {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
-            ]
-            for round_ in range(BATCH_GET_ROUNDS):
-                with aws_call("read the ledger"):
-                    resp = self._db.batch_get_item(
-                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                    )
-                for item in resp.get("Responses", {}).get(self._table, []):
-                    record = record_from_item(item)
-                    found[record.sha256] = record
-                unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
-                keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
-                if not keys:
-                    break
-                time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
-            else:
-                raise ServiceError("could not read the ledger: the table kept throttling reads")
-        return found
-
-    def list_files(
-        self, user_sub: str, *, limit: int = 100, cursor: str | None = None
-    ) -> tuple[list[FileRecord], str | None]:
-        """One page of a user's files and the cursor of the next page (None at the end)."""
-        pk = user_pk(user_sub)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": s_(pk)},
-            "Limit": max(1, min(limit, MAX_PAGE)),
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
-        with aws_call("list the ledger"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
-
-    def list_by_taken(
-        self,
-        user_sub: str,
-        *,
-        limit: int = 100,
-        cursor: str | None = None,
-        before: datetime | None = None,
-    ) -> tuple[list[FileRecord], str | None]:
-        """One page of a user's files, newest capture time first (the capture-time index),
-        starting with the files taken before `before` (a month's end, say), and the cursor
-        of the next page (None at the end)."""
-        pk = user_pk(user_sub)
-        condition = "gsi2pk = :pk"
-        values: dict[str, Any] = {":pk": s_(pk)}
-        if before is not None:
-            condition += " AND gsi2sk < :before"
-            values[":before"] = s_(taken_key(before, ""))
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": TAKEN_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "Limit": max(1, min(limit, MAX_PAGE)),
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TAKEN_KEYS)
-        with aws_call("list the ledger by capture time"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
-
     def index_by_taken(self) -> int:
         """Put entries written before the capture-time index into it (`_backfill.py`)."""
         return index_by_taken(self._db, self._table)
-
-    def summary(self, user_sub: str, *, recent: int) -> tuple[dict[str, int], list[FileRecord]]:
-        """How many of a user's files are in each status, and the `recent` newest ones.
-
-        One pass over the user's entries reading three small attributes each (status,
-        creation time, key), not the whole entries a listing returns: at 50,000 files that
-        is about 2 MB over the wire instead of 25 MB, then one batch read of the newest.
-        """
-        pk = user_pk(user_sub)
-        counts: dict[str, int] = {}
-        newest: list[tuple[str, str]] = []  # a min-heap of (created_at, sha256), `recent` long
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ProjectionExpression": "sk, #st, created_at",
-            "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": {":pk": s_(pk)},
-        }
-        while True:
-            with aws_call("count the ledger"):
-                resp = self._db.query(**kwargs)
-            for item in resp.get("Items", []):
-                if not item["sk"]["S"].startswith("FILE#"):
-                    continue
-                status = item.get("status", {}).get("S", "unknown")
-                counts[status] = counts.get(status, 0) + 1
-                entry = (item.get("created_at", {}).get("S", ""), item["sk"]["S"])
-                if len(newest) < recent:
-                    heapq.heappush(newest, entry)
-                elif recent and entry > newest[0]:
-                    heapq.heapreplace(newest, entry)
-            last = resp.get("LastEvaluatedKey")
-            if not last:
-                break
-            kwargs["ExclusiveStartKey"] = last
-        order = [sk.removeprefix("FILE#") for _, sk in sorted(newest, reverse=True)]
-        found = self.get_many(user_sub, order)
-        return counts, [found[sha] for sha in order if sha in found]
-
-    def awaiting_download(
-        self, *, limit: int = 100, cursor: str | None = None
-    ) -> tuple[list[FileRecord], str | None]:
-        """Uploaded-but-not-downloaded items, oldest first, through the sparse GSI."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": AWAITING_INDEX,
-            "KeyConditionExpression": "gsi1pk = :v",
-            "ExpressionAttributeValues": {":v": s_(AWAITING_PK_VALUE)},
-            "Limit": max(1, min(limit, MAX_PAGE)),
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
-        with aws_call("query the ledger index"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
 
     def pc_registry(self, *, downloads_queue_url: str | None = None) -> PcRegistry:
         """The household's PCs, kept in this table."""
@@ -335,6 +190,7 @@ class Ledger:
         # (a receipt moves it to the time the PC files it by).
         fields["gsi2pk"] = s_(user_pk(user_sub))
         fields["gsi2sk"] = s_(taken_key(file.taken_at or now, file.sha256))
+        fields.update(changed(user_sub, file.sha256, now))
         if full_checksum:
             fields["crc_algo"], fields["full_crc"] = s_(full_checksum[0]), s_(full_checksum[1])
         key = {"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(file.sha256))}
@@ -393,6 +249,7 @@ class Ledger:
             ":size": {"N": str(size)},
             ":gpk": s_(AWAITING_PK_VALUE),
             ":gsk": s_(f"{now.isoformat()}#{user_sub}#{sha256}"),
+            **_changed_values(user_sub, sha256, now),
         }
         try:
             resp = self._db.update_item(
@@ -400,7 +257,7 @@ class Ledger:
                 Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression=(
                     "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, "
-                    "gsi1sk = :gsk REMOVE failed_reason, announced_at"
+                    f"gsi1sk = :gsk, {CHANGED_SET} REMOVE failed_reason, announced_at"
                 ),
                 ConditionExpression="attribute_exists(pk) AND #st IN (:pending, :failed)",
                 ExpressionAttributeNames={"#st": "status", "#size": "size"},
@@ -438,6 +295,7 @@ class Ledger:
             ":downloaded": s_(FileStatus.DOWNLOADED),
             ":at": s_(receipt.at.isoformat()),
             ":receipt": {"M": receipt_map(receipt)},
+            **_changed_values(user_sub, sha256, receipt.at),
         }
         moved = ""
         if receipt.captured_at is not None:  # the gallery's month is the PC's folder
@@ -449,7 +307,8 @@ class Ledger:
             Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
             UpdateExpression=(
                 "SET #st = :downloaded, downloaded_at = :at, receipt = :receipt, "
-                f"#pcr = :receipt{moved} REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
+                f"#pcr = :receipt{moved}, {CHANGED_SET} "
+                "REMOVE gsi1pk, gsi1sk, failed_reason, #miss"
             ),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={
@@ -468,10 +327,13 @@ class Ledger:
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
-                UpdateExpression="SET #miss = :now",
+                UpdateExpression=f"SET #miss = :now, {CHANGED_SET}",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#miss": f"{MISSING_PREFIX}{pc}"},
-                ExpressionAttributeValues={":now": s_(now.isoformat())},
+                ExpressionAttributeValues={
+                    ":now": s_(now.isoformat()),
+                    **_changed_values(user_sub, sha256, now),
+                },
             )
 
     def mark_failed(self, user_sub: str, sha256: str, *, reason: str, now: datetime) -> bool:
@@ -481,7 +343,7 @@ class Ledger:
                 TableName=self._table,
                 Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression=(
-                    "SET #st = :failed, failed_reason = :reason, failed_at = :now "
+                    f"SET #st = :failed, failed_reason = :reason, failed_at = :now, {CHANGED_SET} "
                     "REMOVE gsi1pk, gsi1sk"
                 ),
                 ConditionExpression="attribute_exists(pk) AND #st <> :downloaded",
@@ -491,6 +353,7 @@ class Ledger:
                     ":downloaded": s_(FileStatus.DOWNLOADED),
                     ":reason": s_(reason[:1000]),
                     ":now": s_(now.isoformat()),
+                    **_changed_values(user_sub, sha256, now),
                 },
             )
         except ConditionFailedError:

@@ -1,0 +1,213 @@
+"""The ledger's listings: many entries a page at a time, by content id, capture time or
+change, the awaiting index, and a member's counts. `Ledger` inherits them."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mobile_backup.aws import aws_call
+from mobile_backup.core import FileRecord, ServiceError
+from mobile_backup.ledger._items import (
+    AWAITING_PK_VALUE,
+    CHANGED_KEYS,
+    INDEX_KEYS,
+    MAX_PAGE,
+    TABLE_KEYS,
+    TAKEN_KEYS,
+    decode_cursor,
+    encode_cursor,
+    file_sk,
+    record_from_item,
+    s_,
+    taken_key,
+    user_pk,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+AWAITING_INDEX = "awaiting-download"
+TAKEN_INDEX = "by-taken"
+"""Each member's files by capture time (`gsi2pk = USER#{sub}`, `gsi2sk = {UTC time}#{sha}`):
+the capture time the PC filed the file by once a receipt has it, else the phone's, else the
+time it was first sent. Newest first, a page at a time, from any month."""
+CHANGED_INDEX = "by-change"
+"""Each member's files by when their entry last changed (`gsi3pk = USER#{sub}`, `gsi3sk =
+{UTC time}#{sha}`, the writer's clock): what a PC's incremental reconcile reads."""
+
+
+# DynamoDB's limit of keys per BatchGetItem call.
+BATCH_GET_KEYS = 100
+# Rounds of re-asking for UnprocessedKeys (throttling) before giving up.
+BATCH_GET_ROUNDS = 5
+
+
+class Listings:
+    """Reads of many entries; `Ledger` provides the client and the table."""
+
+    _db: DynamoDBClient
+    _table: str
+
+    def get_many(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
+        """The user's entries for these digests, by digest (absent ones are left out).
+
+        One strongly consistent BatchGetItem per 100 distinct digests, instead of one
+        request per file; keys DynamoDB leaves unprocessed (throttling) are asked again.
+        """
+        wanted = list(dict.fromkeys(sha256s))
+        pk = s_(user_pk(user_sub))
+        found: dict[str, FileRecord] = {}
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            keys: list[dict[str, Any]] = [
+                {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
+            ]
+            for round_ in range(BATCH_GET_ROUNDS):
+                with aws_call("read the ledger"):
+                    resp = self._db.batch_get_item(
+                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                    )
+                for item in resp.get("Responses", {}).get(self._table, []):
+                    record = record_from_item(item)
+                    found[record.sha256] = record
+                unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
+                keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
+                if not keys:
+                    break
+                time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
+            else:
+                raise ServiceError("could not read the ledger: the table kept throttling reads")
+        return found
+
+    def list_files(
+        self, user_sub: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of a user's files and the cursor of the next page (None at the end)."""
+        pk = user_pk(user_sub)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": s_(pk)},
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
+        with aws_call("list the ledger"):
+            resp = self._db.query(**kwargs)
+        records = [record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
+    def awaiting_download(
+        self, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """Uploaded-but-not-downloaded items, oldest first, through the sparse GSI."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": AWAITING_INDEX,
+            "KeyConditionExpression": "gsi1pk = :v",
+            "ExpressionAttributeValues": {":v": s_(AWAITING_PK_VALUE)},
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
+        with aws_call("query the ledger index"):
+            resp = self._db.query(**kwargs)
+        records = [record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
+    def list_by_taken(
+        self,
+        user_sub: str,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        before: datetime | None = None,
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of a user's files, newest capture time first (the capture-time index),
+        starting with the files taken before `before` (a month's end, say), and the cursor
+        of the next page (None at the end)."""
+        pk = user_pk(user_sub)
+        condition = "gsi2pk = :pk"
+        values: dict[str, Any] = {":pk": s_(pk)}
+        if before is not None:
+            condition += " AND gsi2sk < :before"
+            values[":before"] = s_(taken_key(before, ""))
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": TAKEN_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TAKEN_KEYS)
+        with aws_call("list the ledger by capture time"):
+            resp = self._db.query(**kwargs)
+        records = [record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
+    def list_changed(
+        self, user_sub: str, *, since: datetime, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of a user's entries written after `since` (by the writer's clock), oldest
+        change first, and the cursor of the next page (None at the end)."""
+        pk = user_pk(user_sub)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": CHANGED_INDEX,
+            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk > :since",
+            "ExpressionAttributeValues": {":pk": s_(pk), ":since": s_(taken_key(since, ""))},
+            "Limit": max(1, min(limit, MAX_PAGE)),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=CHANGED_KEYS)
+        with aws_call("list the ledger's changes"):
+            resp = self._db.query(**kwargs)
+        records = [record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
+    def summary(self, user_sub: str, *, recent: int) -> tuple[dict[str, int], list[FileRecord]]:
+        """How many of a user's files are in each status, and the `recent` newest ones.
+
+        One pass over the user's entries reading three small attributes each (status,
+        creation time, key), not the whole entries a listing returns: at 50,000 files that
+        is about 2 MB over the wire instead of 25 MB, then one batch read of the newest.
+        """
+        pk = user_pk(user_sub)
+        counts: dict[str, int] = {}
+        newest: list[tuple[str, str]] = []  # a min-heap of (created_at, sha256), `recent` long
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ProjectionExpression": "sk, #st, created_at",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": {":pk": s_(pk)},
+        }
+        while True:
+            with aws_call("count the ledger"):
+                resp = self._db.query(**kwargs)
+            for item in resp.get("Items", []):
+                if not item["sk"]["S"].startswith("FILE#"):
+                    continue
+                status = item.get("status", {}).get("S", "unknown")
+                counts[status] = counts.get(status, 0) + 1
+                entry = (item.get("created_at", {}).get("S", ""), item["sk"]["S"])
+                if len(newest) < recent:
+                    heapq.heappush(newest, entry)
+                elif recent and entry > newest[0]:
+                    heapq.heapreplace(newest, entry)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        order = [sk.removeprefix("FILE#") for _, sk in sorted(newest, reverse=True)]
+        found = self.get_many(user_sub, order)
+        return counts, [found[sha] for sha in order if sha in found]
