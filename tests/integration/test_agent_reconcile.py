@@ -145,3 +145,65 @@ def test_a_lost_state_file_is_rebuilt_from_this_hosts_receipts(
     assert record is not None
     assert record.status == FileStatus.DOWNLOADED
     agent.close()
+
+
+def test_a_periodic_pass_reads_only_what_changed_since_the_last(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """Issue 32, item 3: the first pass reads every entry; the next reads the entries
+    changed since it (none here: < 1 % of the full pass); a change made meanwhile is
+    found; a week on, or with `--full`, every entry is read again."""
+    import hashlib
+    from datetime import datetime, timedelta
+
+    from mobile_backup.agent._reconcile import FULL_EVERY
+    from mobile_backup.core import FileMeta, Receipt
+
+    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    clock = [t0]
+    agent = Agent(
+        settings=cloud.settings, s3=cloud.s3, sqs=cloud.sqs, ledger=cloud.ledger,
+        library=tmp_path / "library", host="desk", wait_seconds=0, clock=lambda: clock[0],
+    )  # fmt: skip
+    placed = cloud.upload(b"one photo of ours", filename="ours.jpg")
+    cloud.send(placed.to_json())
+    assert agent.poll_once() == 1  # this PC serves SUB now: its audit reads SUB's entries
+
+    def entry(n: int, at: datetime) -> None:
+        """A file of SUB's that another host of this PC received (a receipt at `at`)."""
+        data = f"old photo {n}".encode()
+        sha = hashlib.sha256(data).hexdigest()
+        cloud.ledger.reserve(SUB, FileMeta(sha, len(data), f"OLD_{n}.jpg", "image/jpeg"), now=at)
+        cloud.ledger.mark_uploaded(SUB, sha, size=len(data), now=at)
+        receipt = Receipt(host="old-desk", path=f"x/OLD_{n}.jpg", sha256=sha, at=at)
+        cloud.ledger.mark_downloaded(SUB, sha, receipt)
+
+    for n in range(300):
+        entry(n, t0)
+
+    clock[0] = t0 + timedelta(hours=2)
+    full = agent.reconciler().run()
+    assert full.ok, full.problems
+    assert full.changed_since is None
+    assert full.ledger_entries_read >= 301
+
+    clock[0] = t0 + timedelta(hours=8)
+    quiet = agent.reconciler().run()
+    assert quiet.ok, quiet.problems
+    assert quiet.changed_since == t0 + timedelta(hours=1)  # the last start, less an hour
+    assert quiet.ledger_entries_read < full.ledger_entries_read / 100
+    assert quiet.checked == full.checked  # the disk check is whole all the same
+
+    entry(300, t0 + timedelta(hours=9))  # changed meanwhile
+    clock[0] = t0 + timedelta(hours=14)
+    changed = agent.reconciler().run()
+    assert changed.ok, changed.problems
+    assert changed.ledger_entries_read == 1
+    assert "1 ledger entries changed since" in changed.summary()
+
+    assert agent.reconciler(full=True).run().ledger_entries_read >= 302
+    clock[0] = t0 + timedelta(hours=14) + FULL_EVERY
+    weekly = agent.reconciler().run()
+    assert weekly.changed_since is None
+    assert weekly.ledger_entries_read >= 302
+    agent.close()

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from mobile_backup.core import (
     DownloadMessage,
     FileRecord,
     FileStatus,
+    MobileBackupError,
     ServiceError,
     object_key,
 )
@@ -48,6 +50,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGE = 100
+FULL_EVERY = timedelta(days=7)
+"""A periodic pass reads each member's whole ledger at least this often; in between it
+reads only the entries changed since the last complete pass (the `by-change` index)."""
+OVERLAP = timedelta(hours=1)
+"""How far before the last pass's start an incremental pass reads: entries are stamped by
+their writer's clock (the API's, the ingest's, other PCs'), which may lag this PC's."""
+
+
+RECONCILED_AT = "reconciled_at"
+FULLY_RECONCILED_AT = "fully_reconciled_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,10 @@ class ReconcileReport:
     follows the end of the pause fetches them."""
     findings: list[AuditFinding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    ledger_entries_read: int = 0
+    """Members' entries read from the ledger (not counting the awaiting index)."""
+    changed_since: datetime | None = None
+    """Set when the pass read only entries changed since then (incremental)."""
 
     def count(self, kind: OutcomeKind) -> int:
         return self.outcomes.get(kind, 0)
@@ -110,6 +126,13 @@ class ReconcileReport:
             parts.append(f"{self.deferred} deferred until the library takes files again")
         if self.dead_letters_cleared:
             parts.append(f"{self.dead_letters_cleared} stale dead letter(s) cleared")
+        if self.ledger_entries_read or self.changed_since:
+            since = (
+                f" changed since {self.changed_since:%Y-%m-%d %H:%M} UTC"
+                if self.changed_since
+                else ""
+            )
+            parts.append(f"{self.ledger_entries_read} ledger entries{since} read")
         return ", ".join(parts) or "nothing to do"
 
 
@@ -132,8 +155,11 @@ class Reconciler:
         prepare: Callable[[], None],
         progress: Callable[[Outcome], None] | None = None,
         dead_letters: Callable[[], DeadLetters | None] | None = None,
+        full: bool = False,
     ) -> None:
         self._delivery = delivery
+        self._started = delivery.now()
+        self._since = None if full else self._changes_since()
         self._dead_letters = dead_letters
         self._workers = workers
         self._prepare = prepare
@@ -142,6 +168,36 @@ class Reconciler:
         if not bucket:
             raise ConfigError("reconcile needs the bucket name (setting `bucket`)")
         self._bucket = bucket
+
+    def _changes_since(self) -> datetime | None:
+        """Where an incremental pass starts reading, or None for a full pass: the first
+        pass, one after a lost state file, and one a week after the last full pass."""
+        state = self._delivery.state
+        try:
+            last, full = state.value(RECONCILED_AT), state.value(FULLY_RECONCILED_AT)
+        except MobileBackupError:
+            return None
+        if not last or not full:
+            return None
+        last_at, full_at = datetime.fromisoformat(last), datetime.fromisoformat(full)
+        if self._started - full_at >= FULL_EVERY or last_at > self._started:
+            return None
+        return last_at - OVERLAP
+
+    @property
+    def incremental(self) -> bool:
+        return self._since is not None
+
+    def _passed(self) -> None:
+        """A complete pass (every entry it meant to read was read): the next one may read
+        only what changed since this one started."""
+        values = {RECONCILED_AT: self._started}
+        if self._since is None:
+            values[FULLY_RECONCILED_AT] = self._started
+        try:
+            self._delivery.state.set_values(**values)
+        except MobileBackupError as exc:  # a full disk: the next pass is a full one
+            logger.warning("could not note the reconcile pass in the state file: %s", exc)
 
     def run(
         self, *, audit: bool = True, refetch: bool = True, verify: bool = False
@@ -182,6 +238,7 @@ class Reconciler:
     ) -> ReconcileReport:
         """Deliver every awaiting entry with the agent's workers."""
         report = report or ReconcileReport()
+        report.changed_since = self._since
         lock = threading.Lock()
 
         def one(record: FileRecord) -> None:
@@ -258,13 +315,21 @@ class Reconciler:
                 yield record
 
     def _files_of(self, user: str, report: ReconcileReport) -> Iterator[FileRecord]:
+        """A member's entries: every one (a full pass), or those changed since the last."""
+        ledger = self._delivery.ledger
         cursor: str | None = None
         while True:
             try:
-                records, cursor = self._delivery.ledger.list_files(user, limit=PAGE, cursor=cursor)
+                if self._since is None:
+                    records, cursor = ledger.list_files(user, limit=PAGE, cursor=cursor)
+                else:
+                    records, cursor = ledger.list_changed(
+                        user, since=self._since, limit=PAGE, cursor=cursor
+                    )
             except ServiceError as exc:
                 report.problems.append(f"could not list the ledger for {user}: {exc}")
                 return
+            report.ledger_entries_read += len(records)
             yield from records
             if cursor is None:
                 return
@@ -284,6 +349,7 @@ class Reconciler:
         hashed.
         """
         report = report or ReconcileReport()
+        report.changed_since = self._since
         self._prepare()
         d = self._delivery
         started, problems = d.now(), len(report.problems)
@@ -315,6 +381,8 @@ class Reconciler:
                 d.ledger.pc_registry().mark_audited(d.pc_name, started_at=started)
             except ServiceError as exc:
                 report.problems.append(f"could not record the audit: {exc}")
+        if not report.problems:
+            self._passed()
         return report
 
     def _placed_files(self, report: ReconcileReport) -> Iterator[PlacedFile]:

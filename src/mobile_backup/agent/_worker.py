@@ -331,14 +331,18 @@ class Agent:
             heartbeat=self.claim_pc,
         )
 
-    def reconciler(self, *, progress: Callable[[Outcome], None] | None = None) -> Reconciler:
-        """A reconciler on this agent's library, ledger and delivery path."""
+    def reconciler(
+        self, *, progress: Callable[[Outcome], None] | None = None, full: bool = False
+    ) -> Reconciler:
+        """A reconciler on this agent's library, ledger and delivery path; `full` reads
+        every member's whole ledger instead of what changed since the last pass."""
         return Reconciler(
             self._delivery,
             workers=self._config.workers,
             prepare=self.prepare,
             progress=progress,
             dead_letters=self.dead_letters,
+            full=full,
         )
 
     def dead_letters(self) -> DeadLetters | None:

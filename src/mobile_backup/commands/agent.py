@@ -227,9 +227,20 @@ def agent_reconcile(
         bool, typer.Option(help="Fetch missing/altered files again (else only report).")
     ] = True,
     verify: Annotated[bool, typer.Option(help="Hash every placed file (slow).")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Read every member's whole ledger, not only what changed since the last pass.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch every file this PC lacks (uploaded, or on another PC); audit the library."""
+    """Fetch every file this PC lacks (uploaded, or on another PC); audit the library.
+
+    A pass reads only the ledger entries changed since the last complete pass (with an
+    hour's overlap); the first pass, and one a week after the last full pass, read every
+    entry, as `--full` does."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from mobile_backup.agent import build_agent
@@ -246,7 +257,7 @@ def agent_reconcile(
             disable=as_json,
         ) as progress:
             task = progress.add_task("fetching from the ledger", total=None)
-            reconciler = agent.reconciler(progress=lambda _o: progress.advance(task))
+            reconciler = agent.reconciler(progress=lambda _o: progress.advance(task), full=full)
             report = reconciler.fetch_awaiting()
             reconciler.sweep_dead_letters(report)
             if audit:
@@ -273,6 +284,10 @@ def agent_reconcile(
                     ],
                     "problems": report.problems,
                     "dead_letters_cleared": report.dead_letters_cleared,
+                    "ledger_entries_read": report.ledger_entries_read,
+                    "changed_since": (
+                        report.changed_since.isoformat() if report.changed_since else None
+                    ),
                 }
             )
         )
