@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from _agentkit import SUB, TAKEN, Cloud, files_under
+from _agentkit import SUB, TAKEN, Cloud, agent_for, files_under
 from mobile_backup.agent import Agent, FileState, OutcomeKind
 from mobile_backup.core import FileStatus
 
@@ -161,10 +161,8 @@ def test_a_periodic_pass_reads_only_what_changed_since_the_last(
 
     t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     clock = [t0]
-    agent = Agent(
-        settings=cloud.settings, s3=cloud.s3, sqs=cloud.sqs, ledger=cloud.ledger,
-        library=tmp_path / "library", host="desk", wait_seconds=0, clock=lambda: clock[0],
-    )  # fmt: skip
+    # The agent's own clients (the IAM test proves its grant on the change index with them).
+    agent = agent_for(cloud, tmp_path / "library", host="desk", clock=lambda: clock[0])
     placed = cloud.upload(b"one photo of ours", filename="ours.jpg")
     cloud.send(placed.to_json())
     assert agent.poll_once() == 1  # this PC serves SUB now: its audit reads SUB's entries
