@@ -318,6 +318,7 @@ def test_free_up_space_previews_asks_then_moves_only_verified_files_to_the_trash
         wait_for_downloads(api, {r.sha256 for r in sent.results if r.sha256}, timeout=60)
     finally:
         api.close()
+    photo_shas = _shas(photos)
     later = camera / "IMG_9999.jpg"  # taken after the backup: not in the cloud at all
     later.write_bytes(photos[0].read_bytes() + b"another photo")
     for path in camera.iterdir():
@@ -357,11 +358,49 @@ def test_free_up_space_previews_asks_then_moves_only_verified_files_to_the_trash
             timeout=30_000
         )
         _shot(page, "10-free-up-done")
+        # The gallery still shows every photo (issue 32, item 4): their thumbnails were
+        # kept in the cloud before they left, made from the photos themselves.
+        _tab(page, "History").click()
+        on_pc = page.get_by_role("button", name=re.compile(r"^IMG_\d+\.jpg: in the cloud, on"))
+        expect(on_pc.first).to_be_visible(timeout=30_000)
+        _shot(page, "10b-gallery-after-free-up")
+        thumbs = controller.thumbs
+        assert thumbs is not None
+        assert all(thumbs.get(sha) for sha in photo_shas)
 
     # Only the photo that was never backed up is left on "this device".
     assert [p.name for p in camera.iterdir()] == ["IMG_9999.jpg"]
     trashed = sorted(p.name for p in (tmp_path / "xdg" / "Trash" / "files").iterdir())
     assert trashed == sorted(p.name for p in photos)
+
+    # Another device of the same member, which never had the photos, shows them too: its
+    # thumbnails come from the cloud.
+    tablet = AppController(
+        settings=stack.settings.model_copy(update={"state_dir": tmp_path / "tablet"})
+    )
+    with WebAppServer(tablet) as server:
+        page = _open(browser, server.url)
+        page.set_viewport_size(DESKTOP)
+        _sign_in(page, stack.email, stack.password)
+        _tab(page, "History").click()
+        on_pc = page.get_by_role("button", name=re.compile(r"^IMG_\d+\.jpg: in the cloud, on"))
+        expect(on_pc.first).to_be_visible(timeout=30_000)
+        deadline = time.monotonic() + 30
+        while (tablet.thumbs is None or tablet.thumbs.fetched < len(photos)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        assert tablet.thumbs is not None
+        assert tablet.thumbs.made == 0  # not one photo on this device
+        assert tablet.thumbs.fetched >= len(photos)
+        assert all(tablet.thumbs.get(sha, make=False) for sha in photo_shas)
+        time.sleep(1)  # the tiles redraw with their pictures
+        _shot(page, "10c-gallery-on-another-device")
+
+
+def _shas(paths: list[Path]) -> list[str]:
+    """The content ids of files (read before they go)."""
+    return [sha256_file(p) for p in paths]
 
 
 def _start_pc(stack: LocalStack, library: Path) -> tuple[threading.Event, threading.Thread, Any]:

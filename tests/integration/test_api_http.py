@@ -325,6 +325,54 @@ def test_files_list_newest_capture_first_from_a_month(api: httpx.Client, alice: 
     )
 
 
+def test_thumbnails_are_kept_for_ones_own_files_and_read_by_their_owner_only(
+    api: httpx.Client, alice: User, bob: User
+) -> None:
+    """Issue 32, item 4: `POST /v1/thumbs` presigns a PUT under the caller's own `thumbs/`
+    prefix, for files the ledger has for them only; `POST /v1/thumbs/urls` presigns GETs of
+    the caller's own. Another member asking for the same content gets a link to their own
+    (absent) thumbnail, never the first member's."""
+    photo = media(b"a photo with a thumbnail")
+    upload_plan(api, alice, photo)
+    upload_plan(api, bob, photo)  # the same content, Bob's own entry
+    thumb = b"\xff\xd8\xff\xe0 a small jpeg"
+    checksum = base64.b64encode(hashlib.sha256(thumb).digest()).decode()
+    stranger = media(b"never backed up")["sha256"]
+    asked = api.post(
+        "/v1/thumbs",
+        json={"thumbs": [{"sha256": photo["sha256"], "size": len(thumb), "checksum": checksum},
+                         {"sha256": stranger, "size": len(thumb), "checksum": checksum}]},
+        headers=alice.auth,
+    )  # fmt: skip
+    assert asked.status_code == 200, asked.text
+    uploads = asked.json()["uploads"]
+    assert list(uploads) == [photo["sha256"]]  # nothing for a file Alice never backed up
+    put = uploads[photo["sha256"]]
+    assert f"/thumbs/{alice.sub}/{photo['sha256']}.jpg" in put["url"]
+    # The length and the SHA-256 are signed: S3 takes these bytes only (the emulator does
+    # not check checksums; test_api_multipart_seaweed.py shows S3's BadDigest).
+    signed = parse_qs(urlsplit(put["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
+    assert {"content-length", "x-amz-checksum-sha256"} <= set(signed)
+    assert put["headers"]["x-amz-checksum-sha256"] == checksum
+    assert httpx.put(put["url"], content=thumb, headers=put["headers"]).is_success
+
+    urls = api.post("/v1/thumbs/urls", json={"sha256": [photo["sha256"], stranger]},
+                    headers=alice.auth).json()["urls"]  # fmt: skip
+    assert list(urls) == [photo["sha256"]]
+    assert httpx.get(urls[photo["sha256"]]).content == thumb
+    bobs = api.post("/v1/thumbs/urls", json={"sha256": [photo["sha256"]]},
+                    headers=bob.auth).json()["urls"]  # fmt: skip
+    assert f"/thumbs/{bob.sub}/" in bobs[photo["sha256"]]
+    assert httpx.get(bobs[photo["sha256"]]).status_code == 404  # his own, never sent
+    too_big = {"sha256": photo["sha256"], "size": 64 * 1024 + 1, "checksum": checksum}
+    assert_error(
+        api.post("/v1/thumbs", json={"thumbs": [too_big]}, headers=alice.auth),
+        422,
+        "invalid_request",
+    )
+    assert_error(api.post("/v1/thumbs/urls", json={"sha256": [stranger]}), 401, "token_missing")
+
+
 def test_members_get_a_folder_name_once_unique_in_the_household(
     api: httpx.Client, stack: Any, stack_settings: Settings
 ) -> None:

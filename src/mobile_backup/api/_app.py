@@ -32,6 +32,7 @@ from mobile_backup.api._routes import (
     error_handlers,
     file_routes,
     public_routes,
+    thumb_routes,
     upload_routes,
 )
 from mobile_backup.api._service import UploadService
@@ -269,6 +270,7 @@ def create_app(
     public_routes(route)
     upload_routes(route, service, multipart)
     file_routes(route, service)
+    thumb_routes(route, service)
     error_handlers(route)
     return app
 

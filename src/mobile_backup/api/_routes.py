@@ -56,6 +56,10 @@ from mobile_backup.core.wire import (
     MultipartResult,
     MultipartStart,
     MultipartUpload,
+    ThumbUploadRequest,
+    ThumbUploads,
+    ThumbUrlRequest,
+    ThumbUrls,
     UploadRequest,
     UploadResponse,
     openapi_responses,
@@ -322,6 +326,28 @@ def _no_body(app: APIGatewayHttpResolver) -> None:
         raise InvalidJsonError("the request body is not valid JSON") from None
     if data != {}:
         raise InvalidRequestError("this route takes no body: send none, or {}")
+
+
+def thumb_routes(route: Routes, service: UploadService) -> None:
+    app = route.app
+
+    @route(
+        "/v1/thumbs",
+        "POST",
+        summary="Ask where to keep thumbnails of backed-up files (kept after they expire)",
+        responses=openapi_responses(ThumbUploads, 400, 401, 415, 422, 503),
+    )
+    def upload_thumbs(body: ThumbUploadRequest) -> ThumbUploads:
+        return service.thumb_uploads(current_principal(app), body)
+
+    @route(
+        "/v1/thumbs/urls",
+        "POST",
+        summary="Short-lived links to the caller's own thumbnails",
+        responses=openapi_responses(ThumbUrls, 400, 401, 415, 422, 503),
+    )
+    def thumb_urls(body: ThumbUrlRequest) -> ThumbUrls:
+        return service.thumb_urls(current_principal(app), body)
 
 
 def error_handlers(route: Routes) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from mobile_backup.api._auth import Principal
 from mobile_backup.api._members import MemberFolders
 from mobile_backup.aws import Bucket
-from mobile_backup.core import FileStatus, hex_to_b64, may_free, object_key
+from mobile_backup.core import FileStatus, hex_to_b64, may_free, object_key, thumb_key
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     CheckResponse,
@@ -27,6 +27,10 @@ from mobile_backup.core.wire import (
     LookupResult,
     PcView,
     PresignedUpload,
+    ThumbUploadRequest,
+    ThumbUploads,
+    ThumbUrlRequest,
+    ThumbUrls,
     UploadFile,
     UploadRequest,
     UploadResponse,
@@ -199,6 +203,44 @@ class UploadService:
             for pc in asked
         ]
         return CheckResponse(requested_at=now, pcs=pcs)
+
+    def thumb_uploads(self, principal: Principal, request: ThumbUploadRequest) -> ThumbUploads:
+        """Presigned PUTs for thumbnails of files the ledger has for the caller (the PUT signs
+        the length and the SHA-256: S3 takes those bytes only, as a JPEG, under the
+        caller's own `thumbs/` prefix)."""
+        known = self._ledger.get_many(principal.sub, [t.sha256 for t in request.thumbs])
+        now = self._clock()
+        uploads = {}
+        for thumb in request.thumbs:
+            if thumb.sha256 not in known:
+                continue
+            url = self._objects.presign_put(
+                thumb_key(principal.sub, thumb.sha256),
+                length=thumb.size,
+                content_type="image/jpeg",
+                sha256_b64=thumb.checksum,
+                expires_s=self._expiry,
+            )
+            uploads[thumb.sha256] = PresignedUpload(
+                url=url,
+                headers={
+                    "Content-Length": str(thumb.size),
+                    "Content-Type": "image/jpeg",
+                    CHECKSUM_HEADER: thumb.checksum,
+                },
+                expires_at=now + timedelta(seconds=self._expiry),
+            )
+        return ThumbUploads(uploads=uploads)
+
+    def thumb_urls(self, principal: Principal, request: ThumbUrlRequest) -> ThumbUrls:
+        """Presigned GETs of the caller's own thumbnails of files the ledger has for them."""
+        known = self._ledger.get_many(principal.sub, request.sha256)
+        urls = {
+            sha: self._objects.presign_get(thumb_key(principal.sub, sha), expires_s=self._expiry)
+            for sha in request.sha256
+            if sha in known
+        }
+        return ThumbUrls(urls=urls, expires_at=self._clock() + timedelta(seconds=self._expiry))
 
     def _plan_one(
         self,

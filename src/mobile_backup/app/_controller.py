@@ -29,6 +29,7 @@ from mobile_backup.app._thumbs import Thumbnails
 from mobile_backup.client import (
     ApiClient,
     Authenticator,
+    CloudThumbs,
     Invite,
     Journal,
     MfaChallenge,
@@ -243,7 +244,10 @@ class AppController:
         with self._lock:
             self._account = key
             self.thumbs = Thumbnails(
-                folder / "thumbnails", path_of=self._local_copy, on_ready=self._bump
+                folder / "thumbnails",
+                path_of=self._local_copy,
+                on_ready=self._bump,
+                cloud=CloudThumbs(self.api),
             )
         self.queue.switch(PendingStore(folder / "queue.json"))
 
@@ -392,14 +396,18 @@ class AppController:
         if item.state not in SUCCEEDED:
             return
         self.folders.backed_up(item.path)
-        if item.path.is_relative_to(self.upload_dir):
-            thumbs = self.thumbs
-            if thumbs is not None:  # the last moment this device has the picture
-                try:
-                    for sha in self.journal().backed_up_from(item.path):
+        browser_copy = item.path.is_relative_to(self.upload_dir)
+        thumbs = self.thumbs
+        if thumbs is not None:  # kept in the cloud: the gallery shows it after free-up
+            try:
+                for sha in self.journal().backed_up_from(item.path):
+                    if browser_copy:  # the last moment this device has the picture
                         thumbs.add(sha, item.path)
-                except MobileBackupError as exc:
-                    log.info("no thumbnail for %s: %s", item.name, exc)
+                    else:
+                        thumbs.keep(sha, item.path)
+            except MobileBackupError as exc:
+                log.info("no thumbnail for %s: %s", item.name, exc)
+        if browser_copy:
             # The browser's copy was only needed until the cloud had the bytes.
             item.path.unlink(missing_ok=True)
             if item.path.parent != self.upload_dir:  # its own folder (`incoming_path`)

@@ -115,6 +115,10 @@ class FreeUpCard:
         self.preview.visible = False
         if plan is None:
             return
+        thumbs = self._c.thumbs
+        if thumbs is not None:  # the gallery keeps showing them: their thumbnails stay
+            keep = [(i.sha256, i.path) for i in plan.eligible if i.sha256]
+            await asyncio.to_thread(thumbs.keep_now, keep)
         done = await asyncio.to_thread(free, plan)
         gone = [f for f in done if f.freed]
         kept = len(done) - len(gone)

@@ -91,6 +91,15 @@ class Bucket:
                 )
             )
 
+    def presign_get(self, key: str, *, expires_s: int) -> str:
+        """A GET URL for one object, good for `expires_s` seconds."""
+        with aws_call("presign a download"):
+            return str(
+                self.s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires_s
+                )
+            )
+
     def presign_part(
         self,
         key: str,

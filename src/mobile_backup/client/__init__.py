@@ -11,6 +11,7 @@ from mobile_backup.client._api import (
     ApiClient,
 )
 from mobile_backup.client._auth import Authenticator, ResetSent
+from mobile_backup.client._cloud_thumbs import CloudThumbs
 from mobile_backup.client._freeing import (
     FREE,
     KEEP,
@@ -81,6 +82,7 @@ __all__ = [
     "ApiClient",
     "ApiError",
     "Authenticator",
+    "CloudThumbs",
     "FileChangedError",
     "FileResult",
     "FileStamp",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from mobile_backup.client.exceptions import ApiError, TransportError
-from mobile_backup.core import FileMeta, InvalidInputError
+from mobile_backup.core import FileMeta, InvalidInputError, hex_to_b64
 from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
     MULTIPART_CHECKSUM,
@@ -31,6 +32,11 @@ from mobile_backup.core.wire import (
     MultipartStart,
     MultipartUpload,
     PresignedPart,
+    PresignedUpload,
+    ThumbUploadRequest,
+    ThumbUploads,
+    ThumbUrlRequest,
+    ThumbUrls,
     UploadRequest,
     UploadResponse,
     UploadResult,
@@ -224,6 +230,33 @@ class ApiClient:
     def summary(self, *, recent: int = 20) -> FilesSummary:
         """How many of the caller's files are in each status, and the `recent` newest."""
         return self._call("GET", f"/v1/files/summary?recent={int(recent)}", None, FilesSummary)
+
+    def thumb_uploads(self, thumbs: Sequence[tuple[str, bytes]]) -> dict[str, PresignedUpload]:
+        """Where to put thumbnails (content id, JPEG bytes) of files the member backed up;
+        a file the ledger does not have for the member is left out."""
+        if not thumbs:
+            return {}
+        body = _valid(
+            ThumbUploadRequest,
+            {
+                "thumbs": [
+                    {
+                        "sha256": sha,
+                        "size": len(data),
+                        "checksum": hex_to_b64(hashlib.sha256(data).hexdigest()),
+                    }
+                    for sha, data in thumbs
+                ]
+            },
+        )
+        return self._call("POST", "/v1/thumbs", body, ThumbUploads).uploads
+
+    def thumb_urls(self, sha256s: Sequence[str]) -> dict[str, str]:
+        """Short-lived links to the member's own thumbnails of these files (at most 100)."""
+        if not sha256s:
+            return {}
+        body = _valid(ThumbUrlRequest, {"sha256": list(sha256s)})
+        return self._call("POST", "/v1/thumbs/urls", body, ThumbUrls).urls
 
     def request_check(self) -> CheckResponse:
         """Ask the household's PCs to check their copies now ("Check now")."""

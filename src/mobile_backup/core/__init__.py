@@ -26,11 +26,13 @@ from mobile_backup.core._freeing import (
 )
 from mobile_backup.core._install import install_hint
 from mobile_backup.core._keys import (
+    THUMBS_PREFIX,
     ObjectKey,
     decode_event_key,
     is_user_sub,
     object_key,
     parse_object_key,
+    thumb_key,
 )
 from mobile_backup.core._members import folder_candidates, is_member_folder, member_folder_name
 from mobile_backup.core._models import (
@@ -92,6 +94,7 @@ __all__ = [
     "RECORD_CALLS_ENV",
     "SQS_BATCH",
     "STATE_TAG",
+    "THUMBS_PREFIX",
     "VERIFIED_WITHIN",
     "AuthError",
     "CancelledError",
@@ -151,6 +154,7 @@ __all__ = [
     "snapshot_init",
     "state_tagging",
     "temporary_password",
+    "thumb_key",
     "utcnow",
     "write_profile",
 ]

@@ -47,6 +47,16 @@ def object_key(user_sub: str, sha256: str) -> str:
     return f"{MEDIA_PREFIX}{user_sub}/{sha256}"
 
 
+THUMBS_PREFIX = "thumbs/"
+"""Each member's thumbnails (`thumbs/{sub}/{sha256}.jpg`): kept after the photo's own copy
+expires, never announced to a PC (the ingest hears of `media/` only)."""
+
+
+def thumb_key(user_sub: str, sha256: str) -> str:
+    """The S3 key of `user_sub`'s thumbnail of the content `sha256`."""
+    return THUMBS_PREFIX + object_key(user_sub, sha256).removeprefix(MEDIA_PREFIX) + ".jpg"
+
+
 def parse_object_key(key: str) -> ObjectKey:
     """Parse a decoded key; raise InvalidKeyError for anything outside the scheme."""
     if not key.startswith(MEDIA_PREFIX):

@@ -69,6 +69,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PARTS_PER_REQUEST",
     "MAX_SINGLE_PUT_SIZE",
+    "MAX_THUMB_BYTES",
     "MAX_UPLOAD_ID_LENGTH",
     "MULTIPART_CHECKSUM",
     "SHA256_B64_PATTERN",
@@ -98,6 +99,11 @@ __all__ = [
     "ReceiptView",
     "Sha256B64",
     "Sha256Hex",
+    "ThumbFile",
+    "ThumbUploadRequest",
+    "ThumbUploads",
+    "ThumbUrlRequest",
+    "ThumbUrls",
     "UploadFile",
     "UploadId",
     "UploadRequest",
@@ -238,6 +244,51 @@ class CheckResponse(BaseModel):
 
     requested_at: datetime
     pcs: list[PcView]
+
+
+MAX_THUMB_BYTES = 64 * 1024
+"""A thumbnail's largest size: the app's are a few KB (a 256 px JPEG)."""
+
+
+class ThumbFile(BaseModel):
+    """A thumbnail to keep in the cloud for a file the member backed up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: Sha256Hex = Field(description="the backed-up file's content id")
+    size: int = Field(ge=1, le=MAX_THUMB_BYTES, description="the thumbnail's size in bytes")
+    checksum: Sha256B64 = Field(description="the thumbnail's SHA-256, base64")
+
+
+class ThumbUploadRequest(BaseModel):
+    """`POST /v1/thumbs`: where to put thumbnails of files the member backed up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thumbs: list[ThumbFile] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
+
+
+class ThumbUploads(BaseModel):
+    """Presigned PUTs, by content id, for the thumbnails of files the ledger has for the
+    member (any other is left out: the bucket is not a store for anything else)."""
+
+    uploads: dict[str, PresignedUpload]
+
+
+class ThumbUrlRequest(BaseModel):
+    """`POST /v1/thumbs/urls`: where to read the member's thumbnails of these files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: list[Sha256Hex] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
+
+
+class ThumbUrls(BaseModel):
+    """Short-lived presigned GETs, by content id, of the member's own thumbnails (files the
+    ledger does not have for the member are left out; a thumbnail never sent is a 404)."""
+
+    urls: dict[str, str]
+    expires_at: datetime
 
 
 class Health(BaseModel):

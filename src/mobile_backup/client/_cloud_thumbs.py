@@ -1,0 +1,82 @@
+"""The member's thumbnails in the cloud: the app keeps one for each photo it backs up, and
+any device the member signs into shows them, after the photo has left the phone and its own
+copy has expired from the cloud.
+
+Best effort both ways: a thumbnail that cannot be kept or read is a placeholder in the
+gallery, never a failed backup. Only the member's own, through presigned URLs the API makes
+for files the ledger has for them (`POST /v1/thumbs`, `POST /v1/thumbs/urls`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from mobile_backup.client._api import ApiClient
+from mobile_backup.core import MobileBackupError
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+class CloudThumbs:
+    """Keeps thumbnails in the cloud and reads them back; `api` gives the signed-in
+    member's API client at the moment of the call."""
+
+    def __init__(self, api: Callable[[], ApiClient], *, timeout: float = 20.0) -> None:
+        self._api = api
+        self._http = httpx.Client(timeout=timeout)
+        self.kept = 0
+        self.fetched = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def keep(self, thumbs: Sequence[tuple[str, bytes]]) -> int:
+        """Put these (content id, JPEG) in the cloud; how many were kept."""
+        kept = 0
+        for start in range(0, len(thumbs), BATCH):
+            batch = thumbs[start : start + BATCH]
+            try:
+                uploads = self._api().thumb_uploads(batch)
+            except MobileBackupError as exc:
+                log.info("thumbnails not kept in the cloud: %s", exc)
+                return kept
+            for sha, data in batch:
+                upload = uploads.get(sha)
+                if upload is None:
+                    continue
+                try:
+                    resp = self._http.put(upload.url, content=data, headers=upload.headers)
+                except httpx.HTTPError as exc:
+                    log.info("a thumbnail was not kept in the cloud: %s", exc)
+                    continue
+                if resp.is_success:
+                    kept += 1
+                else:
+                    log.info("the cloud refused a thumbnail: HTTP %d", resp.status_code)
+        self.kept += kept
+        return kept
+
+    def fetch(self, sha256s: Sequence[str]) -> dict[str, bytes]:
+        """The member's thumbnails of these files that the cloud has."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(sha256s), BATCH):
+            try:
+                urls = self._api().thumb_urls(sha256s[start : start + BATCH])
+            except MobileBackupError as exc:
+                log.info("thumbnails not read from the cloud: %s", exc)
+                return found
+            for sha, url in urls.items():
+                try:
+                    resp = self._http.get(url)
+                except httpx.HTTPError as exc:
+                    log.info("a thumbnail was not read from the cloud: %s", exc)
+                    continue
+                if resp.is_success and resp.content:
+                    found[sha] = resp.content
+        self.fetched += len(found)
+        return found
