@@ -317,7 +317,7 @@ def test_files_list_newest_capture_first_from_a_month(api: httpx.Client, alice: 
     assert names(order="taken") == newest_first
     assert names(order="taken", month="2024-05") == newest_first[1:]
     assert names(month="2023-06") == newest_first[3:]
-    for bad in ("2024-13", "24-05", "2024-5"):
+    for bad in ("2024-13", "24-05", "2024-5", "0000-01", "9999-12"):
         refused = api.get("/v1/files", params={"month": bad}, headers=alice.auth)
         assert_error(refused, 422, "invalid_request")
     assert_error(

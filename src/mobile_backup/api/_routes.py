@@ -264,7 +264,7 @@ def file_routes(route: Routes, service: UploadService) -> None:
         month: Annotated[
             str | None,
             Query(
-                pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$",
                 description="With `order=taken`: start at this month (YYYY-MM), then older",
             ),
         ] = None,
