@@ -442,3 +442,59 @@ def test_random_strings_are_drawn_in_one_call_and_look_as_before(
     )
     counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert counts["ApproximateNumberOfMessages"] == "80"
+
+
+def test_item_answers_written_as_json_carry_every_kind_of_value_as_before(emulator: Any) -> None:
+    """Each item operation's answer goes out through `json.dumps` now: every attribute type
+    comes back as it was written (binary and binary sets in base64, numbers as text, nested
+    maps and lists), pages still carry their LastEvaluatedKey, errors still are errors."""
+    from mobile_backup.local._emulator_fixes import ITEM_OPERATIONS
+
+    db = client(emulator, "dynamodb")
+    table = f"fix-{uuid.uuid4().hex[:8]}"
+    db.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )  # fmt: skip
+    item = {
+        "pk": {"S": "p"}, "sk": {"S": "a"}, "n": {"N": "12.50"}, "b": {"B": b"\x00\xffbin"},
+        "bs": {"BS": [b"\x01", b"\x02"]}, "ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2"]},
+        "l": {"L": [{"S": "é"}, {"N": "3"}, {"NULL": True}]},
+        "m": {"M": {"inner": {"BOOL": False}, "deep": {"M": {"s": {"S": "\u2603"}}}}},
+    }  # fmt: skip
+    old = db.put_item(TableName=table, Item=item, ReturnValues="ALL_OLD")
+    assert "Attributes" not in old
+    got = db.get_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})["Item"]
+    assert got == item
+    for n in range(5):
+        db.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": f"z{n}"}})
+    page = db.query(
+        TableName=table, KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "p"}}, Limit=2,
+    )  # fmt: skip
+    assert page["Items"][0] == item
+    assert (page["Count"], page["LastEvaluatedKey"]) == (2, {"pk": {"S": "p"}, "sk": {"S": "z0"}})
+    assert db.scan(TableName=table)["Count"] == 6
+    batch = db.batch_get_item(
+        RequestItems={table: {"Keys": [{"pk": {"S": "p"}, "sk": {"S": "a"}}]}}
+    )
+    assert batch["Responses"][table] == [item]
+    assert batch["UnprocessedKeys"] == {}
+    updated = db.update_item(
+        TableName=table, Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "7"}},
+        ReturnValues="ALL_NEW",
+    )["Attributes"]  # fmt: skip
+    assert updated == {**item, "n": {"N": "7"}}
+    gone = db.delete_item(
+        TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}, ReturnValues="ALL_OLD"
+    )
+    assert gone["Attributes"] == updated
+    with pytest.raises(ClientError) as refused:
+        db.put_item(TableName=table, Item=item, ConditionExpression="attribute_exists(pk)")
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert {"Query", "GetItem", "BatchGetItem"} <= ITEM_OPERATIONS

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PAGE = 100
+PAGE = 1000  # entries per ledger query (DynamoDB answers at most 1 MB a page anyway)
 FULL_EVERY = timedelta(days=7)
 """A periodic pass reads each member's whole ledger at least this often; in between it
 reads only the entries changed since the last complete pass (the `by-change` index)."""
