@@ -323,3 +323,36 @@ def test_the_first_puts_start_before_the_rest_is_hashed(
     assert {r.status for r in summary.results} == {UPLOADED}
     assert put_before_hashing == [True] * (len(files) - len(first))
     assert len(clean_net.api.seen) == 2  # 10, then 15
+
+
+def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_together(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path
+) -> None:
+    """A dry run of 650 files (7 lookups of 100, up to 4 in flight at once): each file gets
+    the ledger's answer for its own content, in the order given, and nothing is sent."""
+    from mobile_backup.aws import dynamodb_client
+    from mobile_backup.client import WOULD_UPLOAD
+    from mobile_backup.core import utcnow
+    from mobile_backup.ledger import Ledger
+
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    files = [folder / f"IMG_{i:04}.jpg" for i in range(650)]
+    for i, path in enumerate(files):
+        path.write_bytes(b"\xff\xd8\xff\xe0" + f"photo {i}".encode())
+    sent = uploader(alice, clean_net).upload(files[::5])  # every fifth is backed up
+    assert {r.status for r in sent.results} == {UPLOADED}
+    ledger = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table"))
+    for r in sent.results:  # what the ingest does when S3 tells it (no ingest runs here)
+        assert r.sha256 is not None
+        ledger.mark_uploaded(alice.sub, r.sha256, size=r.size, now=utcnow())
+    puts = clean_net.puts
+
+    dry = uploader(alice, clean_net).dry_run(files)
+
+    assert [r.path for r in dry.results] == files
+    for i, r in enumerate(dry.results):
+        assert r.status == (DUPLICATE if i % 5 == 0 else WOULD_UPLOAD), (r.path.name, r.reason)
+    assert clean_net.puts == puts  # nothing sent
+    lookups = [s for s in clean_net.api.seen if s.path.endswith("/v1/files/lookup")]
+    assert len(lookups) == 7

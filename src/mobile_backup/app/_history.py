@@ -37,9 +37,10 @@ from mobile_backup.core.wire import FileView
 
 log = logging.getLogger(__name__)
 
-# The history reads the ledger a page at a time; the first page is drawn before the next
-# is asked for.
-HISTORY_PAGE = 250
+# The history reads the ledger a page at a time, newest capture first: a small first page,
+# drawn before the next is asked for, then large ones (fewer requests for a long history).
+HISTORY_FIRST_PAGE = 100
+HISTORY_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +156,16 @@ class HistoryModel:
             while True:
                 # Newest capture first, as the gallery shows them: the first page's tiles
                 # are the top of the final gallery and stay where they are drawn.
-                page = self._member.api().list_files(
-                    limit=HISTORY_PAGE, cursor=cursor, by_taken=True
-                )
+                limit = HISTORY_PAGE if records else min(HISTORY_FIRST_PAGE, HISTORY_PAGE)
+                page = self._member.api().list_files(limit=limit, cursor=cursor, by_taken=True)
+                first = not records
                 records.extend(page.files)
                 cursor = page.next_cursor
                 if not cursor:
                     break
-                if not old.loaded and account == self._member.account:  # the first paint
+                # The first paint: once, not at every page (a state is built from every
+                # record so far: at each of 50 pages that would be 25 times the work).
+                if first and not old.loaded and account == self._member.account:
                     self.state = _state(records, complete=False)
                     self._changed()
         except NotLoggedInError as exc:

@@ -17,10 +17,12 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,6 +66,9 @@ MULTIPART_FILES_AT_ONCE = 2
 # Files in the first presign batch: enough to fill the connections while the next batch is
 # hashed. A run of 1,000 photos costs one API call more (11 instead of 10).
 FIRST_BATCH = 10
+LOOKUPS_IN_FLIGHT = 4
+"""A dry run's ledger lookups (100 files each) in flight at once: a home link's round trips
+overlap instead of adding up."""
 
 __all__ = [
     "CANCELLED",
@@ -221,18 +226,24 @@ class Uploader:
 
         Each file is hashed (the journal's cached hash when the file is unchanged; a new
         hash is remembered, so the real run does not hash again) and the ledger is asked,
-        100 files per call, which contents it has. Results: `would_upload`, `duplicate`
+        100 files per call and `LOOKUPS_IN_FLIGHT` calls at a time, which contents it has;
+        capture times are not read (nothing is sent). Results: `would_upload`, `duplicate`
         (backed up; or the same content as an earlier file of the run, named in `reason`)
         or `failed` (unreadable).
         """
         run = _Run.begin(self._engine, paths)
         e = self._engine
-        with ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers:
+        asked: deque[tuple[list[Prepared], Future[dict[str, Any]]]] = deque()
+        with (
+            ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers,
+            ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="lookup") as lookups,
+        ):
             for batch in chunked(run.todo, MAX_BATCH):
                 if self._cancel.is_set():
                     break
                 twins: list[tuple[Prepared, Path]] = []
-                prepared = list(run.firsts(hashers.map(self._prepare, batch), twins))
+                described = hashers.map(lambda path: self._prepare(path, describe=False), batch)
+                prepared = list(run.firsts(described, twins))
                 for twin, first in twins:
                     run.finish(
                         replace(
@@ -241,25 +252,34 @@ class Uploader:
                             copy_of=first,
                         )
                     )
-                try:
-                    known = e.call(e.api.lookup, [p.hash.sha256 for p in prepared])
-                except MobileBackupError as exc:
-                    for p in prepared:
-                        run.finish(e.failed(p, exc))
-                    continue
-                for p in prepared:
-                    answer = known.get(p.hash.sha256)
-                    if answer is not None and answer.backed_up:
-                        where = "on the PC" if answer.on_pc else "in the cloud, not on a PC yet"
-                        run.finish(
-                            replace(_result(p, DUPLICATE), reason=f"already backed up, {where}")
-                        )
-                    else:
-                        run.finish(_result(p, WOULD_UPLOAD))
+                shas = [p.hash.sha256 for p in prepared]
+                asked.append((prepared, lookups.submit(e.call, e.api.lookup, shas)))
+                while len(asked) > LOOKUPS_IN_FLIGHT:
+                    self._answer_dry_run(run, *asked.popleft())
+            while asked:
+                self._answer_dry_run(run, *asked.popleft())
         return run.summary(never_reached="stopped before it was looked at")
 
-    def _prepare(self, path: Path) -> Prepared | FileResult:
-        """Hash (or take the cached hash) and describe one file."""
+    def _answer_dry_run(
+        self, run: _Run, prepared: list[Prepared], answer: Future[dict[str, Any]]
+    ) -> None:
+        try:
+            known = answer.result()
+        except MobileBackupError as exc:
+            for p in prepared:
+                run.finish(self._engine.failed(p, exc))
+            return
+        for p in prepared:
+            found = known.get(p.hash.sha256)
+            if found is not None and found.backed_up:
+                where = "on the PC" if found.on_pc else "in the cloud, not on a PC yet"
+                run.finish(replace(_result(p, DUPLICATE), reason=f"already backed up, {where}"))
+            else:
+                run.finish(_result(p, WOULD_UPLOAD))
+
+    def _prepare(self, path: Path, *, describe: bool = True) -> Prepared | FileResult:
+        """Hash (or take the cached hash) and describe one file (its type always, its
+        capture time with `describe`: a dry run sends no metadata)."""
         queued_at = time.monotonic()
         if self._cancel.is_set():
             return FileResult(path, CANCELLED, _size(path), reason="stopped before it started")
@@ -279,7 +299,7 @@ class Uploader:
             return _unreadable(path, exc)
         kind = content_type(path)
         received = self._received_dir is not None and path.is_relative_to(self._received_dir)
-        taken = capture_of(path, content_type=kind, file_time=not received)
+        taken = capture_of(path, content_type=kind, file_time=not received) if describe else None
         request = FileMeta(
             sha256=file_hash.sha256,
             size=file_hash.size,
