@@ -26,7 +26,6 @@ from mobile_backup.core._freeing import (
 )
 from mobile_backup.core._install import install_hint
 from mobile_backup.core._keys import (
-    THUMBS_PREFIX,
     ObjectKey,
     decode_event_key,
     is_user_sub,
@@ -94,7 +93,6 @@ __all__ = [
     "RECORD_CALLS_ENV",
     "SQS_BATCH",
     "STATE_TAG",
-    "THUMBS_PREFIX",
     "VERIFIED_WITHIN",
     "AuthError",
     "CancelledError",
