@@ -61,8 +61,17 @@ def test_photos_only_by_hand() -> None:
     result = estimate(usage, "us-east-1")
     # 3 GB stay 30 days: one GB-month each, all in the frequent tier.
     assert line(result, "S3 storage", "Intelligent-Tiering, frequent") == pytest.approx(3 * 0.023)
-    # Each photo: a PUT and a tagging PUT; one GET; one lifecycle transition.
-    assert line(result, "S3 requests", "PUT") == pytest.approx(2000 / 1000 * 0.005)
+    # Each photo: a PUT, a tagging PUT and its thumbnail's PUT; one GET; one lifecycle
+    # transition. Its thumbnail (10 KB) stays: a year of them, 12,000, in the frequent tier.
+    assert line(result, "S3 requests", "PUT") == pytest.approx(3000 / 1000 * 0.005)
+    assert line(result, "S3 storage", "thumbnails") == pytest.approx(
+        12_000 * 10_000 / 1e9 * 0.023
+    )
+    # A weekly full reconcile reads the year's 12,000 entries (2 KB each, eventually
+    # consistent: a quarter of a read unit each), 30/7 times a month.
+    assert line(result, "DynamoDB", "read request units, the PC's") == pytest.approx(
+        12_000 * 30 / 7 * 2000 / 4096 * 0.5 / 1e6 * 0.125
+    )
     assert line(result, "S3 requests", "GET") == pytest.approx(1000 / 1000 * 0.0004)
     assert line(result, "S3 requests", "lifecycle") == pytest.approx(1000 / 1000 * 0.01)
     assert line(result, "Data transfer out", "S3") == pytest.approx(3 * 0.09)

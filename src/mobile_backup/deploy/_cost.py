@@ -160,6 +160,10 @@ class Estimate:
         return totals
 
 
+THUMB_BYTES = 10_000
+FULL_PASSES_PER_MONTH = 30 / 7
+
+
 def _tier_days(days: float) -> tuple[float, float, float]:
     """Days an object spends in Intelligent-Tiering's frequent, infrequent, archive tiers.
 
@@ -220,6 +224,16 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
             "GB-month",
             gb * archive / 30 * p.it_archive_instant_gb_month,
         )
+    # The app's thumbnails stay (the gallery after free-up): ~10 KB a photo, a year's worth.
+    # Objects under 128 KB are never moved to a cheaper tier of Intelligent-Tiering.
+    thumbs_gb = u.photos_per_month * 12 * THUMB_BYTES / GB
+    add(
+        "S3 storage",
+        "thumbnails (kept; a year's photos)",
+        thumbs_gb,
+        "GB-month",
+        thumbs_gb * p.it_frequent_gb_month,
+    )
     objects = u.files * days / 30
     add(
         "S3 storage",
@@ -239,7 +253,8 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
     # S3 requests: PUT-class (PUT, parts, create/complete, tagging), GET, lifecycle.
     parts = u.video_parts
     video_puts = parts + (2 if parts > 1 else 0)
-    puts = u.photos_per_month * 2 + u.videos_per_month * (video_puts + 1)
+    # A photo: its PUT, its tag and its thumbnail's PUT.
+    puts = u.photos_per_month * 3 + u.videos_per_month * (video_puts + 1)
     gets = u.photos_per_month + u.videos_per_month * parts
     add("S3 requests", "PUT, parts, tagging", puts, "requests", puts / 1000 * p.s3_put_per_1k)
     add("S3 requests", "GET by the PC agent", gets, "requests", gets / 1000 * p.s3_get_per_1k)
@@ -333,12 +348,26 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
         note=f"{idle / 1e6:.2f} M are idle long polls",
     )
 
-    # DynamoDB on demand: ~8 write units (item + sparse index, 4 state changes) and ~3 read
-    # units per file; items stay (the ledger is the record), ~2 KB each incl. the index.
-    writes, reads = u.files * 8, u.files * 3 + api_requests
+    # DynamoDB on demand: ~14 write units per file (4 state changes of the item; the sparse
+    # awaiting index on 2 of them, the capture-time index on 2, the change index on all 4)
+    # and ~3 read units; items stay (the ledger is the record), ~2 KB each in the table and
+    # in each of the two indexes that project the whole item.
+    writes, reads = u.files * 14, u.files * 3 + api_requests
     add("DynamoDB", "write request units", writes, "WRU", writes / 1e6 * p.ddb_write_per_million)
     add("DynamoDB", "read request units", reads, "RRU", reads / 1e6 * p.ddb_read_per_million)
-    ledger_gb = u.files * 12 * 2000 / GB  # after a year
+    # The PC's reconcile: incremental passes read only what changed (a few entries), a full
+    # pass a week reads every entry (a year's files; eventually consistent, 2 KB each).
+    entries = u.files * 12
+    full_reads = entries * FULL_PASSES_PER_MONTH * 2000 / 4096 * 0.5
+    add(
+        "DynamoDB",
+        "read request units, the PC's weekly full reconcile",
+        full_reads,
+        "RRU",
+        full_reads / 1e6 * p.ddb_read_per_million,
+        note=f"{entries:,.0f} entries a pass; the 6-hourly passes read only what changed",
+    )
+    ledger_gb = u.files * 12 * 6000 / GB  # after a year: the item and two full indexes
     add(
         "DynamoDB",
         "storage (ledger after a year)",
