@@ -363,6 +363,7 @@ def test_free_up_space_previews_asks_then_moves_only_verified_files_to_the_trash
         _tab(page, "History").click()
         on_pc = page.get_by_role("button", name=re.compile(r"^IMG_\d+\.jpg: in the cloud, on"))
         expect(on_pc.first).to_be_visible(timeout=30_000)
+        time.sleep(1)  # the tiles' pictures are decoded after the tiles appear
         _shot(page, "10b-gallery-after-free-up")
         thumbs = controller.thumbs
         assert thumbs is not None
