@@ -64,9 +64,7 @@ def test_photos_only_by_hand() -> None:
     # Each photo: a PUT, a tagging PUT and its thumbnail's PUT; one GET; one lifecycle
     # transition. Its thumbnail (10 KB) stays: a year of them, 12,000, in the frequent tier.
     assert line(result, "S3 requests", "PUT") == pytest.approx(3000 / 1000 * 0.005)
-    assert line(result, "S3 storage", "thumbnails") == pytest.approx(
-        12_000 * 10_000 / 1e9 * 0.023
-    )
+    assert line(result, "S3 storage", "thumbnails") == pytest.approx(12_000 * 10_000 / 1e9 * 0.023)
     # A weekly full reconcile reads the year's 12,000 entries (2 KB each, eventually
     # consistent: a quarter of a read unit each), 30/7 times a month.
     assert line(result, "DynamoDB", "read request units, the PC's") == pytest.approx(
