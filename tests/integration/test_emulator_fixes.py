@@ -448,7 +448,7 @@ def test_item_answers_written_as_json_carry_every_kind_of_value_as_before(emulat
     """Each item operation's answer goes out through `json.dumps` now: every attribute type
     comes back as it was written (binary and binary sets in base64, numbers as text, nested
     maps and lists), pages still carry their LastEvaluatedKey, errors still are errors."""
-    from mobile_backup.local._emulator_fixes import ITEM_OPERATIONS
+    from mobile_backup.local._emulator_fixes_dynamodb import ITEM_OPERATIONS
 
     db = client(emulator, "dynamodb")
     table = f"fix-{uuid.uuid4().hex[:8]}"
@@ -498,3 +498,50 @@ def test_item_answers_written_as_json_carry_every_kind_of_value_as_before(emulat
         db.put_item(TableName=table, Item=item, ConditionExpression="attribute_exists(pk)")
     assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     assert {"Query", "GetItem", "BatchGetItem"} <= ITEM_OPERATIONS
+
+
+def test_a_query_reads_its_partition_only_and_pages_and_orders_as_before(emulator: Any) -> None:
+    """A query on the table (not an index) reads the partition's own items now, not the
+    whole table: the answers are the partition's, in range-key order either way, a page at
+    a time with the start key, and a query of an absent partition is empty."""
+    from moto.dynamodb.models.table import Table
+
+    db = client(emulator, "dynamodb")
+    table = f"fix-{uuid.uuid4().hex[:8]}"
+    db.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )  # fmt: skip
+    for pk in ("a", "b", "c"):
+        for n in (5, 1, 9, 3, 7):  # written out of order
+            db.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": f"{pk}{n}"}})
+
+    def pages(pk: str, *, forward: bool = True) -> list[str]:
+        seen, start = [], None
+        while True:
+            extra = {"ExclusiveStartKey": start} if start else {}
+            page = db.query(
+                TableName=table, KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": pk}}, Limit=2,
+                ScanIndexForward=forward, **extra,
+            )  # fmt: skip
+            seen += [i["sk"]["S"] for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return seen
+
+    assert pages("b") == ["b1", "b3", "b5", "b7", "b9"]
+    assert pages("c", forward=False) == ["c9", "c7", "c5", "c3", "c1"]
+    assert pages("nobody") == []
+    ranged = db.query(
+        TableName=table, KeyConditionExpression="pk = :p AND sk > :s",
+        ExpressionAttributeValues={":p": {"S": "a"}, ":s": {"S": "a4"}},
+    )  # fmt: skip
+    assert [i["sk"]["S"] for i in ranged["Items"]] == ["a5", "a7", "a9"]
+    # The whole table is still there for a scan, in moto's order.
+    assert db.scan(TableName=table)["Count"] == 15
+    assert Table.query.__name__ == "query_partition"  # the fix is what answered

@@ -65,6 +65,10 @@ strict. Each fix is small, checked against the moto it patches, and tested
   (Query, Scan, GetItem, BatchGetItem, PutItem, UpdateItem, DeleteItem) is already in the
   wire's shape, and is now written with `json.dumps` (binary values in base64, as the
   serializer writes them). Every other answer, and every error, goes the serializer's way.
+- **A partition's query reads the partition.** moto answered a query on the table (not an
+  index) by sorting every item of the table and keeping the partition's: each page of a
+  member's ledger, and each read of the PC registry, cost the whole table. It now reads the
+  partition's own items (the order it then sorts them in, and everything after, is moto's).
 - **A batch delete in one pass.** moto deleted each of a batch's receipt handles with two
   scans of the whole queue; the fix scans once for the batch. Handles deleted before still
   succeed and unknown handles still fail with `ReceiptHandleIsInvalid`, entry by entry.
@@ -72,10 +76,8 @@ strict. Each fix is small, checked against the moto it patches, and tested
 
 from __future__ import annotations
 
-import base64
 import copy
 import functools
-import json
 import pickle
 import threading
 from typing import Any
@@ -83,6 +85,10 @@ from typing import Any
 from mobile_backup.local._emulator_fixes_cognito import (
     enforce_client_write_attributes,
     require_mfa_setup_at_password_sign_in,
+)
+from mobile_backup.local._emulator_fixes_dynamodb import (
+    item_answers_as_json,
+    query_a_partition_by_its_items,
 )
 
 _patched = threading.Lock()
@@ -105,55 +111,11 @@ def apply_emulator_fixes() -> None:
         _pending_groups_from_a_snapshot()
         _delete_a_batch_in_one_pass()
         _random_strings_in_one_draw()
-        _item_answers_as_json()
+        item_answers_as_json()
+        query_a_partition_by_its_items()
         enforce_client_write_attributes()
         require_mfa_setup_at_password_sign_in()
         _applied = True
-
-
-ITEM_OPERATIONS = frozenset(
-    {"Query", "Scan", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"}
-)
-
-
-def item_answer_json(result: dict[str, Any]) -> str:
-    """An item operation's answer as DynamoDB's JSON protocol writes it."""
-
-    def binary(value: object) -> str:
-        if isinstance(value, bytes | bytearray):
-            return base64.b64encode(value).decode("ascii")
-        raise TypeError(f"{type(value).__name__} in a DynamoDB answer")
-
-    return json.dumps(result, default=binary, separators=(",", ":"))
-
-
-def _item_answers_as_json() -> None:
-    from moto.dynamodb import responses
-
-    handler: Any = responses.DynamoHandler
-    result_cls: Any = responses.DynamoResult
-    if not callable(getattr(handler, "serialized", None)) or not callable(
-        getattr(handler, "_get_action", None)
-    ):
-        raise RuntimeError("moto changed: DynamoHandler.serialized is gone; update this fix")
-    serialize = handler.serialized
-
-    def serialized(self: Any, action_result: Any) -> Any:
-        result = action_result.result
-        if (
-            type(action_result) is result_cls
-            and isinstance(result, dict)
-            and self._get_action() in ITEM_OPERATIONS
-        ):
-            headers = {"Content-Type": JSON_1_0, **self.response_headers}
-            return 200, headers, item_answer_json(result)
-        return serialize(self, action_result)
-
-    handler.serialized = serialized
-    handler._serialized_by_moto = serialize  # for the test comparing the two
-
-
-JSON_1_0 = "application/x-amz-json-1.0"
 
 
 def _enforce_full_object_checksums() -> None:
