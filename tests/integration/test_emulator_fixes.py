@@ -523,7 +523,7 @@ def test_a_query_reads_its_partition_only_and_pages_and_orders_as_before(emulato
     def pages(pk: str, *, forward: bool = True) -> list[str]:
         seen, start = [], None
         while True:
-            extra = {"ExclusiveStartKey": start} if start else {}
+            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
             page = db.query(
                 TableName=table, KeyConditionExpression="pk = :p",
                 ExpressionAttributeValues={":p": {"S": pk}}, Limit=2,
