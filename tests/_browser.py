@@ -51,6 +51,10 @@ def _type(page: Page, label: str, text: str) -> None:
             expect(field).to_be_focused(timeout=5_000)
             field.fill(text)
             expect(field).to_have_value(text, timeout=5_000)
+            # The browser has the text; the app's server learns it from a change event of its
+            # own. A click right after may overtake it under load (seen once: a new password
+            # judged too short): give the event a moment, as a person's hand would.
+            page.wait_for_timeout(250)
             return
         except AssertionError:
             page.wait_for_timeout(500)  # let a screen that is still being drawn settle
