@@ -209,12 +209,11 @@ def b9_household(ctx: BenchContext) -> list[Measurement]:
     ctx.record_setting("file size (phone folder)", FILE_BYTES)
     seed = ctx.once("b9-seed", lambda: _seed(ctx, members, per_member, main))
     stack, phone = seed["stack"], seed["phone"]
-    signed = subprocess.run(
+    subprocess.run(
         [sys.executable, "-m", "mobile_backup", "--profile", "local", "login", "--email",
          stack.email, "--password-stdin"],
         input=stack.password + "\n", capture_output=True, text=True, check=True,
     )  # fmt: skip
-    del signed
 
     app = _app_first_paint(stack)
     status_s, status = _cli("status")

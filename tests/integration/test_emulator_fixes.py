@@ -40,6 +40,20 @@ def _new_table(db: Any) -> str:
     return table
 
 
+def _new_ranged_table(db: Any) -> str:
+    """A fresh table keyed by `pk` and `sk`, as the ledger is; its name."""
+    table = f"fix-{uuid.uuid4().hex[:8]}"
+    db.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )  # fmt: skip
+    return table
+
+
 def crc(data: bytes, algorithm: str) -> str:
     if algorithm == "CRC32":
         return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
@@ -451,15 +465,7 @@ def test_item_answers_written_as_json_carry_every_kind_of_value_as_before(emulat
     from mobile_backup.local._emulator_fixes_dynamodb import ITEM_OPERATIONS
 
     db = client(emulator, "dynamodb")
-    table = f"fix-{uuid.uuid4().hex[:8]}"
-    db.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )  # fmt: skip
+    table = _new_ranged_table(db)
     item = {
         "pk": {"S": "p"}, "sk": {"S": "a"}, "n": {"N": "12.50"}, "b": {"B": b"\x00\xffbin"},
         "bs": {"BS": [b"\x01", b"\x02"]}, "ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2"]},
@@ -507,15 +513,7 @@ def test_a_query_reads_its_partition_only_and_pages_and_orders_as_before(emulato
     from moto.dynamodb.models.table import Table
 
     db = client(emulator, "dynamodb")
-    table = f"fix-{uuid.uuid4().hex[:8]}"
-    db.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )  # fmt: skip
+    table = _new_ranged_table(db)
     for pk in ("a", "b", "c"):
         for n in (5, 1, 9, 3, 7):  # written out of order
             db.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": f"{pk}{n}"}})

@@ -29,8 +29,6 @@ class CloudThumbs:
     def __init__(self, api: Callable[[], ApiClient], *, timeout: float = 20.0) -> None:
         self._api = api
         self._http = httpx.Client(timeout=timeout)
-        self.kept = 0
-        self.fetched = 0
 
     def close(self) -> None:
         self._http.close()
@@ -58,7 +56,6 @@ class CloudThumbs:
                     kept += 1
                 else:
                     log.info("the cloud refused a thumbnail: HTTP %d", resp.status_code)
-        self.kept += kept
         return kept
 
     def fetch(self, sha256s: Sequence[str]) -> dict[str, bytes]:
@@ -78,5 +75,4 @@ class CloudThumbs:
                     continue
                 if resp.is_success and resp.content:
                     found[sha] = resp.content
-        self.fetched += len(found)
         return found

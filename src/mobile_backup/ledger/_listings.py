@@ -82,6 +82,24 @@ class Listings:
                 raise ServiceError("could not read the ledger: the table kept throttling reads")
         return found
 
+    def _page(
+        self,
+        kwargs: dict[str, Any],
+        cursor: str | None,
+        *,
+        expect_pk: str | None,
+        keys: frozenset[str],
+        doing: str,
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of a query, from a cursor this API issued (checked), and the next one."""
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=expect_pk, keys=keys)
+        with aws_call(doing):
+            resp = self._db.query(**kwargs)
+        records = [record_from_item(i) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
     def list_files(
         self, user_sub: str, *, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[FileRecord], str | None]:
@@ -93,13 +111,7 @@ class Listings:
             "ExpressionAttributeValues": {":pk": s_(pk)},
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
-        with aws_call("list the ledger"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
+        return self._page(kwargs, cursor, expect_pk=pk, keys=TABLE_KEYS, doing="list the ledger")
 
     def awaiting_download(
         self, *, limit: int = 100, cursor: str | None = None
@@ -112,13 +124,9 @@ class Listings:
             "ExpressionAttributeValues": {":v": s_(AWAITING_PK_VALUE)},
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=None, keys=INDEX_KEYS)
-        with aws_call("query the ledger index"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
+        return self._page(
+            kwargs, cursor, expect_pk=None, keys=INDEX_KEYS, doing="query the ledger index"
+        )
 
     def list_by_taken(
         self,
@@ -145,13 +153,9 @@ class Listings:
             "ScanIndexForward": False,
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TAKEN_KEYS)
-        with aws_call("list the ledger by capture time"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
+        return self._page(
+            kwargs, cursor, expect_pk=pk, keys=TAKEN_KEYS, doing="list the ledger by capture time"
+        )
 
     def list_changed(
         self, user_sub: str, *, since: datetime, limit: int = 100, cursor: str | None = None
@@ -166,13 +170,9 @@ class Listings:
             "ExpressionAttributeValues": {":pk": s_(pk), ":since": s_(taken_key(since, ""))},
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=CHANGED_KEYS)
-        with aws_call("list the ledger's changes"):
-            resp = self._db.query(**kwargs)
-        records = [record_from_item(i) for i in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        return records, (encode_cursor(last) if last else None)
+        return self._page(
+            kwargs, cursor, expect_pk=pk, keys=CHANGED_KEYS, doing="list the ledger's changes"
+        )
 
     def summary(self, user_sub: str, *, recent: int) -> tuple[dict[str, int], list[FileRecord]]:
         """How many of a user's files are in each status, and the `recent` newest ones.
