@@ -11,8 +11,12 @@ CHECKOV_VERSION := 3.3.30
 # The browser test drives Debian's Chromium with Playwright; no browser is ever downloaded.
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# dynalite, a second DynamoDB for the ledger's tests and the benchmarks, from its committed lock
+# file (Node is on every machine this builds on; no install script runs).
+NODE_DIR   := testkit/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: demo test lint typecheck unit integration e2e bench torture clean venv checkov
+.PHONY: demo test lint typecheck unit integration e2e bench torture clean venv checkov node
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -34,6 +38,13 @@ $(CHECKOV):
 checkov: $(CHECKOV)
 	$(CHECKOV) --file infra/template.yaml --framework cloudformation --skip-download --compact --quiet
 
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js and npm are needed (dynalite, the ledger's second DynamoDB)"; exit 1; }
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
 $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
@@ -43,7 +54,7 @@ demo: $(STAMP)
 	$(BIN)/mobile-backup demo
 
 ## Lint, type-check and run every test (what CI runs).
-test: $(STAMP) $(CHROMIUM) $(CHECKOV)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(CHECKOV)
 	$(BIN)/ruff check src tests bench testkit
 	$(BIN)/ruff format --check src tests bench testkit
 	$(BIN)/mypy
@@ -60,7 +71,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q tests/integration
 
 e2e: $(STAMP) $(CHROMIUM)
@@ -68,7 +79,7 @@ e2e: $(STAMP) $(CHROMIUM)
 
 ## Benchmarks vs s5cmd/rclone/boto3 on SeaweedFS and the emulator (not part of `test`).
 ## `make bench ARGS="B1 B3 --quick"`; writes bench/results/latest.{md,json}.
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
 
 ## Crash-consistency torture, long run: 1,000 SIGKILLs of the client and the agent, then every
@@ -77,4 +88,4 @@ torture: $(STAMP)
 	$(BIN)/python -m bench.torture $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(NODE_DIR)/node_modules build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 if TYPE_CHECKING:
+    from testkit.dynalite import DynaliteServer
     from testkit.seaweed import SeaweedServer
 
     from mobile_backup.local import EmulatorServer
@@ -223,6 +224,10 @@ class BenchContext:
     def emulator(self) -> EmulatorServer:
         return self._shared.emulator()
 
+    def dynalite(self) -> DynaliteServer:
+        """A second DynamoDB (dynalite, Node) for the ledger, started on first use."""
+        return self._shared.dynalite()
+
     def once(self, key: str, factory: Callable[[], T]) -> T:
         if key not in self._memo:
             self._memo[key] = factory()
@@ -250,6 +255,7 @@ class SharedServers:
         self._root = root
         self._seaweed: SeaweedServer | None = None
         self._emulator: EmulatorServer | None = None
+        self._dynalite: DynaliteServer | None = None
         self._weed_version: str | None = None
 
     def seaweed(self) -> SeaweedServer:
@@ -282,11 +288,18 @@ class SharedServers:
             self._emulator = server
         return self._emulator
 
+    def dynalite(self) -> DynaliteServer:
+        if self._dynalite is None:
+            from testkit.dynalite import DynaliteServer
+
+            self._dynalite = DynaliteServer().start()
+        return self._dynalite
+
     def close(self) -> None:
-        for server in (self._seaweed, self._emulator):
+        for server in (self._seaweed, self._emulator, self._dynalite):
             if server is not None:
                 server.stop()
-        self._seaweed = self._emulator = None
+        self._seaweed = self._emulator = self._dynalite = None
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -468,11 +481,16 @@ def cpu_seconds(pid: int, *, tree: bool = False) -> float:
 class CpuMeter:
     """CPU seconds spent during a block by this process (`own`: the emulator and the API
     where they serve from it), by the children waited for in it (`children`: the tool
-    measured, run by `run_measured`) and by SeaweedFS's process tree."""
+    measured, run by `run_measured`), by SeaweedFS's process tree and by dynalite's process
+    (when the ledger is on it)."""
 
-    def __init__(self, *, seaweed: int | None) -> None:
+    def __init__(self, *, seaweed: int | None, dynalite: int | None = None) -> None:
         self._seaweed = seaweed
-        self.children = self.own = self.seaweed = self.elapsed = 0.0
+        self._dynalite = dynalite
+        self.children = self.own = self.seaweed = self.dynalite = self.elapsed = 0.0
+
+    def _dynalite_cpu(self) -> float:
+        return cpu_seconds(self._dynalite) if self._dynalite else 0.0
 
     def _seaweed_cpu(self) -> float:
         return cpu_seconds(self._seaweed, tree=True) if self._seaweed else 0.0
@@ -484,7 +502,7 @@ class CpuMeter:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         self._start = (
             own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime, self._seaweed_cpu(),
-            time.perf_counter(),
+            self._dynalite_cpu(), time.perf_counter(),
         )  # fmt: skip
         return self
 
@@ -496,7 +514,8 @@ class CpuMeter:
         self.own = own.ru_utime + own.ru_stime - self._start[0]
         self.children = kids.ru_utime + kids.ru_stime - self._start[1]
         self.seaweed = self._seaweed_cpu() - self._start[2]
-        self.elapsed = time.perf_counter() - self._start[3]
+        self.dynalite = self._dynalite_cpu() - self._start[3]
+        self.elapsed = time.perf_counter() - self._start[4]
 
 
 class LoadSampler:

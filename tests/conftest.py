@@ -95,6 +95,16 @@ def emulator() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def dynalite() -> Iterator[Any]:
+    """A second DynamoDB (dynalite, Node) on a free loopback port, shared by the session:
+    tables in memory, ACTIVE at once; stopped when the session ends."""
+    from testkit.dynalite import DynaliteServer
+
+    with DynaliteServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real S3 server (SeaweedFS `weed mini`) on free loopback ports, shared by the session.
 
@@ -159,24 +169,32 @@ class LedgerTable:
     name: str
 
 
-@pytest.fixture
-def ledger_table(emulator: Any) -> LedgerTable:
+@pytest.fixture(params=["moto", "dynalite"])
+def ledger_table(request: pytest.FixtureRequest, emulator: Any) -> LedgerTable:
     """Only the template's ledger table, under a fresh name: for tests of the ledger alone,
-    which need neither the bucket, the queues nor the user pool `resources` provisions."""
+    which need neither the bucket, the queues nor the user pool `resources` provisions.
+
+    Each such test runs twice: on moto's DynamoDB (what every component runs against) and on
+    dynalite, a second, independent implementation built to match the real service's
+    validation and errors, which catches what one emulator forgives."""
     from mobile_backup.infra import load_template
     from mobile_backup.local._provision import TABLE_ID
     from mobile_backup.local._provision_dynamodb import provision_table
     from mobile_backup.local._provision_stack import Stack, client
 
+    endpoint = emulator.endpoint_url
+    if request.param == "dynalite":
+        endpoint = request.getfixturevalue("dynalite").endpoint_url
     stack = Stack(
         load_template(),
         endpoint_url=emulator.endpoint_url,
         region="us-east-1",
         stack_name=f"t{uuid.uuid4().hex[:10]}",
         parameters={},
+        dynamodb_endpoint_url=endpoint,
     )
     provision_table(stack, TABLE_ID)
-    return LedgerTable(client("dynamodb", emulator.endpoint_url, "us-east-1"), stack.ref(TABLE_ID))
+    return LedgerTable(client("dynamodb", endpoint, "us-east-1"), stack.ref(TABLE_ID))
 
 
 def snapstart_init_env(settings: Settings, *fields: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, Any]:
+def _client_kwargs(settings: Settings, service: str, *, read_timeout: int = 60) -> dict[str, Any]:
     from botocore.config import Config  # keep cold start light
 
     kwargs: dict[str, Any] = {
@@ -39,8 +39,11 @@ def _client_kwargs(settings: Settings, *, read_timeout: int = 60) -> dict[str, A
             response_checksum_validation="when_required",
         ),
     }
-    if settings.aws_endpoint_url:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    endpoint = settings.aws_endpoint_url
+    if service == "dynamodb" and settings.dynamodb_endpoint_url:
+        endpoint = settings.dynamodb_endpoint_url
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
     if settings.aws_access_key_id and settings.aws_secret_access_key:
         kwargs["aws_access_key_id"] = settings.aws_access_key_id
         kwargs["aws_secret_access_key"] = settings.aws_secret_access_key.get_secret_value()
@@ -70,7 +73,8 @@ def _session(profile: str | None) -> Any:
 def _client(settings: Settings, service: str, component: str) -> Any:
     # A botocore session is not safe to build clients from on several threads at once.
     with _sessions_lock:
-        client = _session(settings.aws_profile).create_client(service, **_client_kwargs(settings))
+        session = _session(settings.aws_profile)
+        client = session.create_client(service, **_client_kwargs(settings, service))
     record_calls(client, component=component)  # the IAM test's evidence (inert otherwise)
     return client
 

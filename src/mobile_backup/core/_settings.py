@@ -214,6 +214,9 @@ class Settings(BaseModel):
     local: bool = Field(default=False, description="True for the embedded local stack")
     region: str = "us-east-1"
     aws_endpoint_url: str | None = Field(default=None, description="emulator endpoint")
+    dynamodb_endpoint_url: str | None = Field(
+        default=None, description="a DynamoDB of its own for the ledger (tests, benchmarks)"
+    )
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
     aws_profile: str | None = Field(default=None, description="boto3 profile (PC agent)")
@@ -260,7 +263,7 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a PC name: use 1-20 of a-z, 0-9 and '-'")
         return value
 
-    @field_validator("api_url", "aws_endpoint_url", "jwks_url")
+    @field_validator("api_url", "aws_endpoint_url", "dynamodb_endpoint_url", "jwks_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value

@@ -94,6 +94,7 @@ class LocalResources:
     downloads_dlq_url: str
     user_pool_id: str
     client_id: str
+    dynamodb_endpoint_url: str | None = None
 
 
 def provision(
@@ -103,11 +104,13 @@ def provision(
     stack_name: str = "mobile-backup-local",
     template: dict[str, Any] | None = None,
     parameters: dict[str, str] | None = None,
+    dynamodb_endpoint_url: str | None = None,
 ) -> LocalResources:
     """Create (or bring up to date) the template's resources on the emulator.
 
     Calling it again with the same stack name reuses what exists and re-applies the
-    configuration, so it is safe to run on every `local up`.
+    configuration, so it is safe to run on every `local up`. `dynamodb_endpoint_url` puts
+    the tables on a DynamoDB of their own (dynalite, for tests and benchmarks).
     """
     tpl = template if template is not None else load_template()
     try:
@@ -118,6 +121,7 @@ def provision(
                 region=region,
                 stack_name=stack_name,
                 parameters=parameters or {},
+                dynamodb_endpoint_url=dynamodb_endpoint_url,
             )
             _create_all(stack)
     except AwsFailure as exc:
@@ -134,6 +138,7 @@ def provision(
         downloads_dlq_url=stack.ref(DOWNLOADS_DLQ_ID),
         user_pool_id=stack.ref(USER_POOL_ID),
         client_id=stack.ref(USER_POOL_CLIENT_ID),
+        dynamodb_endpoint_url=dynamodb_endpoint_url,
     )
 
 

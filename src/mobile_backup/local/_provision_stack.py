@@ -112,14 +112,17 @@ class Stack:
         region: str,
         stack_name: str,
         parameters: Mapping[str, str],
+        dynamodb_endpoint_url: str | None = None,
     ) -> None:
+        """`dynamodb_endpoint_url`: the tables on a DynamoDB of their own (dynalite), the
+        rest on the emulator at `endpoint_url`."""
         self.template = template
         self.region = region
         # Parameters first: a bad value is the caller's mistake and needs no emulator.
         self.params = _parameter_values(template, parameters)
         self.s3: S3Client = client("s3", endpoint_url, region)
         self.sqs: SQSClient = client("sqs", endpoint_url, region)
-        self.ddb: DynamoDBClient = client("dynamodb", endpoint_url, region)
+        self.ddb: DynamoDBClient = client("dynamodb", dynamodb_endpoint_url or endpoint_url, region)
         self.idp: CognitoIdentityProviderClient = client("cognito-idp", endpoint_url, region)
         account = client("sts", endpoint_url, region).get_caller_identity()["Account"]
         self.pseudo: dict[str, Any] = {

@@ -35,6 +35,7 @@ def local_settings(
         "local": True,
         "region": resources.region,
         "aws_endpoint_url": resources.endpoint_url,
+        "dynamodb_endpoint_url": resources.dynamodb_endpoint_url,
         "aws_access_key_id": EMULATOR_KEY,
         "aws_secret_access_key": EMULATOR_KEY,
         "bucket": resources.bucket,
@@ -74,6 +75,7 @@ def agent_environment(settings: Settings, library: Path) -> dict[str, str]:
         "MOBILE_BACKUP_AWS_ACCESS_KEY_ID": EMULATOR_KEY,
         "MOBILE_BACKUP_AWS_SECRET_ACCESS_KEY": EMULATOR_KEY,
         "MOBILE_BACKUP_DOWNLOADS_QUEUE_URL": settings.require("downloads_queue_url"),
+        "MOBILE_BACKUP_DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url or "",
         "MOBILE_BACKUP_TABLE": settings.require("table"),
         "MOBILE_BACKUP_BUCKET": settings.require("bucket"),
         "MOBILE_BACKUP_LIBRARY": str(library),
@@ -89,7 +91,8 @@ class LocalStack:
 
     `emulator_process=True` (what `local up` and the demo use) runs the emulator in a child
     process with a core of its own; by default it serves from this process, where tests can
-    reach moto's state.
+    reach moto's state. `dynamodb_endpoint_url` keeps the ledger on a DynamoDB of its own
+    (dynalite: benchmarks that tell the ledger's cost from moto's).
     """
 
     def __init__(
@@ -105,8 +108,10 @@ class LocalStack:
         poll_seconds: int = 1,
         on_outcome: Callable[[Outcome], None] | None = None,
         emulator_process: bool = False,
+        dynamodb_endpoint_url: str | None = None,
     ) -> None:
         self._on_outcome = on_outcome
+        self._dynamodb_endpoint_url = dynamodb_endpoint_url
         self.library = library
         self.email = email
         self.password = password or f"Demo-{secrets.token_urlsafe(9)}1!"
@@ -152,7 +157,9 @@ class LocalStack:
             self._emulator.start()
             step("creating the stack's resources from the template")
             resources = provision(
-                endpoint_url=self._emulator.endpoint_url, stack_name=self._stack_name
+                endpoint_url=self._emulator.endpoint_url,
+                stack_name=self._stack_name,
+                dynamodb_endpoint_url=self._dynamodb_endpoint_url,
             )
             step("adding the demo member")
             self.user_sub = create_user(resources, email=self.email, password=self.password)

@@ -1,0 +1,229 @@
+"""The ledger against a real DynamoDB API, end to end: an entry's life from reservation to
+receipt, the listings (a member's files, the awaiting index, what changed, the summary),
+folder names and the PC registry. Each test runs on moto and on dynalite (`ledger_table`),
+so a conditional write, an index or a page that only one emulator forgives fails here."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from conftest import LedgerTable
+from mobile_backup.core import FileMeta, FileRecord, FileStatus, Receipt
+from mobile_backup.ledger import Ledger, PcInUseError, UnreservedUploadError
+
+NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+
+def sha(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def sub() -> str:
+    return str(uuid.uuid4())
+
+
+def meta(n: int, *, name: str | None = None, size: int = 10) -> FileMeta:
+    return FileMeta(sha(n), size, name or f"IMG_{n:04d}.jpg", "image/jpeg")
+
+
+def receipt(n: int, at: datetime, *, pc: str = "main") -> Receipt:
+    return Receipt(
+        host="den-pc",
+        path=f"anna/2026/12/IMG_{n:04d}.jpg",
+        sha256=sha(n),
+        at=at,
+        captured_at=datetime(2026, 11, 30, tzinfo=UTC),
+        capture_source="exif",
+        pc=pc,
+    )
+
+
+def got(ledger: Ledger, user: str, n: int) -> FileRecord:
+    record = ledger.get(user, sha(n))
+    assert record is not None, f"no entry for file {n}"
+    return record
+
+
+@pytest.fixture
+def ledger(ledger_table: LedgerTable) -> Ledger:
+    return Ledger(ledger_table.client, ledger_table.name)
+
+
+def test_an_entry_goes_from_reserved_to_received_and_never_back(ledger: Ledger) -> None:
+    anna = sub()
+    first = ledger.reserve(anna, meta(1), now=NOW)
+    assert first.status is FileStatus.PENDING
+    # A retried upload refreshes a pending entry with what the phone says now.
+    again = ledger.reserve(anna, meta(1, name="renamed.jpg"), now=NOW + timedelta(seconds=1))
+    assert (again.status, again.filename) == (FileStatus.PENDING, "renamed.jpg")
+
+    uploaded = ledger.mark_uploaded(anna, sha(1), size=11, now=NOW + timedelta(seconds=2))
+    assert (uploaded.status, uploaded.size) == (FileStatus.UPLOADED, 11)
+    assert ledger.mark_uploaded(anna, sha(1), size=11, now=NOW).status is FileStatus.UPLOADED
+    waiting, _ = ledger.awaiting_download(limit=1000)
+    assert sha(1) in {r.sha256 for r in waiting}
+    assert ledger.mark_announced(anna, sha(1), now=NOW) is True
+    assert ledger.mark_announced(anna, sha(1), now=NOW) is False
+
+    ledger.mark_downloaded(anna, sha(1), receipt(1, NOW + timedelta(minutes=1)))
+    done = got(ledger, anna, 1)
+    assert done.status is FileStatus.DOWNLOADED
+    assert done.receipt is not None
+    assert done.receipt.path == "anna/2026/12/IMG_0001.jpg"
+    assert set(done.receipts) == {"main"}
+    waiting, _ = ledger.awaiting_download(limit=1000)
+    assert sha(1) not in {r.sha256 for r in waiting}
+
+    # Nothing moves a received file back: not a new reservation, not a failure.
+    assert ledger.reserve(anna, meta(1, name="other.jpg"), now=NOW).status is FileStatus.DOWNLOADED
+    assert ledger.mark_failed(anna, sha(1), reason="boom", now=NOW) is False
+    kept = got(ledger, anna, 1)
+    assert (kept.status, kept.filename) == (FileStatus.DOWNLOADED, "renamed.jpg")
+
+
+def test_an_object_nobody_reserved_is_refused_and_a_failure_can_be_retried(ledger: Ledger) -> None:
+    anna = sub()
+    with pytest.raises(UnreservedUploadError):
+        ledger.mark_uploaded(anna, sha(2), size=10, now=NOW)
+    assert ledger.get(anna, sha(2)) is None
+
+    ledger.reserve(anna, meta(3), now=NOW)
+    assert ledger.mark_failed(anna, sha(3), reason="x" * 5000, now=NOW) is True
+    failed = got(ledger, anna, 3)
+    assert failed.status is FileStatus.FAILED
+    assert failed.failed_reason == "x" * 1000  # bounded
+    retried = ledger.reserve(anna, meta(3), now=NOW + timedelta(seconds=5))
+    assert (retried.status, retried.failed_reason) == (FileStatus.PENDING, None)
+
+
+def test_a_pcs_missing_copy_is_flagged_until_it_writes_a_new_receipt(ledger: Ledger) -> None:
+    anna = sub()
+    ledger.reserve(anna, meta(4), now=NOW)
+    ledger.mark_uploaded(anna, sha(4), size=10, now=NOW)
+    ledger.mark_downloaded(anna, sha(4), receipt(4, NOW))
+    ledger.flag_missing(anna, sha(4), pc="main", now=NOW + timedelta(hours=1))
+    assert set(got(ledger, anna, 4).missing_on) == {"main"}
+    ledger.mark_downloaded(anna, sha(4), receipt(4, NOW + timedelta(hours=2)))
+    assert got(ledger, anna, 4).missing_on == {}
+    ledger.flag_missing(sub(), sha(4), pc="main", now=NOW)  # no such entry: nothing made
+
+
+def test_a_members_files_come_a_page_at_a_time_and_only_theirs(ledger: Ledger) -> None:
+    anna, ben = sub(), sub()
+    for n in range(23):
+        ledger.reserve(anna, meta(n), now=NOW)
+    ledger.reserve(ben, meta(100), now=NOW)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        records, cursor = ledger.list_files(anna, limit=10, cursor=cursor)
+        assert len(records) <= 10
+        seen.extend(r.sha256 for r in records)
+        pages += 1
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(sha(n) for n in range(23))
+    assert pages in (3, 4)  # the last page may come back empty with no cursor after it
+    assert [r.sha256 for r in ledger.list_files(ben)[0]] == [sha(100)]
+
+
+def test_what_changed_since_a_time_is_all_that_is_read(ledger: Ledger) -> None:
+    anna = sub()
+    for n in range(5):
+        ledger.reserve(anna, meta(n), now=NOW + timedelta(minutes=n))
+    ledger.mark_uploaded(anna, sha(1), size=10, now=NOW + timedelta(hours=1))
+    ledger.mark_downloaded(anna, sha(1), receipt(1, NOW + timedelta(hours=2)))
+    ledger.mark_failed(anna, sha(3), reason="gone", now=NOW + timedelta(hours=3))
+
+    changed, cursor = ledger.list_changed(anna, since=NOW + timedelta(minutes=30), limit=100)
+    assert cursor is None
+    assert [r.sha256 for r in changed] == [sha(1), sha(3)]  # oldest change first
+    everything, _ = ledger.list_changed(anna, since=NOW - timedelta(days=1), limit=100)
+    assert len(everything) == 5
+    assert ledger.list_changed(anna, since=NOW + timedelta(hours=4))[0] == []
+    assert ledger.list_changed(sub(), since=NOW - timedelta(days=1))[0] == []
+
+
+def test_the_summary_counts_every_status_and_names_the_newest(ledger: Ledger) -> None:
+    anna = sub()
+    for n in range(12):
+        ledger.reserve(anna, meta(n), now=NOW + timedelta(minutes=n))
+    for n in range(4):
+        ledger.mark_uploaded(anna, sha(n), size=10, now=NOW + timedelta(hours=1))
+    ledger.mark_downloaded(anna, sha(0), receipt(0, NOW + timedelta(hours=2)))
+    ledger.mark_failed(anna, sha(11), reason="no", now=NOW + timedelta(hours=2))
+
+    counts, newest = ledger.summary(anna, recent=3)
+    assert counts == {"downloaded": 1, "uploaded": 3, "pending": 7, "failed": 1}
+    assert [r.sha256 for r in newest] == [sha(11), sha(10), sha(9)]
+    assert ledger.summary(anna, recent=0)[1] == []
+    assert ledger.summary(sub(), recent=5) == ({}, [])
+
+
+def test_two_members_asking_for_one_folder_name_get_two(ledger: Ledger) -> None:
+    anna, other_anna = sub(), sub()
+    assert ledger.claim_folder(anna, "Anna") == "Anna"
+    assert ledger.claim_folder(other_anna, "anna") == "anna-2"  # names are case-blind
+    assert ledger.claim_folder(anna, "Someone") == "Anna"  # kept for good
+    assert ledger.members() == {anna: "Anna", other_anna: "anna-2"}
+
+
+def test_one_library_holds_a_pc_until_it_lets_go(ledger: Ledger) -> None:
+    pcs = ledger.pc_registry(downloads_queue_url="http://queue/main")
+    first = {"queue_url": "http://queue/den", "library_id": "a" * 32, "host": "h1", "library": "/p"}
+    second = {**first, "library_id": "b" * 32, "host": "h2", "library": "/q"}
+    held = pcs.claim("den", **first, now=NOW)
+    assert (held.name, held.library_id, held.check_requested_at) == ("den", "a" * 32, None)
+    with pytest.raises(PcInUseError, match="already collecting into /p on h1"):
+        pcs.claim("den", **second, now=NOW)
+    asked = pcs.request_check(NOW + timedelta(minutes=1))
+    assert [(pc.name, pc.check_requested_at) for pc in asked] == [
+        ("den", NOW + timedelta(minutes=1))
+    ]
+    beat = pcs.claim("den", **first, now=NOW)
+    assert beat.check_requested_at == NOW + timedelta(minutes=1)  # the heartbeat hears it
+    pcs.mark_audited("den", started_at=NOW)
+    pcs.release("den", library_id="b" * 32)  # not the holder: nothing happens
+    holder = pcs.get("den")
+    assert holder is not None
+    assert holder.library_id == "a" * 32
+    pcs.release("den", library_id="a" * 32)
+    taken = pcs.claim("den", **second, now=NOW)
+    assert (taken.library_id, taken.audited_at) == ("b" * 32, NOW)
+    assert [pc.name for pc in pcs.all(consistent=True)] == ["den"]
+    assert pcs.queue_url("den") == "http://queue/den"
+
+
+def test_a_local_stack_can_keep_its_ledger_on_dynalite(emulator: Any, dynalite: Any) -> None:
+    """What B1 does to tell the ledger's cost from moto's: the tables on dynalite, everything
+    else on the emulator, and every component's DynamoDB client sent there by its settings."""
+    from mobile_backup.aws import dynamodb_client, sqs_client
+    from mobile_backup.local import local_settings, provision
+    from mobile_backup.local._provision_stack import client
+
+    resources = provision(
+        endpoint_url=emulator.endpoint_url,
+        stack_name=f"t{uuid.uuid4().hex[:10]}",
+        dynamodb_endpoint_url=dynalite.endpoint_url,
+    )
+    settings = local_settings(resources, api_url=None, library=None, profile="test")
+    anna = sub()
+    Ledger(dynamodb_client(settings, component="test"), resources.table).reserve(
+        anna, meta(7), now=NOW
+    )
+    on_dynalite = dynalite.client().list_tables()["TableNames"]
+    on_moto = client("dynamodb", emulator.endpoint_url, "us-east-1").list_tables()["TableNames"]
+    assert resources.table in on_dynalite
+    assert resources.table not in on_moto
+    assert got(Ledger(dynalite.client(), resources.table), anna, 7).status is FileStatus.PENDING
+    # The queues stay on the emulator.
+    queue = sqs_client(settings, component="test").get_queue_url(
+        QueueName=resources.downloads_queue_url.rsplit("/", 1)[1]
+    )
+    assert queue["QueueUrl"] == resources.downloads_queue_url
