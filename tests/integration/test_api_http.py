@@ -325,6 +325,44 @@ def test_files_list_newest_capture_first_from_a_month(api: httpx.Client, alice: 
     )
 
 
+def test_files_changed_since_a_time_are_all_a_poll_reads(
+    api: httpx.Client, alice: User, bob: User
+) -> None:
+    """Issue 32: the app's polls ask `changed_since` the last read's `as_of` (the API's
+    clock) and get only the caller's entries written after it, oldest change first."""
+    upload_plan(api, alice, media(b"c1"))
+    first = api.get("/v1/files", params={"order": "taken"}, headers=alice.auth)
+    assert first.status_code == 200, first.text
+    as_of = first.json()["as_of"]
+    assert as_of is not None
+    assert datetime.fromisoformat(as_of).tzinfo is not None
+    upload_plan(api, alice, media(b"c2"))
+    upload_plan(api, alice, media(b"c3"))
+    upload_plan(api, bob, media(b"c4"))
+
+    def changed(since: str, limit: int = 1) -> list[str]:
+        shown, cursor = [], None
+        while True:
+            params: dict[str, str | int] = {"changed_since": since, "limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            page = api.get("/v1/files", params=params, headers=alice.auth)
+            assert page.status_code == 200, page.text
+            shown += [f["sha256"] for f in page.json()["files"]]
+            cursor = page.json()["next_cursor"]
+            if not cursor:
+                return shown
+
+    assert changed(as_of) == [media(b"c2")["sha256"], media(b"c3")["sha256"]]
+    assert len(changed("2000-01-01T00:00:00+00:00", limit=100)) == 3
+    assert changed("2099-01-01T00:00:00Z") == []
+    for bad in ({"changed_since": "2024-01-01T00:00:00"}, {"changed_since": "yesterday"}):
+        assert_error(api.get("/v1/files", params=bad, headers=alice.auth), 422, "invalid_request")
+    for mixed in ({"order": "taken"}, {"month": "2024-05"}):
+        refused = api.get("/v1/files", params={"changed_since": as_of, **mixed}, headers=alice.auth)
+        assert_error(refused, 422, "invalid_request")
+
+
 def test_thumbnails_are_kept_for_ones_own_files_and_read_by_their_owner_only(
     api: httpx.Client, alice: User, bob: User
 ) -> None:

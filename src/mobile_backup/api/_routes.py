@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import AwareDatetime
 
 from mobile_backup import __version__
 from mobile_backup.api._auth import Principal, TokenVerifier
@@ -268,10 +269,25 @@ def file_routes(route: Routes, service: UploadService) -> None:
                 description="With `order=taken`: start at this month (YYYY-MM), then older",
             ),
         ] = None,
+        changed_since: Annotated[
+            AwareDatetime | None,
+            Query(
+                description=(
+                    "Only the files whose entry changed after this time (ISO 8601 with a "
+                    "zone), oldest change first; the page's `as_of` is the next one to ask "
+                    "from (less a margin for the writers' clocks)"
+                ),
+            ),
+        ] = None,
     ) -> FilesPage:
+        principal = current_principal(app)
+        if changed_since is not None:
+            if order != "id" or month is not None:
+                raise InvalidRequestError("changed_since comes in change order: no order or month")
+            return service.list_changed(principal, since=changed_since, limit=limit, cursor=cursor)
         before = _month_end(month) if month else None
         return service.list_files(
-            current_principal(app),
+            principal,
             limit=limit,
             cursor=cursor,
             by_taken=order == "taken" or month is not None,

@@ -138,7 +138,9 @@ class UploadService:
         before: datetime | None = None,
     ) -> FilesPage:
         """One page of the caller's own files: in content-id order, or newest capture time
-        first (`by_taken`, from the files taken before `before`)."""
+        first (`by_taken`, from the files taken before `before`). `as_of`: when this read
+        began (by the API's clock)."""
+        now = self._clock()
         if by_taken:
             records, next_cursor = self._ledger.list_by_taken(
                 principal.sub, limit=limit, cursor=cursor, before=before
@@ -148,9 +150,21 @@ class UploadService:
                 principal.sub, limit=limit, cursor=cursor
             )
         pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
-        now = self._clock()
         files = [FileView.from_record(r, may_free(r, pcs, now=now)) for r in records]
-        return FilesPage(files=files, next_cursor=next_cursor)
+        return FilesPage(files=files, next_cursor=next_cursor, as_of=now)
+
+    def list_changed(
+        self, principal: Principal, *, since: datetime, limit: int, cursor: str | None = None
+    ) -> FilesPage:
+        """One page of the caller's files whose entry changed after `since`, oldest change
+        first; `as_of` is when this read began (by the API's clock), for the next one."""
+        as_of = self._clock()
+        records, next_cursor = self._ledger.list_changed(
+            principal.sub, since=since, limit=limit, cursor=cursor
+        )
+        pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
+        files = [FileView.from_record(r, may_free(r, pcs, now=as_of)) for r in records]
+        return FilesPage(files=files, next_cursor=next_cursor, as_of=as_of)
 
     def summary(self, principal: Principal, *, recent: int) -> FilesSummary:
         """The caller's counts by status and their `recent` newest files."""

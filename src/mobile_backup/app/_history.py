@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +42,14 @@ log = logging.getLogger(__name__)
 # drawn before the next is asked for, then large ones (fewer requests for a long history).
 HISTORY_FIRST_PAGE = 100
 HISTORY_PAGE = 1000
+# Once the whole history is in, a refresh reads only the entries that changed since the last
+# read (the ledger's change index): at 50,000 files a whole read is 50 requests and 25 MB, a
+# poll while nothing changes is one small request. The margin covers the clocks of the PCs
+# that write receipts (a PC a few minutes slow writes its changes "in the past"); a whole
+# read every FULL_READ_EVERY (and on a member's own refresh) catches anything else: an entry
+# removed, or a PC's check that makes older files freeable.
+CHANGE_MARGIN = timedelta(hours=1)
+FULL_READ_EVERY = 600.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,24 +105,39 @@ class HistoryModel:
         self.link_message: str | None = None
         # The content of each failed queue item, by path and stamp (settling reads it).
         self._hashed: dict[tuple[Path, FileStamp], str] = {}
+        # Whose history was read whole, when (monotonic), and from when (the API's clock)
+        # the next refresh asks for changes.
+        self._read_whole: tuple[str | None, float, datetime] | None = None
 
     def clear(self) -> None:
         """Signed out: nothing of the last member stays on screen."""
         self.state = HistoryState()
         self.link, self.link_message = Link.UNKNOWN, None
+        self._read_whole = None
 
-    def refresh(self, *, wait: bool = True) -> HistoryState:
-        """Read the ledger a page at a time (blocking); errors become a message on the
-        history screen and set the top bar's icon. The first page is shown as soon as it
-        arrives, so a long history paints at once and fills in. Without `wait`, a refresh
-        already under way is enough (a periodic poll)."""
+    def refresh(self, *, wait: bool = True, whole: bool = False) -> HistoryState:
+        """Read the ledger (blocking): the whole history a page at a time the first time, on
+        `whole` and every `FULL_READ_EVERY`, else only what changed since the last read.
+        Errors become a message on the history screen and set the top bar's icon. The first
+        page is shown as soon as it arrives, so a long history paints at once and fills in.
+        Without `wait`, a refresh already under way is enough (a periodic poll)."""
         if self._member.username is None:
             return self.state
         if not self._lock.acquire(blocking=wait):
             return self.state
         try:
             account, old = self._member.account, self.state
-            state = self._read(old, account)
+            read = self._read_whole
+            if (
+                whole
+                or read is None
+                or read[0] != account
+                or not old.complete
+                or time.monotonic() - read[1] > FULL_READ_EVERY
+            ):
+                state = self._read(old, account)
+            else:
+                state = self._read_changes(old, account, since=read[2])
             if account != self._member.account:  # signed out meanwhile: not the next member's
                 return self.state
             self.state = state
@@ -152,6 +176,8 @@ class HistoryModel:
     def _read(self, old: HistoryState, account: str | None) -> HistoryState:
         records: list[FileView] = []
         cursor: str | None = None
+        started = time.monotonic()
+        as_of: datetime | None = None
         try:
             while True:
                 # Newest capture first, as the gallery shows them: the first page's tiles
@@ -159,6 +185,7 @@ class HistoryModel:
                 limit = HISTORY_PAGE if records else min(HISTORY_FIRST_PAGE, HISTORY_PAGE)
                 page = self._member.api().list_files(limit=limit, cursor=cursor, by_taken=True)
                 first = not records
+                as_of = as_of or page.as_of
                 records.extend(page.files)
                 cursor = page.next_cursor
                 if not cursor:
@@ -168,16 +195,52 @@ class HistoryModel:
                 if first and not old.loaded and account == self._member.account:
                     self.state = _state(records, complete=False)
                     self._changed()
-        except NotLoggedInError as exc:
+        except MobileBackupError as exc:
+            return self._unread(old, exc)
+        self.link, self.link_message = Link.OK, None
+        # An API older than `as_of` answers no time: every refresh then reads it all.
+        self._read_whole = (account, started, as_of) if as_of else None
+        return _state(records, complete=True)
+
+    def _unread(self, old: HistoryState, exc: MobileBackupError) -> HistoryState:
+        """`old` with the reason the ledger could not be read (the top bar's icon says it
+        too); signed out when the session has ended."""
+        if isinstance(exc, NotLoggedInError):
             self._member.session_ended()
             return HistoryState(entries=old.entries, error=user_message(exc))
+        self.link = Link.OFFLINE if isinstance(exc, TransportError) else Link.ERROR
+        self.link_message = user_message(exc)
+        return replace(old, error=user_message(exc))
+
+    def _read_changes(
+        self, old: HistoryState, account: str | None, since: datetime
+    ) -> HistoryState:
+        """`old` with the entries that changed since `since` (less the margin) as they are
+        now; `old` itself, newly dated, when none did."""
+        changed: list[FileView] = []
+        cursor: str | None = None
+        as_of: datetime | None = None
+        try:
+            while True:
+                page = self._member.api().list_files(
+                    limit=HISTORY_PAGE, cursor=cursor, changed_since=since - CHANGE_MARGIN
+                )
+                as_of = as_of or page.as_of
+                changed.extend(page.files)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
         except MobileBackupError as exc:
-            offline = isinstance(exc, TransportError)
-            self.link = Link.OFFLINE if offline else Link.ERROR
-            self.link_message = user_message(exc)
-            return replace(old, error=user_message(exc))
+            return self._unread(old, exc)
         self.link, self.link_message = Link.OK, None
-        return _state(records, complete=True)
+        if self._read_whole is not None and as_of is not None:
+            self._read_whole = (account, self._read_whole[1], as_of)
+        records = {e.sha256: e.record for e in old.entries if e.record is not None}
+        fresh = [f for f in changed if records.get(f.sha256) != f]
+        if not fresh:
+            return replace(old, error=None, read_at=datetime.now(UTC))
+        records.update((f.sha256, f) for f in fresh)
+        return _state(list(records.values()), complete=True)
 
     def glance(self) -> Glance:
         """The backup at a glance (the Back up screen's status card and the top bar)."""

@@ -91,7 +91,8 @@ class HistoryScreen:
         )  # fmt: skip
 
     async def reload(self) -> None:
-        await asyncio.to_thread(self._c.history.refresh)
+        """The member's own refresh: the whole history again, not only what changed."""
+        await asyncio.to_thread(lambda: self._c.history.refresh(whole=True))
 
     def _choose(self, keep: Filter) -> None:
         self._filter = keep

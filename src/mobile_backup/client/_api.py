@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -214,9 +215,12 @@ class ApiClient:
         cursor: str | None = None,
         by_taken: bool = False,
         month: str | None = None,
+        changed_since: datetime | None = None,
     ) -> FilesPage:
         """One page of the caller's files, as the API shows them (`FileView`): in content-id
-        order, or newest capture time first (`by_taken`, from `month` YYYY-MM on)."""
+        order, or newest capture time first (`by_taken`, from `month` YYYY-MM on), or only
+        those whose entry changed after `changed_since` (oldest change first; the page's
+        `as_of` says when the API read them)."""
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
@@ -224,6 +228,8 @@ class ApiClient:
             params["order"] = "taken"
         if month:
             params["month"] = month
+        if changed_since is not None:
+            params["changed_since"] = changed_since.isoformat()
         path = "/v1/files?" + urlencode(params)
         return self._call("GET", path, None, FilesPage)
 

@@ -328,6 +328,10 @@ def print_summary(summary: UploadSummary) -> None:
         out.print(line, highlight=False)
 
 
+DRY_RUN_LISTS_BACKED_UP = 50
+"""A dry run lists the files already backed up one by one up to this many, else counts them."""
+
+
 def print_dry_run(summary: UploadSummary) -> None:
     """`upload --dry-run`: what a real run would send, what it would not, and why."""
     from mobile_backup.client import DUPLICATE, FAILED, WOULD_UPLOAD
@@ -349,15 +353,25 @@ def print_dry_run(summary: UploadSummary) -> None:
         f"{len(summary.skipped)} skipped" if summary.skipped else "",
     ]
     out.print(f"dry run, nothing sent: {', '.join(c for c in counts if c)}", highlight=False)
+    # What would go and what cannot are listed whole; what is backed up already, only while
+    # it is a few files: a folder of years is tens of thousands of them, which would bury
+    # the few that matter (and take longer to print than to look up).
+    backed_up = summary.count(DUPLICATE)
+    lines = []
     for r in summary.results:
         if r.status == WOULD_UPLOAD:
-            out.print(f"  [green]↑[/] {safe(r.path)} ({human(r.size)})", highlight=False)
-        elif r.status == DUPLICATE:
-            out.print(f"  [dim]=[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
+            lines.append(f"  [green]↑[/] {safe(r.path)} ({human(r.size)})")
+        elif r.status == DUPLICATE and backed_up <= DRY_RUN_LISTS_BACKED_UP:
+            lines.append(f"  [dim]=[/] {safe(r.path)}: {safe(r.reason)}")
         elif r.status == FAILED:
-            out.print(f"  [red]✗[/] {safe(r.path)}: {safe(r.reason)}", highlight=False)
-    for line in skipped_lines(summary):
-        out.print(line, highlight=False)
+            lines.append(f"  [red]✗[/] {safe(r.path)}: {safe(r.reason)}")
+    if backed_up > DRY_RUN_LISTS_BACKED_UP:
+        lines.append(
+            f"  [dim]=[/] {backed_up:,} already backed up: not listed (--json lists every file)"
+        )
+    lines.extend(skipped_lines(summary))
+    if lines:  # one print: per line, rich's rendering costs more than the lookups
+        out.print("\n".join(lines), highlight=False, emoji=False, soft_wrap=True)
 
 
 def api_client(settings: Settings) -> ApiClient:

@@ -186,6 +186,9 @@ class FilesPage(BaseModel):
 
     files: list[FileView]
     next_cursor: str | None = None
+    as_of: datetime | None = None
+    """With `changed_since`: when the API began this read (its clock), the `changed_since`
+    of the next one, less a margin for the clocks of the PCs that write receipts."""
 
 
 class FilesSummary(BaseModel):

@@ -86,11 +86,12 @@ def _unless_unknown(operation: Any, **request: Any) -> None:
     """Call `operation`, unless this DynamoDB does not implement it: dynalite (the second
     DynamoDB of the ledger's tests) has neither point-in-time recovery nor TTL, which no local
     behaviour depends on."""
-    from botocore.exceptions import ClientError
+    from mobile_backup.aws import AwsFailure, aws_call
 
     try:
-        operation(**request)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
+        with aws_call("configure the table"):
+            operation(**request)
+    except AwsFailure as exc:
+        if exc.aws_code != "UnknownOperationException":
             raise
-        logger.debug("%s: not implemented by this DynamoDB", exc.operation_name)
+        logger.debug("not implemented by this DynamoDB: %s", exc)

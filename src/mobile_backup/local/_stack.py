@@ -59,6 +59,8 @@ def profile_values(settings: Settings) -> dict[str, object]:
     )  # fmt: skip
     values: dict[str, object] = {k: getattr(settings, k) for k in keep}
     values["library"] = str(settings.library) if settings.library else None
+    if settings.dynamodb_endpoint_url:  # a ledger of its own (benchmarks)
+        values["dynamodb_endpoint_url"] = settings.dynamodb_endpoint_url
     # The emulator's placeholder key, never a real secret.
     values["aws_secret_access_key"] = EMULATOR_KEY
     return values
