@@ -30,6 +30,7 @@ from mobile_backup.client import (
     FAILED,
     UPLOADED,
     FileResult,
+    FileStamp,
     Journal,
     RetryPolicy,
     Uploader,
@@ -348,7 +349,8 @@ def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_toge
         ledger.mark_uploaded(alice.sub, r.sha256, size=r.size, now=utcnow())
     puts = clean_net.puts
 
-    dry = uploader(alice, clean_net).dry_run(files)
+    journal = Journal(tmp_path / "journal.sqlite3")
+    dry = uploader(alice, clean_net, journal=journal).dry_run(files)
 
     assert [r.path for r in dry.results] == files
     for i, r in enumerate(dry.results):
@@ -356,3 +358,9 @@ def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_toge
     assert clean_net.puts == puts  # nothing sent
     lookups = [s for s in clean_net.api.seen if s.path.endswith("/v1/files/lookup")]
     assert len(lookups) == 7
+    # Every hash made went into the journal (a batch per transaction): the next run, after
+    # the journal is closed and opened again, hashes nothing.
+    journal.close()
+    again = Journal(tmp_path / "journal.sqlite3")
+    for path in files:
+        assert again.cached_hash(path, FileStamp.of(path)) is not None, path.name

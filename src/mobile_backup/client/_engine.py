@@ -30,6 +30,8 @@ class Prepared:
     hash: FileHash
     request: FileMeta
     queued_at: float
+    hashed_now: bool = False
+    """Hashed by this run (not the journal's): the journal is told, a batch at a time."""
 
     @property
     def size(self) -> int:

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,20 +170,29 @@ class Journal:
         )
 
     def remember_hash(self, path: Path, file_hash: FileHash) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO hashes_v3 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(path),
-                    file_hash.stamp.size,
-                    file_hash.stamp.mtime_ns,
-                    file_hash.sha256,
-                    file_hash.part_size,
-                    b"".join(file_hash.part_digests) if file_hash.part_digests else None,
-                    file_hash.full_crc,
-                    time.time(),
-                ),
+        self.remember_hashes([(path, file_hash)])
+
+    def remember_hashes(self, hashes: Sequence[tuple[Path, FileHash]]) -> None:
+        """Record many files' hashes in one transaction (a folder of years is tens of
+        thousands of files: a commit each would cost more than hashing small ones)."""
+        if not hashes:
+            return
+        now = time.time()
+        rows = [
+            (
+                str(path),
+                file_hash.stamp.size,
+                file_hash.stamp.mtime_ns,
+                file_hash.sha256,
+                file_hash.part_size,
+                b"".join(file_hash.part_digests) if file_hash.part_digests else None,
+                file_hash.full_crc,
+                now,
             )
+            for path, file_hash in hashes
+        ]
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO hashes_v3 VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     # Uploads ---------------------------------------------------------------------------
     def upload(self, sha256: str) -> UploadState | None:

@@ -201,7 +201,7 @@ class Uploader:
                     singles: list[Prepared] = []
                     # The journal only spares the hashing: whether a file is backed up is
                     # always the current deployment's ledger's answer.
-                    for p in run.firsts(hashers.map(self._prepare, batch), twins):
+                    for p in run.firsts(self._hash_batch(hashers, batch), twins):
                         if p.hash.part_size is not None:
                             futures.append(jobs.submit(MultipartJob(e, p).run))
                         else:
@@ -242,7 +242,7 @@ class Uploader:
                 if self._cancel.is_set():
                     break
                 twins: list[tuple[Prepared, Path]] = []
-                described = hashers.map(lambda path: self._prepare(path, describe=False), batch)
+                described = self._hash_batch(hashers, batch, describe=False)
                 prepared = list(run.firsts(described, twins))
                 for twin, first in twins:
                     run.finish(
@@ -290,9 +290,9 @@ class Uploader:
             if stamp.size >= self._threshold:
                 part_size = choose_part_size(stamp.size, preferred=self._part_size)
             file_hash = journal.cached_hash(path, stamp)
-            if file_hash is None or not _fits(file_hash, part_size):
+            hashed_now = file_hash is None or not _fits(file_hash, part_size)
+            if hashed_now or file_hash is None:
                 file_hash = hash_file(path, part_size=part_size)
-                journal.remember_hash(path, file_hash)
         except FileChangedError as exc:
             return FileResult(path, FAILED, _size(path), reason=f"{exc}; try again later")
         except OSError as exc:
@@ -309,7 +309,17 @@ class Uploader:
             device=self._device,
             taken_at_source=taken.source if taken else None,
         )
-        return Prepared(path=path, hash=file_hash, request=request, queued_at=queued_at)
+        return Prepared(path, file_hash, request, queued_at, hashed_now=hashed_now)
+
+    def _hash_batch(
+        self, hashers: ThreadPoolExecutor, batch: Sequence[Path], *, describe: bool = True
+    ) -> list[Prepared | FileResult]:
+        """Prepare files on the hashing threads; the hashes made now go into the journal in
+        one transaction (the next run reads them instead of hashing again)."""
+        outcomes = list(hashers.map(lambda path: self._prepare(path, describe=describe), batch))
+        fresh = [(o.path, o.hash) for o in outcomes if isinstance(o, Prepared) and o.hashed_now]
+        self._engine.journal.remember_hashes(fresh)
+        return outcomes
 
     # Small files ---------------------------------------------------------------------
     def _send_batch(self, batch: list[Prepared], inflight: _InFlight) -> list[Future[FileResult]]:
