@@ -132,3 +132,52 @@ def test_a_reservation_known_to_be_new_is_created_and_never_overwrites(ledger: L
     ledger.mark_uploaded(alice, sha(1), size=10, now=NOW)
     again = ledger.reserve(alice, meta("c.jpg", sha(1)), now=NOW, absent=True)
     assert (again.status, again.filename) == (FileStatus.UPLOADED, "b.jpg")
+
+
+def test_a_lookup_reads_only_what_the_verdict_weighs_and_reaches_the_same_one(
+    ledger_table: LedgerTable, ledger: Ledger
+) -> None:
+    """`receipts_of` (the dry run's and free-up's lookups) projects status, the PCs'
+    receipts and missing flags: every verdict is the one the whole entries give, an entry
+    received before PCs had names (only `receipt`) included."""
+    from mobile_backup.core import Receipt, may_free
+    from mobile_backup.ledger._items import receipt_map, s_
+
+    alice = sub()
+    for n in range(1, 8):
+        reserve(ledger, alice, sha(n))
+    for n in range(2, 8):
+        ledger.mark_uploaded(alice, sha(n), size=10, now=NOW)
+
+    def receipt(n: int, pc: str, at: datetime) -> Receipt:
+        return Receipt(host="h", path=f"a/{n}.jpg", sha256=sha(n), at=at, pc=pc)
+
+    ledger.mark_downloaded(alice, sha(3), receipt(3, "main", NOW))
+    ledger.mark_downloaded(alice, sha(4), receipt(4, "den", NOW))
+    ledger.mark_downloaded(alice, sha(5), receipt(5, "main", NOW))
+    ledger.mark_downloaded(alice, sha(5), receipt(5, "den", NOW))
+    ledger.flag_missing(alice, sha(5), pc="main", now=NOW)
+    ledger.mark_downloaded(alice, sha(6), receipt(6, "main", NOW.replace(year=2025)))
+    # Received before PCs had names: the latest receipt only, no `receipt@main`.
+    ledger_table.client.update_item(
+        TableName=ledger_table.name,
+        Key={"pk": s_(f"USER#{alice}"), "sk": s_(f"FILE#{sha(7)}")},
+        UpdateExpression="SET #st = :d, receipt = :r",
+        ExpressionAttributeNames={"#st": "status"},
+        ExpressionAttributeValues={
+            ":d": s_("downloaded"), ":r": {"M": receipt_map(receipt(7, "main", NOW))},
+        },
+    )  # fmt: skip
+    audited = {"main": NOW.replace(month=8), "den": None}
+    now = NOW.replace(month=8, day=2)
+    digests = [sha(n) for n in range(1, 9)]
+    whole = ledger.get_many(alice, digests)
+    light = ledger.get_many(alice, digests, receipts_of=audited)
+    assert set(light) == set(whole) == {sha(n) for n in range(1, 8)}
+    for digest, record in whole.items():
+        assert may_free(light[digest], audited, now=now) == may_free(record, audited, now=now)
+        assert light[digest].status == record.status
+        assert light[digest].receipts == record.receipts
+        assert light[digest].missing_on == record.missing_on
+    deletable = {n for n in range(1, 8) if may_free(light[sha(n)], audited, now=now).deletable}
+    assert deletable == {3, 7}  # 5: missing on main, den never checked; 6: not since 2025

@@ -5,6 +5,7 @@ written alone until complete, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -145,3 +146,55 @@ def test_watch_backs_up_new_files_once_written_and_stops_on_sigterm(
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out.decode()
     assert b"2 uploaded" in out
+
+
+def thumbs(stack: Any, sub: str) -> dict[str, bytes]:
+    s3 = s3_client(settings_for(stack), component="test")
+    listing = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"thumbs/{sub}/")
+    return {
+        o["Key"].rsplit("/", 1)[1]: s3.get_object(Bucket=stack.bucket, Key=o["Key"])["Body"].read()
+        for o in listing.get("Contents", [])
+    }
+
+
+def test_photos_sent_from_a_computer_get_a_thumbnail_in_the_cloud_too(
+    stack: Any, api_url: str, tmp_path: Path
+) -> None:
+    """Issue 32, item 4: what `upload` sends shows in the app's gallery on every device, as
+    what the app sends does: a small JPEG of each photo under the member's `thumbs/`; none
+    of a video, none with --no-thumbnails."""
+    from PIL import Image
+
+    sub = signed_in(stack, api_url)
+    folder = tmp_path / "Pictures"
+    folder.mkdir()
+    shas = []
+    for n, color in enumerate(("red", "blue")):
+        path = folder / f"IMG_{n}.jpg"
+        Image.new("RGB", (1600, 1200), color).save(path, "JPEG", quality=90)
+        shas.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    video_sha = random_file(folder / "VID_0.mp4", 40_000)
+    done = subprocess.run(
+        [sys.executable, "-m", "mobile_backup", "-p", PROFILE, "upload", str(folder)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(objects(stack, sub)) == {*shas, video_sha}
+    kept = thumbs(stack, sub)
+    assert set(kept) == {f"{sha}.jpg" for sha in shas}
+    for data in kept.values():
+        assert data.startswith(b"\xff\xd8")
+        assert len(data) < 20_000
+        with Image.open(io.BytesIO(data)) as small:
+            assert max(small.size) == 240
+
+    other = signed_in(stack, api_url)
+    Image.new("RGB", (800, 600), "green").save(folder / "IMG_9.jpg", "JPEG")
+    quiet = subprocess.run(
+        [sys.executable, "-m", "mobile_backup", "-p", PROFILE, "upload", "--no-thumbnails",
+         str(folder / "IMG_9.jpg")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert len(objects(stack, other)) == 1
+    assert thumbs(stack, other) == {}

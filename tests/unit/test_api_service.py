@@ -31,7 +31,7 @@ class MemoryLedger:
         self.created: list[str] = []
         """Reserved as new (`absent`): a conditional PutItem on the real ledger."""
 
-    def get_many(self, user_sub: str, sha256s: Any) -> dict[str, FileRecord]:
+    def get_many(self, user_sub: str, sha256s: Any, **_: Any) -> dict[str, FileRecord]:
         return {
             sha: FileRecord(
                 user_sub=user_sub,
@@ -207,7 +207,7 @@ def test_a_file_uploaded_since_the_batch_read_is_still_a_duplicate() -> None:
     sha = entry(b"x")["sha256"]
 
     class Racing(MemoryLedger):
-        def get_many(self, user_sub: str, sha256s: Any) -> dict[str, FileRecord]:
+        def get_many(self, user_sub: str, sha256s: Any, **_: Any) -> dict[str, FileRecord]:
             return {}
 
     ledger = Racing({sha: FileStatus.UPLOADED})

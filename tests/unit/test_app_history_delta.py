@@ -49,8 +49,11 @@ class Api:
         start = int(cursor or 0)
         page = picked[start : start + limit]
         more = start + limit < len(picked)
+        # As over the wire: the app gets copies, never the objects kept here.
         return FilesPage(
-            files=page, next_cursor=str(start + limit) if more else None, as_of=self.now
+            files=[v.model_copy(deep=True) for v in page],
+            next_cursor=str(start + limit) if more else None,
+            as_of=self.now,
         )
 
 
@@ -138,3 +141,21 @@ def test_another_member_never_gets_the_last_ones_changes(api: Api) -> None:
     api.calls.clear()
     model.refresh()
     assert all("changed_since" not in c for c in api.calls)
+
+
+def test_records_are_kept_lighter_and_unchanged(api: Api) -> None:
+    """At 50,000 files the records are most of the app's memory: the latest receipt is kept
+    once (it is sent twice), and the records say exactly what the API sent."""
+    api.put(v := view(3, FileStatus.DOWNLOADED))
+    v.receipts["main"] = v.receipt.model_copy() if v.receipt else None  # type: ignore[assignment]
+    model = HistoryModel(Member(api), BackupQueue(), lambda: None)
+    state = model.refresh()
+    (entry,) = [e for e in state.entries if e.sha256 == v.sha256]
+    record = entry.record
+    assert record is not None
+    assert record == v
+    assert record.receipt is not None
+    assert record.receipts["main"] is record.receipt
+    assert record is not v
+    assert record.model_dump() == v.model_dump()
+    assert record.model_dump(exclude_unset=True) == v.model_dump(exclude_unset=True)

@@ -179,8 +179,9 @@ class UploadService:
 
     def lookup(self, principal: Principal, request: LookupRequest) -> LookupResponse:
         """Whether each content is backed up, without reserving anything (`upload --dry-run`)."""
-        known = self._ledger.get_many(principal.sub, request.sha256)
         pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
+        # Only what the verdict weighs (every PC that ever wrote a receipt is registered).
+        known = self._ledger.get_many(principal.sub, request.sha256, receipts_of=pcs)
         now = self._clock()
         results = []
         for sha256 in request.sha256:

@@ -26,15 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mobile_backup.client import CloudThumbs
-from mobile_backup.media import make_thumbnail
+from mobile_backup.media import is_picture, make_thumbnail
 
 log = logging.getLogger(__name__)
 
 MAX_CACHE_BYTES = 64 * 1024 * 1024
 MEMORY_ITEMS = 256
-PICTURE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 PathOf = Callable[[str], Path | None]
@@ -42,10 +39,6 @@ PathOf = Callable[[str], Path | None]
 FETCH_BATCH = 48
 """Thumbnails read from the cloud with one request for their links (a page of tiles)."""
 _SHOW, _KEEP = "show", "keep"
-
-
-def is_picture(name: str | Path) -> bool:
-    return Path(name).suffix.lower() in PICTURE_SUFFIXES
 
 
 class Thumbnails:

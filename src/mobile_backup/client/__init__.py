@@ -11,7 +11,7 @@ from mobile_backup.client._api import (
     ApiClient,
 )
 from mobile_backup.client._auth import Authenticator, ResetSent
-from mobile_backup.client._cloud_thumbs import CloudThumbs
+from mobile_backup.client._cloud_thumbs import CloudThumbs, keep_thumbnails
 from mobile_backup.client._freeing import (
     FREE,
     KEEP,
@@ -123,6 +123,7 @@ __all__ = [
     "group_skipped",
     "join_profile",
     "journal_path",
+    "keep_thumbnails",
     "otpauth_uri",
     "plan_free_up",
     "read_invite",

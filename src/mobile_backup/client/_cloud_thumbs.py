@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
 from mobile_backup.client._api import ApiClient
 from mobile_backup.core import MobileBackupError
+from mobile_backup.media import is_picture, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +79,35 @@ class CloudThumbs:
                 if resp.is_success and resp.content:
                     found[sha] = resp.content
         return found
+
+
+def keep_thumbnails(
+    api: Callable[[], ApiClient],
+    files: Sequence[tuple[str, Path]],
+    *,
+    workers: int = 2,
+    on_kept: Callable[[int], None] | None = None,
+) -> int:
+    """Make a thumbnail of each picture among `files` (content id, path) and keep it in the
+    cloud, as the app does for what it backs up (`upload` from a computer, so the gallery
+    shows those photos too); how many were kept. A hundred at a time (memory stays small
+    for a folder of years); `on_kept` is told each batch's count. Best effort: a picture
+    that cannot be read, or a cloud that cannot be reached, only means a placeholder."""
+    pictures = [(sha, path) for sha, path in files if is_picture(path)]
+    if not pictures:
+        return 0
+    cloud = CloudThumbs(api)
+    kept = 0
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="thumbnail") as pool:
+            for start in range(0, len(pictures), BATCH):
+                batch = pictures[start : start + BATCH]
+                made = pool.map(lambda item: make_thumbnail(item[1]), batch)
+                thumbs = [(sha, data) for (sha, _), data in zip(batch, made, strict=True) if data]
+                done = cloud.keep(thumbs)
+                kept += done
+                if on_kept is not None:
+                    on_kept(len(batch))
+    finally:
+        cloud.close()
+    return kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -31,8 +32,11 @@ from mobile_backup.commands._common import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
-    from mobile_backup.client import UploadSummary
+    from mobile_backup.client import ApiClient, UploadSummary
+
+log = logging.getLogger(__name__)
 
 MIB = 1024**2
 EXIT_INTERRUPTED = 130
@@ -86,6 +90,15 @@ def upload(
             "already backed up and what a folder scan skips, and why.",
         ),
     ] = False,
+    thumbnails: Annotated[
+        bool,
+        typer.Option(
+            "--thumbnails/--no-thumbnails",
+            help="Keep a small thumbnail (a few KB) of each photo sent in the cloud, as the "
+            "app does: its gallery then shows the photo on every device, also after it has "
+            "left the phone and the cloud.",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Back up photos and videos: hash, skip what is already backed up, upload the rest.
@@ -110,11 +123,14 @@ def upload(
         )
         try:
             if watch:
+
+                def on_batch(batch: UploadSummary) -> None:
+                    _print_batch(progress.console, batch)
+                    if thumbnails:
+                        _keep_thumbnails(session.api, batch, progress)
+
                 watcher = Watcher(
-                    uploader=uploader,
-                    roots=paths,
-                    interval=interval,
-                    on_batch=lambda s: _print_batch(progress.console, s),
+                    uploader=uploader, roots=paths, interval=interval, on_batch=on_batch
                 )
                 note(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl+C stops)")
                 with _on_stop_signal(watcher.stop):
@@ -123,6 +139,8 @@ def upload(
                 files = scan.files if scan else []
                 with _on_stop_signal(uploader.cancel):
                     summary = uploader.dry_run(files) if dry_run else uploader.upload(files)
+                if thumbnails and not dry_run:
+                    _keep_thumbnails(session.api, summary, progress)
         finally:
             uploader.close()
     if scan is not None:
@@ -139,6 +157,19 @@ def upload(
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.ok and not uploader.cancelled:
         raise typer.Exit(1)
+
+
+def _keep_thumbnails(api: ApiClient, summary: UploadSummary, progress: Progress) -> None:
+    """A thumbnail of each photo this run sent, kept in the cloud for the app's gallery."""
+    from mobile_backup.client import UPLOADED, keep_thumbnails
+
+    sent = [(r.sha256, r.path) for r in summary.results if r.status == UPLOADED and r.sha256]
+    if not sent:
+        return
+    task = progress.add_task("keeping thumbnails", total=len(sent))
+    kept = keep_thumbnails(lambda: api, sent, on_kept=lambda n: progress.advance(task, n))
+    progress.remove_task(task)
+    log.info("%d thumbnail(s) kept in the cloud", kept)
 
 
 def _print_batch(console: Console, summary: UploadSummary) -> None:

@@ -16,6 +16,7 @@ from mobile_backup.ledger._pcs import MAIN_PC
 
 RECEIPT_PREFIX = "receipt@"
 MISSING_PREFIX = "missing@"
+FILE_PREFIX = "FILE#"
 MEMBERS_PK = "MEMBERS"
 MEMBER_PREFIX = "MEMBER#"
 FOLDER_PREFIX = "FOLDER#"
@@ -29,7 +30,7 @@ def user_pk(user_sub: str) -> str:
 
 
 def file_sk(sha256: str) -> str:
-    return f"FILE#{sha256}"
+    return f"{FILE_PREFIX}{sha256}"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -114,7 +115,7 @@ def record_from_item(item: dict[str, Any]) -> FileRecord:
     return FileRecord.model_validate(
         {
             "user_sub": item["pk"]["S"].removeprefix("USER#"),
-            "sha256": item["sk"]["S"].removeprefix("FILE#"),
+            "sha256": item["sk"]["S"].removeprefix(FILE_PREFIX),
             "filename": s("filename"),
             "size": int(item["size"]["N"]),
             "content_type": s("content_type"),

@@ -14,8 +14,11 @@ from mobile_backup.core import FileRecord, ServiceError
 from mobile_backup.ledger._items import (
     AWAITING_PK_VALUE,
     CHANGED_KEYS,
+    FILE_PREFIX,
     INDEX_KEYS,
     MAX_PAGE,
+    MISSING_PREFIX,
+    RECEIPT_PREFIX,
     TABLE_KEYS,
     TAKEN_KEYS,
     decode_cursor,
@@ -46,31 +49,60 @@ BATCH_GET_KEYS = 100
 BATCH_GET_ROUNDS = 5
 
 
+def _verdict_projection(pcs: Iterable[str]) -> dict[str, Any]:
+    """BatchGetItem's projection of what `core.may_free` weighs for PCs `pcs`."""
+    attributes = ["pk", "sk", "status", "filename", "size", "content_type", "created_at"]
+    for pc in sorted(set(pcs)):
+        attributes += [f"{RECEIPT_PREFIX}{pc}", f"{MISSING_PREFIX}{pc}"]
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    # `receipt.pc` only tells an entry received before PCs had names (no `receipt@` map).
+    names["#r"], names["#p"] = "receipt", "pc"
+    return {
+        "ProjectionExpression": ", ".join([*names][: len(attributes)]) + ", #r.#p",
+        "ExpressionAttributeNames": names,
+    }
+
+
 class Listings:
     """Reads of many entries; `Ledger` provides the client and the table."""
 
     _db: DynamoDBClient
     _table: str
 
-    def get_many(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
+    def get_many(
+        self, user_sub: str, sha256s: Iterable[str], *, receipts_of: Iterable[str] | None = None
+    ) -> dict[str, FileRecord]:
         """The user's entries for these digests, by digest (absent ones are left out).
 
         One strongly consistent BatchGetItem per 100 distinct digests, instead of one
         request per file; keys DynamoDB leaves unprocessed (throttling) are asked again.
+        `receipts_of` (the household's PCs) reads only what `core.may_free` weighs: status,
+        those PCs' receipts and missing flags, and the fields every record has (a dry run's
+        and free-up's lookups: half of an entry's attributes, whose decoding is most of such
+        a request's cost); `receipt` (the latest) is then left out of the records.
         """
         wanted = list(dict.fromkeys(sha256s))
         pk = s_(user_pk(user_sub))
         found: dict[str, FileRecord] = {}
+        request: dict[str, Any] = {"ConsistentRead": True}
+        if receipts_of is not None:
+            request |= _verdict_projection(receipts_of)
+        legacy: list[str] = []
         for start in range(0, len(wanted), BATCH_GET_KEYS):
             keys: list[dict[str, Any]] = [
                 {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
             ]
             for round_ in range(BATCH_GET_ROUNDS):
                 with aws_call("read the ledger"):
-                    resp = self._db.batch_get_item(
-                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                    )
+                    asked: dict[str, Any] = {self._table: {"Keys": keys, **request}}
+                    resp = self._db.batch_get_item(RequestItems=asked)
                 for item in resp.get("Responses", {}).get(self._table, []):
+                    if receipts_of is not None and "receipt" in item:
+                        if not any(name.startswith(RECEIPT_PREFIX) for name in item):
+                            # Received before PCs had names: its one receipt is `receipt`.
+                            legacy.append(item["sk"]["S"].removeprefix(FILE_PREFIX))
+                            continue
+                        del item["receipt"]  # only its `pc` was read
                     record = record_from_item(item)
                     found[record.sha256] = record
                 unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
@@ -80,6 +112,8 @@ class Listings:
                 time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
             else:
                 raise ServiceError("could not read the ledger: the table kept throttling reads")
+        if legacy:
+            found |= self.get_many(user_sub, legacy)
         return found
 
     def _page(

@@ -22,6 +22,7 @@ from mobile_backup.media._kind import (
 )
 from mobile_backup.media._thumbnail import (
     EDGE,
+    is_picture,
     make_thumbnail,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "NotRegularFileError",
     "check_regular",
     "is_photo_or_video",
+    "is_picture",
     "make_thumbnail",
     "media_suffix",
     "media_verdict",

@@ -37,6 +37,16 @@ _TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "T
               6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}  # fmt: skip
 
 
+PICTURE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+)
+
+
+def is_picture(name: str | Path) -> bool:
+    """Whether a file of this name is a picture a thumbnail may be made of (by its suffix)."""
+    return Path(name).suffix.lower() in PICTURE_SUFFIXES
+
+
 def make_thumbnail(source: Path, *, edge: int = EDGE) -> bytes | None:
     """A small JPEG of the picture at `source`, or None when it is not a picture this bound
     lets us decode. Never raises for what the file contains."""
