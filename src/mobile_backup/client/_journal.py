@@ -155,19 +155,22 @@ class Journal:
             "WHERE path = ? AND size = ? AND mtime_ns = ?",
             (str(path), stamp.size, stamp.mtime_ns),
         )
-        if not rows:
-            return None
-        sha256, part_size, blob, full_crc = rows[0]
-        digests: tuple[bytes, ...] = ()
-        if isinstance(blob, bytes):
-            digests = tuple(blob[i : i + CRC_SIZE] for i in range(0, len(blob), CRC_SIZE))
-        return FileHash(
-            sha256=str(sha256),
-            stamp=stamp,
-            part_size=int(part_size) if isinstance(part_size, int) else None,
-            part_digests=digests,
-            full_crc=str(full_crc) if full_crc else None,
-        )
+        return _file_hash(stamp, *rows[0]) if rows else None
+
+    def cached_hashes(self, paths: Sequence[Path]) -> dict[Path, FileHash]:
+        """The hashes recorded for these paths, each with the stamp it was made at (compare
+        it with the file's own): one query for a batch, not one per file."""
+        if not paths:
+            return {}
+        by_text = {str(path): path for path in paths}
+        marks = ", ".join("?" * len(by_text))  # placeholders only: the paths are parameters
+        columns = "path, size, mtime_ns, sha256, part_size, part_crcs, full_crc"
+        sql = f"SELECT {columns} FROM hashes_v3 WHERE path IN ({marks})"  # noqa: S608
+        rows = self._query(sql, tuple(by_text))
+        return {
+            by_text[text]: _file_hash(FileStamp(size=size, mtime_ns=mtime), *rest)
+            for text, size, mtime, *rest in rows
+        }
 
     def remember_hash(self, path: Path, file_hash: FileHash) -> None:
         self.remember_hashes([(path, file_hash)])
@@ -306,3 +309,19 @@ class Journal:
                 "INSERT INTO parts VALUES (?, ?, ?, ?, ?)",
                 [(upload_id, p.number, p.size, p.etag, p.checksum) for p in parts],
             )
+
+
+def _file_hash(
+    stamp: FileStamp, sha256: object, part_size: object, blob: object, full_crc: object
+) -> FileHash:
+    """A hash as the journal's row has it."""
+    digests: tuple[bytes, ...] = ()
+    if isinstance(blob, bytes):
+        digests = tuple(blob[i : i + CRC_SIZE] for i in range(0, len(blob), CRC_SIZE))
+    return FileHash(
+        sha256=str(sha256),
+        stamp=stamp,
+        part_size=int(part_size) if isinstance(part_size, int) else None,
+        part_digests=digests,
+        full_crc=str(full_crc) if full_crc else None,
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import mimetypes
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def discover(paths: Iterable[Path]) -> Scan:
         path = Path(raw).expanduser()
         if path.is_dir():
             folder = scan_folder(path)
-            found.update((p.resolve(), None) for p in folder.files)
+            found.update((p, None) for p in _resolved(path, folder.files))
             skipped.extend(folder.skipped)
         elif path.exists():  # named explicitly: whatever it is (unreadable: reported as failed)
             found[path.resolve()] = None
@@ -51,6 +52,19 @@ def discover(paths: Iterable[Path]) -> Scan:
             "no photos or videos found in the given paths" + (f" ({counts})" if counts else "")
         )
     return Scan(files=list(found), skipped=skipped)
+
+
+def _resolved(root: Path, files: list[Path]) -> Iterator[Path]:
+    """`p.resolve()` of each file a walk of `root` found, resolving `root` once: the walk
+    enters no linked folder, so only a file that is itself a link needs resolving (one
+    `lstat` each instead of one per folder of its path)."""
+    base, real = str(root).rstrip(os.sep) + os.sep, root.resolve()
+    for path in files:
+        text = str(path)
+        if len(base) < 2 or not text.startswith(base) or os.path.islink(text):
+            yield path.resolve()
+        else:
+            yield real / text[len(base) :]
 
 
 def content_type(path: Path) -> str:

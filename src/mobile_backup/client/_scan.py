@@ -59,13 +59,22 @@ def group_skipped(skipped: Iterable[Skipped]) -> dict[str, list[Skipped]]:
     return {reason: groups[reason] for reason, _ in order.most_common()}
 
 
+def _parts_under(path: Path, root: Path) -> tuple[str, ...]:
+    """`path.relative_to(root).parts`, by string when `path` was made under `root` (a
+    walk's files: pathlib's parsing is most of the cost of a folder of years)."""
+    text, base = str(path), str(root).rstrip(os.sep)
+    if base and text.startswith(base + os.sep):
+        return tuple(text[len(base) + 1 :].split(os.sep))
+    return path.relative_to(root).parts
+
+
 def _trash(parts: tuple[str, ...]) -> bool:
     return any(p.lower().startswith(_TRASH_PREFIXES) or p.lower() in _TRASH_FOLDERS for p in parts)
 
 
 def classify(path: Path, root: Path) -> Skipped | None:
     """None when a file found under `root` is to be backed up, else why it is not."""
-    parts = path.relative_to(root).parts
+    parts = _parts_under(path, root)
     if _trash(parts):
         return Skipped(path, PHONE_TRASH)
     if any(p.startswith(".") for p in parts):

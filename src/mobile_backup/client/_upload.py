@@ -51,11 +51,11 @@ from mobile_backup.client._results import (
     UploadSubscriber,
     UploadSummary,
 )
+from mobile_backup.client._run import Run, size_of, unreadable
 from mobile_backup.client._transfer import fresh_until, put_range
 from mobile_backup.client.exceptions import FileChangedError, UploadError, UrlRejectedError
 from mobile_backup.core import CancelledError, FileMeta, MobileBackupError, RetryPolicy, chunked
 from mobile_backup.instrument import crash_point
-from mobile_backup.media import NotRegularFileError
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class Uploader:
     # The run ---------------------------------------------------------------------------
     def upload(self, paths: Iterable[Path]) -> UploadSummary:
         """Back up each file (files only; see `discover` for folders); never raises for one."""
-        run = _Run.begin(self._engine, paths)
+        run = Run.begin(self._engine, paths)
         e = self._engine
         futures: list[Future[FileResult]] = []
         twins: list[tuple[Prepared, Path]] = []
@@ -231,7 +231,7 @@ class Uploader:
         (backed up; or the same content as an earlier file of the run, named in `reason`)
         or `failed` (unreadable).
         """
-        run = _Run.begin(self._engine, paths)
+        run = Run.begin(self._engine, paths)
         e = self._engine
         asked: deque[tuple[list[Prepared], Future[dict[str, Any]]]] = deque()
         with (
@@ -261,7 +261,7 @@ class Uploader:
         return run.summary(never_reached="stopped before it was looked at")
 
     def _answer_dry_run(
-        self, run: _Run, prepared: list[Prepared], answer: Future[dict[str, Any]]
+        self, run: Run, prepared: list[Prepared], answer: Future[dict[str, Any]]
     ) -> None:
         try:
             known = answer.result()
@@ -277,29 +277,33 @@ class Uploader:
             else:
                 run.finish(_result(p, WOULD_UPLOAD))
 
-    def _prepare(self, path: Path, *, describe: bool = True) -> Prepared | FileResult:
-        """Hash (or take the cached hash) and describe one file (its type always, its
-        capture time with `describe`: a dry run sends no metadata)."""
+    def _prepare(
+        self, path: Path, *, describe: bool = True, known: FileHash | None = None
+    ) -> Prepared | FileResult:
+        """Hash (or take `known`, the journal's hash, while the file is as it was then) and
+        describe one file (its type always, its capture time with `describe`: a dry run
+        sends no metadata)."""
         queued_at = time.monotonic()
         if self._cancel.is_set():
-            return FileResult(path, CANCELLED, _size(path), reason="stopped before it started")
-        journal = self._engine.journal
+            return FileResult(path, CANCELLED, size_of(path), reason="stopped before it started")
         try:
             stamp = FileStamp.of(path)
             part_size = None
             if stamp.size >= self._threshold:
                 part_size = choose_part_size(stamp.size, preferred=self._part_size)
-            file_hash = journal.cached_hash(path, stamp)
+            file_hash = known if known is not None and known.stamp == stamp else None
             hashed_now = file_hash is None or not _fits(file_hash, part_size)
             if hashed_now or file_hash is None:
                 file_hash = hash_file(path, part_size=part_size)
         except FileChangedError as exc:
-            return FileResult(path, FAILED, _size(path), reason=f"{exc}; try again later")
+            return FileResult(path, FAILED, size_of(path), reason=f"{exc}; try again later")
         except OSError as exc:
-            return _unreadable(path, exc)
-        kind = content_type(path)
-        received = self._received_dir is not None and path.is_relative_to(self._received_dir)
-        taken = capture_of(path, content_type=kind, file_time=not received) if describe else None
+            return unreadable(path, exc)
+        kind, taken = "application/octet-stream", None  # a dry run sends neither
+        if describe:
+            kind = content_type(path)
+            received = self._received_dir is not None and path.is_relative_to(self._received_dir)
+            taken = capture_of(path, content_type=kind, file_time=not received)
         request = FileMeta(
             sha256=file_hash.sha256,
             size=file_hash.size,
@@ -314,9 +318,20 @@ class Uploader:
     def _hash_batch(
         self, hashers: ThreadPoolExecutor, batch: Sequence[Path], *, describe: bool = True
     ) -> list[Prepared | FileResult]:
-        """Prepare files on the hashing threads; the hashes made now go into the journal in
-        one transaction (the next run reads them instead of hashing again)."""
-        outcomes = list(hashers.map(lambda path: self._prepare(path, describe=describe), batch))
+        """Prepare files (a dry run's known ones here, the rest on the hashing threads); the
+        journal is read and told in one query and one transaction a batch."""
+        known = self._engine.journal.cached_hashes(batch)
+        inline = set() if describe else known.keys()  # known, and nothing to read: no thread
+        made = iter(
+            hashers.map(
+                lambda path: self._prepare(path, describe=describe, known=known.get(path)),
+                [path for path in batch if path not in inline],
+            )
+        )
+        outcomes = [
+            self._prepare(path, describe=False, known=known[path]) if path in inline else next(made)
+            for path in batch
+        ]
         fresh = [(o.path, o.hash) for o in outcomes if isinstance(o, Prepared) and o.hashed_now]
         self._engine.journal.remember_hashes(fresh)
         return outcomes
@@ -407,60 +422,6 @@ class Uploader:
             raise
 
 
-class _Run:
-    """What `upload` and `dry_run` share: the files once each and in order, the unreadable
-    ones answered at once, the first file of each content, and the summary at the end."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._started = time.monotonic()
-        self.files: list[Path] = []
-        self.todo: list[Path] = []
-        self.results: dict[Path, FileResult] = {}
-        self._first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
-
-    @classmethod
-    def begin(cls, engine: Engine, paths: Iterable[Path]) -> _Run:
-        run = cls(engine)
-        run.files = list(dict.fromkeys(Path(p) for p in paths))
-        for path in run.files:
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                run.finish(_unreadable(path, exc))
-                continue
-            engine.queued(path, size)
-            run.todo.append(path)
-        return run
-
-    def finish(self, result: FileResult) -> None:
-        self.results[result.path] = self._engine.finish(result)
-
-    def firsts(
-        self, outcomes: Iterable[Prepared | FileResult], twins: list[tuple[Prepared, Path]]
-    ) -> Iterator[Prepared]:
-        """The prepared files whose content is new to this run; a file that could not be
-        prepared is finished, one whose content came earlier goes to `twins` with its
-        first."""
-        for outcome in outcomes:
-            if isinstance(outcome, FileResult):
-                self.finish(outcome)
-            elif outcome.hash.sha256 in self._first_of:
-                twins.append((outcome, self._first_of[outcome.hash.sha256]))
-            else:
-                self._first_of[outcome.hash.sha256] = outcome.path
-                yield outcome
-
-    def summary(self, *, never_reached: str) -> UploadSummary:
-        """Every file's result in the order given; those never reached were cancelled."""
-        summary = UploadSummary(seconds=time.monotonic() - self._started)
-        for path in self.files:
-            if path not in self.results:
-                self.finish(FileResult(path, CANCELLED, _size(path), reason=never_reached))
-            summary.results.append(self.results[path])
-        return summary
-
-
 def _ramped(paths: list[Path]) -> Iterator[list[Path]]:
     """`paths` in presign batches: `FIRST_BATCH` files, then up to `MAX_BATCH` at a time."""
     if paths:
@@ -499,19 +460,6 @@ def _twin_result(twin: Prepared, first: Path, outcome: FileResult | None) -> Fil
     else:
         status, reason = DUPLICATE, same
     return replace(_result(twin, status), reason=reason, copy_of=first)
-
-
-def _unreadable(path: Path, exc: OSError) -> FileResult:
-    if isinstance(exc, NotRegularFileError):  # one line that says what it is
-        return FileResult(path, FAILED, 0, None, f"{exc.strerror}: only files are backed up")
-    return FileResult(path, FAILED, 0, None, f"cannot read file: {exc.strerror or exc}")
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _done_future(result: FileResult) -> Future[FileResult]:

@@ -29,6 +29,7 @@ from mobile_backup.ledger._items import (
     taken_key,
     user_pk,
 )
+from mobile_backup.ledger._pcs import MAIN_PC
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,7 +53,7 @@ BATCH_GET_ROUNDS = 5
 def _verdict_projection(pcs: Iterable[str]) -> dict[str, Any]:
     """BatchGetItem's projection of what `core.may_free` weighs for PCs `pcs`."""
     attributes = ["pk", "sk", "status", "filename", "size", "content_type", "created_at"]
-    for pc in sorted(set(pcs)):
+    for pc in sorted({*pcs, MAIN_PC}):  # `main` receipts before its agent registered it
         attributes += [f"{RECEIPT_PREFIX}{pc}", f"{MISSING_PREFIX}{pc}"]
     names = {f"#a{i}": name for i, name in enumerate(attributes)}
     # `receipt.pc` only tells an entry received before PCs had names (no `receipt@` map).
