@@ -423,7 +423,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     import logging
 
     from mobile_backup.agent import Agent, AgentConfig, TransferConfig
-    from mobile_backup.aws import dynamodb_client, sqs_client
+    from mobile_backup.aws import dynamodb_client, s3_client, sqs_client
     from mobile_backup.core import EMULATOR_KEY, Settings
     from mobile_backup.ledger import Ledger
 
@@ -435,9 +435,16 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         aws_secret_access_key=EMULATOR_KEY, bucket=BUCKET, table=job["table"],
         downloads_queue_url=job["queue_url"], library=library,
     )  # fmt: skip
-    s3 = Endpoint(
-        job["s3_url"], os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
-    ).client(max_pool_connections=max(job["workers"], job["max_concurrency"]) + 8)
+    # The agent's own S3 client (`aws.s3_client`: its retries, pool, checksum and timeout
+    # settings), pointed at SeaweedFS with the peers' credentials.
+    s3 = s3_client(
+        Settings.explicit(
+            profile="bench", local=True, region=job["region"], aws_endpoint_url=job["s3_url"],
+            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        ),
+        component="agent",
+    )  # fmt: skip
     if job.get("fault_rate"):
         _inject_faults(s3, float(job["fault_rate"]))
     part = int(job["part_size"])

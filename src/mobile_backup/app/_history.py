@@ -7,6 +7,7 @@ No Flet import: the controller owns one, the screens read `state` and call `refr
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -277,6 +278,13 @@ def _compact(views: list[FileView]) -> list[FileView]:
         latest = view.receipt
         if latest is not None and view.receipts.get(latest.pc or "main") == latest:
             view.receipts[latest.pc or "main"] = latest
+        # Words most files share (a type, a PC, a reason) once each; a receipt's content id
+        # is the file's own.
+        _intern(view.__dict__, _SHARED_WORDS)
+        for receipt in view.receipts.values():
+            _intern(receipt.__dict__, _SHARED_RECEIPT_WORDS)
+            if receipt.sha256 == view.sha256:
+                receipt.__dict__["sha256"] = view.sha256
         for model in (view, *view.receipts.values(), *([latest] if latest else [])):
             given = model.__pydantic_fields_set__
             shared = _FIELDS_GIVEN.setdefault(frozenset(given), given)
@@ -285,6 +293,15 @@ def _compact(views: list[FileView]) -> list[FileView]:
 
 
 _FIELDS_GIVEN: dict[frozenset[str], set[str]] = {}
+_SHARED_WORDS = ("content_type", "taken_at_source", "free_reason", "owner_name")
+_SHARED_RECEIPT_WORDS = ("host", "capture_source", "pc")
+
+
+def _intern(fields: dict[str, object], names: tuple[str, ...]) -> None:
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, str):
+            fields[name] = sys.intern(value)
 
 
 def _state(records: Sequence[FileView], *, complete: bool) -> HistoryState:
