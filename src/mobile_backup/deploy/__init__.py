@@ -9,12 +9,12 @@ Lambda. AWS clients are passed in; every botocore error becomes a `DeployError` 
 from __future__ import annotations
 
 from mobile_backup.deploy._artifact import (
-    LAMBDA_PACKAGES,
     RUNTIME_PROVIDED,
     Artifact,
     LambdaTarget,
     build_artifact,
     find_compiler,
+    lambda_packages,
     lambda_requirements,
     lambda_target,
     pip_command,
@@ -66,7 +66,6 @@ from mobile_backup.deploy.exceptions import (
 
 __all__ = [
     "CAPABILITIES",
-    "LAMBDA_PACKAGES",
     "PRICES",
     "PRICES_AS_OF",
     "PRICE_SOURCE",
@@ -94,6 +93,7 @@ __all__ = [
     "check_stack_name",
     "estimate",
     "find_compiler",
+    "lambda_packages",
     "lambda_requirements",
     "lambda_target",
     "list_members",

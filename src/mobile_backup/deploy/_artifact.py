@@ -46,12 +46,12 @@ from mobile_backup.deploy.exceptions import BuildError
 
 __all__ = [
     "LAMBDA_EXTRA",
-    "LAMBDA_PACKAGES",
     "RUNTIME_PROVIDED",
     "Artifact",
     "LambdaTarget",
     "build_artifact",
     "find_compiler",
+    "lambda_packages",
     "lambda_requirements",
     "lambda_target",
     "pip_command",
@@ -61,8 +61,9 @@ logger = logging.getLogger(__name__)
 
 DISTRIBUTION = "mobile-backup"
 LAMBDA_EXTRA = "lambda"
-# Subpackages of mobile_backup that the Lambda handlers import (see DESIGN.md, Runtimes).
-LAMBDA_PACKAGES = ("core", "api", "ingest")
+# The Lambda handlers' own packages; what they import of ours is found from their code
+# (`lambda_packages`), never kept by hand: a list once forgot the packages a renovation made.
+LAMBDA_ENTRIES = ("api", "ingest")
 # Provided by every Lambda Python runtime; bundling them only makes the package bigger.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 # Lambda's limit on the unzipped size of a function and its layers.
@@ -225,13 +226,41 @@ def _package_root() -> Path:
     return Path(mobile_backup.__file__).resolve().parent
 
 
+def lambda_packages(source_root: Path | None = None) -> tuple[str, ...]:
+    """The subpackages of mobile_backup the Lambda handlers need: `LAMBDA_ENTRIES` and every
+    one their modules import, and those import, read from the source (any import anywhere
+    in a module counts, a function's lazy ones included), sorted."""
+    import ast
+
+    root = source_root or _package_root()
+    needed: set[str] = set()
+    todo = list(LAMBDA_ENTRIES)
+    while todo:
+        sub = todo.pop()
+        if sub in needed:
+            continue
+        needed.add(sub)
+        for path in sorted((root / sub).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] == "mobile_backup" and len(parts) > 1:
+                        todo.append(parts[1])
+    return tuple(sorted(needed))
+
+
 def _copy_own_code(destination: Path, source_root: Path) -> None:
     package = destination / "mobile_backup"
     package.mkdir(parents=True)
     for name in ("__init__.py", "py.typed"):
         if (source_root / name).exists():
             shutil.copy2(source_root / name, package / name)
-    for sub in LAMBDA_PACKAGES:
+    for sub in lambda_packages(source_root):
         shutil.copytree(
             source_root / sub,
             package / sub,
