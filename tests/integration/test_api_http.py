@@ -447,7 +447,9 @@ def test_members_get_a_folder_name_once_unique_in_the_household(
 def test_a_new_user_sees_no_files(api: httpx.Client, alice: User, bob: User) -> None:
     upload_plan(api, alice, media(b"mine"))
     response = api.get("/v1/files", headers=bob.auth)
-    assert response.json() == {"files": [], "next_cursor": None}
+    page = response.json()
+    assert (page["files"], page["next_cursor"]) == ([], None)
+    assert set(page) == {"files", "next_cursor", "as_of"}
 
 
 def test_listing_paginates_with_a_cursor(api: httpx.Client, alice: User) -> None:
