@@ -201,8 +201,11 @@ FREE_UP_SCHEMA = "mobile-backup/free-up/1"
 
 
 def print_json(data: dict[str, Any]) -> None:
-    """One JSON document on stdout, for scripts (`--json`)."""
-    out.print_json(json.dumps(data), highlight=False)
+    """One JSON document on stdout, for scripts (`--json`): written as it is, not through
+    rich's renderer (which took 11 s for a dry run's 50,000 files)."""
+    stream = out.file
+    stream.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    stream.flush()
 
 
 def summary_json(summary: UploadSummary, *, dry_run: bool = False) -> dict[str, Any]:
