@@ -308,26 +308,24 @@ def photos(ctx: BenchContext) -> list[Measurement]:
     sub = stage_objects(ctx, stack, files, digests)
     out = ctx.work_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
-    with CpuMeter(seaweed=ctx.seaweed().pid) as cpu:
-        ours = run_agent(
-            stack, library=out / "agent", expect=count, workers=workers,
-            max_concurrency=concurrency,
-        )  # fmt: skip
-    if len(library_files(out / "agent")) != count:
-        raise RuntimeError("the agent did not place every file")
+
+    def measured(on: AgentStack, library: Path, dynalite: int | None) -> tuple[AgentRun, CpuMeter]:
+        with CpuMeter(seaweed=ctx.seaweed().pid, dynalite=dynalite) as meter:
+            run = run_agent(
+                on, library=library, expect=count, workers=workers, max_concurrency=concurrency
+            )
+        if len(library_files(library)) != count:
+            raise RuntimeError(f"the agent did not place every file in {library.name}")
+        return run, meter
+
+    ours, cpu = measured(stack, out / "agent", None)
     # The same run with the ledger on dynalite (the queue stays on moto): how much of the
     # emulator's CPU per photo is moto's DynamoDB rather than the ledger's calls themselves.
     stack_d = ctx.once(
         "stack-dynalite", lambda: AgentStack.provision(ctx, endpoint, ledger_on_dynalite=True)
     )
     stage_objects(ctx, stack_d, files, digests)
-    with CpuMeter(seaweed=ctx.seaweed().pid, dynalite=ctx.dynalite().pid) as cpu_d:
-        ours_d = run_agent(
-            stack_d, library=out / "agent-dynalite", expect=count, workers=workers,
-            max_concurrency=concurrency,
-        )  # fmt: skip
-    if len(library_files(out / "agent-dynalite")) != count:
-        raise RuntimeError("the agent (ledger on dynalite) did not place every file")
+    ours_d, cpu_d = measured(stack_d, out / "agent-dynalite", ctx.dynalite().pid)
     prefix = f"media/{sub}"
     s5_trial, rc_trial = (
         download_trial(tool, endpoint, bucket=BUCKET, prefix=prefix, dest=out / "sweep")

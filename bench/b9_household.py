@@ -155,6 +155,13 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
+def _timed_cpu(*args: str) -> tuple[float, float]:
+    """A CLI run's wall time and the CPU its process used."""
+    cpu = _children_cpu()
+    seconds = _cli(*args)[0]
+    return seconds, _children_cpu() - cpu
+
+
 def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     from mobile_backup.local import LOCAL_PROFILE
 
@@ -242,9 +249,7 @@ def b9_household(ctx: BenchContext) -> list[Measurement]:
 
     # The bench's first dry run hashes every file (a fresh state folder: no journal yet);
     # every later one is warm.
-    cpu = _children_cpu()
-    cold_s = ctx.once("b9-cold", lambda: _cli("upload", "--dry-run", str(phone))[0])
-    cold_cpu = _children_cpu() - cpu
+    cold_s, cold_cpu = ctx.once("b9-cold", lambda: _timed_cpu("upload", "--dry-run", str(phone)))
     cpu = _children_cpu()
     warm_s, dry = _cli("upload", "--dry-run", "--json", str(phone))
     warm_cpu = _children_cpu() - cpu

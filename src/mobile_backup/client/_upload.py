@@ -322,11 +322,9 @@ class Uploader:
         journal is read and told in one query and one transaction a batch."""
         known = self._engine.journal.cached_hashes(batch)
         inline = set() if describe else known.keys()  # known, and nothing to read: no thread
-        made = iter(
-            hashers.map(
-                lambda path: self._prepare(path, describe=describe, known=known.get(path)),
-                [path for path in batch if path not in inline],
-            )
+        made = hashers.map(
+            lambda path: self._prepare(path, describe=describe, known=known.get(path)),
+            [path for path in batch if path not in inline],
         )
         outcomes = [
             self._prepare(path, describe=False, known=known[path]) if path in inline else next(made)

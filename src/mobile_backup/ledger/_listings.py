@@ -57,10 +57,10 @@ def _verdict_projection(pcs: Iterable[str]) -> dict[str, Any]:
         attributes += [f"{RECEIPT_PREFIX}{pc}", f"{MISSING_PREFIX}{pc}"]
     names = {f"#a{i}": name for i, name in enumerate(attributes)}
     # `receipt.pc` only tells an entry received before PCs had names (no `receipt@` map).
-    names["#r"], names["#p"] = "receipt", "pc"
+    projection = ", ".join([*names, "#r.#p"])
     return {
-        "ProjectionExpression": ", ".join([*names][: len(attributes)]) + ", #r.#p",
-        "ExpressionAttributeNames": names,
+        "ProjectionExpression": projection,
+        "ExpressionAttributeNames": {**names, "#r": "receipt", "#p": "pc"},
     }
 
 
