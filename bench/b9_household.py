@@ -15,8 +15,11 @@ the same 50,000 files (20 KB each), so a dry run finds every one backed up. Meas
   ledger entries read (the report's own count): the incremental one must read < 1 % of what
   the full one reads.
 - **`upload --dry-run` of the 50,000-file folder**: warm (the journal already knows every
-  file, as on every run after the first), and the cold first run's hashing rate beside
-  `sha256sum` over the same files (both with the files in the page cache).
+  file's hash and the ledger's answer, as on every run after the first: it reads only the
+  ledger's changes since), and the cold first run: its wall time (a lookup of every file)
+  and its hashing rate (the bytes it read and hashed over the time its hashing batches
+  took, from its `--json`) beside `sha256sum` over the same files (both with the files in
+  the page cache).
 
 Everything runs on loopback; the ledger is on dynalite (a DynamoDB implementation in Node)
 and the rest of the stack on the emulator (moto), so the absolute times say what our code and
@@ -155,11 +158,13 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def _timed_cpu(*args: str) -> tuple[float, float]:
-    """A CLI run's wall time and the CPU its process used."""
+def _cold_dry_run(phone: Path) -> dict[str, Any]:
+    """The first dry run (no journal yet): wall time, the CPU its process used, and what it
+    says it hashed (`--json`'s "hashed": the batches that read and hashed files)."""
     cpu = _children_cpu()
-    seconds = _cli(*args)[0]
-    return seconds, _children_cpu() - cpu
+    seconds, done = _cli("upload", "--dry-run", "--json", str(phone))
+    hashed = json.loads(done.stdout)["hashed"]
+    return {"s": seconds, "cpu": _children_cpu() - cpu, **hashed}
 
 
 def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -249,12 +254,13 @@ def b9_household(ctx: BenchContext) -> list[Measurement]:
 
     # The bench's first dry run hashes every file (a fresh state folder: no journal yet);
     # every later one is warm.
-    cold_s, cold_cpu = ctx.once("b9-cold", lambda: _timed_cpu("upload", "--dry-run", str(phone)))
+    cold = ctx.once("b9-cold", lambda: _cold_dry_run(phone))
     cpu = _children_cpu()
     warm_s, dry = _cli("upload", "--dry-run", "--json", str(phone))
     warm_cpu = _children_cpu() - cpu
     sum_s = _sha256sum(phone)
     mb = main * FILE_BYTES / 1e6
+    warm_hashed = json.loads(dry.stdout)["hashed"]["files"] if dry.stdout else None
     ctx.log(
         f"B9: first paint {app['first_paint_s']:.2f} s, all {app['all_pages_s']:.1f} s, "
         f"{app['peak_mb']:.0f} MB; status {status_s:.2f} s; full {full}; incr {incremental}"
@@ -280,13 +286,16 @@ def b9_household(ctx: BenchContext) -> list[Measurement]:
                     target=Target.at_most(TARGET_INCREMENTAL_SHARE)),
         Measurement("upload --dry-run, warm", warm_s, "s",
                     target=Target.at_most(TARGET_WARM_DRY_RUN_S, "s"),
-                    details={"exit": dry.returncode}),
-        # The client's share: the rest of the wall time is the local API (one process, where
-        # Lambda would run the four lookups in flight side by side) and dynalite.
+                    details={"exit": dry.returncode, "files hashed": warm_hashed}),
+        # The client's share: the rest is the API reading what changed (and dynalite).
         Measurement("upload --dry-run, warm: the client's own CPU", warm_cpu, "s"),
-        Measurement("upload --dry-run, cold: hashing rate", mb / cold_s, "MB/s",
-                    peer=mb / sum_s, peer_name="sha256sum",
+        # The first run asks the ledger about every file (500 lookups at 50,000): on this
+        # one-process local API that is most of its wall time, beside the hashing.
+        Measurement("upload --dry-run, cold (hashing + a lookup of every file)", cold["s"], "s",
+                    details={"client cpu s": round(cold["cpu"], 2)}),
+        Measurement("upload --dry-run, cold: hashing rate", cold["bytes"] / 1e6 / cold["seconds"],
+                    "MB/s", peer=mb / sum_s, peer_name="sha256sum",
                     target=Target.ratio_at_least(TARGET_HASHING_RATIO),
-                    details={"cold s": round(cold_s, 2), "sha256sum s": round(sum_s, 2),
-                             "client cpu s": round(cold_cpu, 2)}),
+                    details={"files hashed": cold["files"], "hashing s": cold["seconds"],
+                             "sha256sum s": round(sum_s, 2)}),
     ]  # fmt: skip

@@ -364,3 +364,65 @@ def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_toge
     again = Journal(tmp_path / "journal.sqlite3")
     for path in files:
         assert again.cached_hash(path, FileStamp.of(path)) is not None, path.name
+
+
+def test_a_second_dry_run_reads_only_what_changed_since_the_first(
+    clean_net: Net, alice: Account, stack: Any, cfg: Settings, tmp_path: Path
+) -> None:
+    """The journal keeps the ledger's answers between dry runs (issue 32): the next run reads
+    only the entries changed since (the change index), asks about no content it asked about
+    before, and still says what changed; another member's run on the same journal file does
+    not take them."""
+    from mobile_backup.aws import dynamodb_client
+    from mobile_backup.client import WOULD_UPLOAD
+    from mobile_backup.core import Receipt, utcnow
+    from mobile_backup.ledger import Ledger
+
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    files = [folder / f"IMG_{i:04}.jpg" for i in range(150)]
+    for i, path in enumerate(files):
+        path.write_bytes(b"\xff\xd8\xff\xe0" + f"mirrored photo {i}".encode())
+    ledger = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table"))
+    sent = uploader(alice, clean_net).upload(files[:100])
+    for r in sent.results:
+        assert r.sha256 is not None
+        ledger.mark_uploaded(alice.sub, r.sha256, size=r.size, now=utcnow())
+    journal = Journal(tmp_path / "journal.sqlite3")
+
+    def dry_run(who: Account = alice) -> tuple[list[str], list[str], list[Any]]:
+        clean_net.api.seen.clear()
+        dry = uploader(who, clean_net, journal=journal).dry_run(files)
+        assert [r.path for r in dry.results] == files
+        reasons = [r.reason or r.status for r in dry.results]
+        calls = list(clean_net.api.seen)
+        return reasons, [c.path for c in calls if c.path.endswith("/lookup")], calls
+
+    first, lookups, _ = dry_run()
+    assert len(lookups) == 2
+    assert first == ["already backed up, in the cloud, not on a PC yet"] * 100 + [WOULD_UPLOAD] * 50
+
+    second, lookups, calls = dry_run()
+    assert second == first
+    assert lookups == []
+    assert [(c.path, "changed_since" in c.query) for c in calls] == [("/v1/files", True)]
+
+    # A PC files one; the phone sends another: the next dry run says so, still asking nothing.
+    on_pc = sent.results[0].sha256
+    assert on_pc is not None
+    receipt = Receipt(host="pc", path="2026/01/IMG_0000.jpg", sha256=on_pc, at=utcnow())
+    ledger.mark_downloaded(alice.sub, on_pc, receipt)
+    late = uploader(alice, clean_net).upload(files[120:121]).results[0]
+    assert late.sha256 is not None
+    ledger.mark_uploaded(alice.sub, late.sha256, size=late.size, now=utcnow())
+    third, lookups, _ = dry_run()
+    assert lookups == []
+    assert third[0] == "already backed up, on the PC"
+    assert third[120] == "already backed up, in the cloud, not on a PC yet"
+    assert third[1:120] == first[1:120] and third[121:] == first[121:]
+
+    # Another member on the same journal file: alice's answers are not theirs.
+    bob = sign_up(stack, cfg, tmp_path)
+    theirs, lookups, _ = dry_run(bob)
+    assert theirs == [WOULD_UPLOAD] * 150
+    assert len(lookups) == 2

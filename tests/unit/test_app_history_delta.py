@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from mobile_backup.app import _history
-from mobile_backup.app._history import CHANGE_MARGIN, HistoryModel
+from mobile_backup.app._history import HistoryModel
 from mobile_backup.app._queue import BackupQueue
 from mobile_backup.client import Journal
 from mobile_backup.core import FileStatus
-from mobile_backup.core.wire import FilesPage, FileView, ReceiptView
+from mobile_backup.core.wire import CHANGE_MARGIN, FilesPage, FileView, ReceiptView
 
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 

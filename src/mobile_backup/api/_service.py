@@ -181,8 +181,8 @@ class UploadService:
         """Whether each content is backed up, without reserving anything (`upload --dry-run`)."""
         pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
         # Only what the verdict weighs (every PC that ever wrote a receipt is registered).
+        now = self._clock()  # before the read: its answers hold from then on
         known = self._ledger.get_many(principal.sub, request.sha256, receipts_of=pcs)
-        now = self._clock()
         results = []
         for sha256 in request.sha256:
             record = known.get(sha256)
@@ -197,7 +197,7 @@ class UploadService:
                     reason=verdict.reason,
                 )
             )
-        return LookupResponse(results=results)
+        return LookupResponse(results=results, as_of=now)
 
     def request_check(self, principal: Principal) -> CheckResponse:
         """Ask the household's PCs to check their copies now (the app's "Check now").

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +35,7 @@ from mobile_backup.client import (
     TransportError,
 )
 from mobile_backup.core import MobileBackupError, sha256_file
-from mobile_backup.core.wire import FileView
+from mobile_backup.core.wire import CHANGE_MARGIN, FileView
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ HISTORY_PAGE = 1000
 # poll while nothing changes is one small request. The margin covers the clocks of the PCs
 # that write receipts (a PC a few minutes slow writes its changes "in the past"); a whole
 # read every FULL_READ_EVERY (and on a member's own refresh) catches anything else: an entry
-# removed, or a PC's check that makes older files freeable.
-CHANGE_MARGIN = timedelta(hours=1)
+# removed, or a PC's check that makes older files freeable. (CHANGE_MARGIN: core.wire.)
 FULL_READ_EVERY = 600.0  # seconds
 
 

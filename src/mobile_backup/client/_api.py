@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -195,18 +197,34 @@ class ApiClient:
 
     def lookup(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
         """What the ledger says of these contents (at most 100), reserving nothing."""
+        return self.lookup_as_of(sha256s)[0]
+
+    def lookup_as_of(self, sha256s: Sequence[str]) -> tuple[dict[str, Lookup], datetime | None]:
+        """`lookup`, with when the API began the read (None from an API that does not say)."""
         if not sha256s:
-            return {}
+            return {}, None
         if len(sha256s) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} digests per lookup")
         body = _valid(LookupRequest, {"sha256": list(sha256s)})
         answer = self._call("POST", "/v1/files/lookup", body, LookupResponse)
-        return {
+        found = {
             r.sha256: Lookup(
                 backed_up=r.backed_up, on_pc=r.on_pc, deletable=r.deletable, reason=r.reason
             )
             for r in answer.results
         }
+        return found, answer.as_of
+
+    def member(self) -> str | None:
+        """The signed-in member's id (the token's `sub`), to tell whose answers the journal
+        keeps; read, not verified (the API verifies the token on every call)."""
+        try:
+            payload = self._token().split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError, UnicodeDecodeError):
+            return None
+        sub = claims.get("sub") if isinstance(claims, dict) else None
+        return sub if isinstance(sub, str) else None
 
     def list_files(
         self,

@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS uploads (
     part_size INTEGER,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ledger_said (
+    sha256 TEXT PRIMARY KEY,
+    verdict TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS marks (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -286,6 +294,39 @@ class Journal:
             if old and old[0]:
                 db.execute("DELETE FROM parts WHERE upload_id = ?", (old[0],))
             db.execute("DELETE FROM uploads WHERE sha256 = ? AND state <> ?", (sha256, DONE))
+
+    # What the ledger said (client/_ledger_mirror.py) ----------------------------------
+    def ledger_said(self, sha256s: Sequence[str]) -> dict[str, str]:
+        """The kept verdicts of these contents (those the journal has), one query."""
+        if not sha256s:
+            return {}
+        marks = ", ".join("?" * len(sha256s))  # placeholders only: the digests are parameters
+        sql = f"SELECT sha256, verdict FROM ledger_said WHERE sha256 IN ({marks})"  # noqa: S608
+        return {str(sha): str(verdict) for sha, verdict in self._query(sql, tuple(sha256s))}
+
+    def remember_ledger(self, verdicts: Iterable[tuple[str, str]], **marks: str | None) -> None:
+        """Keep verdicts ((sha256, verdict) each) and set (or, with None, clear) marks, in
+        one transaction."""
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO ledger_said VALUES (?, ?)", list(verdicts))
+            self._set_marks(db, marks)
+
+    def forget_ledger(self, **marks: str | None) -> None:
+        """Drop every kept verdict and set (or clear) marks, in one transaction."""
+        with self._tx() as db:
+            db.execute("DELETE FROM ledger_said")
+            self._set_marks(db, marks)
+
+    def marks(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._query("SELECT name, value FROM marks", ())}
+
+    @staticmethod
+    def _set_marks(db: sqlite3.Connection, marks: dict[str, str | None]) -> None:
+        for name, value in marks.items():
+            if value is None:
+                db.execute("DELETE FROM marks WHERE name = ?", (name,))
+            else:
+                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (name, value))
 
     # Parts -----------------------------------------------------------------------------
     def part_done(self, upload_id: str, part: JournalPart) -> None:

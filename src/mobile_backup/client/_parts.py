@@ -25,7 +25,7 @@ from mobile_backup.core import (
     part_range,
 )
 from mobile_backup.core.wire import MULTIPART_CHECKSUM, ChecksumAlgorithm
-from mobile_backup.media import check_regular, open_regular
+from mobile_backup.media import check_regular, open_regular, read_regular
 
 __all__ = [
     "DEFAULT_MULTIPART_THRESHOLD",
@@ -134,12 +134,17 @@ def _part_crcs(path: Path, stamp: FileStamp, part_size: int) -> tuple[tuple[byte
     return tuple(crcs), b64(_crc_bytes(whole))
 
 
-def hash_file(path: Path, *, part_size: int | None = None) -> FileHash:
+def hash_file(
+    path: Path, *, part_size: int | None = None, stamp: FileStamp | None = None
+) -> FileHash:
     """Hash `path`; with `part_size`, also each part (in a second thread, at the same time).
+    `stamp`: the file's, just read by the caller (saves reading it again).
 
     Raises FileChangedError if the file changes while it is read, OSError if it cannot be.
     """
-    stamp = FileStamp.of(path)
+    stamp = stamp or FileStamp.of(path)
+    if part_size is None and stamp.size < READ_CHUNK:
+        return _hash_small(path, stamp)
     parts: list[tuple[tuple[bytes, ...], str]] = []
     failure: list[BaseException] = []
     worker: threading.Thread | None = None
@@ -172,6 +177,17 @@ def hash_file(path: Path, *, part_size: int | None = None) -> FileHash:
         part_digests=parts[0][0] if parts else (),
         full_crc=parts[0][1] if parts else None,
     )
+
+
+def _hash_small(path: Path, stamp: FileStamp) -> FileHash:
+    """A file under one read chunk: one read of the whole (a byte more, to see it grow)."""
+    data, st = read_regular(path, stamp.size + 1)
+    if len(data) != stamp.size or FileStamp(size=st.st_size, mtime_ns=st.st_mtime_ns) != stamp:
+        raise FileChangedError(f"{path.name} changed while it was being read")
+    digest = hashlib.sha256(data).hexdigest()
+    if FileStamp.of(path) != stamp:
+        raise FileChangedError(f"{path.name} changed while it was being read")
+    return FileHash(sha256=digest, stamp=stamp)
 
 
 class RangeBody:

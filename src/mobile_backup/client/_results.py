@@ -40,6 +40,11 @@ class UploadSummary:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
+    hashed_files: int = 0
+    """Files read and hashed by this run (the journal knew the others' hashes)."""
+    hashed_bytes: int = 0
+    hashing_seconds: float = 0.0
+    """Wall time of the batches that hashed files (reading, hashing, noting them)."""
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -68,6 +73,9 @@ class UploadSummary:
         self.results.extend(other.results)
         self.seconds += other.seconds
         self.skipped.extend(other.skipped)
+        self.hashed_files += other.hashed_files
+        self.hashed_bytes += other.hashed_bytes
+        self.hashing_seconds += other.hashing_seconds
 
 
 class UploadSubscriber(Protocol):

@@ -25,6 +25,7 @@ class Run:
         self.todo: list[Path] = []
         self.results: dict[Path, FileResult] = {}
         self._first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
+        self._hashed = (0, 0, 0.0)  # files, bytes, seconds spent preparing batches that hashed
 
     @classmethod
     def begin(cls, engine: Engine, paths: Iterable[Path]) -> Run:
@@ -39,6 +40,12 @@ class Run:
             engine.queued(path, size)
             run.todo.append(path)
         return run
+
+    def hashed(self, files: int, size: int, seconds: float) -> None:
+        """A batch was prepared in `seconds`, reading and hashing `files` (`size` bytes)."""
+        if files:
+            n, b, s = self._hashed
+            self._hashed = (n + files, b + size, s + seconds)
 
     def finish(self, result: FileResult) -> None:
         self.results[result.path] = self._engine.finish(result)
@@ -60,7 +67,13 @@ class Run:
 
     def summary(self, *, never_reached: str) -> UploadSummary:
         """Every file's result in the order given; those never reached were cancelled."""
-        summary = UploadSummary(seconds=time.monotonic() - self._started)
+        files, size, seconds = self._hashed
+        summary = UploadSummary(
+            seconds=time.monotonic() - self._started,
+            hashed_files=files,
+            hashed_bytes=size,
+            hashing_seconds=seconds,
+        )
         for path in self.files:
             if path not in self.results:
                 self.finish(FileResult(path, CANCELLED, size_of(path), reason=never_reached))

@@ -13,6 +13,7 @@ and tests all watch the same engine. One file's failure never stops the others.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -26,9 +27,10 @@ from typing import Any
 
 import httpx
 
-from mobile_backup.client._api import MAX_BATCH, ApiClient, UploadTicket
+from mobile_backup.client._api import MAX_BATCH, ApiClient, Lookup, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import Journal
+from mobile_backup.client._ledger_mirror import LedgerMirror
 from mobile_backup.client._media import capture_of, content_type
 from mobile_backup.client._multipart import MultipartJob
 from mobile_backup.client._parts import (
@@ -66,6 +68,8 @@ MULTIPART_FILES_AT_ONCE = 2
 # Files in the first presign batch: enough to fill the connections while the next batch is
 # hashed. A run of 1,000 photos costs one API call more (11 instead of 10).
 FIRST_BATCH = 10
+HASH_TASK_FILES = 16
+"""Files handed to a hashing thread at once (fewer when a batch would not fill them all)."""
 LOOKUPS_IN_FLIGHT = 4
 """A dry run's ledger lookups (100 files each) in flight at once: a home link's round trips
 overlap instead of adding up."""
@@ -201,7 +205,7 @@ class Uploader:
                     singles: list[Prepared] = []
                     # The journal only spares the hashing: whether a file is backed up is
                     # always the current deployment's ledger's answer.
-                    for p in run.firsts(self._hash_batch(hashers, batch), twins):
+                    for p in run.firsts(self._hash_batch(run, hashers, batch), twins):
                         if p.hash.part_size is not None:
                             futures.append(jobs.submit(MultipartJob(e, p).run))
                         else:
@@ -226,14 +230,19 @@ class Uploader:
 
         Each file is hashed (the journal's cached hash when the file is unchanged; a new
         hash is remembered, so the real run does not hash again) and the ledger is asked,
-        100 files per call and `LOOKUPS_IN_FLIGHT` calls at a time, which contents it has;
-        capture times are not read (nothing is sent). Results: `would_upload`, `duplicate`
+        100 files per call and `LOOKUPS_IN_FLIGHT` calls at a time, which contents it has
+        (only of those the journal keeps no up-to-date answer of: `LedgerMirror`); capture
+        times are not read (nothing is sent). Results: `would_upload`, `duplicate`
         (backed up; or the same content as an earlier file of the run, named in `reason`)
         or `failed` (unreadable).
         """
         run = Run.begin(self._engine, paths)
         e = self._engine
-        asked: deque[tuple[list[Prepared], Future[dict[str, Any]]]] = deque()
+        mirror = LedgerMirror(e.api, e.journal)
+        if run.todo:
+            mirror.catch_up()
+        asked: deque[tuple[list[Prepared], dict[str, Lookup], Future[dict[str, Any]] | None]]
+        asked = deque()
         with (
             ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers,
             ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="lookup") as lookups,
@@ -242,7 +251,7 @@ class Uploader:
                 if self._cancel.is_set():
                     break
                 twins: list[tuple[Prepared, Path]] = []
-                described = self._hash_batch(hashers, batch, describe=False)
+                described = self._hash_batch(run, hashers, batch, describe=False)
                 prepared = list(run.firsts(described, twins))
                 for twin, first in twins:
                     run.finish(
@@ -252,30 +261,44 @@ class Uploader:
                             copy_of=first,
                         )
                     )
-                shas = [p.hash.sha256 for p in prepared]
-                asked.append((prepared, lookups.submit(e.call, e.api.lookup, shas)))
+                known = mirror.known([p.hash.sha256 for p in prepared])
+                ask = [p.hash.sha256 for p in prepared if p.hash.sha256 not in known]
+                answer = lookups.submit(e.call, mirror.ask, ask) if ask else None
+                asked.append((prepared, known, answer))
                 while len(asked) > LOOKUPS_IN_FLIGHT:
                     self._answer_dry_run(run, *asked.popleft())
             while asked:
                 self._answer_dry_run(run, *asked.popleft())
+        if not self._cancel.is_set():
+            mirror.finish()
         return run.summary(never_reached="stopped before it was looked at")
 
     def _answer_dry_run(
-        self, run: Run, prepared: list[Prepared], answer: Future[dict[str, Any]]
+        self,
+        run: Run,
+        prepared: list[Prepared],
+        known: dict[str, Lookup],
+        answer: Future[dict[str, Any]] | None,
     ) -> None:
         try:
-            known = answer.result()
+            known = known | (answer.result() if answer is not None else {})
         except MobileBackupError as exc:
             for p in prepared:
-                run.finish(self._engine.failed(p, exc))
+                if p.hash.sha256 in known:
+                    self._answer_one(run, p, known[p.hash.sha256])
+                else:
+                    run.finish(self._engine.failed(p, exc))
             return
         for p in prepared:
-            found = known.get(p.hash.sha256)
-            if found is not None and found.backed_up:
-                where = "on the PC" if found.on_pc else "in the cloud, not on a PC yet"
-                run.finish(replace(_result(p, DUPLICATE), reason=f"already backed up, {where}"))
-            else:
-                run.finish(_result(p, WOULD_UPLOAD))
+            self._answer_one(run, p, known.get(p.hash.sha256))
+
+    @staticmethod
+    def _answer_one(run: Run, p: Prepared, found: Lookup | None) -> None:
+        if found is not None and found.backed_up:
+            where = "on the PC" if found.on_pc else "in the cloud, not on a PC yet"
+            run.finish(replace(_result(p, DUPLICATE), reason=f"already backed up, {where}"))
+        else:
+            run.finish(_result(p, WOULD_UPLOAD))
 
     def _prepare(
         self, path: Path, *, describe: bool = True, known: FileHash | None = None
@@ -294,7 +317,7 @@ class Uploader:
             file_hash = known if known is not None and known.stamp == stamp else None
             hashed_now = file_hash is None or not _fits(file_hash, part_size)
             if hashed_now or file_hash is None:
-                file_hash = hash_file(path, part_size=part_size)
+                file_hash = hash_file(path, part_size=part_size, stamp=stamp)
         except FileChangedError as exc:
             return FileResult(path, FAILED, size_of(path), reason=f"{exc}; try again later")
         except OSError as exc:
@@ -316,15 +339,30 @@ class Uploader:
         return Prepared(path, file_hash, request, queued_at, hashed_now=hashed_now)
 
     def _hash_batch(
-        self, hashers: ThreadPoolExecutor, batch: Sequence[Path], *, describe: bool = True
+        self,
+        run: Run,
+        hashers: ThreadPoolExecutor,
+        batch: Sequence[Path],
+        *,
+        describe: bool = True,
     ) -> list[Prepared | FileResult]:
         """Prepare files (a dry run's known ones here, the rest on the hashing threads); the
-        journal is read and told in one query and one transaction a batch."""
+        journal is read and told in one query and one transaction a batch. The run is told
+        what was hashed and how long the batch took."""
+        started = time.monotonic()
         known = self._engine.journal.cached_hashes(batch)
         inline = set() if describe else known.keys()  # known, and nothing to read: no thread
-        made = hashers.map(
-            lambda path: self._prepare(path, describe=describe, known=known.get(path)),
-            [path for path in batch if path not in inline],
+        # A few files a task: small files hash in tens of microseconds, about what handing
+        # one to a thread and back costs.
+        todo = [path for path in batch if path not in inline]
+        per_task = max(1, min(HASH_TASK_FILES, -(-len(todo) // self._hash_workers)))
+        made = itertools.chain.from_iterable(
+            hashers.map(
+                lambda paths: [
+                    self._prepare(path, describe=describe, known=known.get(path)) for path in paths
+                ],
+                chunked(todo, per_task),
+            )
         )
         outcomes = [
             self._prepare(path, describe=False, known=known[path]) if path in inline else next(made)
@@ -332,6 +370,7 @@ class Uploader:
         ]
         fresh = [(o.path, o.hash) for o in outcomes if isinstance(o, Prepared) and o.hashed_now]
         self._engine.journal.remember_hashes(fresh)
+        run.hashed(len(fresh), sum(h.size for _, h in fresh), time.monotonic() - started)
         return outcomes
 
     # Small files ---------------------------------------------------------------------

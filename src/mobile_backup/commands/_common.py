@@ -230,6 +230,11 @@ def summary_json(summary: UploadSummary, *, dry_run: bool = False) -> dict[str, 
         "skipped": len(summary.skipped),
         "bytes_sent": summary.bytes_sent,
         "seconds": round(summary.seconds, 3),
+        "hashed": {
+            "files": summary.hashed_files,
+            "bytes": summary.hashed_bytes,
+            "seconds": round(summary.hashing_seconds, 3),
+        },
         "files": [
             {
                 "path": str(r.path),

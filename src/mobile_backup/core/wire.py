@@ -8,7 +8,7 @@ only (no Powertools): the phone imports it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +59,7 @@ from mobile_backup.core._wire_uploads import (
 )
 
 __all__ = [
+    "CHANGE_MARGIN",
     "CHECKSUM_HEADER",
     "CONTENT_TYPE_PATTERN",
     "CRC_B64_PATTERN",
@@ -181,6 +182,12 @@ class FileView(BaseModel):
         )
 
 
+CHANGE_MARGIN = timedelta(hours=1)
+"""How far before the last read's `as_of` the next `changed_since` starts: the entries'
+change times are the writers' clocks (a PC a few minutes slow writes its receipts "in the
+past"), not the API's."""
+
+
 class FilesPage(BaseModel):
     """`GET /v1/files`: one page; pass `next_cursor` back as `cursor` for the next."""
 
@@ -223,6 +230,8 @@ class LookupResult(BaseModel):
 
 class LookupResponse(BaseModel):
     results: list[LookupResult]
+    as_of: datetime | None = None
+    """When the API began this read (its clock): the answers hold at least from then on."""
 
 
 class PcView(BaseModel):

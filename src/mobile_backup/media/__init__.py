@@ -12,7 +12,12 @@ from mobile_backup.media._capture import (
     read_capture,
 )
 from mobile_backup.media._exif import ExifFields, read_exif
-from mobile_backup.media._files import NotRegularFileError, check_regular, open_regular
+from mobile_backup.media._files import (
+    NotRegularFileError,
+    check_regular,
+    open_regular,
+    read_regular,
+)
 from mobile_backup.media._kind import (
     MediaVerdict,
     is_photo_or_video,
@@ -41,5 +46,6 @@ __all__ = [
     "open_regular",
     "read_capture",
     "read_exif",
+    "read_regular",
     "sniff",
 ]

@@ -1,0 +1,138 @@
+"""What the ledger said of each content, kept in the journal between dry runs (issue 32).
+
+A dry run of a folder of years asks the ledger about every file: 50,000 files are 500
+lookups and tens of seconds of the API's time, on every run. The journal keeps each answer
+(on a PC, in the cloud, or not backed up) and the time it held from (the API's `as_of`); the
+next dry run first reads only the member's entries that changed since then (the ledger's
+change index, `GET /v1/files?changed_since=`), then asks about the contents it never asked
+about. The ledger never removes an entry, so nothing else can make a kept answer wrong; the
+kept answers are dropped when they are another member's (a deployment made again at the same
+address), older than `MAX_AGE`, or could not be brought up to date. A dry run is advice:
+`upload` always asks the ledger itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from mobile_backup.client._api import ApiClient, Lookup
+from mobile_backup.client._journal import Journal
+from mobile_backup.core import FileStatus, MobileBackupError
+from mobile_backup.core.wire import CHANGE_MARGIN, MAX_PAGE_SIZE
+
+__all__ = ["LedgerMirror"]
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = timedelta(days=7)
+"""Kept answers are read again whole this often (a safety net, not a need)."""
+AS_OF, MEMBER, SINCE = "ledger.as_of", "ledger.member", "ledger.since"
+ON_PC, IN_CLOUD, NOT_BACKED_UP = "pc", "cloud", "no"
+_VERDICT = {FileStatus.DOWNLOADED: ON_PC, FileStatus.UPLOADED: IN_CLOUD}
+_LOOKUP = {
+    ON_PC: Lookup(backed_up=True, on_pc=True),
+    IN_CLOUD: Lookup(backed_up=True, on_pc=False),
+    NOT_BACKED_UP: Lookup(backed_up=False, on_pc=False),
+}
+
+
+class LedgerMirror:
+    """One dry run's view of the kept answers: `catch_up`, then `known` and `ask` for each
+    batch, then `finish` to keep the time they hold from."""
+
+    def __init__(self, api: ApiClient, journal: Journal) -> None:
+        self._api = api
+        self._journal = journal
+        self._member: str | None = None
+        self._since: str | None = None
+        self._usable = False  # the kept answers are up to date: `known` may use them
+        self._fresh = False  # none were kept: the journal holds only this run's answers
+        self._reads: list[datetime | None] = []  # each read's `as_of`, None if not said
+        self.changes_read = 0
+
+    def catch_up(self) -> None:
+        """Read what changed since the kept answers' time; drop them if they cannot be
+        trusted. Never raises for the API: the lookups then ask about everything."""
+        self._member = self._api.member()
+        marks = self._journal.marks()
+        as_of, since = _when(marks.get(AS_OF)), _when(marks.get(SINCE))
+        now = datetime.now(UTC)
+        if (
+            self._member is None
+            or marks.get(MEMBER) != self._member
+            or as_of is None
+            or since is None
+            or now - since > MAX_AGE
+        ):
+            self._journal.forget_ledger(**{AS_OF: None, MEMBER: None, SINCE: None})
+            self._fresh = True
+            return
+        # The kept time stays true whatever happens next: every answer kept from now on
+        # holds from a later time.
+        cursor: str | None = None
+        try:
+            while True:
+                page = self._api.list_files(
+                    limit=MAX_PAGE_SIZE, cursor=cursor, changed_since=as_of - CHANGE_MARGIN
+                )
+                self._reads.append(page.as_of)
+                self.changes_read += len(page.files)
+                self._journal.remember_ledger(
+                    (f.sha256, _VERDICT.get(f.status, NOT_BACKED_UP)) for f in page.files
+                )
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+        except MobileBackupError as exc:  # the next run reads the changes again
+            log.info("the kept ledger answers are not used this time: %s", exc)
+            return
+        self._since = marks[SINCE]
+        self._usable = True
+
+    def known(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
+        """The kept answers of these contents, when they are up to date."""
+        if not self._usable:
+            return {}
+        return {sha: _LOOKUP[v] for sha, v in self._journal.ledger_said(sha256s).items()}
+
+    def ask(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
+        """The ledger's answers (`ApiClient.lookup`), kept for the next run."""
+        found, as_of = self._api.lookup_as_of(sha256s)
+        self._reads.append(as_of)
+        self._journal.remember_ledger(
+            (sha, _verdict(found[sha]) if sha in found else NOT_BACKED_UP) for sha in sha256s
+        )
+        return found
+
+    def finish(self) -> None:
+        """Keep the time the kept answers hold from: the earliest read of this run (every
+        answer kept before was brought up to date by then). Not when they could not be
+        brought up to date, nor when the API did not say when it read."""
+        ok = self._usable or self._fresh
+        if not ok or self._member is None or not self._reads or None in self._reads:
+            return
+        earliest = min(r for r in self._reads if r is not None)
+        self._journal.remember_ledger(
+            [],
+            **{
+                AS_OF: earliest.isoformat(),
+                MEMBER: self._member,
+                SINCE: self._since or earliest.isoformat(),
+            },
+        )
+
+
+def _verdict(found: Lookup) -> str:
+    return ON_PC if found.on_pc else IN_CLOUD if found.backed_up else NOT_BACKED_UP
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
