@@ -90,6 +90,7 @@ def _seed(ctx: BenchContext, members: int, per_member: int, main: int) -> dict[s
     """The stack, its ledger and the main member's phone folder, made once per bench run."""
     from mobile_backup.aws import dynamodb_client
     from mobile_backup.core import Receipt, write_profile
+    from mobile_backup.ledger import Ledger
     from mobile_backup.ledger._items import file_sk, receipt_map, s_, taken_key, user_pk
     from mobile_backup.local import LOCAL_PROFILE, LocalStack, profile_values
 
@@ -147,6 +148,11 @@ def _seed(ctx: BenchContext, members: int, per_member: int, main: int) -> dict[s
                 batch = []
         if batch:
             db.batch_write_item(RequestItems={table: batch})
+        # The member's counts, as the first `status` after an update to a version that
+        # keeps them leaves them (a whole count; every transition after it adds to them).
+        counted = time.perf_counter()
+        Ledger(db, table).counts(sub, now=datetime.now(UTC))
+        ctx.log(f"B9: a whole count of {count} entries: {time.perf_counter() - counted:.1f} s")
     ctx.log(f"B9: seeded {n} ledger entries in {time.perf_counter() - seeded:.0f} s")
     return {"stack": stack, "phone": phone, "entries": n, "subs": subs}
 

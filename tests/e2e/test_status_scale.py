@@ -72,7 +72,7 @@ def test_status_lists_the_newest_and_says_how_many_it_left_out(stack: LocalStack
     assert "IMG_0045.jpg" in text.stdout
     assert "IMG_0025.jpg" not in text.stdout  # the 21st newest
     assert (
-        f"Showing the 20 newest of {FILES} files; {FILES - 20} not listed "
+        f"Showing the 20 most recent of {FILES} files; {FILES - 20} not listed "
         "(--limit N for more, --all for every one)." in " ".join(text.stdout.split())
     )
 

@@ -268,11 +268,11 @@ def test_listing_shows_only_the_callers_files(
     assert alice_files[media(b"a2")["sha256"]]["receipt"] is None
 
 
-def test_the_summary_counts_only_the_callers_files_and_lists_the_newest(
+def test_the_summary_counts_only_the_callers_files_and_lists_the_latest_changed(
     api: httpx.Client, alice: User, bob: User, ledger: Ledger
 ) -> None:
     upload_plan(api, alice, media(b"s1"))
-    upload_plan(api, alice, media(b"s2"))  # sent after s1: the newest
+    upload_plan(api, alice, media(b"s2"))  # sent after s1
     upload_plan(api, bob, media(b"s3"), media(b"s4"), media(b"s5"))
     ledger.mark_uploaded(alice.sub, media(b"s1")["sha256"], size=2, now=datetime.now(UTC))
     response = api.get("/v1/files/summary", params={"recent": 1}, headers=alice.auth)
@@ -280,7 +280,8 @@ def test_the_summary_counts_only_the_callers_files_and_lists_the_newest(
     body = response.json()
     assert body["total"] == 2
     assert body["counts"] == {"pending": 1, "uploaded": 1, "downloaded": 0, "failed": 0}
-    assert [f["sha256"] for f in body["recent"]] == [media(b"s2")["sha256"]]
+    # s1's upload is the latest change (s2 was only sent before it)
+    assert [f["sha256"] for f in body["recent"]] == [media(b"s1")["sha256"]]
     assert set(body["recent"][0]) == set(FileView.model_fields)
     bobs = api.get("/v1/files/summary", headers=bob.auth).json()
     assert bobs["total"] == 3

@@ -150,20 +150,62 @@ def test_what_changed_since_a_time_is_all_that_is_read(ledger: Ledger) -> None:
     assert ledger.list_changed(sub(), since=NOW - timedelta(days=1))[0] == []
 
 
-def test_the_summary_counts_every_status_and_names_the_newest(ledger: Ledger) -> None:
+def test_the_summary_counts_every_status_and_names_the_latest_changed(ledger: Ledger) -> None:
     anna = sub()
     for n in range(12):
         ledger.reserve(anna, meta(n), now=NOW + timedelta(minutes=n))
     for n in range(4):
-        ledger.mark_uploaded(anna, sha(n), size=10, now=NOW + timedelta(hours=1))
+        ledger.mark_uploaded(anna, sha(n), size=10, now=NOW + timedelta(hours=1, minutes=n))
     ledger.mark_downloaded(anna, sha(0), receipt(0, NOW + timedelta(hours=2)))
-    ledger.mark_failed(anna, sha(11), reason="no", now=NOW + timedelta(hours=2))
+    ledger.mark_failed(anna, sha(11), reason="no", now=NOW + timedelta(hours=3))
 
-    counts, newest = ledger.summary(anna, recent=3)
+    counts, latest = ledger.summary(anna, recent=3, now=NOW + timedelta(hours=4))
     assert counts == {"downloaded": 1, "uploaded": 3, "pending": 7, "failed": 1}
-    assert [r.sha256 for r in newest] == [sha(11), sha(10), sha(9)]
-    assert ledger.summary(anna, recent=0)[1] == []
-    assert ledger.summary(sub(), recent=5) == ({}, [])
+    assert [r.sha256 for r in latest] == [sha(11), sha(0), sha(3)]
+    assert ledger.summary(anna, recent=0, now=NOW)[1] == []
+    assert ledger.summary(sub(), recent=5, now=NOW) == ({}, [])
+
+
+def test_the_counts_are_kept_by_each_transition_and_counted_whole_weekly(
+    ledger: Ledger, ledger_table: LedgerTable
+) -> None:
+    """The first summary counts whole and keeps the numbers; every transition after it
+    moves one file from its old status to its new one (an entry written around the ledger
+    is only seen by the next whole count, a week on)."""
+    from mobile_backup.ledger._counts import RECOUNT_EVERY
+
+    anna = sub()
+    for n in range(6):
+        ledger.reserve(anna, meta(n), now=NOW)
+    ledger.mark_uploaded(anna, sha(0), size=10, now=NOW)
+    assert ledger.counts(anna, now=NOW) == {"pending": 5, "uploaded": 1}  # counted whole
+
+    ledger.reserve(anna, meta(6), now=NOW)  # new
+    ledger.reserve(anna, meta(6), now=NOW + timedelta(minutes=1))  # a retry: still pending
+    ledger.mark_uploaded(anna, sha(1), size=10, now=NOW)  # pending -> uploaded
+    ledger.mark_uploaded(anna, sha(1), size=10, now=NOW)  # again: nothing moves
+    ledger.mark_failed(anna, sha(2), reason="gone", now=NOW)  # pending -> failed
+    ledger.reserve(anna, meta(2), now=NOW)  # failed -> pending (sent again)
+    ledger.mark_failed(anna, sha(3), reason="gone", now=NOW)
+    ledger.mark_uploaded(anna, sha(3), size=10, now=NOW)  # failed -> uploaded
+    ledger.mark_downloaded(anna, sha(0), receipt(0, NOW))  # uploaded -> downloaded
+    ledger.mark_downloaded(anna, sha(0), receipt(0, NOW, pc="den"))  # a second PC: no move
+    assert not ledger.mark_failed(anna, sha(0), reason="no", now=NOW)  # never downgraded
+    later = NOW + timedelta(hours=1)
+    assert ledger.counts(anna, now=later) == {"pending": 4, "uploaded": 2, "downloaded": 1}
+
+    raw = ledger_table.client.get_item(
+        TableName=ledger_table.name,
+        Key={"pk": {"S": f"USER#{anna}"}, "sk": {"S": f"FILE#{sha(5)}"}},
+    )["Item"]
+    raw["sk"] = {"S": f"FILE#{sha(99)}"}
+    ledger_table.client.put_item(TableName=ledger_table.name, Item=raw)  # around the ledger
+    assert ledger.counts(anna, now=later)["pending"] == 4  # the kept numbers
+    assert ledger.counts(anna, now=NOW + RECOUNT_EVERY)["pending"] == 5  # counted whole again
+    ledger.mark_uploaded(anna, sha(99), size=10, now=NOW + RECOUNT_EVERY)
+    assert ledger.counts(anna, now=NOW + RECOUNT_EVERY) == {
+        "pending": 4, "uploaded": 3, "downloaded": 1
+    }  # fmt: skip
 
 
 def test_two_members_asking_for_one_folder_name_get_two(ledger: Ledger) -> None:

@@ -419,7 +419,8 @@ def test_a_second_dry_run_reads_only_what_changed_since_the_first(
     assert lookups == []
     assert third[0] == "already backed up, on the PC"
     assert third[120] == "already backed up, in the cloud, not on a PC yet"
-    assert third[1:120] == first[1:120] and third[121:] == first[121:]
+    assert third[1:120] == first[1:120]
+    assert third[121:] == first[121:]
 
     # Another member on the same journal file: alice's answers are not theirs.
     bob = sign_up(stack, cfg, tmp_path)

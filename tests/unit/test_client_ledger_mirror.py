@@ -59,7 +59,8 @@ def run(api: Api, journal: Journal, shas: Sequence[str] = SHAS) -> dict[str, Loo
 def test_kept_answers_are_used_once_brought_up_to_date_from_the_first_reads_time() -> None:
     api, journal = Api(), Journal.memory()
     first = run(api, journal)
-    assert api.asked == [SHAS] and api.changes == []
+    assert api.asked == [SHAS]
+    assert api.changes == []
     api.now = T0 + timedelta(minutes=10)
     assert run(api, journal) == first
     assert api.asked == [SHAS]  # nothing asked again
@@ -88,7 +89,8 @@ def test_kept_answers_are_not_used_when_they_cannot_be_trusted(case: str) -> Non
         api.fail_changes = False
         api.asked.clear()
         run(api, journal)
-        assert api.asked == [] and api.changes[-1] == T0 - CHANGE_MARGIN
+        assert api.asked == []
+        assert api.changes[-1] == T0 - CHANGE_MARGIN
 
 
 def test_nothing_is_kept_from_an_api_that_does_not_say_when_it_read() -> None:

@@ -297,7 +297,7 @@ def file_routes(route: Routes, service: UploadService) -> None:
     @route(
         "/v1/files/summary",
         "GET",
-        summary="Count the caller's files by status and show the newest few",
+        summary="Count the caller's files by status and show the most recent few",
         responses=openapi_responses(FilesSummary, 400, 401, 422, 503),
     )
     def files_summary(

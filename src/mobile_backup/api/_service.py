@@ -168,7 +168,7 @@ class UploadService:
 
     def summary(self, principal: Principal, *, recent: int) -> FilesSummary:
         """The caller's counts by status and their `recent` newest files."""
-        counts, records = self._ledger.summary(principal.sub, recent=recent)
+        counts, records = self._ledger.summary(principal.sub, recent=recent, now=self._clock())
         pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
         now = self._clock()
         return FilesSummary(

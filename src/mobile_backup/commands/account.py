@@ -200,7 +200,12 @@ def logout() -> None:
 def status(
     limit: Annotated[
         int,
-        typer.Option(min=1, max=1000, help="Newest files to list (by when they were sent)."),
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Files to list, the most recent first (by their latest step: sent, in the "
+            "cloud, on a PC).",
+        ),
     ] = 20,
     all_files: Annotated[
         bool, typer.Option("--all", help="List every file (reads the whole ledger).")
@@ -208,7 +213,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """What the ledger knows: how many files are pending, in the cloud, on the PC, failed,
-    and the newest few (`--limit`, or `--all`); it says how many it did not list."""
+    and the most recent few (`--limit`, or `--all`); it says how many it did not list."""
     cfg = load_profile()
     api = api_client(cfg)
     try:
@@ -277,7 +282,7 @@ def status(
         out.print(table)
     if left_out:
         out.print(
-            f"Showing the {len(recent)} newest of {total} files; "
+            f"Showing the {len(recent)} most recent of {total} files; "
             f"{left_out} not listed (--limit N for more, --all for every one)."
         )
 

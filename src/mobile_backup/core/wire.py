@@ -200,7 +200,8 @@ class FilesPage(BaseModel):
 
 class FilesSummary(BaseModel):
     """`GET /v1/files/summary`: how many of the caller's files are in each status, and the
-    newest few (by when they were first sent), without listing the rest."""
+    most recent few (by their entry's latest change: sent, in the cloud, on a PC), without
+    listing the rest."""
 
     total: int
     counts: dict[FileStatus, int]

@@ -203,28 +203,42 @@ class Ledger(Listings):
                         Item=item,
                         ConditionExpression="attribute_not_exists(pk)",
                     )
+                    self._count(user_sub, None, FileStatus.PENDING)
                     return record_from_item(item)
                 except ConditionFailedError:
                     pass  # written meanwhile: the update decides
             names = {"#st": "status"} | {f"#f{i}": attr for i, attr in enumerate(fields)}
             values = {f":f{i}": value for i, value in enumerate(fields.values())}
-            values |= {
-                ":pending": s_(FileStatus.PENDING),
-                ":failed": s_(FileStatus.FAILED),
-                ":now": s_(now.isoformat()),
-            }
+            values[":now"] = s_(now.isoformat())
             sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
             sets.append("created_at = if_not_exists(created_at, :now)")
             removes = ["failed_reason", *(attr for attr, value in optional.items() if not value)]
-            resp = self._db.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                ConditionExpression="attribute_not_exists(pk) OR #st IN (:pending, :failed)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
+            update: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                "ExpressionAttributeNames": names,
+                "ReturnValues": "ALL_NEW",
+            }
+            # New or pending (a retry), else failed: two conditions, so that the counts
+            # know which status the entry left.
+            left: str | None
+            try:
+                resp = self._db.update_item(
+                    ConditionExpression="attribute_not_exists(pk) OR #st = :pending",
+                    ExpressionAttributeValues={**values, ":pending": s_(FileStatus.PENDING)},
+                    **update,
+                )
+                left = None if resp["Attributes"]["created_at"]["S"] == now.isoformat() else ""
+            except ConditionFailedError:
+                resp = self._db.update_item(
+                    ConditionExpression="#st = :failed",
+                    ExpressionAttributeValues={**values, ":failed": s_(FileStatus.FAILED)},
+                    **update,
+                )
+                left = FileStatus.FAILED
+            if left != "":  # "": it was pending, and still is
+                self._count(user_sub, left, FileStatus.PENDING)
         except ConditionFailedError:
             existing = self.get(user_sub, file.sha256)
             if existing is None:  # deleted between the two calls: try once more
@@ -243,35 +257,38 @@ class Ledger(Listings):
         """
         values: dict[str, Any] = {
             ":uploaded": s_(FileStatus.UPLOADED),
-            ":pending": s_(FileStatus.PENDING),
-            ":failed": s_(FileStatus.FAILED),
             ":now": s_(now.isoformat()),
             ":size": {"N": str(size)},
             ":gpk": s_(AWAITING_PK_VALUE),
             ":gsk": s_(f"{now.isoformat()}#{user_sub}#{sha256}"),
             **_changed_values(user_sub, sha256, now),
         }
-        try:
-            resp = self._db.update_item(
-                TableName=self._table,
-                Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
-                UpdateExpression=(
-                    "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, "
-                    f"gsi1sk = :gsk, {CHANGED_SET} REMOVE failed_reason, announced_at"
-                ),
-                ConditionExpression="attribute_exists(pk) AND #st IN (:pending, :failed)",
-                ExpressionAttributeNames={"#st": "status", "#size": "size"},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ConditionFailedError:
-            existing = self.get(user_sub, sha256)
-            if existing is None:
-                raise UnreservedUploadError(
-                    f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
-                ) from None
-            return existing
-        return record_from_item(resp["Attributes"])
+        # From pending (the usual), else from failed: one condition each, so that the
+        # counts know which status the entry left.
+        for left in (FileStatus.PENDING, FileStatus.FAILED):
+            try:
+                resp = self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
+                    UpdateExpression=(
+                        "SET #st = :uploaded, uploaded_at = :now, #size = :size, gsi1pk = :gpk, "
+                        f"gsi1sk = :gsk, {CHANGED_SET} REMOVE failed_reason, announced_at"
+                    ),
+                    ConditionExpression="attribute_exists(pk) AND #st = :left",
+                    ExpressionAttributeNames={"#st": "status", "#size": "size"},
+                    ExpressionAttributeValues={**values, ":left": s_(left)},
+                    ReturnValues="ALL_NEW",
+                )
+            except ConditionFailedError:
+                continue
+            self._count(user_sub, left, FileStatus.UPLOADED)
+            return record_from_item(resp["Attributes"])
+        existing = self.get(user_sub, sha256)
+        if existing is None:
+            raise UnreservedUploadError(
+                f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
+            ) from None
+        return existing
 
     def mark_announced(self, user_sub: str, sha256: str, *, now: datetime) -> bool:
         """Note that a download message was sent; False if one already had been."""
@@ -302,7 +319,7 @@ class Ledger(Listings):
             moved = ", gsi2pk = :gpk, gsi2sk = :gsk"
             values[":gpk"] = s_(user_pk(user_sub))
             values[":gsk"] = s_(taken_key(receipt.captured_at, sha256))
-        self._db.update_item(
+        resp = self._db.update_item(
             TableName=self._table,
             Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
             UpdateExpression=(
@@ -317,7 +334,12 @@ class Ledger(Listings):
                 "#miss": f"{MISSING_PREFIX}{pc}",
             },
             ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_OLD",
         )
+        # Every entry has a status: one not returned did not change (moto returns only
+        # the attributes whose value changed).
+        left = resp.get("Attributes", {}).get("status", {}).get("S", FileStatus.DOWNLOADED)
+        self._count(user_sub, left, FileStatus.DOWNLOADED)
 
     def flag_missing(self, user_sub: str, sha256: str, *, pc: str, now: datetime) -> None:
         """PC `pc`'s audit found its copy missing or altered: its receipt no longer vouches
@@ -339,7 +361,7 @@ class Ledger(Listings):
     def mark_failed(self, user_sub: str, sha256: str, *, reason: str, now: datetime) -> bool:
         """Record why a file cannot be delivered; never downgrades a `downloaded` entry."""
         try:
-            self._db.update_item(
+            resp = self._db.update_item(
                 TableName=self._table,
                 Key={"pk": s_(user_pk(user_sub)), "sk": s_(file_sk(sha256))},
                 UpdateExpression=(
@@ -355,7 +377,10 @@ class Ledger(Listings):
                     ":now": s_(now.isoformat()),
                     **_changed_values(user_sub, sha256, now),
                 },
+                ReturnValues="UPDATED_OLD",
             )
         except ConditionFailedError:
             return False
+        left = resp.get("Attributes", {}).get("status", {}).get("S", FileStatus.FAILED)
+        self._count(user_sub, left, FileStatus.FAILED)  # (as for a receipt above)
         return True
