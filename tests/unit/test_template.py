@@ -357,6 +357,7 @@ def test_api_requires_a_cognito_jwt_except_for_health(template: dict[str, Any]) 
         s3=cast(Any, object()),
         verifier=cast(Any, object()),
     )
+    app.register_all()  # (a request registers only its own group)
     served = [*app._static_routes, *app._dynamic_routes]
     assert routes == {
         (r.method, r.path): None if r.security else {"Authorizer": "NONE"}

@@ -116,7 +116,29 @@ class ApiResolver(APIGatewayHttpResolver):
 
     def __init__(self, **kwargs: Any) -> None:
         self._request_state = threading.local()
+        self._later: list[tuple[tuple[str, ...], Callable[[], None]]] = []
+        self._later_lock = threading.Lock()
         super().__init__(**kwargs)
+
+    def routes_later(self, prefixes: tuple[str, ...], register: Callable[[], None]) -> None:
+        """Register a group of routes when a request first asks for a path under one of
+        `prefixes` (a cold start builds the validation models of that group only); a path
+        under none of the groups' prefixes registers them all first, so that it is
+        answered (404, 405, the OpenAPI document) exactly as with every route there."""
+        self._later.append((prefixes, register))
+
+    def _register_for(self, path: str) -> None:
+        if not self._later:
+            return
+        with self._later_lock:
+            wanted = [g for g in self._later if path.startswith(g[0])]
+            for group in wanted or list(self._later):
+                group[1]()
+                self._later.remove(group)
+
+    def register_all(self) -> None:
+        """Register every group now."""
+        self._register_for("")
 
     @property
     def current_event(self) -> APIGatewayProxyEventV2:
@@ -138,6 +160,8 @@ class ApiResolver(APIGatewayHttpResolver):
         self._request_state.lambda_context = value
 
     def resolve(self, event: Any, context: LambdaContext) -> dict[str, Any]:
+        if isinstance(event, dict):
+            self._register_for(str(event.get("rawPath") or event.get("path") or ""))
         self._request_state.lambda_context = context
         try:
             return super().resolve(event, context)
@@ -235,11 +259,12 @@ def create_app(
     verifier: TokenVerifier | None = None,
     clock: Callable[[], datetime] | None = None,
     eager: bool = False,
-) -> APIGatewayHttpResolver:
+) -> ApiResolver:
     """Build the API resolver; collaborators not passed in are built from `settings`.
 
-    The S3 and Cognito clients are built when first needed unless `eager` (SnapStart's
-    init, which should leave nothing for the first request to build).
+    The S3 and Cognito clients, and the routes other than the public ones, are built when
+    first needed unless `eager` (SnapStart's init, which should leave nothing for the first
+    request to build): a cold start builds only what its request needs.
     """
     bucket = settings.require("bucket")
     if ledger is None:
@@ -268,10 +293,12 @@ def create_app(
     app = _new_resolver()
     route = Routes(app, verifier or verifier_for(settings), MemberStatus(identity))
     public_routes(route)
-    upload_routes(route, service, multipart)
-    file_routes(route, service)
-    thumb_routes(route, service)
     error_handlers(route)
+    app.routes_later(("/v1/uploads",), lambda: upload_routes(route, service, multipart))
+    app.routes_later(("/v1/files", "/v1/pcs"), lambda: file_routes(route, service))
+    app.routes_later(("/v1/thumbs",), lambda: thumb_routes(route, service))
+    if eager:  # SnapStart's snapshot holds every route, built
+        app.register_all()
     return app
 
 

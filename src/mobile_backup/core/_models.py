@@ -45,7 +45,14 @@ class FileMeta:
         return asdict(self)
 
 
-class Receipt(BaseModel):
+class LazyModel(BaseModel):
+    """The base of our models: each builds its validator on first use, not at import (a
+    cold Lambda imports every model and uses a few; issue 34, B6)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Receipt(LazyModel):
     """The PC agent's proof that a file is on disk, verified."""
 
     model_config = ConfigDict(frozen=True)
@@ -62,7 +69,7 @@ class Receipt(BaseModel):
     """The PC (`core.PcRegistry` name) that wrote it; None before PCs had names: `main`."""
 
 
-class FileRecord(BaseModel):
+class FileRecord(LazyModel):
     """One ledger entry: one user's copy of one content."""
 
     model_config = ConfigDict(frozen=True)
@@ -113,7 +120,7 @@ def _folder_name(value: str | None) -> str | None:
     return value
 
 
-class DownloadMessage(BaseModel):
+class DownloadMessage(LazyModel):
     """The body of a message on the downloads queue (ingest → agent).
 
     It validates itself, so the ingest cannot send and the agent cannot accept a message

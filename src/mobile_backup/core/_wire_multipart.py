@@ -9,7 +9,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from mobile_backup.core import (
     MAX_PART_SIZE,
@@ -18,6 +18,7 @@ from mobile_backup.core import (
     choose_part_size,
     part_count,
 )
+from mobile_backup.core._models import LazyModel
 from mobile_backup.core._parts import MAX_OBJECT_SIZE
 from mobile_backup.core._wire_uploads import Sha256Hex, UploadFile
 
@@ -91,7 +92,7 @@ UploadId = Annotated[
 ]
 
 
-class PartChecksum(BaseModel):
+class PartChecksum(LazyModel):
     """A part the client is about to send: its number and the CRC S3 must verify (in the
     upload's algorithm; `checksum_crc64nvme` is what older clients call it)."""
 
@@ -173,7 +174,7 @@ class MultipartStart(UploadFile):
         return self
 
 
-class _UploadRef(BaseModel):
+class _UploadRef(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     sha256: Sha256Hex
@@ -214,7 +215,7 @@ class MultipartAbortRequest(_UploadRef):
     """`POST /v1/uploads/multipart/abort`: give up an upload and free its parts."""
 
 
-class PresignedPart(BaseModel):
+class PresignedPart(LazyModel):
     """How to send one part: one PUT, exactly as described."""
 
     number: int
@@ -226,7 +227,7 @@ class PresignedPart(BaseModel):
     expires_at: datetime
 
 
-class CompletedPart(BaseModel):
+class CompletedPart(LazyModel):
     """A part S3 already holds."""
 
     number: int
@@ -234,7 +235,7 @@ class CompletedPart(BaseModel):
     etag: str
 
 
-class MultipartUpload(BaseModel):
+class MultipartUpload(LazyModel):
     """The state of a multipart upload and the part URLs asked for.
 
     `status` is `duplicate` when the file is backed up already (nothing to send), else
@@ -252,7 +253,7 @@ class MultipartUpload(BaseModel):
     )
 
 
-class MultipartResult(BaseModel):
+class MultipartResult(LazyModel):
     """The outcome of completing or aborting an upload."""
 
     sha256: str

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from mobile_backup.core import (
     CaptureSource,
     FileMeta,
 )
+from mobile_backup.core._models import LazyModel
 
 GIB = 1024**3
 # S3 accepts at most 5 GiB in one PUT; bigger files need a multipart upload.
@@ -63,7 +64,7 @@ Sha256Hex = Annotated[
 ]
 
 
-class UploadFile(BaseModel):
+class UploadFile(LazyModel):
     """One file the client wants to back up."""
 
     model_config = ConfigDict(extra="forbid")
@@ -119,7 +120,7 @@ class UploadFile(BaseModel):
         )
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(LazyModel):
     """`POST /v1/uploads`: 1 to 100 files.
 
     The same `sha256` may appear more than once (the same photo in two albums); every entry
@@ -144,7 +145,7 @@ class UploadRequest(BaseModel):
         return self
 
 
-class PresignedUpload(BaseModel):
+class PresignedUpload(LazyModel):
     """How to send the bytes: one HTTP request, exactly as described."""
 
     method: Literal["PUT"] = "PUT"
@@ -155,7 +156,7 @@ class PresignedUpload(BaseModel):
     expires_at: datetime
 
 
-class UploadResult(BaseModel):
+class UploadResult(LazyModel):
     """The answer for one requested file, in request order."""
 
     sha256: str
@@ -165,5 +166,5 @@ class UploadResult(BaseModel):
     upload: PresignedUpload | None = None
 
 
-class UploadResponse(BaseModel):
+class UploadResponse(LazyModel):
     results: list[UploadResult]

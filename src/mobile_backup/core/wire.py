@@ -18,6 +18,7 @@ from mobile_backup.core import (
     FileStatus,
     FreeVerdict,
 )
+from mobile_backup.core._models import LazyModel
 from mobile_backup.core._wire_multipart import (
     CRC_B64_PATTERN,
     CRC_B64_PATTERNS,
@@ -117,7 +118,7 @@ __all__ = [
 ]
 
 
-class ReceiptView(BaseModel):
+class ReceiptView(LazyModel):
     """The PC agent's proof that the file is on disk, verified."""
 
     host: str
@@ -132,7 +133,7 @@ class ReceiptView(BaseModel):
     """The PC that wrote it."""
 
 
-class FileView(BaseModel):
+class FileView(LazyModel):
     """One of the caller's files as the ledger knows it."""
 
     sha256: str
@@ -188,7 +189,7 @@ change times are the writers' clocks (a PC a few minutes slow writes its receipt
 past"), not the API's."""
 
 
-class FilesPage(BaseModel):
+class FilesPage(LazyModel):
     """`GET /v1/files`: one page; pass `next_cursor` back as `cursor` for the next."""
 
     files: list[FileView]
@@ -198,7 +199,7 @@ class FilesPage(BaseModel):
     of the next one, less a margin for the clocks of the PCs that write receipts."""
 
 
-class FilesSummary(BaseModel):
+class FilesSummary(LazyModel):
     """`GET /v1/files/summary`: how many of the caller's files are in each status, and the
     most recent few (by their entry's latest change: sent, in the cloud, on a PC), without
     listing the rest."""
@@ -208,7 +209,7 @@ class FilesSummary(BaseModel):
     recent: list[FileView]
 
 
-class LookupRequest(BaseModel):
+class LookupRequest(LazyModel):
     """`POST /v1/files/lookup`: which of these contents are backed up (reads only)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -216,7 +217,7 @@ class LookupRequest(BaseModel):
     sha256: list[Sha256Hex] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
 
 
-class LookupResult(BaseModel):
+class LookupResult(LazyModel):
     """What the ledger says of one content, in request order."""
 
     sha256: str
@@ -229,13 +230,13 @@ class LookupResult(BaseModel):
     reason: str = Field(default="", description="why it is, or is not, safe to delete")
 
 
-class LookupResponse(BaseModel):
+class LookupResponse(LazyModel):
     results: list[LookupResult]
     as_of: datetime | None = None
     """When the API began this read (its clock): the answers hold at least from then on."""
 
 
-class PcView(BaseModel):
+class PcView(LazyModel):
     """One of the household's PCs, as a member sees it (no host names or paths)."""
 
     name: str
@@ -248,7 +249,7 @@ class PcView(BaseModel):
     )
 
 
-class CheckResponse(BaseModel):
+class CheckResponse(LazyModel):
     """`POST /v1/pcs/check`: the household's PCs were asked to check their copies now.
 
     A running agent starts the check within a couple of minutes (at its next heartbeat);
@@ -263,7 +264,7 @@ MAX_THUMB_BYTES = 64 * 1024
 """A thumbnail's largest size: the app's are a few KB (a 256 px JPEG)."""
 
 
-class ThumbFile(BaseModel):
+class ThumbFile(LazyModel):
     """A thumbnail to keep in the cloud for a file the member backed up."""
 
     model_config = ConfigDict(extra="forbid")
@@ -273,7 +274,7 @@ class ThumbFile(BaseModel):
     checksum: Sha256B64 = Field(description="the thumbnail's SHA-256, base64")
 
 
-class ThumbUploadRequest(BaseModel):
+class ThumbUploadRequest(LazyModel):
     """`POST /v1/thumbs`: where to put thumbnails of files the member backed up."""
 
     model_config = ConfigDict(extra="forbid")
@@ -281,14 +282,14 @@ class ThumbUploadRequest(BaseModel):
     thumbs: list[ThumbFile] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
 
 
-class ThumbUploads(BaseModel):
+class ThumbUploads(LazyModel):
     """Presigned PUTs, by content id, for the thumbnails of files the ledger has for the
     member (any other is left out: the bucket is not a store for anything else)."""
 
     uploads: dict[str, PresignedUpload]
 
 
-class ThumbUrlRequest(BaseModel):
+class ThumbUrlRequest(LazyModel):
     """`POST /v1/thumbs/urls`: where to read the member's thumbnails of these files."""
 
     model_config = ConfigDict(extra="forbid")
@@ -296,7 +297,7 @@ class ThumbUrlRequest(BaseModel):
     sha256: list[Sha256Hex] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
 
 
-class ThumbUrls(BaseModel):
+class ThumbUrls(LazyModel):
     """Short-lived presigned GETs, by content id, of the member's own thumbnails (files the
     ledger does not have for the member are left out; a thumbnail never sent is a 404)."""
 
@@ -304,17 +305,17 @@ class ThumbUrls(BaseModel):
     expires_at: datetime
 
 
-class Health(BaseModel):
+class Health(LazyModel):
     status: Literal["ok"] = "ok"
 
 
-class ValidationDetail(BaseModel):
+class ValidationDetail(LazyModel):
     loc: list[str | int]
     type: str
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(LazyModel):
     """Every error response: a stable machine-readable `code` and a human `message`."""
 
     code: str = Field(examples=["token_invalid"])
