@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from mobile_backup.app import _history
-from mobile_backup.app._history import HistoryModel
+from mobile_backup.app._history import POLL_MARGIN, HistoryModel
 from mobile_backup.app._queue import BackupQueue
 from mobile_backup.client import Journal
 from mobile_backup.core import FileStatus
-from mobile_backup.core.wire import CHANGE_MARGIN, FilesPage, FileView, ReceiptView
+from mobile_backup.core.wire import FilesPage, FileView, ReceiptView
 
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 
@@ -93,7 +93,7 @@ def test_polls_read_only_what_changed_and_the_gallery_keeps_the_rest(api: Api) -
     api.put(view(7, FileStatus.DOWNLOADED, at=api.now))  # the PC received one
     api.put(view(900))  # and the phone sent a new one
     polled = model.refresh()
-    assert api.calls == [{"changed_since": T0 - CHANGE_MARGIN}]
+    assert api.calls == [{"changed_since": T0 - POLL_MARGIN}]
     assert len(polled.entries) == 251
     assert polled.counts.on_pc == 1
     assert polled.counts.waiting_for_pc == 250
@@ -103,7 +103,7 @@ def test_polls_read_only_what_changed_and_the_gallery_keeps_the_rest(api: Api) -
     api.calls.clear()
     api.now = T0 + timedelta(minutes=90)
     again = model.refresh()
-    assert api.calls == [{"changed_since": T0 + timedelta(minutes=5) - CHANGE_MARGIN}]
+    assert api.calls == [{"changed_since": T0 + timedelta(minutes=5) - POLL_MARGIN}]
     assert again.entries == polled.entries
     assert again.read_at is not None
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +35,7 @@ from mobile_backup.client import (
     TransportError,
 )
 from mobile_backup.core import MobileBackupError, sha256_file
-from mobile_backup.core.wire import CHANGE_MARGIN, FileView
+from mobile_backup.core.wire import FileView
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,11 @@ HISTORY_PAGE = 1000
 # poll while nothing changes is one small request. The margin covers the clocks of the PCs
 # that write receipts (a PC a few minutes slow writes its changes "in the past"); a whole
 # read every FULL_READ_EVERY (and on a member's own refresh) catches anything else: an entry
-# removed, or a PC's check that makes older files freeable. (CHANGE_MARGIN: core.wire.)
+# removed, a PC's clock further off than the margin, or a PC's check that makes older files
+# freeable. The margin is shorter than a dry run's (core.wire's CHANGE_MARGIN, one read a
+# run): a poll every few seconds that re-read an hour of changes would re-read every file
+# of a big first backup at each poll for an hour.
+POLL_MARGIN = timedelta(minutes=5)
 FULL_READ_EVERY = 600.0  # seconds
 
 
@@ -216,17 +220,21 @@ class HistoryModel:
         self, old: HistoryState, account: str | None, since: datetime
     ) -> HistoryState:
         """`old` with the entries that changed since `since` (less the margin) as they are
-        now; `old` itself, newly dated, when none did."""
-        changed: list[FileView] = []
+        now; `old` itself, newly dated, when none did. A page's entries that are as `old`
+        has them are let go at once: after a PC files 50,000 photos, the next polls read
+        them all again and must not hold a second copy of the history."""
+        records = {e.sha256: e.record for e in old.entries if e.record is not None}
+        fresh: dict[str, FileView] = {}
         cursor: str | None = None
         as_of: datetime | None = None
         try:
             while True:
                 page = self._member.api().list_files(
-                    limit=HISTORY_PAGE, cursor=cursor, changed_since=since - CHANGE_MARGIN
+                    limit=HISTORY_PAGE, cursor=cursor, changed_since=since - POLL_MARGIN
                 )
                 as_of = as_of or page.as_of
-                changed.extend(_compact(page.files))
+                news = [f for f in page.files if records.get(f.sha256) != f]
+                fresh.update((f.sha256, f) for f in _compact(news))
                 cursor = page.next_cursor
                 if not cursor:
                     break
@@ -235,11 +243,9 @@ class HistoryModel:
         self.link, self.link_message = Link.OK, None
         if self._read_whole is not None and as_of is not None:
             self._read_whole = (account, self._read_whole[1], as_of)
-        records = {e.sha256: e.record for e in old.entries if e.record is not None}
-        fresh = [f for f in changed if records.get(f.sha256) != f]
         if not fresh:
             return replace(old, error=None, read_at=datetime.now(UTC))
-        records.update((f.sha256, f) for f in fresh)
+        records.update(fresh)
         return _state(list(records.values()), complete=True)
 
     def glance(self) -> Glance:
