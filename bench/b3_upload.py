@@ -20,6 +20,7 @@ seconds do: not the user's sign-up, the API's start or the uploader's interprete
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,19 @@ def _stack(ctx: BenchContext) -> Any:
 
 
 def _ours(
-    ctx: BenchContext, stack: Any, files: list[Path]
+    ctx: BenchContext,
+    stack: Any,
+    files: list[Path],
+    *,
+    s3: Endpoint | None = None,
+    front: Callable[[str], str] | None = None,
 ) -> tuple[float, int, str, CpuMeter, float]:
     """(seconds, API calls, the user's key prefix, the CPU during the upload, the client's
     own CPU for it) for one upload run. The meter covers the uploader's run only (not the
     user's sign-up or the API's start), and the client's figure its upload only (not its
-    interpreter's start-up), like the seconds."""
+    interpreter's start-up), like the seconds. `s3`: the endpoint the API presigns for (B8:
+    SeaweedFS through the shaped link); `front`: the address the client calls the API at,
+    given the server's (B8: through the link)."""
     import json
     import sys
 
@@ -112,10 +120,12 @@ def _ours(
     from mobile_backup.local import ApiAsgiApp, ApiServer, create_user, local_settings
 
     settings = local_settings(stack, api_url=None, library=None, profile="bench", bucket=BUCKET)
-    s3 = ctx.seaweed().client(max_pool_connections=32)
+    presigner = (s3 or Endpoint.from_seaweed(ctx.seaweed())).client(max_pool_connections=32)
     ledger, verifier = ledger_for(settings), verifier_for(settings)
     server = ApiServer(
-        ApiAsgiApp(lambda: create_app(settings=settings, ledger=ledger, s3=s3, verifier=verifier))
+        ApiAsgiApp(
+            lambda: create_app(settings=settings, ledger=ledger, s3=presigner, verifier=verifier)
+        )
     )
     email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
     sub = create_user(stack, email=email, password=PASSWORD)
@@ -124,7 +134,8 @@ def _ours(
     auth.login(email, PASSWORD)
     with server:
         job = {
-            "api_url": server.url, "token": auth.access_token(), "parallel": PARALLEL,
+            "api_url": front(server.url) if front else server.url,
+            "token": auth.access_token(), "parallel": PARALLEL,
             "journal": str(state / "journal.db"), "files": [str(p) for p in files],
         }  # fmt: skip
         with CpuMeter(seaweed=ctx.seaweed().pid) as cpu:
