@@ -16,7 +16,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from mobile_backup.client.exceptions import ApiError, TransportError
-from mobile_backup.core import FileMeta, InvalidInputError, hex_to_b64
+from mobile_backup.core import FileMeta, InvalidInputError, MobileBackupError, hex_to_b64
 from mobile_backup.core.wire import (
     MAX_FILES_PER_REQUEST,
     MULTIPART_CHECKSUM,
@@ -221,8 +221,8 @@ class ApiClient:
         try:
             payload = self._token().split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (IndexError, ValueError, UnicodeDecodeError):
-            return None
+        except (IndexError, ValueError, UnicodeDecodeError, MobileBackupError):
+            return None  # (signed out: the run's own calls say so)
         sub = claims.get("sub") if isinstance(claims, dict) else None
         return sub if isinstance(sub, str) else None
 

@@ -296,7 +296,7 @@ class Uploader:
     def _answer_one(run: Run, p: Prepared, found: Lookup | None) -> None:
         if found is not None and found.backed_up:
             where = "on the PC" if found.on_pc else "in the cloud, not on a PC yet"
-            run.finish(replace(_result(p, DUPLICATE), reason=f"already backed up, {where}"))
+            run.finish(_result(p, DUPLICATE, reason=f"already backed up, {where}"))
         else:
             run.finish(_result(p, WOULD_UPLOAD))
 
@@ -476,12 +476,15 @@ def _fits(file_hash: FileHash, part_size: int | None) -> bool:
     )
 
 
-def _result(p: Prepared, status: str, *, bytes_sent: int = 0) -> FileResult:
+def _result(
+    p: Prepared, status: str, *, bytes_sent: int = 0, reason: str | None = None
+) -> FileResult:
     return FileResult(
         p.path,
         status,
         p.size,
         p.hash.sha256,
+        reason=reason,
         seconds=time.monotonic() - p.queued_at,
         bytes_sent=bytes_sent,
     )
