@@ -847,23 +847,28 @@ def test_a_cursor_without_its_sort_key_is_400(api: httpx.Client, alice: User) ->
         assert_error(response, 400, "invalid_cursor")
 
 
+@pytest.mark.parametrize("query", ["", "?verdicts=false"])
 def test_lookup_says_what_is_backed_up_and_reserves_nothing(
-    api: httpx.Client, stack_settings: Settings, alice: User, bob: User
+    api: httpx.Client, stack_settings: Settings, alice: User, bob: User, query: str
 ) -> None:
-    """`POST /v1/files/lookup` (`upload --dry-run`): read-only, the caller's own ledger."""
+    """`POST /v1/files/lookup` (`upload --dry-run`): read-only, the caller's own ledger;
+    `verdicts=false` (a dry run's) reads each entry's status alone and says the same."""
     ledger = Ledger(
         dynamodb_client(stack_settings, component="test"), stack_settings.require("table")
     )
     now = datetime.now(UTC)
-    up, on_pc, reserved, unknown = (media(c)["sha256"] for c in (b"l1", b"l2", b"l3", b"l4"))
-    upload_plan(api, alice, media(b"l1"), media(b"l2"), media(b"l3"))
+    tag = query.encode()
+    up, on_pc, reserved, unknown = (media(c + tag)["sha256"] for c in (b"l1", b"l2", b"l3", b"l4"))
+    upload_plan(api, alice, *(media(c + tag) for c in (b"l1", b"l2", b"l3")))
     ledger.mark_uploaded(alice.sub, up, size=2, now=now)
     ledger.mark_uploaded(alice.sub, on_pc, size=2, now=now)
     ledger.mark_downloaded(alice.sub, on_pc, Receipt(host="pc", path="x", sha256=on_pc, at=now))
 
     asked = [unknown, up, on_pc, reserved, up]
-    response = api.post("/v1/files/lookup", json={"sha256": asked}, headers=alice.auth)
+    response = api.post(f"/v1/files/lookup{query}", json={"sha256": asked}, headers=alice.auth)
     assert response.status_code == 200, response.text
+    if query:  # no verdicts: whether each may be freed is left unsaid
+        assert {(r["deletable"], r["reason"]) for r in response.json()["results"]} == {(False, "")}
     got = [(r["sha256"], r["backed_up"], r["on_pc"]) for r in response.json()["results"]]
     assert got == [
         (unknown, False, False),
@@ -874,7 +879,7 @@ def test_lookup_says_what_is_backed_up_and_reserves_nothing(
     ]
     assert ledger.get(alice.sub, unknown) is None  # nothing was reserved
     # Another member's ledger is not theirs to read.
-    theirs = api.post("/v1/files/lookup", json={"sha256": [up, on_pc]}, headers=bob.auth)
+    theirs = api.post(f"/v1/files/lookup{query}", json={"sha256": [up, on_pc]}, headers=bob.auth)
     assert [r["backed_up"] for r in theirs.json()["results"]] == [False, False]
 
 

@@ -75,6 +75,18 @@ def test_more_digests_than_one_batch_call_holds(ledger: Ledger) -> None:
     assert set(found) == set(stored)
 
 
+def test_statuses_read_each_entrys_status_alone_across_batches(ledger: Ledger) -> None:
+    """A dry run's lookups (`verdicts=false`): the same entries as `get_many`, status only."""
+    alice, bob = sub(), sub()
+    stored = [sha(n) for n in range(0, 150, 3)]
+    for digest in stored:
+        reserve(ledger, alice, digest)
+    ledger.mark_uploaded(alice, stored[0], size=10, now=NOW)
+    statuses = ledger.statuses(alice, [sha(n) for n in range(150)])
+    assert statuses == {d: "uploaded" if d == stored[0] else "pending" for d in stored}
+    assert ledger.statuses(bob, stored) == {}
+
+
 class Throttling:
     """A DynamoDB client whose batch reads leave keys unprocessed the first `times` calls."""
 

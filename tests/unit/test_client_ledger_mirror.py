@@ -34,7 +34,10 @@ class Api:
     def member(self) -> str | None:
         return self.member_id
 
-    def lookup_as_of(self, shas: Sequence[str]) -> tuple[dict[str, Lookup], datetime | None]:
+    def lookup_as_of(
+        self, shas: Sequence[str], *, verdicts: bool = True
+    ) -> tuple[dict[str, Lookup], datetime | None]:
+        assert not verdicts  # a dry run asks for statuses only
         self.asked.append(list(shas))
         found = {s: self.ledger[s] for s in shas if s in self.ledger}
         return found, self.now if self.says_when else None

@@ -311,8 +311,18 @@ def file_routes(route: Routes, service: UploadService) -> None:
         summary="Say which contents are backed up, reserving nothing (for a dry run)",
         responses=openapi_responses(LookupResponse, 400, 401, 415, 422, 503),
     )
-    def lookup_files(body: LookupRequest) -> LookupResponse:
-        return service.lookup(current_principal(app), body)
+    def lookup_files(
+        body: LookupRequest,
+        verdicts: Annotated[
+            bool,
+            Query(
+                description="`false`: only whether each is backed up and on a PC (a dry run); "
+                "`deletable` and `reason`, which cost reading every PC's receipt, are left "
+                "at their defaults"
+            ),
+        ] = True,
+    ) -> LookupResponse:
+        return service.lookup(current_principal(app), body, verdicts=verdicts)
 
     @route(
         "/v1/pcs/check",

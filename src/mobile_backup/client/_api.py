@@ -199,14 +199,19 @@ class ApiClient:
         """What the ledger says of these contents (at most 100), reserving nothing."""
         return self.lookup_as_of(sha256s)[0]
 
-    def lookup_as_of(self, sha256s: Sequence[str]) -> tuple[dict[str, Lookup], datetime | None]:
-        """`lookup`, with when the API began the read (None from an API that does not say)."""
+    def lookup_as_of(
+        self, sha256s: Sequence[str], *, verdicts: bool = True
+    ) -> tuple[dict[str, Lookup], datetime | None]:
+        """`lookup`, with when the API began the read (None from an API that does not say).
+        Without `verdicts`, only `backed_up` and `on_pc` are answered (a dry run: the API
+        reads each entry's status alone; an API older than that answers them all)."""
         if not sha256s:
             return {}, None
         if len(sha256s) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} digests per lookup")
         body = _valid(LookupRequest, {"sha256": list(sha256s)})
-        answer = self._call("POST", "/v1/files/lookup", body, LookupResponse)
+        path = "/v1/files/lookup" if verdicts else "/v1/files/lookup?verdicts=false"
+        answer = self._call("POST", path, body, LookupResponse)
         found = {
             r.sha256: Lookup(
                 backed_up=r.backed_up, on_pc=r.on_pc, deletable=r.deletable, reason=r.reason

@@ -99,7 +99,7 @@ class LedgerMirror:
 
     def ask(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
         """The ledger's answers (`ApiClient.lookup`), kept for the next run."""
-        found, as_of = self._api.lookup_as_of(sha256s)
+        found, as_of = self._api.lookup_as_of(sha256s, verdicts=False)
         self._reads.append(as_of)
         self._journal.remember_ledger(
             (sha, _verdict(found[sha]) if sha in found else NOT_BACKED_UP) for sha in sha256s

@@ -117,6 +117,36 @@ class Listings(Counts):
             found |= self.get_many(user_sub, legacy)
         return found
 
+    def statuses(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, str]:
+        """The status of each of the user's entries for these digests (absent ones are
+        left out): `get_many` reading one attribute an entry, for a dry run's lookups."""
+        wanted = list(dict.fromkeys(sha256s))
+        pk = s_(user_pk(user_sub))
+        found: dict[str, str] = {}
+        request: dict[str, Any] = {
+            "ConsistentRead": True,
+            "ProjectionExpression": "sk, #st",
+            "ExpressionAttributeNames": {"#st": "status"},
+        }
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            keys: list[dict[str, Any]] = [
+                {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
+            ]
+            for round_ in range(BATCH_GET_ROUNDS):
+                with aws_call("read the ledger"):
+                    asked: dict[str, Any] = {self._table: {"Keys": keys, **request}}
+                    resp = self._db.batch_get_item(RequestItems=asked)
+                for item in resp.get("Responses", {}).get(self._table, []):
+                    found[item["sk"]["S"].removeprefix(FILE_PREFIX)] = item["status"]["S"]
+                unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
+                keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
+                if not keys:
+                    break
+                time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
+            else:
+                raise ServiceError("could not read the ledger: the table kept throttling reads")
+        return found
+
     def _page(
         self,
         kwargs: dict[str, Any],
