@@ -4,7 +4,7 @@ change, the awaiting index, and a member's counts. `Ledger` inherits them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,44 +75,25 @@ class Listings(Counts):
     ) -> dict[str, FileRecord]:
         """The user's entries for these digests, by digest (absent ones are left out).
 
-        One strongly consistent BatchGetItem per 100 distinct digests, instead of one
-        request per file; keys DynamoDB leaves unprocessed (throttling) are asked again.
         `receipts_of` (the household's PCs) reads only what `core.may_free` weighs: status,
-        those PCs' receipts and missing flags, and the fields every record has (a dry run's
-        and free-up's lookups: half of an entry's attributes, whose decoding is most of such
-        a request's cost); `receipt` (the latest) is then left out of the records.
+        those PCs' receipts and missing flags, and the fields every record has (free-up's
+        lookups: half of an entry's attributes, whose decoding is most of such a request's
+        cost); `receipt` (the latest) is then left out of the records.
         """
-        wanted = list(dict.fromkeys(sha256s))
-        pk = s_(user_pk(user_sub))
         found: dict[str, FileRecord] = {}
-        request: dict[str, Any] = {"ConsistentRead": True}
+        request: dict[str, Any] = {}
         if receipts_of is not None:
             request |= _verdict_projection(receipts_of)
         legacy: list[str] = []
-        for start in range(0, len(wanted), BATCH_GET_KEYS):
-            keys: list[dict[str, Any]] = [
-                {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
-            ]
-            for round_ in range(BATCH_GET_ROUNDS):
-                with aws_call("read the ledger"):
-                    asked: dict[str, Any] = {self._table: {"Keys": keys, **request}}
-                    resp = self._db.batch_get_item(RequestItems=asked)
-                for item in resp.get("Responses", {}).get(self._table, []):
-                    if receipts_of is not None and "receipt" in item:
-                        if not any(name.startswith(RECEIPT_PREFIX) for name in item):
-                            # Received before PCs had names: its one receipt is `receipt`.
-                            legacy.append(item["sk"]["S"].removeprefix(FILE_PREFIX))
-                            continue
-                        del item["receipt"]  # only its `pc` was read
-                    record = record_from_item(item)
-                    found[record.sha256] = record
-                unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
-                keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
-                if not keys:
-                    break
-                time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
-            else:
-                raise ServiceError("could not read the ledger: the table kept throttling reads")
+        for item in self._batch_get(user_sub, sha256s, request):
+            if receipts_of is not None and "receipt" in item:
+                if not any(name.startswith(RECEIPT_PREFIX) for name in item):
+                    # Received before PCs had names: its one receipt is `receipt`.
+                    legacy.append(item["sk"]["S"].removeprefix(FILE_PREFIX))
+                    continue
+                del item["receipt"]  # only its `pc` was read
+            record = record_from_item(item)
+            found[record.sha256] = record
         if legacy:
             found |= self.get_many(user_sub, legacy)
         return found
@@ -120,24 +101,31 @@ class Listings(Counts):
     def statuses(self, user_sub: str, sha256s: Iterable[str]) -> dict[str, str]:
         """The status of each of the user's entries for these digests (absent ones are
         left out): `get_many` reading one attribute an entry, for a dry run's lookups."""
+        request = {"ProjectionExpression": "sk, #st", "ExpressionAttributeNames": {"#st": "status"}}
+        return {
+            item["sk"]["S"].removeprefix(FILE_PREFIX): item["status"]["S"]
+            for item in self._batch_get(user_sub, sha256s, request)
+        }
+
+    def _batch_get(
+        self, user_sub: str, sha256s: Iterable[str], request: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """The user's items for these digests (`request`: a projection), one strongly
+        consistent BatchGetItem per 100 distinct digests instead of one request per file;
+        keys DynamoDB leaves unprocessed (throttling) are asked again."""
         wanted = list(dict.fromkeys(sha256s))
         pk = s_(user_pk(user_sub))
-        found: dict[str, str] = {}
-        request: dict[str, Any] = {
-            "ConsistentRead": True,
-            "ProjectionExpression": "sk, #st",
-            "ExpressionAttributeNames": {"#st": "status"},
-        }
         for start in range(0, len(wanted), BATCH_GET_KEYS):
             keys: list[dict[str, Any]] = [
                 {"pk": pk, "sk": s_(file_sk(sha))} for sha in wanted[start : start + BATCH_GET_KEYS]
             ]
             for round_ in range(BATCH_GET_ROUNDS):
                 with aws_call("read the ledger"):
-                    asked: dict[str, Any] = {self._table: {"Keys": keys, **request}}
+                    asked: dict[str, Any] = {
+                        self._table: {"Keys": keys, "ConsistentRead": True, **request}
+                    }
                     resp = self._db.batch_get_item(RequestItems=asked)
-                for item in resp.get("Responses", {}).get(self._table, []):
-                    found[item["sk"]["S"].removeprefix(FILE_PREFIX)] = item["status"]["S"]
+                yield from resp.get("Responses", {}).get(self._table, [])
                 unprocessed = resp.get("UnprocessedKeys", {}).get(self._table)
                 keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
                 if not keys:
@@ -145,7 +133,6 @@ class Listings(Counts):
                 time.sleep(0.02 * 2**round_)  # DynamoDB asks callers to back off
             else:
                 raise ServiceError("could not read the ledger: the table kept throttling reads")
-        return found
 
     def _page(
         self,
