@@ -62,12 +62,12 @@ class Counts:
                     TableName=self._table,
                     Key=counts_key(user_sub),
                     UpdateExpression=f"ADD {added}, v :one",
-                    ConditionExpression="attribute_exists(counted_at)",
+                    ConditionExpression="attribute_exists(v)",
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues={**values, ":one": {"N": "1"}},
                 )
         except ConditionFailedError:
-            pass  # no counts kept yet: the first whole count makes them
+            pass  # no counts kept yet: the first whole count starts them
         except MobileBackupError as exc:
             log.warning("a count was not kept (the next whole count makes it good): %s", exc)
 
@@ -84,20 +84,36 @@ class Counts:
             if now - counted_at < RECOUNT_EVERY:
                 kept = {s: max(0, int(item[s]["N"])) for s in STATUSES if s in item}
                 return {s: n for s, n in kept.items() if n}
-        version = item["v"]["N"] if item is not None and "v" in item else None
+        if item is None or "v" not in item:
+            # Transitions add to the item from now on; the count below is kept only if none
+            # ran while it read (else a transition between its read and its write is lost).
+            try:
+                with aws_call("count the ledger"):
+                    self._db.update_item(
+                        TableName=self._table,
+                        Key=counts_key(user_sub),
+                        UpdateExpression="SET v = :zero",
+                        ConditionExpression="attribute_not_exists(v)",
+                        ExpressionAttributeValues={":zero": {"N": "0"}},
+                    )
+                version = "0"
+            except ConditionFailedError:
+                version = ""  # another count started them: theirs stands
+        else:
+            version = item["v"]["N"]
         whole = self.count_whole(user_sub)
+        if not version:
+            return whole
         values: dict[str, Any] = {f":{s}": {"N": str(whole.get(s, 0))} for s in STATUSES}
-        values[":at"], values[":zero"] = s_(now.isoformat()), {"N": "0"}
-        condition = "attribute_not_exists(pk)"
-        if version is not None:
-            condition, values[":v"] = "v = :v", {"N": version}
+        values[":at"], values[":v"] = s_(now.isoformat()), {"N": version}
+        condition = "v = :v"
         sets = ", ".join(f"#{s} = :{s}" for s in STATUSES)
         try:
             with aws_call("count the ledger"):
                 self._db.update_item(
                     TableName=self._table,
                     Key=counts_key(user_sub),
-                    UpdateExpression=f"SET {sets}, counted_at = :at, v = if_not_exists(v, :zero)",
+                    UpdateExpression=f"SET {sets}, counted_at = :at",
                     ConditionExpression=condition,
                     ExpressionAttributeNames={f"#{s}": s for s in STATUSES},
                     ExpressionAttributeValues=values,
