@@ -316,3 +316,21 @@ def test_exactly_one_key_source_is_required() -> None:
             jwks_url="http://127.0.0.1:9/jwks.json",
             jwks_client=jwt.PyJWKClient("http://127.0.0.1:9/jwks.json"),
         )
+
+
+def test_the_key_set_is_fetched_with_the_system_s_certificates_over_https_only() -> None:
+    import ssl
+
+    from mobile_backup.api._auth import _tls_context_for
+
+    # https (Cognito): urllib's default context, the system's certificate authorities.
+    assert (
+        _tls_context_for("https://cognito-idp.eu-west-1.amazonaws.com/p/.well-known/jwks.json")
+        is None
+    )
+    # Plain http (the local stack): a context that loads nothing and still verifies, so a
+    # TLS connection through it would fail rather than trust anyone.
+    bare = _tls_context_for("http://127.0.0.1:5000/p/.well-known/jwks.json")
+    assert bare is not None
+    assert (bare.verify_mode, bare.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert bare.cert_store_stats()["x509_ca"] == 0
