@@ -73,6 +73,11 @@ class ThrottledError(AwsServiceError):
 class ConditionFailedError(AwsServiceError):
     code = "condition_failed"
 
+    item: dict[str, Any] | None = None
+    """The item as it stood, when the write asked for it (`ReturnValuesOnConditionCheckFailure`)
+    and the service sent it: None when it did not (no such item, or an emulator that does
+    not return it)."""
+
 
 class AwsNotFoundError(AwsFailure, NotFoundError):
     code = "not_found"
@@ -159,7 +164,11 @@ def translate_error(
     if mapped is CredentialsError:
         message = f"could not {doing}: the AWS credentials are expired or invalid ({code})"
     if mapped is not None:
-        return mapped(message, aws_code=code, aws_message=said)
+        failure = mapped(message, aws_code=code, aws_message=said)
+        if isinstance(failure, ConditionFailedError):
+            item = getattr(exc, "response", {}).get("Item")
+            failure.item = item if isinstance(item, dict) else None
+        return failure
     if issubclass(error, AwsFailure):
         return error(message, aws_code=code, aws_message=said)
     return error(message)

@@ -264,8 +264,10 @@ class Ledger(Listings):
             **_changed_values(user_sub, sha256, now),
         }
         # From pending (the usual), else from failed: one condition each, so that the
-        # counts know which status the entry left.
-        for left in (FileStatus.PENDING, FileStatus.FAILED):
+        # counts know which status the entry left. A refused condition sends the entry as it
+        # stands, so a repeated event (already uploaded) costs one call, not three.
+        left = FileStatus.PENDING
+        while True:
             try:
                 resp = self._db.update_item(
                     TableName=self._table,
@@ -278,17 +280,23 @@ class Ledger(Listings):
                     ExpressionAttributeNames={"#st": "status", "#size": "size"},
                     ExpressionAttributeValues={**values, ":left": s_(left)},
                     ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            except ConditionFailedError:
-                continue
+            except ConditionFailedError as refused:
+                # No item sent: none there, or a service that does not send it; read it.
+                existing = (
+                    record_from_item(refused.item) if refused.item else self.get(user_sub, sha256)
+                )
+                if existing is None:
+                    raise UnreservedUploadError(
+                        f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
+                    ) from None
+                if existing.status == FileStatus.FAILED and left == FileStatus.PENDING:
+                    left = FileStatus.FAILED
+                    continue
+                return existing
             self._count(user_sub, left, FileStatus.UPLOADED)
             return record_from_item(resp["Attributes"])
-        existing = self.get(user_sub, sha256)
-        if existing is None:
-            raise UnreservedUploadError(
-                f"no upload of {sha256[:12]}… was ever presigned for {user_sub}"
-            ) from None
-        return existing
 
     def mark_announced(self, user_sub: str, sha256: str, *, now: datetime) -> bool:
         """Note that a download message was sent; False if one already had been."""
