@@ -316,6 +316,45 @@ def lambda_environment(
         package_logger.level, package_logger.handlers[:], package_logger.propagate = saved
 
 
+def test_a_batch_s_records_run_side_by_side_and_read_the_registry_once(
+    settings: Settings,
+    ledger: Ledger,
+    sqs: SQSClient,
+    processor: IngestProcessor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mobile_backup.ledger import PcRegistry
+
+    reserve(ledger, PHOTO_SHA, filename="IMG_0001.HEIC", size=len(PHOTO))
+    reserve(ledger, VIDEO_SHA, filename="VID_0001.MP4", size=len(VIDEO))
+    reads: list[str] = []
+    read_registry = PcRegistry.queue_targets
+
+    def counted(self: PcRegistry) -> Any:
+        reads.append(threading.current_thread().name)
+        return read_registry(self)
+
+    # Each record waits for the other: one after the other, the first would time out.
+    both = threading.Barrier(2, timeout=10)
+    process_body = IngestProcessor.process_body
+
+    def meet(self: IngestProcessor, body: str) -> Any:
+        both.wait()
+        return process_body(self, body)
+
+    monkeypatch.setattr(PcRegistry, "queue_targets", counted)
+    monkeypatch.setattr(IngestProcessor, "process_body", meet)
+    response = make_handler(processor)(sqs_event(settings), LocalLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert len(drain(sqs, settings.require("downloads_queue_url"))) == 2
+    assert len(reads) == 1  # the batch's records share one read of the registry
+    for sha in (PHOTO_SHA, VIDEO_SHA):
+        entry = ledger.get(SUB, sha)
+        assert entry is not None
+        assert entry.announced_at is not None
+
+
 def test_the_lambda_entry_point_processes_an_sqs_event(
     settings: Settings, ledger: Ledger, sqs: SQSClient, lambda_environment: io.StringIO
 ) -> None:

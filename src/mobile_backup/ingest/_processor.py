@@ -12,6 +12,7 @@ costs the agent a duplicate it ignores.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -84,6 +85,14 @@ class _CreatedObject:
     size: int
 
 
+class _Batch:
+    """What the records of one batch share: the PC registry, read by the first that needs it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.targets: list[PcQueue] | None = None
+
+
 class IngestProcessor:
     """Process S3 notification bodies taken from the events queue.
 
@@ -112,7 +121,12 @@ class IngestProcessor:
         self._queue_url = downloads_queue_url
         self._clock = clock
         self._pcs = pcs
-        self._batch = threading.local()
+        # The batch being processed (see `batch`): a context variable, so that the threads
+        # that process one batch's records share it and batches run side by side (the
+        # local poller) do not.
+        self._batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+            f"ingest-batch-{id(self)}", default=None
+        )
 
     @classmethod
     def from_settings(
@@ -137,26 +151,26 @@ class IngestProcessor:
         Read when the batch is first needed, after the batch was received, so a PC that
         `agent register` added before a file was uploaded gets that file: its event cannot
         be in a batch received before the registration (a minute-long cache used to send
-        the files of a new PC's first minute only through its next reconcile).
+        the files of a new PC's first minute only through its next reconcile). Threads
+        that run the batch's records in a copy of this context share the read.
         """
-        self._batch.active = True
-        self._batch.targets = None
+        token = self._batch.set(_Batch())
         try:
             yield
         finally:
-            self._batch.active = False
-            self._batch.targets = None
+            self._batch.reset(token)
 
     def queue_targets(self) -> list[PcQueue]:
         """Every PC's queue: read from the registry (strongly consistent), once per batch."""
         if self._pcs is None:
             return [PcQueue(MAIN_PC, self._queue_url)]
-        if not getattr(self._batch, "active", False):
+        batch = self._batch.get()
+        if batch is None:
             return self._pcs.queue_targets()
-        if self._batch.targets is None:
-            self._batch.targets = self._pcs.queue_targets()
-        targets: list[PcQueue] = self._batch.targets
-        return targets
+        with batch.lock:  # the batch's records run on threads: one read for all of them
+            if batch.targets is None:
+                batch.targets = self._pcs.queue_targets()
+            return batch.targets
 
     def process_body(self, body: str) -> IngestOutcome:
         """Handle one SQS message body (an S3 event notification).
