@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -746,6 +747,35 @@ def test_a_member_removed_after_a_request_is_refused_within_a_minute(
     with pytest.raises(MemberRemovedError):
         status.check(principal)
     assert CONFIRMED_FOR_SECONDS <= 60
+
+
+def test_a_get_reads_while_cognito_is_asked_and_a_refusal_wins(
+    stack_settings: Settings, stack: Any
+) -> None:
+    from mobile_backup.api._members import MemberStatus
+    from mobile_backup.api.exceptions import MemberRemovedError
+    from mobile_backup.deploy import remove_member
+
+    dave = sign_in(stack_settings, stack)
+    principal = Principal(sub=dave.sub, username="dave", token=dave.token)
+    idp = cognito_client(stack_settings, component="test")
+    # The read and Cognito's question each wait for the other: one after the other, the
+    # first would time out.
+    both = threading.Barrier(2, timeout=10)
+
+    def identity() -> Any:
+        both.wait()
+        return idp
+
+    def read() -> str:
+        both.wait()
+        return "the page"
+
+    assert MemberStatus(identity).check_while(principal, read) == "the page"
+    email = idp.get_user(AccessToken=dave.token)["Username"]
+    remove_member(idp, user_pool_id=stack_settings.require("user_pool_id"), email=email)
+    with pytest.raises(MemberRemovedError):  # the read ran; its answer is never given
+        MemberStatus(identity).check_while(principal, read)
 
 
 # Bad input is never a 5xx ------------------------------------------------------------------

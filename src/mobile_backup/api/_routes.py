@@ -126,7 +126,12 @@ class Routes:
         self, app: APIGatewayHttpResolver, next_middleware: NextMiddleware
     ) -> Response[Any]:
         principal = self.verifier.verify_header(app.current_event.headers.get("authorization"))
-        self.status.check(principal)  # a removed member is refused within a minute
+        # A removed member is refused within a minute. A GET changes none of the caller's
+        # files: it runs while Cognito is asked, and its answer is dropped on a refusal.
+        if app.current_event.request_context.http.method.upper() == "GET":
+            app.context[_PRINCIPAL_KEY] = principal
+            return self.status.check_while(principal, lambda: next_middleware(app))
+        self.status.check(principal)
         app.context[_PRINCIPAL_KEY] = principal
         return next_middleware(app)
 

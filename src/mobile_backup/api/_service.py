@@ -50,7 +50,8 @@ _pool_lock = threading.Lock()
 
 
 def _reserve_pool() -> ThreadPoolExecutor:
-    """The process's reservation threads, started on first use."""
+    """The process's request threads (reservations, reads beside a page), started on first
+    use."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -141,6 +142,7 @@ class UploadService:
         first (`by_taken`, from the files taken before `before`). `as_of`: when this read
         began (by the API's clock)."""
         now = self._clock()
+        audits = _reserve_pool().submit(self._pc_audits)  # read beside the page
         if by_taken:
             records, next_cursor = self._ledger.list_by_taken(
                 principal.sub, limit=limit, cursor=cursor, before=before
@@ -149,7 +151,7 @@ class UploadService:
             records, next_cursor = self._ledger.list_files(
                 principal.sub, limit=limit, cursor=cursor
             )
-        pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
+        pcs = audits.result()
         files = [FileView.from_record(r, may_free(r, pcs, now=now)) for r in records]
         return FilesPage(files=files, next_cursor=next_cursor, as_of=now)
 
@@ -159,12 +161,17 @@ class UploadService:
         """One page of the caller's files whose entry changed after `since`, oldest change
         first; `as_of` is when this read began (by the API's clock), for the next one."""
         as_of = self._clock()
+        audits = _reserve_pool().submit(self._pc_audits)  # read beside the page
         records, next_cursor = self._ledger.list_changed(
             principal.sub, since=since, limit=limit, cursor=cursor
         )
-        pcs = {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
+        pcs = audits.result()
         files = [FileView.from_record(r, may_free(r, pcs, now=as_of)) for r in records]
         return FilesPage(files=files, next_cursor=next_cursor, as_of=as_of)
+
+    def _pc_audits(self) -> dict[str, datetime | None]:
+        """When each registered PC last checked its copies (what `may_free` weighs)."""
+        return {pc.name: pc.audited_at for pc in self._ledger.pc_registry().all()}
 
     def summary(self, principal: Principal, *, recent: int) -> FilesSummary:
         """The caller's counts by status and their `recent` newest files."""
