@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import threading
 import time
 from pathlib import Path
@@ -65,6 +64,8 @@ def crash_point(name: str) -> None:
             time.sleep(0.02)
         return
     if fire:
+        import signal  # here: its import builds enums, a few ms of every Lambda cold start
+
         kill = getattr(signal, "SIGKILL", None)
         if kill is None:  # Windows: the nearest thing to a kill -9 of ourselves
             os._exit(137)
