@@ -23,6 +23,10 @@ A floor row per handler imports, in a fresh interpreter, every third-party modul
 handler's cold start loaded (listed from its `sys.modules`, in import order) and builds a
 client for each AWS service it used (found among its live objects), and runs nothing of
 ours: what these dependencies cost before our code does anything or makes a call.
+Our own share is the cold start less its floor. Both are ~600 ms here, and the host's noise
+moves each by tens of ms, so each run makes `SAMPLES` starts of the bytecode package and as
+many floors, interleaved, and takes the quickest of each (noise only adds to this
+deterministic work); the bytecode rows report that quickest start.
 
 The AWS side is the moto emulator on loopback, so network time is near zero and the figure
 is what our code costs. On Lambda the runtime's own start (~100-200 ms) and TLS to AWS come
@@ -59,6 +63,8 @@ EVENTS = ROOT / "tests" / "events"
 PUBLISHED_FASTAPI_MANGUM_MS = 1000.0
 TARGET_MS = 300.0
 TARGET_OWN_MS = 60.0
+SAMPLES = 3
+"""Cold starts (and floors) per run behind the share: the quickest of each counts."""
 
 CHILD = r"""
 import json, sys, time
@@ -320,8 +326,22 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
         ("mobile_backup.ingest.handler", "ingest, one S3 event", "batchItemFailures"),
     ):
         first: dict[str, Any] = {}
+        floors: list[dict[str, Any]] = []
         for bytecode in (True, False):
-            result = _spawn(module, events[module], env, artifacts=artifacts, bytecode=bytecode)
+            if bytecode:
+                # The share below is a difference of two ~600 ms figures of which the host's
+                # noise moves each by tens of ms: each run takes the quickest of a few
+                # starts of each, interleaved (noise only ever adds to deterministic work).
+                starts = []
+                for _ in range(SAMPLES):
+                    starts.append(
+                        _spawn(module, events[module], env, artifacts=artifacts, bytecode=True)
+                    )
+                    # A module that will not import alone only makes the floor lower.
+                    floors.append(_dependency_floor(starts[0], env, artifacts=artifacts))
+                result = min(starts, key=lambda r: r["import_ms"] + r["invoke_ms"])
+            else:
+                result = _spawn(module, events[module], env, artifacts=artifacts, bytecode=False)
             first = first or result
             response = result["response"]
             if check not in response:
@@ -349,8 +369,7 @@ def cold_start(ctx: BenchContext) -> list[Measurement]:
                     metric=f"{label}, {how}: import only", ours=result["import_ms"], unit="ms"
                 )
             )
-        # A module that will not import alone only makes the floor lower: still a floor.
-        floor = _dependency_floor(first, env, artifacts=artifacts)
+        floor = min(floors, key=lambda f: f["import_ms"] + f["clients_ms"])
         rows.append(
             Measurement(
                 metric=f"{label}: the floor, its third-party modules imported and its clients "

@@ -221,7 +221,7 @@ class IngestProcessor:
         try:
             Bucket(self._s3, obj.bucket).tag(str(obj.key), ObjectState.QUARANTINED)
         except AwsFailure as tag_error:  # untagged is kept, never filed: safe
-            logger.warning("could not tag %s as quarantined: %s", obj.key, tag_error)
+            logger.warning("%s (left untagged: still never filed)", tag_error)
 
     def _ingest(self, obj: _CreatedObject) -> bool:
         """Record the upload and announce it once; True if a message was sent."""
