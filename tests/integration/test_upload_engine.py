@@ -35,6 +35,7 @@ from mobile_backup.client import (
     RetryPolicy,
     Uploader,
 )
+from mobile_backup.client import _preparing as preparing_module
 from mobile_backup.client import _upload as upload_module
 from mobile_backup.client._parts import hash_file
 from mobile_backup.core import Settings, object_key
@@ -235,7 +236,7 @@ def test_the_journal_spares_the_hashing_never_the_question(
         hashed.append(path)
         return real_hash(path, **kwargs)
 
-    monkeypatch.setattr(upload_module, "hash_file", counting_hash)
+    monkeypatch.setattr(preparing_module, "hash_file", counting_hash)
     again = uploader(alice, clean_net, journal=Journal(tmp_path / "journal.db")).upload(files)
     assert {(r.status, r.bytes_sent) for r in again.results} == {(DUPLICATE, 0)}
     assert len(clean_net.api.seen) == 2  # the ledger was asked, once for the batch
@@ -319,7 +320,7 @@ def test_the_first_puts_start_before_the_rest_is_hashed(
             put_before_hashing.append(clean_net.puts() > 0)
         return real_hash(path, **kwargs)
 
-    monkeypatch.setattr(upload_module, "hash_file", hash_after_a_put)
+    monkeypatch.setattr(preparing_module, "hash_file", hash_after_a_put)
     summary = uploader(alice, clean_net).upload(files)
     assert {r.status for r in summary.results} == {UPLOADED}
     assert put_before_hashing == [True] * (len(files) - len(first))

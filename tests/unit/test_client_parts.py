@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -130,3 +131,26 @@ def test_a_part_plan_covers_the_file_exactly_once(size: int, preferred_mib: int)
     assert 0 < last_length <= plan.part_size or size == 0
     assert plan.length(1) == min(size, plan.part_size)
     assert part_length(size, plan.part_size, plan.count) == last_length
+
+
+def test_a_small_file_written_while_it_is_read_is_not_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mobile_backup.client import _parts
+    from mobile_backup.media import read_regular
+
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(b"x" * 1000)
+    os.utime(photo, ns=(1_000_000_000, 1_000_000_000))
+
+    def written_meanwhile(path: Path, limit: int) -> Any:
+        data, before, _ = read_regular(path, limit)
+        with path.open("r+b") as f:  # same size, new bytes and a new time
+            f.write(b"y")
+        return data, before, os.stat(path)
+
+    monkeypatch.setattr(_parts, "read_regular", written_meanwhile)
+    with pytest.raises(FileChangedError):
+        hash_file(photo)
+    monkeypatch.undo()
+    assert hash_file(photo).sha256 == hashlib.sha256(photo.read_bytes()).hexdigest()

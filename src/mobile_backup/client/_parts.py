@@ -180,14 +180,14 @@ def hash_file(
 
 
 def _hash_small(path: Path, stamp: FileStamp) -> FileHash:
-    """A file under one read chunk: one read of the whole (a byte more, to see it grow)."""
-    data, st = read_regular(path, stamp.size + 1)
-    if len(data) != stamp.size or FileStamp(size=st.st_size, mtime_ns=st.st_mtime_ns) != stamp:
+    """A file under one read chunk: one read of the whole (a byte more, to see it grow),
+    the file as opened the same before and after it (the bytes hashed are the ones read)."""
+    data, before, after = read_regular(path, stamp.size + 1)
+    if len(data) != stamp.size or any(
+        (st.st_size, st.st_mtime_ns) != (stamp.size, stamp.mtime_ns) for st in (before, after)
+    ):
         raise FileChangedError(f"{path.name} changed while it was being read")
-    digest = hashlib.sha256(data).hexdigest()
-    if FileStamp.of(path) != stamp:
-        raise FileChangedError(f"{path.name} changed while it was being read")
-    return FileHash(sha256=digest, stamp=stamp)
+    return FileHash(sha256=hashlib.sha256(data).hexdigest(), stamp=stamp)
 
 
 class RangeBody:

@@ -26,6 +26,7 @@ class Run:
         self.results: dict[Path, FileResult] = {}
         self._first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
         self._hashed = (0, 0, 0.0)  # files, bytes, seconds spent preparing batches that hashed
+        self._hashed_until = 0.0
 
     @classmethod
     def begin(cls, engine: Engine, paths: Iterable[Path]) -> Run:
@@ -41,11 +42,15 @@ class Run:
             run.todo.append(path)
         return run
 
-    def hashed(self, files: int, size: int, seconds: float) -> None:
-        """A batch was prepared in `seconds`, reading and hashing `files` (`size` bytes)."""
+    def hashed(self, files: int, size: int, started: float, ended: float) -> None:
+        """A batch was prepared from `started` to `ended` (monotonic), reading and hashing
+        `files` (`size` bytes). Batches overlap (the next one hashes while this one is
+        handled): the time counted is when at least one was under way."""
         if files:
             n, b, s = self._hashed
-            self._hashed = (n + files, b + size, s + seconds)
+            counted = max(0.0, ended - max(started, self._hashed_until))
+            self._hashed = (n + files, b + size, s + counted)
+            self._hashed_until = max(self._hashed_until, ended)
 
     def finish(self, result: FileResult) -> None:
         self.results[result.path] = self._engine.finish(result)

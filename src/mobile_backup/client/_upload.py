@@ -13,7 +13,6 @@ and tests all watch the same engine. One file's failure never stops the others.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -31,18 +30,14 @@ from mobile_backup.client._api import MAX_BATCH, ApiClient, Lookup, UploadTicket
 from mobile_backup.client._engine import Engine, Prepared
 from mobile_backup.client._journal import Journal
 from mobile_backup.client._ledger_mirror import LedgerMirror
-from mobile_backup.client._media import capture_of, content_type
 from mobile_backup.client._multipart import MultipartJob
 from mobile_backup.client._parts import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
-    FileHash,
-    FileStamp,
     RangeBody,
     choose_part_size,
-    hash_file,
-    part_count,
 )
+from mobile_backup.client._preparing import Preparer
 from mobile_backup.client._results import (
     CANCELLED,
     DUPLICATE,
@@ -53,10 +48,10 @@ from mobile_backup.client._results import (
     UploadSubscriber,
     UploadSummary,
 )
-from mobile_backup.client._run import Run, size_of, unreadable
+from mobile_backup.client._run import Run
 from mobile_backup.client._transfer import fresh_until, put_range
-from mobile_backup.client.exceptions import FileChangedError, UploadError, UrlRejectedError
-from mobile_backup.core import CancelledError, FileMeta, MobileBackupError, RetryPolicy, chunked
+from mobile_backup.client.exceptions import UploadError, UrlRejectedError
+from mobile_backup.core import CancelledError, MobileBackupError, RetryPolicy, chunked
 from mobile_backup.instrument import crash_point
 
 log = logging.getLogger(__name__)
@@ -68,8 +63,6 @@ MULTIPART_FILES_AT_ONCE = 2
 # Files in the first presign batch: enough to fill the connections while the next batch is
 # hashed. A run of 1,000 photos costs one API call more (11 instead of 10).
 FIRST_BATCH = 10
-HASH_TASK_FILES = 16
-"""Files handed to a hashing thread at once (fewer when a batch would not fill them all)."""
 LOOKUPS_IN_FLIGHT = 4
 """A dry run's ledger lookups (100 files each) in flight at once: a home link's round trips
 overlap instead of adding up."""
@@ -162,6 +155,15 @@ class Uploader:
             parts_in_flight=self._parallel,
         )
         self._hash_workers = max(1, min(self._parallel, os.cpu_count() or 1, 4))
+        self._preparer = Preparer(
+            self._engine,
+            cancel=self._cancel,
+            threshold=self._threshold,
+            part_size=self._part_size,
+            device=self._device,
+            received_dir=self._received_dir,
+            workers=self._hash_workers,
+        )
 
     @property
     def journal(self) -> Journal:
@@ -199,13 +201,13 @@ class Uploader:
         ):
             e.transfers = transfers
             try:
-                for batch in _ramped(run.todo):
+                for outcomes in self._preparer.batches(run, hashers, _ramped(run.todo)):
                     if self._cancel.is_set():
                         break
                     singles: list[Prepared] = []
                     # The journal only spares the hashing: whether a file is backed up is
                     # always the current deployment's ledger's answer.
-                    for p in run.firsts(self._hash_batch(run, hashers, batch), twins):
+                    for p in run.firsts(outcomes, twins):
                         if p.hash.part_size is not None:
                             futures.append(jobs.submit(MultipartJob(e, p).run))
                         else:
@@ -247,11 +249,11 @@ class Uploader:
             ThreadPoolExecutor(self._hash_workers, thread_name_prefix="hash") as hashers,
             ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="lookup") as lookups,
         ):
-            for batch in chunked(run.todo, MAX_BATCH):
+            batches = chunked(run.todo, MAX_BATCH)
+            for described in self._preparer.batches(run, hashers, batches, describe=False):
                 if self._cancel.is_set():
                     break
                 twins: list[tuple[Prepared, Path]] = []
-                described = self._hash_batch(run, hashers, batch, describe=False)
                 prepared = list(run.firsts(described, twins))
                 for twin, first in twins:
                     run.finish(
@@ -299,79 +301,6 @@ class Uploader:
             run.finish(_result(p, DUPLICATE, reason=f"already backed up, {where}"))
         else:
             run.finish(_result(p, WOULD_UPLOAD))
-
-    def _prepare(
-        self, path: Path, *, describe: bool = True, known: FileHash | None = None
-    ) -> Prepared | FileResult:
-        """Hash (or take `known`, the journal's hash, while the file is as it was then) and
-        describe one file (its type always, its capture time with `describe`: a dry run
-        sends no metadata)."""
-        queued_at = time.monotonic()
-        if self._cancel.is_set():
-            return FileResult(path, CANCELLED, size_of(path), reason="stopped before it started")
-        try:
-            stamp = FileStamp.of(path)
-            part_size = None
-            if stamp.size >= self._threshold:
-                part_size = choose_part_size(stamp.size, preferred=self._part_size)
-            file_hash = known if known is not None and known.stamp == stamp else None
-            hashed_now = file_hash is None or not _fits(file_hash, part_size)
-            if hashed_now or file_hash is None:
-                file_hash = hash_file(path, part_size=part_size, stamp=stamp)
-        except FileChangedError as exc:
-            return FileResult(path, FAILED, size_of(path), reason=f"{exc}; try again later")
-        except OSError as exc:
-            return unreadable(path, exc)
-        kind, taken = "application/octet-stream", None  # a dry run sends neither
-        if describe:
-            kind = content_type(path)
-            received = self._received_dir is not None and path.is_relative_to(self._received_dir)
-            taken = capture_of(path, content_type=kind, file_time=not received)
-        request = FileMeta(
-            sha256=file_hash.sha256,
-            size=file_hash.size,
-            filename=path.name,
-            content_type=kind,
-            taken_at=taken.when if taken else None,
-            device=self._device,
-            taken_at_source=taken.source if taken else None,
-        )
-        return Prepared(path, file_hash, request, queued_at, hashed_now=hashed_now)
-
-    def _hash_batch(
-        self,
-        run: Run,
-        hashers: ThreadPoolExecutor,
-        batch: Sequence[Path],
-        *,
-        describe: bool = True,
-    ) -> list[Prepared | FileResult]:
-        """Prepare files (a dry run's known ones here, the rest on the hashing threads); the
-        journal is read and told in one query and one transaction a batch. The run is told
-        what was hashed and how long the batch took."""
-        started = time.monotonic()
-        known = self._engine.journal.cached_hashes(batch)
-        inline = set() if describe else known.keys()  # known, and nothing to read: no thread
-        # A few files a task: small files hash in tens of microseconds, about what handing
-        # one to a thread and back costs.
-        todo = [path for path in batch if path not in inline]
-        per_task = max(1, min(HASH_TASK_FILES, -(-len(todo) // self._hash_workers)))
-        made = itertools.chain.from_iterable(
-            hashers.map(
-                lambda paths: [
-                    self._prepare(path, describe=describe, known=known.get(path)) for path in paths
-                ],
-                chunked(todo, per_task),
-            )
-        )
-        outcomes = [
-            self._prepare(path, describe=False, known=known[path]) if path in inline else next(made)
-            for path in batch
-        ]
-        fresh = [(o.path, o.hash) for o in outcomes if isinstance(o, Prepared) and o.hashed_now]
-        self._engine.journal.remember_hashes(fresh)
-        run.hashed(len(fresh), sum(h.size for _, h in fresh), time.monotonic() - started)
-        return outcomes
 
     # Small files ---------------------------------------------------------------------
     def _send_batch(self, batch: list[Prepared], inflight: _InFlight) -> list[Future[FileResult]]:
@@ -464,16 +393,6 @@ def _ramped(paths: list[Path]) -> Iterator[list[Path]]:
     if paths:
         yield paths[:FIRST_BATCH]
     yield from chunked(paths[FIRST_BATCH:], MAX_BATCH)
-
-
-def _fits(file_hash: FileHash, part_size: int | None) -> bool:
-    if part_size is None:
-        return True
-    return (
-        file_hash.part_size == part_size
-        and file_hash.full_crc is not None
-        and len(file_hash.part_digests) == part_count(file_hash.size, part_size)
-    )
 
 
 def _result(

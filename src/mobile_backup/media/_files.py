@@ -59,9 +59,10 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
-def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
-    """Up to `limit` bytes of `path` and the `fstat` of what was opened, opened as
-    `open_regular` opens (never waiting, regular files only).
+def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result, os.stat_result]:
+    """Up to `limit` bytes of `path` and the `fstat` of what was opened, before and after
+    the read (a file written meanwhile shows it), opened as `open_regular` opens (never
+    waiting, regular files only).
 
     For small files read whole: no buffered reader and no chunk-sized buffer per file (a
     folder of years is tens of thousands of them). A regular file ignores O_NONBLOCK, so it
@@ -75,6 +76,7 @@ def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
         while left > 0 and (chunk := os.read(fd, left)):
             chunks.append(chunk)
             left -= len(chunk)
-        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), st
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return data, st, os.fstat(fd)
     finally:
         os.close(fd)
