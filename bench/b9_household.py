@@ -18,8 +18,8 @@ the same 50,000 files (20 KB each), so a dry run finds every one backed up. Meas
   file's hash and the ledger's answer, as on every run after the first: it reads only the
   ledger's changes since), and the cold first run: its wall time (a lookup of every file)
   and its hashing rate (the bytes it read and hashed over the time hashing was under way,
-  batches overlapping counted once, from its `--json`) beside `sha256sum` over the same files (both with the files in
-  the page cache).
+  batches overlapping counted once, from its `--json`) beside `sha256sum` over the same
+  files (both with the files in the page cache).
 
 Everything runs on loopback; the ledger is on dynalite (a DynamoDB implementation in Node)
 and the rest of the stack on the emulator (moto), so the absolute times say what our code and
