@@ -21,7 +21,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 from mobile_backup.api._auth import Principal
@@ -32,7 +31,7 @@ from mobile_backup.aws import (
     NotAuthorizedError,
     aws_call,
 )
-from mobile_backup.core import member_folder_name
+from mobile_backup.core import LazyPool, member_folder_name
 from mobile_backup.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ class MemberStatus:
         self._clock = clock
         self._confirmed: dict[bytes, float] = {}
         self._lock = threading.Lock()
-        self._asking: ThreadPoolExecutor | None = None
+        self._asking = LazyPool(4, "member-check")
 
     def check(self, principal: Principal) -> None:
         """Returns if the caller is an active member; MemberRemovedError otherwise.
@@ -81,18 +80,12 @@ class MemberStatus:
         (a removed member's request may run; its answer is never sent)."""
         if self._confirmed_lately(principal):
             return read()
-        asked = self._pool().submit(self._ask, principal)
+        asked = self._asking().submit(self._ask, principal)
         try:
             answer = read()
         finally:
             asked.result()  # a refusal wins over whatever the read answered or raised
         return answer
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._asking is None:
-                self._asking = ThreadPoolExecutor(4, thread_name_prefix="member-check")
-            return self._asking
 
     def _confirmed_lately(self, principal: Principal) -> bool:
         key = hashlib.sha256(principal.token.encode()).digest()  # no token kept in memory

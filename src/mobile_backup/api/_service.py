@@ -7,15 +7,20 @@ comes from it and never from the request.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from mobile_backup.api._auth import Principal
 from mobile_backup.api._members import MemberFolders
 from mobile_backup.aws import Bucket
-from mobile_backup.core import FileStatus, hex_to_b64, may_free, object_key, thumb_key
+from mobile_backup.core import (
+    FileStatus,
+    LazyPool,
+    hex_to_b64,
+    may_free,
+    object_key,
+    thumb_key,
+)
 from mobile_backup.core.wire import (
     CHECKSUM_HEADER,
     CheckResponse,
@@ -45,18 +50,8 @@ _ALREADY_BACKED_UP = frozenset({FileStatus.UPLOADED, FileStatus.DOWNLOADED})
 # the thread count stays bounded however many resolvers exist (the local ASGI server has 8),
 # and below the boto3 client's 32 pooled connections.
 RESERVE_WORKERS = 16
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _reserve_pool() -> ThreadPoolExecutor:
-    """The process's request threads (reservations, reads beside a page), started on first
-    use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=RESERVE_WORKERS, thread_name_prefix="reserve")
-        return _pool
+_reserve_pool = LazyPool(RESERVE_WORKERS, "reserve")
+"""The process's request threads (reservations, reads beside a page)."""
 
 
 class UploadService:

@@ -61,6 +61,7 @@ from mobile_backup.core._passwords import (
     password_rules,
     temporary_password,
 )
+from mobile_backup.core._pools import LazyPool
 from mobile_backup.core._redact import RedactingFilter, redact, redact_handlers
 from mobile_backup.core._retry import RetryPolicy
 from mobile_backup.core._settings import (
@@ -107,6 +108,7 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "InvalidKeyError",
+    "LazyPool",
     "MobileBackupError",
     "NotFoundError",
     "ObjectKey",

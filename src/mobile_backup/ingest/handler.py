@@ -15,10 +15,8 @@ import functools
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -31,6 +29,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mobile_backup.core import (
+    LazyPool,
     MobileBackupError,
     RedactingFilter,
     load_settings,
@@ -83,17 +82,7 @@ RECORD_THREADS = 10
 """The records of a batch run side by side (the template's batch size is 10): each one's
 ledger writes, messages and tags are round trips to AWS, and one batch's records are
 independent (a repeated event settles on the ledger's conditions)."""
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _record_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="ingest-record")
-        return _pool
+_record_pool = LazyPool(RECORD_THREADS, "ingest-record")
 
 
 class _SideBySide(BatchProcessor):
