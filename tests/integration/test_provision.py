@@ -494,6 +494,21 @@ def test_emulator_lifecycle_and_quiet(
     server.stop()  # a second stop is harmless
 
 
+def test_emulator_stops_cleanly_when_its_loop_has_already_ended() -> None:
+    # The race seen in CI: stop() raised the flag, the loop's one-second poll ended on its
+    # own, saw the flag and closed every socket (the wake-up pipe too) before stop() wrote
+    # to that pipe: EBADF, or a write into whatever file reused the descriptor.
+    server = EmulatorServer()
+    server.start()
+    inner = server._server
+    assert inner is not None
+    inner._stopping.set()
+    inner._thread.join(timeout=5)
+    assert not inner._thread.is_alive()
+    server.stop()
+    assert not server.running
+
+
 def test_emulator_keeps_connections_alive_and_stops_under_a_long_poll() -> None:
     import http.client
     import threading

@@ -178,6 +178,11 @@ class _KeepAliveServer:
         )
         self.port = int(self._server.effective_port)
         self._stopping = threading.Event()
+        # Held while the loop closes its sockets and while stop() pulls the trigger: once
+        # the loop has closed the trigger's pipe, writing to it would hit a closed (or
+        # reused) descriptor.
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="aws-emulator", daemon=True)
 
     def start(self) -> None:
@@ -186,7 +191,9 @@ class _KeepAliveServer:
     def stop(self) -> None:
         """Stop accepting, close every connection and the thread pool; returns when done."""
         self._stopping.set()
-        self._server.pull_trigger()  # wake the loop from its poll
+        with self._closing:
+            if not self._closed:  # else the loop has already seen the flag and ended
+                self._server.pull_trigger()  # wake the loop from its poll
         self._thread.join()
 
     def _serve(self) -> None:
@@ -198,7 +205,9 @@ class _KeepAliveServer:
                 wasyncore.loop(timeout=1.0, map=server._map, use_poll=True, count=1)
         finally:
             # In this thread: the loop's sockets are not closed under its feet.
-            wasyncore.close_all(server._map, ignore_all=True)
+            with self._closing:
+                self._closed = True
+                wasyncore.close_all(server._map, ignore_all=True)
             # Idle workers end now, busy ones (a long poll) after their request, as
             # daemon threads; moto's server did not wait for them either.
             server.task_dispatcher.set_thread_count(0)
