@@ -913,6 +913,55 @@ def test_lookup_says_what_is_backed_up_and_reserves_nothing(
     assert [r["backed_up"] for r in theirs.json()["results"]] == [False, False]
 
 
+def test_statuses_list_the_callers_contents_a_page_at_a_time(
+    api: httpx.Client,
+    stack_settings: Settings,
+    alice: User,
+    bob: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`GET /v1/files/statuses` (a first dry run of a folder of years): every content of
+    the caller's and its status, pages joined by cursors, and nothing of anyone else's."""
+    from mobile_backup.ledger import _listings
+
+    monkeypatch.setattr(_listings, "STATUS_PAGE", 2)  # (the API runs in this process)
+    ledger = Ledger(
+        dynamodb_client(stack_settings, component="test"), stack_settings.require("table")
+    )
+    now = datetime.now(UTC)
+    up, on_pc, reserved = (media(c)["sha256"] for c in (b"st1", b"st2", b"st3"))
+    upload_plan(api, alice, *(media(c) for c in (b"st1", b"st2", b"st3")))
+    ledger.mark_uploaded(alice.sub, up, size=3, now=now)
+    ledger.mark_uploaded(alice.sub, on_pc, size=3, now=now)
+    ledger.mark_downloaded(alice.sub, on_pc, Receipt(host="pc", path="x", sha256=on_pc, at=now))
+    upload_plan(api, bob, media(b"bob's own"))
+
+    statuses: dict[str, str] = {}
+    pages, cursor = 0, None
+    while True:
+        params: dict[str, str] = {"cursor": cursor} if cursor else {}
+        response = api.get("/v1/files/statuses", params=params, headers=alice.auth)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert datetime.fromisoformat(page["as_of"]) >= now
+        assert len(page["statuses"]) <= 2
+        statuses |= page["statuses"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert statuses == {up: "uploaded", on_pc: "downloaded", reserved: "pending"}
+    assert pages >= 2
+    theirs = api.get("/v1/files/statuses", headers=bob.auth).json()["statuses"]
+    assert list(theirs.values()) == ["pending"]
+    assert not set(theirs) & set(statuses)
+    # Another member's cursor does not open their list.
+    first = api.get("/v1/files/statuses", headers=alice.auth).json()["next_cursor"]
+    response = api.get("/v1/files/statuses", params={"cursor": first}, headers=bob.auth)
+    assert_error(response, 400, "invalid_cursor")
+    assert_error(api.get("/v1/files/statuses"), 401, "token_missing")
+
+
 @pytest.mark.parametrize(
     "body",
     [{"sha256": []}, {"sha256": ["A" * 64]}, {"sha256": ["a" * 64] * 101}, {"hashes": []}],

@@ -367,6 +367,46 @@ def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_toge
         assert again.cached_hash(path, FileStamp.of(path)) is not None, path.name
 
 
+def test_a_first_dry_run_of_many_files_reads_the_members_list_instead_of_asking(
+    clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A first dry run of a folder of years (issue 32) reads the member's contents and
+    statuses, a page of up to thousands at a time, instead of a lookup per 100 files, and
+    answers each file the same; the next run asks about nothing (the list was whole)."""
+    from mobile_backup.client import WOULD_UPLOAD
+    from mobile_backup.client import _ledger_mirror as mirror_module
+    from mobile_backup.core import utcnow
+    from mobile_backup.ledger import _listings
+
+    monkeypatch.setattr(mirror_module, "LIST_FROM", 100)  # instead of a folder of 1,000
+    monkeypatch.setattr(_listings, "STATUS_PAGE", 40)  # several pages (the API is in-process)
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    files = [folder / f"IMG_{i:04}.jpg" for i in range(150)]
+    for i, path in enumerate(files):
+        path.write_bytes(b"\xff\xd8\xff\xe0" + f"listed photo {i}".encode())
+    sent = uploader(alice, clean_net).upload(files[::3])
+    ledger = Ledger(dynamodb_client(cfg, component="test"), cfg.require("table"))
+    for r in sent.results:
+        assert r.sha256 is not None
+        ledger.mark_uploaded(alice.sub, r.sha256, size=r.size, now=utcnow())
+    journal = Journal(tmp_path / "journal.sqlite3")
+
+    for first in (True, False):
+        clean_net.api.seen.clear()
+        dry = uploader(alice, clean_net, journal=journal).dry_run(files)
+        assert [r.path for r in dry.results] == files
+        for i, r in enumerate(dry.results):
+            assert r.status == (DUPLICATE if i % 3 == 0 else WOULD_UPLOAD), (r.path.name, r.reason)
+        paths = [c.path.split("?")[0] for c in clean_net.api.seen]
+        assert "/v1/files/lookup" not in paths
+        if first:
+            assert paths.count("/v1/files/statuses") == 2  # 50 entries, 40 a page
+        else:  # the changes since, only
+            assert "/v1/files/statuses" not in paths
+            assert "/v1/files" in paths
+
+
 def test_a_second_dry_run_reads_only_what_changed_since_the_first(
     clean_net: Net, alice: Account, stack: Any, cfg: Settings, tmp_path: Path
 ) -> None:

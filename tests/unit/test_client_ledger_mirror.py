@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from mobile_backup.client import Journal
+from mobile_backup.client import Journal, _ledger_mirror
 from mobile_backup.client._api import Lookup
 from mobile_backup.client._ledger_mirror import AS_OF, MAX_AGE, SINCE, LedgerMirror
-from mobile_backup.client.exceptions import TransportError
-from mobile_backup.core.wire import CHANGE_MARGIN, FilesPage
+from mobile_backup.client.exceptions import ApiError, TransportError
+from mobile_backup.core import FileStatus
+from mobile_backup.core.wire import CHANGE_MARGIN, FilesPage, StatusesPage
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 SHAS = [f"{n:064x}" for n in range(6)]
@@ -30,6 +31,8 @@ class Api:
         self.asked: list[list[str]] = []
         self.changes: list[datetime] = []
         self.fail_changes = False
+        self.pages: list[str | None] = []  # the cursor of each page of statuses read
+        self.fail_list_after: int | None = None  # pages, then the list fails
 
     def member(self) -> str | None:
         return self.member_id
@@ -48,10 +51,30 @@ class Api:
         self.changes.append(kwargs["changed_since"])
         return FilesPage(files=[], as_of=self.now if self.says_when else None)
 
+    def statuses(self, *, cursor: str | None = None) -> StatusesPage:
+        """Two entries a page, in content-id order; the cursor is the last one's index."""
+        if self.fail_list_after is not None and len(self.pages) >= self.fail_list_after:
+            raise ApiError("Not Found (http_error, HTTP 404)", status=404, code="http_error")
+        self.pages.append(cursor)
+        shas = sorted(self.ledger)
+        start = int(cursor) if cursor else 0
+        page = {
+            s: FileStatus.DOWNLOADED if self.ledger[s].on_pc else FileStatus.UPLOADED
+            for s in shas[start : start + 2]
+        }
+        more = start + 2 < len(shas)
+        return StatusesPage(
+            statuses=page,
+            next_cursor=str(start + 2) if more else None,
+            as_of=self.now if self.says_when else None,
+        )
 
-def run(api: Api, journal: Journal, shas: Sequence[str] = SHAS) -> dict[str, Lookup]:
+
+def run(
+    api: Api, journal: Journal, shas: Sequence[str] = SHAS, *, files: int = 0
+) -> dict[str, Lookup]:
     mirror = LedgerMirror(api, journal)  # type: ignore[arg-type]
-    mirror.catch_up()
+    mirror.catch_up(files=files)
     known = mirror.known(shas)
     ask = [s for s in shas if s not in known]
     found = known | (mirror.ask(ask) if ask else {})
@@ -111,3 +134,75 @@ def test_a_content_asked_about_later_is_kept_beside_the_others() -> None:
     assert api.asked == [SHAS[:3], SHAS[3:]]
     run(api, journal)
     assert api.asked == [SHAS[:3], SHAS[3:]]
+
+
+# A first run of many files: the member's list of contents -------------------------------
+
+MANY = [f"{n:064x}" for n in range(100, 112)]
+
+
+def many(api: Api) -> None:
+    """Six of the twelve contents backed up (two on the PC), beside SHAS[0]."""
+    for i, sha in enumerate(MANY[:6]):
+        api.ledger[sha] = Lookup(backed_up=True, on_pc=i < 2)
+
+
+def expected(api: Api, shas: Sequence[str]) -> dict[str, Lookup]:
+    return {s: api.ledger.get(s, Lookup(backed_up=False, on_pc=False)) for s in shas}
+
+
+def test_a_first_run_of_many_files_reads_the_members_list_instead_of_asking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_ledger_mirror, "LIST_FROM", len(MANY))
+    api, journal = Api(), Journal.memory()
+    many(api)
+    assert run(api, journal, MANY, files=len(MANY)) == expected(api, MANY)
+    assert api.asked == []  # every page read: a content not listed is not backed up
+    assert api.pages == [None, "2", "4", "6"]  # 7 entries, 2 a page
+    assert journal.marks()[AS_OF] == T0.isoformat()
+    # The next run keeps them, as answers asked about are kept.
+    api.now = T0 + timedelta(minutes=5)
+    assert run(api, journal, MANY, files=len(MANY)) == expected(api, MANY)
+    assert api.asked == []
+    assert api.pages == [None, "2", "4", "6"]  # not listed again: only the changes read
+    assert api.changes == [T0 - CHANGE_MARGIN]
+
+
+def test_a_run_of_fewer_files_than_list_from_asks_about_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_ledger_mirror, "LIST_FROM", len(MANY) + 1)
+    api, journal = Api(), Journal.memory()
+    many(api)
+    assert run(api, journal, MANY, files=len(MANY)) == expected(api, MANY)
+    assert api.pages == []
+    assert api.asked == [MANY]
+
+
+@pytest.mark.parametrize("case", ["budget", "failed list", "no member"])
+def test_a_list_read_only_in_part_answers_what_it_read_and_the_rest_is_asked(
+    monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """A member whose list is much longer than the folder is read only so far (`LIST_BUDGET`
+    times the files); a list that fails (an older API: 404) is read no further; without a
+    member (signed out) nothing is listed. Every answer is the ledger's all the same."""
+    monkeypatch.setattr(_ledger_mirror, "LIST_FROM", 1)
+    monkeypatch.setattr(_ledger_mirror, "LIST_BUDGET", 2)  # 2 files: 4 entries, 2 pages
+    api, journal = Api(), Journal.memory()
+    many(api)
+    if case == "failed list":
+        api.fail_list_after = 1
+    if case == "no member":
+        api.member_id = None
+    shas = [MANY[0], MANY[9]]  # the first listed, and one not backed up
+    assert run(api, journal, shas, files=len(shas)) == expected(api, shas)
+    if case == "budget":
+        assert api.pages == [None, "2"]
+        assert api.asked == [[MANY[9]]]  # what was listed is not asked about
+    elif case == "failed list":
+        assert api.pages == [None]
+        assert api.asked == [[MANY[9]]]
+    else:
+        assert api.pages == []
+        assert api.asked == [shas]

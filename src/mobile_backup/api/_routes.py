@@ -57,6 +57,7 @@ from mobile_backup.core.wire import (
     MultipartResult,
     MultipartStart,
     MultipartUpload,
+    StatusesPage,
     ThumbUploadRequest,
     ThumbUploads,
     ThumbUrlRequest,
@@ -309,6 +310,17 @@ def file_routes(route: Routes, service: UploadService) -> None:
         recent: Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)] = SUMMARY_RECENT,
     ) -> FilesSummary:
         return service.summary(current_principal(app), recent=recent)
+
+    @route(
+        "/v1/files/statuses",
+        "GET",
+        summary="List the caller's contents and the status of each, one page at a time",
+        responses=openapi_responses(StatusesPage, 400, 401, 422, 503),
+    )
+    def list_statuses(
+        cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
+    ) -> StatusesPage:
+        return service.statuses(current_principal(app), cursor=cursor)
 
     @route(
         "/v1/files/lookup",

@@ -32,6 +32,7 @@ from mobile_backup.core.wire import (
     LookupResult,
     PcView,
     PresignedUpload,
+    StatusesPage,
     ThumbUploadRequest,
     ThumbUploads,
     ThumbUrlRequest,
@@ -46,6 +47,7 @@ from mobile_backup.ledger import STALE_AFTER, Ledger
 logger = logging.getLogger(__name__)
 
 _ALREADY_BACKED_UP = frozenset({FileStatus.UPLOADED, FileStatus.DOWNLOADED})
+_KNOWN = frozenset(str(s) for s in FileStatus)
 # Reservations in flight at once, across the process: one pool shared by every service, so
 # the thread count stays bounded however many resolvers exist (the local ASGI server has 8),
 # and below the boto3 client's 32 pooled connections.
@@ -163,6 +165,18 @@ class UploadService:
         pcs = audits.result()
         files = [FileView.from_record(r, may_free(r, pcs, now=as_of)) for r in records]
         return FilesPage(files=files, next_cursor=next_cursor, as_of=as_of)
+
+    def statuses(self, principal: Principal, *, cursor: str | None = None) -> StatusesPage:
+        """One page of the caller's entries as content -> status (`Ledger.statuses_page`);
+        `as_of` is when this read began (by the API's clock)."""
+        as_of = self._clock()
+        statuses, next_cursor = self._ledger.statuses_page(principal.sub, cursor=cursor)
+        return StatusesPage(
+            # A status this version does not know reads as not backed up, as `lookup` says.
+            statuses={sha: FileStatus(st) for sha, st in statuses.items() if st in _KNOWN},
+            next_cursor=next_cursor,
+            as_of=as_of,
+        )
 
     def _pc_audits(self) -> dict[str, datetime | None]:
         """When each registered PC last checked its copies (what `may_free` weighs)."""

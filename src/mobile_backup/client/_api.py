@@ -36,6 +36,7 @@ from mobile_backup.core.wire import (
     MultipartUpload,
     PresignedPart,
     PresignedUpload,
+    StatusesPage,
     ThumbUploadRequest,
     ThumbUploads,
     ThumbUrlRequest,
@@ -255,6 +256,12 @@ class ApiClient:
             params["changed_since"] = changed_since.isoformat()
         path = "/v1/files?" + urlencode(params)
         return self._call("GET", path, None, FilesPage)
+
+    def statuses(self, *, cursor: str | None = None) -> StatusesPage:
+        """One page of the caller's contents and the status of each (about 1,100 a page),
+        with when the API began the read."""
+        path = "/v1/files/statuses" + (f"?{urlencode({'cursor': cursor})}" if cursor else "")
+        return self._call("GET", path, None, StatusesPage)
 
     def summary(self, *, recent: int = 20) -> FilesSummary:
         """How many of the caller's files are in each status, and the `recent` newest."""

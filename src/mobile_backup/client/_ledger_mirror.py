@@ -9,6 +9,13 @@ about. The ledger never removes an entry, so nothing else can make a kept answer
 kept answers are dropped when they are another member's (a deployment made again at the same
 address), older than `MAX_AGE`, or could not be brought up to date. A dry run is advice:
 `upload` always asks the ledger itself.
+
+A first run (nothing kept) of many files reads the member's whole list of contents instead
+(`GET /v1/files/statuses`, about 1,100 a page: a megabyte of entries): at 50,000 files that
+is 45 pages instead of 500 lookups, a quarter of the read units and a third of the local
+stack's CPU (B9 measures it). Once
+every page is read, a content not listed is not backed up; a member whose list is much
+longer than the folder (`LIST_BUDGET`) is read only so far, and the rest asked about.
 """
 
 from __future__ import annotations
@@ -28,7 +35,17 @@ log = logging.getLogger(__name__)
 
 MAX_AGE = timedelta(days=7)
 """Kept answers are read again whole this often (a safety net, not a need)."""
+LIST_FROM = 1_000
+"""A first run of at least this many files reads the member's list of contents."""
+LIST_BUDGET = 3
+"""...while the entries read stay under this many times the run's files: one entry listed
+costs a quarter of the read units of one content asked about (a strongly consistent query
+reads entries of about 900 bytes 4 KB a unit; a lookup is a unit an entry) and a third of
+the local stack's CPU (B9)."""
 AS_OF, MEMBER, SINCE = "ledger.as_of", "ledger.member", "ledger.since"
+COMPLETE = "ledger.complete"
+"""Set when the kept answers began from the member's whole list: every content not among
+them is not backed up (the changes read since bring in every new entry)."""
 ON_PC, IN_CLOUD, NOT_BACKED_UP = "pc", "cloud", "no"
 _VERDICT = {FileStatus.DOWNLOADED: ON_PC, FileStatus.UPLOADED: IN_CLOUD}
 _LOOKUP = {
@@ -49,12 +66,15 @@ class LedgerMirror:
         self._since: str | None = None
         self._usable = False  # the kept answers are up to date: `known` may use them
         self._fresh = False  # none were kept: the journal holds only this run's answers
+        self._complete = False  # every entry of the member was listed: the rest are not
         self._reads: list[datetime | None] = []  # each read's `as_of`, None if not said
         self.changes_read = 0
+        self.listed = 0
 
-    def catch_up(self) -> None:
+    def catch_up(self, files: int = 0) -> None:
         """Read what changed since the kept answers' time; drop them if they cannot be
-        trusted. Never raises for the API: the lookups then ask about everything."""
+        trusted (then, for a run of `files` at least `LIST_FROM`, read the member's list of
+        contents). Never raises for the API: the lookups then ask about everything."""
         self._member = self._api.member()
         marks = self._journal.marks()
         as_of, since = _when(marks.get(AS_OF)), _when(marks.get(SINCE))
@@ -66,8 +86,10 @@ class LedgerMirror:
             or since is None
             or now - since > MAX_AGE
         ):
-            self._journal.forget_ledger(**{AS_OF: None, MEMBER: None, SINCE: None})
+            self._journal.forget_ledger(**{AS_OF: None, MEMBER: None, SINCE: None, COMPLETE: None})
             self._fresh = True
+            if self._member is not None and files >= LIST_FROM:
+                self._list(budget=LIST_BUDGET * files)
             return
         # The kept time stays true whatever happens next: every answer kept from now on
         # holds from a later time.
@@ -90,12 +112,40 @@ class LedgerMirror:
             return
         self._since = marks[SINCE]
         self._usable = True
+        self._complete = marks.get(COMPLETE) == "1"
+
+    def _list(self, *, budget: int) -> None:
+        """Read the member's contents and their statuses into the journal, page after page,
+        until the end (then a content not listed is not backed up) or `budget` entries."""
+        cursor: str | None = None
+        try:
+            while True:
+                page = self._api.statuses(cursor=cursor)
+                self._reads.append(page.as_of)
+                self._journal.remember_ledger(
+                    (sha, _VERDICT.get(status, NOT_BACKED_UP))
+                    for sha, status in page.statuses.items()
+                )
+                self.listed += len(page.statuses)
+                self._usable = True  # what was read holds from its page's `as_of` on
+                if not page.next_cursor:
+                    self._complete = True
+                    return
+                if self.listed >= budget:  # asking about the rest costs less
+                    return
+                cursor = page.next_cursor
+        except MobileBackupError as exc:  # (an API older than the list: 404)
+            log.info("the ledger's list of contents is not used this time: %s", exc)
 
     def known(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
-        """The kept answers of these contents, when they are up to date."""
+        """The kept answers of these contents, when they are up to date (every content's,
+        once the member's whole list was read)."""
         if not self._usable:
             return {}
-        return {sha: _LOOKUP[v] for sha, v in self._journal.ledger_said(sha256s).items()}
+        said = self._journal.ledger_said(sha256s)
+        if self._complete:
+            return {sha: _LOOKUP[said.get(sha, NOT_BACKED_UP)] for sha in sha256s}
+        return {sha: _LOOKUP[v] for sha, v in said.items()}
 
     def ask(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
         """The ledger's answers (`ApiClient.lookup`), kept for the next run."""
@@ -120,6 +170,7 @@ class LedgerMirror:
                 AS_OF: earliest.isoformat(),
                 MEMBER: self._member,
                 SINCE: self._since or earliest.isoformat(),
+                COMPLETE: "1" if self._complete else None,
             },
         )
 

@@ -233,8 +233,9 @@ class Uploader:
         Each file is hashed (the journal's cached hash when the file is unchanged; a new
         hash is remembered, so the real run does not hash again) and the ledger is asked,
         100 files per call and `LOOKUPS_IN_FLIGHT` calls at a time, which contents it has
-        (only of those the journal keeps no up-to-date answer of: `LedgerMirror`); capture
-        times are not read (nothing is sent). Results: `would_upload`, `duplicate`
+        (only of those the journal keeps no up-to-date answer of; a first run of many files
+        reads the member's list of contents instead: `LedgerMirror`); capture times are not
+        read (nothing is sent). Results: `would_upload`, `duplicate`
         (backed up; or the same content as an earlier file of the run, named in `reason`)
         or `failed` (unreadable).
         """
@@ -242,7 +243,7 @@ class Uploader:
         e = self._engine
         mirror = LedgerMirror(e.api, e.journal)
         if run.todo:
-            mirror.catch_up()
+            mirror.catch_up(files=len(run.todo))
         asked: deque[tuple[list[Prepared], dict[str, Lookup], Future[dict[str, Any]] | None]]
         asked = deque()
         with (

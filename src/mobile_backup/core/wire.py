@@ -101,6 +101,7 @@ __all__ = [
     "ReceiptView",
     "Sha256B64",
     "Sha256Hex",
+    "StatusesPage",
     "ThumbFile",
     "ThumbUploadRequest",
     "ThumbUploads",
@@ -197,6 +198,17 @@ class FilesPage(LazyModel):
     as_of: datetime | None = None
     """With `changed_since`: when the API began this read (its clock), the `changed_since`
     of the next one, less a margin for the clocks of the PCs that write receipts."""
+
+
+class StatusesPage(LazyModel):
+    """`GET /v1/files/statuses`: one page of the caller's entries, content -> status only
+    (a dry run's answers for a folder of years, a page instead of 11 lookups); pass
+    `next_cursor` back as `cursor` for the next."""
+
+    statuses: dict[str, FileStatus]
+    next_cursor: str | None = None
+    as_of: datetime | None = None
+    """When the API began this read (its clock): the page holds at least from then on."""
 
 
 class FilesSummary(LazyModel):
