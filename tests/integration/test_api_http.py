@@ -936,25 +936,35 @@ def test_statuses_list_the_callers_contents_a_page_at_a_time(
     ledger.mark_downloaded(alice.sub, on_pc, Receipt(host="pc", path="x", sha256=on_pc, at=now))
     upload_plan(api, bob, media(b"bob's own"))
 
-    statuses: dict[str, str] = {}
-    pages, cursor = 0, None
-    while True:
-        params: dict[str, str] = {"cursor": cursor} if cursor else {}
-        response = api.get("/v1/files/statuses", params=params, headers=alice.auth)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert datetime.fromisoformat(page["as_of"]) >= now
-        assert len(page["statuses"]) <= 2
-        statuses |= page["statuses"]
-        pages += 1
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    def read_all(prefix: str = "") -> tuple[dict[str, str], int]:
+        statuses: dict[str, str] = {}
+        pages, cursor = 0, None
+        while True:
+            params = {"prefix": prefix} | ({"cursor": cursor} if cursor else {})
+            response = api.get("/v1/files/statuses", params=params, headers=alice.auth)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert datetime.fromisoformat(page["as_of"]) >= now
+            assert len(page["statuses"]) <= 2
+            statuses |= page["statuses"]
+            pages += 1
+            cursor = page["next_cursor"]
+            if not cursor:
+                return statuses, pages
+
+    statuses, pages = read_all()
     assert statuses == {up: "uploaded", on_pc: "downloaded", reserved: "pending"}
     assert pages >= 2
     theirs = api.get("/v1/files/statuses", headers=bob.auth).json()["statuses"]
     assert list(theirs.values()) == ["pending"]
     assert not set(theirs) & set(statuses)
+    # A range of content ids: those whose SHA-256 starts with the prefix, and only those.
+    for prefix in {up[0], up[:2], "0" if up[0] != "0" else "1"}:
+        got, _ = read_all(prefix)
+        assert got == {s: st for s, st in statuses.items() if s.startswith(prefix)}
+    for bad in ("A", "abc", "g", "/"):
+        response = api.get("/v1/files/statuses", params={"prefix": bad}, headers=alice.auth)
+        assert_error(response, 422, "invalid_request")
     # Another member's cursor does not open their list.
     first = api.get("/v1/files/statuses", headers=alice.auth).json()["next_cursor"]
     response = api.get("/v1/files/statuses", params={"cursor": first}, headers=bob.auth)

@@ -3,6 +3,7 @@ when they are not (another member, a failed catch-up, an API that does not say w
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,8 +32,8 @@ class Api:
         self.asked: list[list[str]] = []
         self.changes: list[datetime] = []
         self.fail_changes = False
-        self.pages: list[str | None] = []  # the cursor of each page of statuses read
-        self.fail_list_after: int | None = None  # pages, then the list fails
+        self.pages: list[tuple[str, str | None]] = []  # (prefix, cursor) of each page read
+        self.fail_list: set[str] = set()  # the ranges (prefixes) whose reads fail
 
     def member(self) -> str | None:
         return self.member_id
@@ -51,12 +52,12 @@ class Api:
         self.changes.append(kwargs["changed_since"])
         return FilesPage(files=[], as_of=self.now if self.says_when else None)
 
-    def statuses(self, *, cursor: str | None = None) -> StatusesPage:
-        """Two entries a page, in content-id order; the cursor is the last one's index."""
-        if self.fail_list_after is not None and len(self.pages) >= self.fail_list_after:
+    def statuses(self, *, prefix: str = "", cursor: str | None = None) -> StatusesPage:
+        """Two entries a page, in content-id order; the cursor is the next one's index."""
+        if prefix in self.fail_list:
             raise ApiError("Not Found (http_error, HTTP 404)", status=404, code="http_error")
-        self.pages.append(cursor)
-        shas = sorted(self.ledger)
+        self.pages.append((prefix, cursor))
+        shas = sorted(s for s in self.ledger if s.startswith(prefix))
         start = int(cursor) if cursor else 0
         page = {
             s: FileStatus.DOWNLOADED if self.ledger[s].on_pc else FileStatus.UPLOADED
@@ -138,13 +139,14 @@ def test_a_content_asked_about_later_is_kept_beside_the_others() -> None:
 
 # A first run of many files: the member's list of contents -------------------------------
 
-MANY = [f"{n:064x}" for n in range(100, 112)]
+MANY = [f"{n:064x}" for n in range(100, 112)]  # all in the range of prefix "0"
+SPREAD = [hashlib.sha256(b"%d" % n).hexdigest() for n in range(40)]  # in every range
 
 
-def many(api: Api) -> None:
-    """Six of the twelve contents backed up (two on the PC), beside SHAS[0]."""
-    for i, sha in enumerate(MANY[:6]):
-        api.ledger[sha] = Lookup(backed_up=True, on_pc=i < 2)
+def many(api: Api, shas: Sequence[str] = MANY) -> None:
+    """Half of the contents backed up (a third of those on the PC), beside SHAS[0]."""
+    for i, sha in enumerate(shas[: len(shas) // 2]):
+        api.ledger[sha] = Lookup(backed_up=True, on_pc=i % 3 == 0)
 
 
 def expected(api: Api, shas: Sequence[str]) -> dict[str, Lookup]:
@@ -154,18 +156,23 @@ def expected(api: Api, shas: Sequence[str]) -> dict[str, Lookup]:
 def test_a_first_run_of_many_files_reads_the_members_list_instead_of_asking(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_ledger_mirror, "LIST_FROM", len(MANY))
+    monkeypatch.setattr(_ledger_mirror, "LIST_FROM", len(SPREAD))
     api, journal = Api(), Journal.memory()
-    many(api)
-    assert run(api, journal, MANY, files=len(MANY)) == expected(api, MANY)
+    many(api, SPREAD)
+    assert run(api, journal, SPREAD, files=len(SPREAD)) == expected(api, SPREAD)
     assert api.asked == []  # every page read: a content not listed is not backed up
-    assert api.pages == [None, "2", "4", "6"]  # 7 entries, 2 a page
+    # Each of the 16 ranges read from its first page to its last, 2 entries a page.
+    pages: list[tuple[str, str | None]] = []
+    for prefix in "0123456789abcdef":
+        n = sum(s.startswith(prefix) for s in api.ledger)
+        pages += [(prefix, None), *((prefix, str(k)) for k in range(2, n, 2))]
+    assert sorted(api.pages, key=str) == sorted(pages, key=str)
     assert journal.marks()[AS_OF] == T0.isoformat()
     # The next run keeps them, as answers asked about are kept.
     api.now = T0 + timedelta(minutes=5)
-    assert run(api, journal, MANY, files=len(MANY)) == expected(api, MANY)
+    assert run(api, journal, SPREAD, files=len(SPREAD)) == expected(api, SPREAD)
     assert api.asked == []
-    assert api.pages == [None, "2", "4", "6"]  # not listed again: only the changes read
+    assert len(api.pages) == len(pages)  # not listed again: only the changes read
     assert api.changes == [T0 - CHANGE_MARGIN]
 
 
@@ -192,16 +199,17 @@ def test_a_list_read_only_in_part_answers_what_it_read_and_the_rest_is_asked(
     api, journal = Api(), Journal.memory()
     many(api)
     if case == "failed list":
-        api.fail_list_after = 1
+        api.fail_list = {"f"}  # one range fails: the list is not whole
     if case == "no member":
         api.member_id = None
     shas = [MANY[0], MANY[9]]  # the first listed, and one not backed up
     assert run(api, journal, shas, files=len(shas)) == expected(api, shas)
     if case == "budget":
-        assert api.pages == [None, "2"]
+        assert [c for p, c in api.pages if p == "0"] == [None, "2"]
         assert api.asked == [[MANY[9]]]  # what was listed is not asked about
     elif case == "failed list":
-        assert api.pages == [None]
+        # (Range "0" is read first, so its first page is in, whenever "f" failed.)
+        assert ("0", None) in api.pages
         assert api.asked == [[MANY[9]]]
     else:
         assert api.pages == []

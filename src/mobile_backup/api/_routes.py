@@ -318,9 +318,17 @@ def file_routes(route: Routes, service: UploadService) -> None:
         responses=openapi_responses(StatusesPage, 400, 401, 422, 503),
     )
     def list_statuses(
+        prefix: Annotated[
+            str,
+            Query(
+                pattern=r"^[0-9a-f]{0,2}$",
+                description="Only the contents whose SHA-256 (hex) starts with this: a "
+                "client reads the 16 one-digit prefixes side by side",
+            ),
+        ] = "",
         cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
     ) -> StatusesPage:
-        return service.statuses(current_principal(app), cursor=cursor)
+        return service.statuses(current_principal(app), prefix=prefix, cursor=cursor)
 
     @route(
         "/v1/files/lookup",

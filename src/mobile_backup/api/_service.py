@@ -166,11 +166,16 @@ class UploadService:
         files = [FileView.from_record(r, may_free(r, pcs, now=as_of)) for r in records]
         return FilesPage(files=files, next_cursor=next_cursor, as_of=as_of)
 
-    def statuses(self, principal: Principal, *, cursor: str | None = None) -> StatusesPage:
-        """One page of the caller's entries as content -> status (`Ledger.statuses_page`);
-        `as_of` is when this read began (by the API's clock)."""
+    def statuses(
+        self, principal: Principal, *, prefix: str = "", cursor: str | None = None
+    ) -> StatusesPage:
+        """One page of the caller's entries as content -> status, of the contents whose id
+        starts with `prefix` (`Ledger.statuses_page`); `as_of` is when this read began (by
+        the API's clock)."""
         as_of = self._clock()
-        statuses, next_cursor = self._ledger.statuses_page(principal.sub, cursor=cursor)
+        statuses, next_cursor = self._ledger.statuses_page(
+            principal.sub, prefix=prefix, cursor=cursor
+        )
         return StatusesPage(
             # A status this version does not know reads as not backed up, as `lookup` says.
             statuses={sha: FileStatus(st) for sha, st in statuses.items() if st in _KNOWN},

@@ -257,10 +257,13 @@ class ApiClient:
         path = "/v1/files?" + urlencode(params)
         return self._call("GET", path, None, FilesPage)
 
-    def statuses(self, *, cursor: str | None = None) -> StatusesPage:
-        """One page of the caller's contents and the status of each (about 1,100 a page),
-        with when the API began the read."""
-        path = "/v1/files/statuses" + (f"?{urlencode({'cursor': cursor})}" if cursor else "")
+    def statuses(self, *, prefix: str = "", cursor: str | None = None) -> StatusesPage:
+        """One page of the caller's contents whose SHA-256 starts with `prefix` (hex) and
+        the status of each (about 1,100 a page), with when the API began the read."""
+        params = {"prefix": prefix} if prefix else {}
+        if cursor:
+            params["cursor"] = cursor
+        path = "/v1/files/statuses" + (f"?{urlencode(params)}" if params else "")
         return self._call("GET", path, None, StatusesPage)
 
     def summary(self, *, recent: int = 20) -> FilesSummary:

@@ -11,17 +11,19 @@ address), older than `MAX_AGE`, or could not be brought up to date. A dry run is
 `upload` always asks the ledger itself.
 
 A first run (nothing kept) of many files reads the member's whole list of contents instead
-(`GET /v1/files/statuses`, about 1,100 a page: a megabyte of entries): at 50,000 files that
-is 45 pages instead of 500 lookups, a quarter of the read units and a third of the local
-stack's CPU (B9 measures it). Once
-every page is read, a content not listed is not backed up; a member whose list is much
-longer than the folder (`LIST_BUDGET`) is read only so far, and the rest asked about.
+(`GET /v1/files/statuses`, about 1,100 a page: a megabyte of entries, 16 ranges of content
+ids side by side): at 50,000 files that is 45 pages instead of 500 lookups, a quarter of the
+read units and a third of the local stack's CPU (B9 measures it). Once every page is read, a
+content not listed is not backed up; a member whose list is much longer than the folder
+(`LIST_BUDGET`) is read only so far, and the rest asked about.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from mobile_backup.client._api import ApiClient, Lookup
@@ -37,6 +39,9 @@ MAX_AGE = timedelta(days=7)
 """Kept answers are read again whole this often (a safety net, not a need)."""
 LIST_FROM = 1_000
 """A first run of at least this many files reads the member's list of contents."""
+LIST_IN_FLIGHT = 8
+"""Ranges of the list read at once: a home link's round trips overlap (45 pages at 50,000
+entries are 6 rounds instead of 45), and the API's instances answer side by side."""
 LIST_BUDGET = 3
 """...while the entries read stay under this many times the run's files: one entry listed
 costs a quarter of the read units of one content asked about (a strongly consistent query
@@ -115,27 +120,43 @@ class LedgerMirror:
         self._complete = marks.get(COMPLETE) == "1"
 
     def _list(self, *, budget: int) -> None:
-        """Read the member's contents and their statuses into the journal, page after page,
-        until the end (then a content not listed is not backed up) or `budget` entries."""
-        cursor: str | None = None
-        try:
-            while True:
-                page = self._api.statuses(cursor=cursor)
+        """Read the member's contents and their statuses into the journal, the 16 ranges of
+        content ids side by side (`LIST_IN_FLIGHT` at once), each page after page, until
+        every range ends (then a content not listed is not backed up), `budget` entries are
+        read or a read fails."""
+        enough = threading.Event()
+        counted = threading.Lock()
+
+        def read(prefix: str) -> bool:
+            """One range, from its first page to its last (True) or until `enough`."""
+            cursor: str | None = None
+            while not enough.is_set():
+                page = self._api.statuses(prefix=prefix, cursor=cursor)
                 self._reads.append(page.as_of)
                 self._journal.remember_ledger(
                     (sha, _VERDICT.get(status, NOT_BACKED_UP))
                     for sha, status in page.statuses.items()
                 )
-                self.listed += len(page.statuses)
+                with counted:
+                    self.listed += len(page.statuses)
+                    if self.listed >= budget:  # asking about the rest costs less
+                        enough.set()
                 self._usable = True  # what was read holds from its page's `as_of` on
                 if not page.next_cursor:
-                    self._complete = True
-                    return
-                if self.listed >= budget:  # asking about the rest costs less
-                    return
+                    return True
                 cursor = page.next_cursor
-        except MobileBackupError as exc:  # (an API older than the list: 404)
-            log.info("the ledger's list of contents is not used this time: %s", exc)
+            return False
+
+        with ThreadPoolExecutor(LIST_IN_FLIGHT, thread_name_prefix="list") as pool:
+            ranges = [pool.submit(read, f"{digit:x}") for digit in range(16)]
+            ended = 0
+            for done in ranges:
+                try:
+                    ended += done.result()
+                except MobileBackupError as exc:  # (an API older than the list: 404)
+                    enough.set()  # the others stop after their page
+                    log.info("the ledger's list of contents is not used this time: %s", exc)
+        self._complete = ended == len(ranges)
 
     def known(self, sha256s: Sequence[str]) -> dict[str, Lookup]:
         """The kept answers of these contents, when they are up to date (every content's,

@@ -169,20 +169,21 @@ class Listings(Counts):
         return self._page(kwargs, cursor, expect_pk=pk, keys=TABLE_KEYS, doing="list the ledger")
 
     def statuses_page(
-        self, user_sub: str, *, cursor: str | None = None
+        self, user_sub: str, *, prefix: str = "", cursor: str | None = None
     ) -> tuple[dict[str, str], str | None]:
-        """One page of a user's entries as content -> status, in content-id order (as many
-        as one query reads: about 1,100 entries a megabyte, at most `STATUS_PAGE`), and the
-        next page's cursor (None at the end). One attribute an entry, strongly consistent:
-        a first dry run of a folder of years reads its answers from here, for a quarter of
-        the read units that asking about each content costs (`statuses`)."""
+        """One page of a user's entries whose content id starts with `prefix` (lowercase
+        hex), as content -> status, in content-id order (as many as one query reads: about
+        1,100 entries a megabyte, at most `STATUS_PAGE`), and the next page's cursor (None
+        at the end). One attribute an entry, strongly consistent: a first dry run of a folder
+        of years reads its answers from here, for a quarter of the read units that asking
+        about each content costs (`statuses`), one prefix beside another."""
         pk = user_pk(user_sub)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
             "ProjectionExpression": "sk, #st",
             "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": {":pk": s_(pk)},
+            "ExpressionAttributeValues": {":pk": s_(pk), ":sk": s_(file_sk(prefix))},
             "ConsistentRead": True,
             "Limit": STATUS_PAGE,
         }
