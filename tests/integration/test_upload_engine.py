@@ -367,6 +367,30 @@ def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_toge
         assert again.cached_hash(path, FileStamp.of(path)) is not None, path.name
 
 
+def test_a_dry_run_of_small_files_hashes_them_on_one_thread(
+    clean_net: Net, alice: Account, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Small files hash faster on one thread than on two (the GIL's hand-overs cost more
+    than the hashing they share: B9), so a dry run of a folder of them uses one."""
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    files = [folder / f"IMG_{i:04}.jpg" for i in range(300)]
+    for i, path in enumerate(files):
+        path.write_bytes(b"\xff\xd8\xff\xe0" + f"small photo {i}".encode() * 100)
+    threads: set[str] = set()
+    real_hash = hash_file
+
+    def hash_and_say_where(path: Path, **kwargs: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.001)  # (two threads, were there two, would both have work)
+        return real_hash(path, **kwargs)
+
+    monkeypatch.setattr(preparing_module, "hash_file", hash_and_say_where)
+    dry = uploader(alice, clean_net, parallel=4).dry_run(files)
+    assert len(dry.results) == len(files)
+    assert len(threads) == 1, threads
+
+
 def test_a_first_dry_run_of_many_files_reads_the_members_list_instead_of_asking(
     clean_net: Net, alice: Account, cfg: Settings, tmp_path: Path, monkeypatch: Any
 ) -> None:

@@ -23,6 +23,7 @@ class Run:
         self._started = time.monotonic()
         self.files: list[Path] = []
         self.todo: list[Path] = []
+        self.todo_bytes = 0
         self.results: dict[Path, FileResult] = {}
         self._first_of: dict[str, Path] = {}  # sha256 -> the first file of this run with it
         self._hashed = (0, 0, 0.0)  # files, bytes, seconds spent preparing batches that hashed
@@ -40,6 +41,7 @@ class Run:
                 continue
             engine.queued(path, size)
             run.todo.append(path)
+            run.todo_bytes += size
         return run
 
     def hashed(self, files: int, size: int, started: float, ended: float) -> None:

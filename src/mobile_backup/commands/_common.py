@@ -151,11 +151,13 @@ class RichProgress:
         self._sending = False
         self._tasks: dict[Path, TaskID] = {}
         self._sent: dict[Path, int] = {}
+        self._total = 0
 
     def on_queued(self, *, path: Path, size: int) -> None:
+        # (Its own sum: `Progress.tasks` copies every task, for each of 50,000 files.)
         with self._lock:
-            total = (self._p.tasks[self._overall].total or 0) + size
-            self._p.update(self._overall, total=total)
+            self._total += size
+            self._p.update(self._overall, total=self._total)
 
     def on_progress(self, *, path: Path, bytes_sent: int) -> None:
         self._speed.add(bytes_sent)
