@@ -16,10 +16,11 @@ the same 50,000 files (20 KB each), so a dry run finds every one backed up. Meas
   the full one reads.
 - **`upload --dry-run` of the 50,000-file folder**: warm (the journal already knows every
   file's hash and the ledger's answer, as on every run after the first: it reads only the
-  ledger's changes since), and the cold first run: its wall time (the member's list of
-  contents read, then every file hashed) and its hashing rate (the bytes it read and
-  hashed over the time hashing was under way, batches overlapping counted once, from its
-  `--json`) beside `sha256sum` over the same files (both with the files in the page cache).
+  ledger's changes since), and a cold first run (each run removes the upload journal first,
+  as on a new PC): its wall time (the member's list of contents read, then every file
+  hashed) and its hashing rate (the bytes it read and hashed over the time hashing was
+  under way, batches overlapping counted once, from its `--json`) beside `sha256sum` over
+  the same files (both with the files in the page cache).
 
 Everything runs on loopback; the ledger is on dynalite (a DynamoDB implementation in Node)
 and the rest of the stack on the emulator (moto), so the absolute times say what our code and
@@ -172,8 +173,11 @@ def _children_cpu() -> float:
 
 
 def _cold_dry_run(phone: Path) -> dict[str, Any]:
-    """The first dry run (no journal yet): wall time, the CPU its process used, and what it
-    says it hashed (`--json`'s "hashed": the batches that read and hashed files)."""
+    """A first dry run (the upload journal removed, as on a new PC: no hash and no answer of
+    the ledger kept): wall time, the CPU its process used, and what it says it hashed
+    (`--json`'s "hashed": the batches that read and hashed files)."""
+    for journal in (Path(os.environ["MOBILE_BACKUP_STATE_DIR"]) / "local").glob("uploads-*"):
+        journal.unlink()  # (the -wal and -shm files with it)
     cpu = _children_cpu()
     seconds, done = _cli("upload", "--dry-run", "--json", str(phone))
     hashed = json.loads(done.stdout)["hashed"]
@@ -265,9 +269,8 @@ def b9_household(ctx: BenchContext) -> list[Measurement]:
     shown = json.loads(listed.stdout)["shown"]
     full, incremental = _reconcile(stack, seed["subs"][0], ctx.work_dir / f"b9-pc-{ctx.unique()}")
 
-    # The bench's first dry run hashes every file (a fresh state folder: no journal yet);
-    # every later one is warm.
-    cold = ctx.once("b9-cold", lambda: _cold_dry_run(phone))
+    # Each run's first dry run hashes every file (no journal); the next one is warm.
+    cold = _cold_dry_run(phone)
     cpu = _children_cpu()
     warm_s, dry = _cli("upload", "--dry-run", "--json", str(phone))
     warm_cpu = _children_cpu() - cpu
