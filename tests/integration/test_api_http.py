@@ -962,11 +962,19 @@ def test_statuses_list_the_callers_contents_a_page_at_a_time(
     for prefix in {up[0], up[:2], "0" if up[0] != "0" else "1"}:
         got, _ = read_all(prefix)
         assert got == {s: st for s, st in statuses.items() if s.startswith(prefix)}
+    # A cursor carries on only its own range.
+    first = api.get("/v1/files/statuses", headers=alice.auth).json()["next_cursor"]
+    assert first is not None
+    last_read = sorted(statuses)[1]  # (2 a page: the cursor is the second entry's key)
+    other = "0" if last_read[0] != "0" else "1"
+    response = api.get(
+        "/v1/files/statuses", params={"prefix": other, "cursor": first}, headers=alice.auth
+    )
+    assert_error(response, 400, "invalid_cursor")
     for bad in ("A", "abc", "g", "/"):
         response = api.get("/v1/files/statuses", params={"prefix": bad}, headers=alice.auth)
         assert_error(response, 422, "invalid_request")
     # Another member's cursor does not open their list.
-    first = api.get("/v1/files/statuses", headers=alice.auth).json()["next_cursor"]
     response = api.get("/v1/files/statuses", params={"cursor": first}, headers=bob.auth)
     assert_error(response, 400, "invalid_cursor")
     assert_error(api.get("/v1/files/statuses"), 401, "token_missing")

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mobile_backup.aws import aws_call
-from mobile_backup.core import FileRecord, ServiceError
+from mobile_backup.core import FileRecord, InvalidInputError, ServiceError
 from mobile_backup.ledger._counts import Counts
 from mobile_backup.ledger._items import (
     AWAITING_PK_VALUE,
@@ -188,7 +188,13 @@ class Listings(Counts):
             "Limit": STATUS_PAGE,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
+            start = decode_cursor(cursor, expect_pk=pk, keys=TABLE_KEYS)
+            if not start["sk"]["S"].startswith(file_sk(prefix)):
+                # Another range's cursor: DynamoDB would refuse it (a ValidationException).
+                raise InvalidInputError(
+                    "the cursor is not one this API issued", code="invalid_cursor"
+                )
+            kwargs["ExclusiveStartKey"] = start
         with aws_call("list the ledger"):
             resp = self._db.query(**kwargs)
         statuses = {
