@@ -60,13 +60,18 @@ def _session(profile: str | None) -> Any:
     botocore directly, not boto3: nothing here uses boto3's additions (resources, the
     transfer manager), and `import boto3` also imports s3transfer (and awscrt where it is
     installed), about 100 ms of a Lambda cold start. Sharing the session means each
-    service's model and the endpoint data are loaded once, not once per client.
+    service's model and the endpoint data are loaded once, not once per client. Its
+    clients read DynamoDB's items as JSON (`_parsing.py`).
     """
     session = _sessions.get(profile)
     if session is None:
         from botocore.session import Session
 
-        session = _sessions.setdefault(profile, Session(profile=profile))
+        from mobile_backup.aws._parsing import ItemsParserFactory
+
+        fresh = Session(profile=profile)
+        fresh.register_component("response_parser_factory", ItemsParserFactory())
+        session = _sessions.setdefault(profile, fresh)
     return session
 
 
