@@ -45,8 +45,8 @@ entries are 6 rounds instead of 45), and the API's instances answer side by side
 LIST_BUDGET = 3
 """...while the entries read stay under this many times the run's files: one entry listed
 costs a quarter of the read units of one content asked about (a strongly consistent query
-reads entries of about 900 bytes 4 KB a unit; a lookup is a unit an entry) and a third of
-the local stack's CPU (B9)."""
+costs a unit per 4 KB read, and an entry is about 900 bytes; a lookup costs a unit per
+entry) and a third of the local stack's CPU (B9)."""
 AS_OF, MEMBER, SINCE = "ledger.as_of", "ledger.member", "ledger.since"
 COMPLETE = "ledger.complete"
 """Set when the kept answers began from the member's whole list: every content not among
