@@ -18,7 +18,6 @@ members qualify is read from the service model, once per shape.
 from __future__ import annotations
 
 import base64
-import threading
 from typing import Any
 
 from botocore import parsers
@@ -33,7 +32,6 @@ __all__ = ["ItemsParserFactory"]
 _PLAIN_SCALARS = frozenset({"string", "integer", "long", "boolean"})
 _ATTRIBUTE_VALUE = "AttributeValue"
 _verdicts: dict[int, tuple[Shape, bool]] = {}
-_verdicts_lock = threading.Lock()
 
 
 def _as_loaded(shape: Shape, seen: frozenset[str] = frozenset()) -> bool:
@@ -64,8 +62,8 @@ def _holds_items(shape: Shape) -> bool:
     if found is not None and found[0] is shape:
         return found[1]
     verdict = _mentions(shape, frozenset()) and _as_loaded(shape)
-    with _verdicts_lock:
-        _verdicts[id(shape)] = (shape, verdict)  # (the shape kept: its id stays its own)
+    # (One store, safe across threads; the shape is kept so that its id stays its own.)
+    _verdicts[id(shape)] = (shape, verdict)
     return verdict
 
 
