@@ -865,9 +865,7 @@ def test_a_member_who_forgot_their_password_sets_a_new_one_with_the_mailed_code(
         code = said.inner_text().rsplit(" ", 1)[-1]
         # The app puts the cursor in the code field after showing the code; typing before
         # that focus lands raced it (the field's text reached the app after the click).
-        expect(page.get_by_label("Code from the e-mail", exact=True)).to_be_focused(
-            timeout=15_000
-        )
+        expect(page.get_by_label("Code from the e-mail", exact=True)).to_be_focused(timeout=15_000)
         _shot(page, "forgot-1-code-sent")
         _type(page, "Code from the e-mail", code)
         _type(page, "New password", "weak")

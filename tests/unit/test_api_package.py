@@ -47,6 +47,31 @@ def test_a_cold_lambda_defers_what_its_first_request_may_not_need() -> None:
     loaded = set(json.loads(result.stdout))
     assert "aws_lambda_powertools.event_handler.openapi.models" not in loaded
     assert not {"boto3", "pydantic_settings", "s3transfer"} & loaded
+    # The multipart service and models: only a path under /v1/uploads needs them.
+    assert not {"mobile_backup.api._multipart", "mobile_backup.core._wire_multipart"} & loaded
+
+
+def test_the_wire_contract_serves_every_name_it_exports_whether_imported_yet_or_not() -> None:
+    """`core.wire` imports its multipart half when one of its names is first asked for."""
+    code = (
+        "import sys; import mobile_backup.core.wire as wire; "
+        "before = 'mobile_backup.core._wire_multipart' in sys.modules; "
+        "from mobile_backup.core.wire import MultipartStart; "
+        "from mobile_backup.core import _wire_multipart as m; "
+        "missing = [n for n in wire.__all__ if not hasattr(wire, n)]; "
+        "lazy = [n for n in wire.__all__ if getattr(wire, n) is getattr(m, n, None)]; "
+        "print(before, MultipartStart is m.MultipartStart, missing, len(lazy) > 10)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["False", "True", "[]", "True"]
+    import pytest
+
+    from mobile_backup.core import wire
+
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        wire.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_the_asgi_adapter_is_local_only_and_loaded_only_when_asked_for() -> None:

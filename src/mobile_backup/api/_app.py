@@ -25,7 +25,6 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from mobile_backup.api._auth import TokenVerifier
 from mobile_backup.api._members import MemberFolders, MemberStatus
-from mobile_backup.api._multipart import MultipartService
 from mobile_backup.api._routes import (
     Routes,
     current_principal,
@@ -33,7 +32,6 @@ from mobile_backup.api._routes import (
     file_routes,
     public_routes,
     thumb_routes,
-    upload_routes,
 )
 from mobile_backup.api._service import UploadService
 from mobile_backup.aws import Bucket, cognito_client, dynamodb_client, s3_client
@@ -282,19 +280,26 @@ def create_app(
         clock=clock or utcnow,
         expiry_seconds=settings.presign_expiry_seconds,
     )
-    multipart = MultipartService(
-        ledger=ledger,
-        members=members,
-        s3=s3,
-        bucket=bucket,
-        clock=clock or utcnow,
-        expiry_seconds=settings.presign_expiry_seconds,
-    )
     app = _new_resolver()
     route = Routes(app, verifier or verifier_for(settings), MemberStatus(identity))
     public_routes(route)
     error_handlers(route)
-    app.routes_later(("/v1/uploads",), lambda: upload_routes(route, service, multipart))
+
+    def uploads() -> None:  # its modules too are imported when first needed
+        from mobile_backup.api._multipart import MultipartService
+        from mobile_backup.api._upload_routes import upload_routes
+
+        multipart = MultipartService(
+            ledger=ledger,
+            members=members,
+            s3=s3,
+            bucket=bucket,
+            clock=clock or utcnow,
+            expiry_seconds=settings.presign_expiry_seconds,
+        )
+        upload_routes(route, service, multipart)
+
+    app.routes_later(("/v1/uploads",), uploads)
     app.routes_later(("/v1/files", "/v1/pcs"), lambda: file_routes(route, service))
     app.routes_later(("/v1/thumbs",), lambda: thumb_routes(route, service))
     if eager:  # SnapStart's snapshot holds every route, built

@@ -30,7 +30,6 @@ from mobile_backup.api._auth import Principal, TokenVerifier
 from mobile_backup.api._join import HEADERS as JOIN_HEADERS
 from mobile_backup.api._join import PAGE as JOIN_PAGE
 from mobile_backup.api._members import MemberStatus
-from mobile_backup.api._multipart import MultipartService
 from mobile_backup.api._service import UploadService
 from mobile_backup.api.exceptions import (
     InvalidJsonError,
@@ -51,19 +50,11 @@ from mobile_backup.core.wire import (
     Health,
     LookupRequest,
     LookupResponse,
-    MultipartAbortRequest,
-    MultipartCompleteRequest,
-    MultipartPartsRequest,
-    MultipartResult,
-    MultipartStart,
-    MultipartUpload,
     StatusesPage,
     ThumbUploadRequest,
     ThumbUploads,
     ThumbUrlRequest,
     ThumbUrls,
-    UploadRequest,
-    UploadResponse,
     openapi_responses,
 )
 
@@ -198,58 +189,6 @@ def public_routes(route: Routes) -> None:
             )
             openapi_cache.append(openapi_document(app))
         return Response(200, content_types.APPLICATION_JSON, openapi_cache[0])
-
-
-def upload_routes(route: Routes, service: UploadService, multipart: MultipartService) -> None:
-    app = route.app
-
-    @route(
-        "/v1/uploads",
-        "POST",
-        summary="Ask where to upload files (or learn they are backed up already)",
-        responses=openapi_responses(UploadResponse, 400, 401, 415, 422, 503),
-    )
-    def create_uploads(body: UploadRequest) -> UploadResponse:
-        return service.plan(current_principal(app), body)
-
-    # Multipart routes name the upload in the body, not the path: S3 upload ids are opaque
-    # (any printable characters), and the key they belong to is derived from the token and
-    # the body's sha256 anyway. Static paths also keep the 405 answer exact.
-    @route(
-        "/v1/uploads/multipart",
-        "POST",
-        summary="Start (or resume) a multipart upload and presign its first parts",
-        responses=openapi_responses(MultipartUpload, 400, 401, 415, 422, 503),
-    )
-    def start_multipart(body: MultipartStart) -> MultipartUpload:
-        return multipart.start(current_principal(app), body)
-
-    @route(
-        "/v1/uploads/multipart/parts",
-        "POST",
-        summary="Presign parts of a multipart upload (again), optionally listing those held",
-        responses=openapi_responses(MultipartUpload, 400, 401, 404, 415, 422, 503),
-    )
-    def sign_parts(body: MultipartPartsRequest) -> MultipartUpload:
-        return multipart.sign_parts(current_principal(app), body)
-
-    @route(
-        "/v1/uploads/multipart/complete",
-        "POST",
-        summary="Check every part is held with its declared size, then assemble the file",
-        responses=openapi_responses(MultipartResult, 400, 401, 404, 415, 422, 503),
-    )
-    def complete_multipart(body: MultipartCompleteRequest) -> MultipartResult:
-        return multipart.complete(current_principal(app), body)
-
-    @route(
-        "/v1/uploads/multipart/abort",
-        "POST",
-        summary="Abort a multipart upload and free its parts",
-        responses=openapi_responses(MultipartResult, 400, 401, 404, 415, 422, 503),
-    )
-    def abort_multipart(body: MultipartAbortRequest) -> MultipartResult:
-        return multipart.abort(current_principal(app), body)
 
 
 def file_routes(route: Routes, service: UploadService) -> None:

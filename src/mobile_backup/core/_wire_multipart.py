@@ -27,8 +27,6 @@ from mobile_backup.core._wire_uploads import Sha256Hex, UploadFile
 # response (each URL is under 1 KB) and short-lived enough that few expire unused.
 MAX_PARTS_PER_REQUEST = 100
 MAX_UPLOAD_ID_LENGTH = 1024
-# base64 of a 32-byte SHA-256 digest, as S3 takes it in `x-amz-checksum-sha256`.
-SHA256_B64_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
 # Multipart uploads carry a CRC: S3 checks each part against its own and, at completion,
 # the whole object against the file's (a "full object" checksum, which S3 can only combine
 # for CRCs). New clients send CRC32, which the standard library computes (`zlib.crc32`), so
@@ -64,14 +62,6 @@ CrcB64 = Annotated[
     ),
 ]
 
-Sha256B64 = Annotated[
-    str,
-    Field(
-        pattern=SHA256_B64_PATTERN,
-        description="base64 of the part's SHA-256 digest",
-        examples=["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="],
-    ),
-]
 PartSize = Annotated[
     int,
     Field(

@@ -63,6 +63,17 @@ Sha256Hex = Annotated[
     ),
 ]
 
+# base64 of a 32-byte SHA-256 digest, as S3 takes it in `x-amz-checksum-sha256`.
+SHA256_B64_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
+Sha256B64 = Annotated[
+    str,
+    Field(
+        pattern=SHA256_B64_PATTERN,
+        description="base64 of the part's SHA-256 digest",
+        examples=["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="],
+    ),
+]
+
 
 class UploadFile(LazyModel):
     """One file the client wants to back up."""

@@ -9,7 +9,7 @@ only (no Powertools): the phone imports it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,30 +19,6 @@ from mobile_backup.core import (
     FreeVerdict,
 )
 from mobile_backup.core._models import LazyModel
-from mobile_backup.core._wire_multipart import (
-    CRC_B64_PATTERN,
-    CRC_B64_PATTERNS,
-    MAX_PARTS_PER_REQUEST,
-    MAX_UPLOAD_ID_LENGTH,
-    MULTIPART_CHECKSUM,
-    SHA256_B64_PATTERN,
-    ChecksumAlgorithm,
-    CompletedPart,
-    CrcB64,
-    MultipartAbortRequest,
-    MultipartCompleteRequest,
-    MultipartPartsRequest,
-    MultipartResult,
-    MultipartStart,
-    MultipartUpload,
-    PartChecksum,
-    PartSize,
-    PresignedPart,
-    Sha256B64,
-    UploadId,
-    fits_algorithm,
-    part_checksum_header,
-)
 from mobile_backup.core._wire_uploads import (
     CHECKSUM_HEADER,
     CONTENT_TYPE_PATTERN,
@@ -51,13 +27,39 @@ from mobile_backup.core._wire_uploads import (
     MAX_FILES_PER_REQUEST,
     MAX_PAGE_SIZE,
     MAX_SINGLE_PUT_SIZE,
+    SHA256_B64_PATTERN,
     PresignedUpload,
+    Sha256B64,
     Sha256Hex,
     UploadFile,
     UploadRequest,
     UploadResponse,
     UploadResult,
 )
+
+if TYPE_CHECKING:  # at run time, imported when first asked for (`__getattr__` below)
+    from mobile_backup.core._wire_multipart import (
+        CRC_B64_PATTERN,
+        CRC_B64_PATTERNS,
+        MAX_PARTS_PER_REQUEST,
+        MAX_UPLOAD_ID_LENGTH,
+        MULTIPART_CHECKSUM,
+        ChecksumAlgorithm,
+        CompletedPart,
+        CrcB64,
+        MultipartAbortRequest,
+        MultipartCompleteRequest,
+        MultipartPartsRequest,
+        MultipartResult,
+        MultipartStart,
+        MultipartUpload,
+        PartChecksum,
+        PartSize,
+        PresignedPart,
+        UploadId,
+        fits_algorithm,
+        part_checksum_header,
+    )
 
 __all__ = [
     "CHANGE_MARGIN",
@@ -357,3 +359,20 @@ def openapi_responses(ok: type[BaseModel], *errors: int) -> dict[int, Any]:
             "content": {"application/json": {"model": ErrorBody}},
         }
     return responses
+
+
+# The multipart part of the contract is imported when one of its names is first asked for:
+# a cold Lambda answering a GET does not define those models (issue 34, B6). Names come
+# from the module itself, so a new one is served without a list to keep here. Hidden from
+# the type checker, which would otherwise take any name of this module as valid.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in __all__:
+            from mobile_backup.core import _wire_multipart
+
+            if hasattr(_wire_multipart, name):
+                value = getattr(_wire_multipart, name)
+                globals()[name] = value
+                return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
