@@ -6,6 +6,7 @@ Each client is built for a named `component` (`api`, `ingest`, `agent`, `client`
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,41 @@ def _client_kwargs(settings: Settings, service: str, *, read_timeout: int = 60) 
     return kwargs
 
 
+SERVICES = ("s3", "sqs", "dynamodb", "cognito-idp")
+"""The AWS services this product's own clients call (`_client` refuses any other)."""
+
 _sessions: dict[str | None, Any] = {}
 _sessions_lock = threading.Lock()
+
+
+def _services_loader(data_path: str | None) -> Any:
+    """botocore's data loader, checking a service's name against `SERVICES` alone.
+
+    Before it loads a model, botocore's loader checks the name against a list of every
+    service it knows, made by listing and stat'ing some 400 folders: 8-11 ms for each kind
+    of file, twice per process (the model and its endpoint rules), the largest part of
+    building the first client at a cold start (issue 34, B6). This one lists only the
+    folders of the services we call; loading, versions and extras stay botocore's.
+    """
+    from botocore.loaders import Loader
+
+    class ServicesLoader(Loader):
+        def list_available_services(self, type_name: str) -> list[str]:
+            found: set[str] = set()
+            for root in self.search_paths:
+                for service in SERVICES:
+                    folder = os.path.join(root, service)
+                    if os.path.isdir(folder) and any(
+                        self.file_loader.exists(os.path.join(folder, version, type_name))
+                        for version in os.listdir(folder)
+                    ):
+                        found.add(service)
+            return sorted(found)
+
+    extra = None
+    if data_path:  # as botocore's `create_loader` reads AWS_DATA_PATH
+        extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
+    return ServicesLoader(extra_search_paths=extra)
 
 
 def _session(profile: str | None) -> Any:
@@ -61,7 +95,8 @@ def _session(profile: str | None) -> Any:
     transfer manager), and `import boto3` also imports s3transfer (and awscrt where it is
     installed), about 100 ms of a Lambda cold start. Sharing the session means each
     service's model and the endpoint data are loaded once, not once per client. Its
-    clients read DynamoDB's items as JSON (`_parsing.py`).
+    clients read DynamoDB's items as JSON (`_parsing.py`), and its loader checks service
+    names without listing every service (`_services_loader`).
     """
     session = _sessions.get(profile)
     if session is None:
@@ -71,11 +106,16 @@ def _session(profile: str | None) -> Any:
 
         fresh = Session(profile=profile)
         fresh.register_component("response_parser_factory", ItemsParserFactory())
+        fresh.register_component(
+            "data_loader", _services_loader(fresh.get_config_variable("data_path"))
+        )
         session = _sessions.setdefault(profile, fresh)
     return session
 
 
 def _client(settings: Settings, service: str, component: str) -> Any:
+    if service not in SERVICES:  # the loader knows these only
+        raise ValueError(f"{service!r} is not one of {SERVICES}")
     # A botocore session is not safe to build clients from on several threads at once.
     with _sessions_lock:
         session = _session(settings.aws_profile)
