@@ -275,6 +275,7 @@ class _Events:
         self._stack["ledger"].reserve(self._stack["sub"], meta, now=utcnow())
         self._last = sha256
         event: dict[str, Any] = copy.deepcopy(self._sqs)
+        del event["Records"][1:]  # one S3 event: the file's own record alone
         body = json.loads(event["Records"][0]["body"])
         s3 = body["Records"][0]["s3"]
         s3["bucket"]["name"] = self._stack["bucket"]

@@ -355,6 +355,49 @@ def test_a_batch_s_records_run_side_by_side_and_read_the_registry_once(
         assert entry.announced_at is not None
 
 
+def test_the_registry_is_read_as_the_batch_begins_and_a_failed_read_ahead_is_read_again(
+    settings: Settings,
+    ledger: Ledger,
+    sqs: SQSClient,
+    processor: IngestProcessor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The PC registry is read beside the records' first ledger writes (not after them),
+    and a read ahead that failed does not fail the batch: the record that needs the queues
+    reads them itself."""
+    from mobile_backup.aws import AwsServiceError
+    from mobile_backup.ledger import PcRegistry
+
+    reserve(ledger, PHOTO_SHA, filename="IMG_0001.HEIC", size=len(PHOTO))
+    reserve(ledger, VIDEO_SHA, filename="VID_0001.MP4", size=len(VIDEO))
+    read_registry = PcRegistry.queue_targets
+    mark_uploaded = Ledger.mark_uploaded
+    reads: list[str] = []
+    registry_read = threading.Event()
+
+    def flaky(self: PcRegistry) -> Any:
+        reads.append(threading.current_thread().name)
+        if len(reads) == 1:  # the read ahead
+            registry_read.set()
+            raise AwsServiceError("the registry could not be read")
+        return read_registry(self)
+
+    def after_the_read(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        # The first write waits for the read ahead: had the read waited for the write,
+        # this would time out.
+        assert registry_read.wait(timeout=10)
+        return mark_uploaded(self, *args, **kwargs)
+
+    monkeypatch.setattr(PcRegistry, "queue_targets", flaky)
+    monkeypatch.setattr(Ledger, "mark_uploaded", after_the_read)
+    response = make_handler(processor)(sqs_event(settings), LocalLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert len(drain(sqs, settings.require("downloads_queue_url"))) == 2
+    assert reads[0].startswith("pc-registry")  # read ahead on its own thread
+    assert len(reads) == 2  # the failed read ahead, then one read for both records
+
+
 def test_the_lambda_entry_point_processes_an_sqs_event(
     settings: Settings, ledger: Ledger, sqs: SQSClient, lambda_environment: io.StringIO
 ) -> None:

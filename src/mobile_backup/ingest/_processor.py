@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from mobile_backup.core import (
     FileRecord,
     FileStatus,
     InvalidKeyError,
+    LazyPool,
     ObjectKey,
     ObjectState,
     Settings,
@@ -86,11 +88,16 @@ class _CreatedObject:
 
 
 class _Batch:
-    """What the records of one batch share: the PC registry, read by the first that needs it."""
+    """What the records of one batch share: the PC registry, being read since it began."""
 
-    def __init__(self) -> None:
+    def __init__(self, reading: Future[list[PcQueue]] | None) -> None:
         self.lock = threading.Lock()
+        self.reading = reading
         self.targets: list[PcQueue] | None = None
+
+
+# One thread reads the registry beside the batch's first ledger writes.
+_registry_pool = LazyPool(1, "pc-registry")
 
 
 class IngestProcessor:
@@ -148,17 +155,22 @@ class IngestProcessor:
     def batch(self) -> Iterator[None]:
         """Process one batch of events: the PC registry is read once for all of them.
 
-        Read when the batch is first needed, after the batch was received, so a PC that
-        `agent register` added before a file was uploaded gets that file: its event cannot
-        be in a batch received before the registration (a minute-long cache used to send
-        the files of a new PC's first minute only through its next reconcile). Threads
-        that run the batch's records in a copy of this context share the read.
+        Read as the batch begins, after it was received, so a PC that `agent register`
+        added before a file was uploaded gets that file: its event cannot be in a batch
+        received before the registration (a minute-long cache used to send the files of a
+        new PC's first minute only through its next reconcile). The read runs beside the
+        records' first ledger writes, so that sending the first download message does not
+        wait for it (one round trip less per batch). Threads that run the batch's records
+        in a copy of this context share it; the batch ends only once it has ended.
         """
-        token = self._batch.set(_Batch())
+        reading = None if self._pcs is None else _registry_pool().submit(self._pcs.queue_targets)
+        token = self._batch.set(_Batch(reading))
         try:
             yield
         finally:
             self._batch.reset(token)
+            if reading is not None:
+                reading.exception()  # waits, never raises: no read outlives its batch
 
     def queue_targets(self) -> list[PcQueue]:
         """Every PC's queue: read from the registry (strongly consistent), once per batch."""
@@ -169,7 +181,11 @@ class IngestProcessor:
             return self._pcs.queue_targets()
         with batch.lock:  # the batch's records run on threads: one read for all of them
             if batch.targets is None:
-                batch.targets = self._pcs.queue_targets()
+                read, batch.reading = batch.reading, None
+                if read is not None and read.exception() is None:
+                    batch.targets = read.result()
+                else:  # not read ahead, or that read failed: read (again) now
+                    batch.targets = self._pcs.queue_targets()
             return batch.targets
 
     def process_body(self, body: str) -> IngestOutcome:
