@@ -15,6 +15,7 @@ from mobile_backup.client import (
     scan_folder,
 )
 from mobile_backup.client._scan import (
+    BROKEN_LINK,
     HIDDEN,
     LINKED_FOLDER,
     NOT_A_FILE,
@@ -74,6 +75,7 @@ def test_a_folder_scan_backs_up_by_content_and_gives_a_reason_for_every_other_fi
     )
     os.mkfifo(tmp_path / "pipe.jpg")
     (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "moved.jpg").symlink_to(tmp_path / "card" / "IMG_0002.jpg")  # gone
     scan = scan_folder(tmp_path)
     assert {p.name for p in scan.files} == {
         "a.jpg", "B.JPG", "nul", "x.jpg.", "y.jpg ", "IMG_0001", "empty.jpg", "clip",
@@ -87,12 +89,13 @@ def test_a_folder_scan_backs_up_by_content_and_gives_a_reason_for_every_other_fi
         "notes.txt": NOT_MEDIA,
         "pipe.jpg": NOT_A_FILE,
         "loop": LINKED_FOLDER,
+        "moved.jpg": BROKEN_LINK,
     }
     found = len(scan.files) + len(scan.skipped)
     assert found == sum(1 for _ in tmp_path.iterdir())  # every entry accounted for
     grouped = group_skipped(scan.skipped)
     sizes = [len(items) for items in grouped.values()]
-    assert sizes == sorted(sizes, reverse=True) == [2, 2, 1, 1, 1]  # the biggest group first
+    assert sizes == sorted(sizes, reverse=True) == [2, 2, 1, 1, 1, 1]  # the biggest group first
     assert content_type(tmp_path / "nul") == "image/jpeg"
     assert content_type(tmp_path / "y.jpg ") == "image/jpeg"
     assert content_type(tmp_path / "cam" / "clip") == "video/mp4"

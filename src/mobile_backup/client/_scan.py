@@ -25,7 +25,10 @@ UNREADABLE = "unreadable"
 VANISHED = "vanished while scanning"
 NOT_A_FILE = "not a regular file"
 LINKED_FOLDER = "a link to a folder (not followed)"
-SKIP_REASONS = (HIDDEN, PHONE_TRASH, NOT_MEDIA, UNREADABLE, VANISHED, NOT_A_FILE, LINKED_FOLDER)
+BROKEN_LINK = "a link to nothing (what it pointed to is gone)"
+SKIP_REASONS = (
+    HIDDEN, PHONE_TRASH, NOT_MEDIA, UNREADABLE, VANISHED, NOT_A_FILE, LINKED_FOLDER, BROKEN_LINK,
+)  # fmt: skip
 
 # Android moves deleted photos to `.trashed-<expiry>-<name>` and writes new ones as
 # `.pending-<expiry>-<name>`; desktops keep deleted files in these folders.
@@ -82,7 +85,7 @@ def classify(path: Path, root: Path) -> Skipped | None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        return Skipped(path, VANISHED)
+        return Skipped(path, BROKEN_LINK if path.is_symlink() else VANISHED)
     except OSError as exc:
         return Skipped(path, UNREADABLE, exc.strerror or str(exc))
     if not stat.S_ISREG(mode):
