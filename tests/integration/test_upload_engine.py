@@ -416,9 +416,29 @@ def test_a_first_dry_run_of_many_files_reads_the_members_list_instead_of_asking(
         ledger.mark_uploaded(alice.sub, r.sha256, size=r.size, now=utcnow())
     journal = Journal(tmp_path / "journal.sqlite3")
 
+    class Phases:
+        """Says which phase each was told in, with the list reads made by then."""
+
+        def __init__(self) -> None:
+            self.told: list[tuple[str, int]] = []
+
+        def on_phase(self, *, what: str) -> None:
+            reads = [c for c in clean_net.api.seen if c.path.startswith("/v1/files/statuses")]
+            self.told.append((what, len(reads)))
+
+        def on_queued(self, **_: Any) -> None: ...
+        def on_progress(self, **_: Any) -> None: ...
+        def on_resumed(self, **_: Any) -> None: ...
+        def on_done(self, **_: Any) -> None: ...
+
     for first in (True, False):
         clean_net.api.seen.clear()
-        dry = uploader(alice, clean_net, journal=journal).dry_run(files)
+        phases = Phases()
+        dry = uploader(alice, clean_net, journal=journal, subscribers=[phases]).dry_run(files)
+        # The bar says "reading the ledger" before the list is read, then "hashing".
+        assert [what for what, _ in phases.told] == ["reading the ledger", "hashing"]
+        assert phases.told[0][1] == 0
+        assert (phases.told[1][1] > 16) == first
         assert [r.path for r in dry.results] == files
         for i, r in enumerate(dry.results):
             assert r.status == (DUPLICATE if i % 3 == 0 else WOULD_UPLOAD), (r.path.name, r.reason)

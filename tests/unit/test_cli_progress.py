@@ -56,7 +56,13 @@ def test_resumed_and_already_backed_up_bytes_never_show_as_speed(tmp_path: Path)
     assert overall.description == "[bold]hashing"
     speed: SentSpeed = overall.fields["speed"]
     assert speed.rate() is None  # but nothing was sent: no speed at all
+    bars.on_phase(what="reading the ledger")  # a dry run's first look at the ledger
+    assert overall.description == "[bold]reading the ledger"
+    bars.on_phase(what="hashing")
+    assert overall.description == "[bold]hashing"
     bars.on_progress(path=big, bytes_sent=8_000_000)
+    assert overall.description == "[bold]sending"
+    bars.on_phase(what="hashing")  # once sending, the bar says so whatever else is told
     assert overall.description == "[bold]sending"
     assert str(SpeedColumn().render(overall)) == ""  # under a second of sending
 

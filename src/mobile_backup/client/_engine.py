@@ -86,6 +86,14 @@ class Engine:
             for sub in self.subscribers:
                 sub.on_resumed(path=path, bytes_held=n)
 
+    def phase(self, what: str) -> None:
+        """The run moves on to `what` ("reading the ledger", "hashing"): told to the
+        subscribers that draw it (an optional `on_phase(what=...)`)."""
+        for sub in self.subscribers:
+            on_phase = getattr(sub, "on_phase", None)
+            if on_phase is not None:
+                on_phase(what=what)
+
     def queued(self, path: Path, size: int) -> None:
         for sub in self.subscribers:
             sub.on_queued(path=path, size=size)

@@ -78,6 +78,11 @@ class UploadSummary:
         self.hashing_seconds += other.hashing_seconds
 
 
+READING_LEDGER = "reading the ledger"
+HASHING = "hashing"
+"""A dry run's phases, as `on_phase` is told them."""
+
+
 class UploadSubscriber(Protocol):
     """Receives progress; every method may be called from worker threads, concurrently.
 
@@ -85,7 +90,8 @@ class UploadSubscriber(Protocol):
     network since the last call (negative when a failed attempt takes back what it
     reported); `on_resumed` at once with the bytes of a resumed file that an earlier run
     sent (not network traffic: a speed must leave them out); `on_done` once per file with
-    its result.
+    its result. A subscriber may also have `on_phase(*, what: str)`: a dry run says when it
+    reads the member's ledger ("reading the ledger") and when it goes back to "hashing".
     """
 
     def on_queued(self, *, path: Path, size: int) -> None: ...

@@ -42,6 +42,8 @@ from mobile_backup.client._results import (
     CANCELLED,
     DUPLICATE,
     FAILED,
+    HASHING,
+    READING_LEDGER,
     UPLOADED,
     WOULD_UPLOAD,
     FileResult,
@@ -245,7 +247,9 @@ class Uploader:
         e = self._engine
         mirror = LedgerMirror(e.api, e.journal)
         if run.todo:
+            e.phase(READING_LEDGER)
             mirror.catch_up(files=len(run.todo))
+            e.phase(HASHING)
         asked: deque[tuple[list[Prepared], dict[str, Lookup], Future[dict[str, Any]] | None]]
         asked = deque()
         # Preparing a small file is mostly Python holding the GIL (opening, reading, checking

@@ -140,7 +140,8 @@ class RichProgress:
     """An UploadSubscriber drawing an overall bar plus one bar per file in flight.
 
     The overall bar is labelled "hashing" until the first byte goes out (hashing a big
-    folder takes a while and sends nothing), then "sending".
+    folder takes a while and sends nothing), then "sending"; a dry run's first read of the
+    member's ledger shows as "reading the ledger" (`on_phase`).
     """
 
     def __init__(self, progress: Progress) -> None:
@@ -152,6 +153,11 @@ class RichProgress:
         self._tasks: dict[Path, TaskID] = {}
         self._sent: dict[Path, int] = {}
         self._total = 0
+
+    def on_phase(self, *, what: str) -> None:
+        """A dry run reading the member's ledger before it hashes says so on its bar."""
+        if not self._sending:
+            self._p.update(self._overall, description=f"[bold]{safe(what)}")
 
     def on_queued(self, *, path: Path, size: int) -> None:
         # (Its own sum: `Progress.tasks` copies every task, for each of 50,000 files.)
