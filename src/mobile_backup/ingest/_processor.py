@@ -96,8 +96,9 @@ class _Batch:
         self.targets: list[PcQueue] | None = None
 
 
-# One thread reads the registry beside the batch's first ledger writes.
-_registry_pool = LazyPool(1, "pc-registry")
+# Reads the registry beside each batch's first ledger writes: one thread on Lambda (a batch
+# at a time); the local poller runs several batches at once, each with its own read.
+_registry_pool = LazyPool(8, "pc-registry")
 
 
 class IngestProcessor:
