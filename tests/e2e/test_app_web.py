@@ -31,6 +31,7 @@ from _browser import (
     DESKTOP,
     PHONE,
     SHOTS,
+    _focused_by_app,
     _library_files,
     _open,
     _shot,
@@ -863,9 +864,7 @@ def test_a_member_who_forgot_their_password_sets_a_new_one_with_the_mailed_code(
         said = page.get_by_text(re.compile("its code is "))
         expect(said).to_be_visible(timeout=15_000)
         code = said.inner_text().rsplit(" ", 1)[-1]
-        # The app puts the cursor in the code field after showing the code; typing before
-        # that focus lands raced it (the field's text reached the app after the click).
-        expect(page.get_by_label("Code from the e-mail", exact=True)).to_be_focused(timeout=15_000)
+        _focused_by_app(page, "Code from the e-mail")
         _shot(page, "forgot-1-code-sent")
         _type(page, "Code from the e-mail", code)
         _type(page, "New password", "weak")
