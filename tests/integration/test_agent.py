@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _forbidden import forbid_missing
@@ -72,6 +75,43 @@ def test_a_message_becomes_a_verified_file_and_a_receipt(
     tags = cloud.s3.get_object_tagging(Bucket=message.bucket, Key=message.key)["TagSet"]
     assert {"Key": "state", "Value": "downloaded"} in tags
     assert list((library / STAGING_DIR).iterdir()) == []
+
+
+@contextmanager
+def count_writes(agent_clients_of: Cloud) -> Iterator[list[str]]:
+    """The members whose kept counts the agent's own ledger client writes, one per write."""
+    _, _, ledger = _agent_clients(agent_clients_of.settings)
+    events = ledger._db.meta.events
+    written: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("Key", {}).get("pk", {}).get("S", "")
+        if pk.startswith("COUNTS#"):
+            written.append(pk.removeprefix("COUNTS#"))
+
+    events.register("before-parameter-build.dynamodb.UpdateItem", seen)
+    try:
+        yield written
+    finally:
+        events.unregister("before-parameter-build.dynamodb.UpdateItem", seen)
+
+
+def test_a_batch_of_receipts_is_counted_by_one_write_per_member(cloud: Cloud, agent: Agent) -> None:
+    anna, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    sent = [(anna, n) for n in range(7)] + [(bob, n) for n in range(3)]
+    for member, n in sent:
+        message = cloud.upload(f"{member} {n}".encode(), filename=f"IMG_{n}.jpg", user_sub=member)
+        cloud.send(message.to_json())
+    for member in (anna, bob):
+        assert cloud.ledger.counts(member, now=AT) == {"uploaded": 7 if member == anna else 3}
+
+    with count_writes(cloud) as written:
+        assert agent.poll_once(wait_seconds=0) == 10
+
+    assert sorted(written) == sorted([anna, bob])  # not one per receipt
+    assert cloud.ledger.counts(anna, now=AT) == {"downloaded": 7}  # written before poll ends
+    assert cloud.ledger.counts(bob, now=AT) == {"downloaded": 3}
+    assert cloud.counts() == (0, 0)
 
 
 def test_without_a_capture_time_the_upload_month_is_used(cloud: Cloud, agent: Agent) -> None:

@@ -87,6 +87,43 @@ def upload_many(cloud: Cloud, n: int, size: int = 2 * KiB, seed: int = 0) -> dic
     return expected
 
 
+def test_the_running_agent_counts_its_receipts_with_its_acknowledgements(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """The loop writes a member's kept counts once per acknowledgement batch at most, and
+    before the batch's messages are deleted: a queue that reads empty has its counts."""
+    import uuid
+
+    member = str(uuid.uuid4())
+    for n in range(12):
+        message = cloud.upload(f"photo {n}".encode(), filename=f"IMG_{n}.jpg", user_sub=member)
+        cloud.send(message.to_json())
+    assert cloud.ledger.counts(member, now=datetime.now(UTC)) == {"uploaded": 12}
+    _, sqs, ledger = _agent_clients(cloud.settings)
+    calls: list[str] = []
+
+    def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "DeleteMessageBatch":
+            calls.append("acknowledge")
+        elif params.get("Key", {}).get("pk", {}).get("S", "") == f"COUNTS#{member}":
+            calls.append("count")
+
+    hooks = [(sqs.meta.events, "provide-client-params.sqs.DeleteMessageBatch"),
+             (ledger._db.meta.events, "provide-client-params.dynamodb.UpdateItem")]  # fmt: skip
+    for events, name in hooks:
+        events.register(name, seen)
+    try:
+        agent = make_agent(cloud, tmp_path / "library")
+        with running(agent):
+            wait_for(lambda: cloud.counts() == (0, 0), what="every acknowledgement", timeout=30)
+            assert cloud.ledger.counts(member, now=datetime.now(UTC)) == {"downloaded": 12}
+    finally:
+        for events, name in hooks:
+            events.unregister(name, seen)
+    assert 1 <= calls.count("count") <= calls.count("acknowledge") < 12
+    assert calls[0] == "count"  # each batch's counts before its deletion
+
+
 def test_heartbeats_keep_a_slow_download_from_being_handed_out_twice(
     cloud: Cloud, tmp_path: Path
 ) -> None:

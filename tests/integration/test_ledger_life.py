@@ -244,6 +244,39 @@ def test_the_counts_are_kept_by_each_transition_and_counted_whole_weekly(
     }  # fmt: skip
 
 
+def test_receipts_gathered_in_a_tally_are_counted_by_one_write_per_member(
+    ledger_table: LedgerTable,
+) -> None:
+    """The agent's receipts: their transitions wait in a tally and go out as one ADD per
+    member (not one per receipt); a receipt that moves nothing adds nothing."""
+    from mobile_backup.ledger import Tally
+
+    counting = _Counting(ledger_table.client)
+    ledger = Ledger(cast(Any, counting), ledger_table.name)
+    anna, bob = sub(), sub()
+    for member, files in ((anna, range(5)), (bob, range(5, 7))):
+        for n in files:
+            ledger.reserve(member, meta(n), now=NOW)
+            ledger.mark_uploaded(member, sha(n), size=10, now=NOW)
+        assert ledger.counts(member, now=NOW) == {"uploaded": len(files)}  # kept from now on
+    tally = Tally()
+    counting.calls.clear()
+    for member, files in ((anna, range(5)), (bob, range(5, 7))):
+        for n in files:
+            ledger.mark_downloaded(member, sha(n), receipt(n, NOW), tally=tally)
+    ledger.mark_downloaded(anna, sha(0), receipt(0, NOW, pc="den"), tally=tally)  # no move
+    assert counting.calls == ["update_item"] * 8  # the receipts alone
+    assert ledger.counts(anna, now=NOW) == {"uploaded": 5}  # not written yet
+
+    counting.calls.clear()
+    assert ledger.write_tally(tally) == 2
+    assert counting.calls == ["update_item"] * 2  # one per member
+    assert ledger.counts(anna, now=NOW) == {"downloaded": 5}
+    assert ledger.counts(bob, now=NOW) == {"downloaded": 2}
+    assert ledger.write_tally(tally) == 0  # taken: nothing is written twice
+    assert ledger.counts(anna, now=NOW + timedelta(days=8)) == {"downloaded": 5}  # whole count
+
+
 def test_two_members_asking_for_one_folder_name_get_two(ledger: Ledger) -> None:
     anna, other_anna = sub(), sub()
     assert ledger.claim_folder(anna, "Anna") == "Anna"

@@ -42,7 +42,7 @@ from mobile_backup.core import (
     ServiceError,
 )
 from mobile_backup.instrument import crash_point
-from mobile_backup.ledger import Ledger
+from mobile_backup.ledger import Ledger, Tally
 from mobile_backup.media import media_verdict
 
 if TYPE_CHECKING:
@@ -95,6 +95,9 @@ class Delivery:
         self._count_lock = threading.Lock()
         self.receipts_written = 0
         """Receipts written to the ledger since start (benchmarks wait for these)."""
+        self.tally = Tally()
+        """The counts of receipts whose messages wait for a batched acknowledgement: the
+        acknowledger writes them (`write_counts`) before it deletes a batch."""
 
     def handle(
         self,
@@ -126,8 +129,11 @@ class Delivery:
             return self._settlement.settle(placed, handle, attempt, ack)
         placement = placed
 
+        # A batched acknowledgement writes the counts with it (one ADD per batch and member).
+        tally = self.tally if ack is not None else None
+
         def finish() -> Outcome:
-            outcome = self._receipt(item, message_id=message_id, placement=placement)
+            outcome = self._receipt(item, message_id=message_id, placement=placement, tally=tally)
             return self._settlement.settle(outcome, handle, attempt, ack)
 
         if defer is None:
@@ -159,8 +165,20 @@ class Delivery:
         except (OSError, MobileBackupError) as exc:
             return self._failures.outcome_of(exc, item, message_id)
 
-    def _receipt(self, item: DownloadMessage, *, message_id: str, placement: Placement) -> Outcome:
-        """Write the receipt of a placed file (then tag or delete the cloud copy)."""
+    def write_counts(self) -> None:
+        """Write the counts gathered in `tally` (before their messages are acknowledged)."""
+        self.ledger.write_tally(self.tally)
+
+    def _receipt(
+        self,
+        item: DownloadMessage,
+        *,
+        message_id: str,
+        placement: Placement,
+        tally: Tally | None = None,
+    ) -> Outcome:
+        """Write the receipt of a placed file (then tag or delete the cloud copy); its count
+        goes to `tally` when one is given, else to the ledger now."""
         kind = OutcomeKind.ALREADY_PLACED if placement.already_present else OutcomeKind.PLACED
         capture = placement.capture
         receipt = Receipt(
@@ -173,7 +191,7 @@ class Delivery:
             pc=self._config.pc_name,
         )
         try:
-            self.ledger.mark_downloaded(item.user_sub, item.sha256, receipt)
+            self.ledger.mark_downloaded(item.user_sub, item.sha256, receipt, tally=tally)
         except ServiceError as exc:
             # The file is safely placed; the redelivered message will find it and retry this.
             logger.warning("placed %s but could not write its receipt: %s", placement.path, exc)

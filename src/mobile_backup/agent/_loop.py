@@ -227,7 +227,7 @@ class _Run:
         self._grace = cfg.shutdown_grace
         self._receivers = cfg.receivers
         self.keeper = VisibilityKeeper(queue.queue, timeout=loop._delivery.visibility_timeout)
-        self.acker = Acknowledger(queue.queue)
+        self.acker = Acknowledger(queue.queue, before=loop._delivery.write_counts)
         self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="worker")
         self._slots = threading.BoundedSemaphore(cfg.workers + cfg.prefetch)
         self._finisher = ThreadPoolExecutor(cfg.workers, thread_name_prefix="receipt")

@@ -101,11 +101,15 @@ class Acknowledger:
     the first, and `flush` sends whatever waits (the agent calls it before it stops). A
     queued message stays invisible meanwhile (its visibility timeout runs for minutes), and
     one that comes back after a crash finds its file placed and its receipt written.
+    `before` runs before each batch is deleted (the agent writes its gathered counts).
     """
 
-    def __init__(self, queue: Queue, *, linger: float = 0.25) -> None:
+    def __init__(
+        self, queue: Queue, *, linger: float = 0.25, before: Callable[[], None] | None = None
+    ) -> None:
         self._queue = queue
         self._linger = linger
+        self._before = before
         self._cond = threading.Condition()
         self._pending: list[tuple[str, str]] = []
         self._first_at: float | None = None
@@ -141,6 +145,11 @@ class Acknowledger:
         self.flush()
 
     def _delete(self, items: list[tuple[str, str]]) -> int:
+        if items and self._before is not None:
+            try:
+                self._before()
+            except Exception:  # counts are made good by the next whole count
+                logger.exception("could not write the counts before an acknowledgement")
         ok = 0
         for batch in chunked(items, SQS_BATCH):
             try:

@@ -361,7 +361,7 @@ class Agent:
         messages = self._queue.receive(SQS_BATCH, wait_seconds)
         if not messages:
             return 0
-        acker = Acknowledger(self._queue.queue)
+        acker = Acknowledger(self._queue.queue, before=self._delivery.write_counts)
         workers = min(self._config.workers, len(messages))
         with ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
             handle = self._delivery.handle

@@ -7,6 +7,7 @@ leaves through the AWS boundary (`_table.py`).
 
 from __future__ import annotations
 
+from mobile_backup.ledger._counts import Tally
 from mobile_backup.ledger._ledger import Ledger, UnreservedUploadError
 from mobile_backup.ledger._listings import AWAITING_INDEX, CHANGED_INDEX, TAKEN_INDEX
 from mobile_backup.ledger._pcs import (
@@ -35,6 +36,7 @@ __all__ = [
     "PcQueue",
     "PcRecord",
     "PcRegistry",
+    "Tally",
     "UnreservedUploadError",
     "check_pc_name",
     "library_id",

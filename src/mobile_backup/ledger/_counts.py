@@ -8,6 +8,13 @@ transition that changes an entry's status adds to the new status and takes from 
 (`ADD`, one more write after the entry's own); the transitions know the old status from
 their conditions or from what DynamoDB returns.
 
+A writer that makes many transitions in a row (the agent writing receipts) gathers them in
+a `Tally` and writes one `ADD` per member for the lot (`Counts.write_tally`): the agent's
+ledger writes per photo halve. It writes the tally before it acknowledges the messages
+whose receipts it holds, so a count is never later than its message's deletion; a crash
+in between loses those counts until the next whole count, as a crash between two writes
+would.
+
 The item starts from a whole count (the first `status` of a member with none, e.g. after an
 update from a version without counts), and is counted whole again every `RECOUNT_EVERY`:
 an `ADD` lost to a crash between the two writes is then made good. A whole count only
@@ -18,6 +25,8 @@ every `ADD`, is the condition); until an item exists, transitions leave it alone
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +37,7 @@ from mobile_backup.ledger._items import FILE_PREFIX, s_, user_pk
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["RECOUNT_EVERY", "Counts", "counts_key"]
+__all__ = ["RECOUNT_EVERY", "Counts", "Tally", "counts_key"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,38 @@ def counts_key(user_sub: str) -> dict[str, Any]:
     return {"pk": s_(f"{COUNTS_PREFIX}{user_sub}"), "sk": s_(COUNTS_SK)}
 
 
+def _transition(old: str | None, new: str) -> dict[str, int]:
+    """What an entry going from `old` (None: it is new) to `new` adds to each status."""
+    if old == new:
+        return {}
+    return {new: 1} | ({old: -1} if old else {})
+
+
+class Tally:
+    """Transitions gathered to be written together, one `ADD` per member (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._adds: dict[str, Counter[str]] = {}
+
+    def add(self, user_sub: str, old: str | None, new: str) -> None:
+        """An entry of `user_sub` went from `old` (None: it is new) to `new`."""
+        adds = _transition(old, new)
+        if adds:
+            with self._lock:
+                self._adds.setdefault(user_sub, Counter()).update(adds)
+
+    def take(self) -> dict[str, dict[str, int]]:
+        """Every member's gathered additions (those that do not cancel out); empties it."""
+        with self._lock:
+            taken, self._adds = self._adds, {}
+        return {
+            sub: nonzero
+            for sub, adds in taken.items()
+            if (nonzero := {status: n for status, n in adds.items() if n})
+        }
+
+
 class Counts:
     """The counts' reads and writes; `Ledger` provides the client and the table."""
 
@@ -50,9 +91,19 @@ class Counts:
     def _count(self, user_sub: str, old: str | None, new: str) -> None:
         """An entry went from `old` (None: it is new) to `new`. Never raises: a lost `ADD`
         is made good by the next whole count."""
-        if old == new:
+        self._add(user_sub, _transition(old, new))
+
+    def write_tally(self, tally: Tally) -> int:
+        """Write what `tally` gathered, one `ADD` per member; returns how many were sent.
+        Never raises, as `_count`."""
+        taken = tally.take()
+        for user_sub, adds in taken.items():
+            self._add(user_sub, adds)
+        return len(taken)
+
+    def _add(self, user_sub: str, adds: dict[str, int]) -> None:
+        if not adds:
             return
-        adds = {new: 1} | ({old: -1} if old else {})
         names = {f"#c{i}": status for i, status in enumerate(adds)}
         values = {f":c{i}": {"N": str(n)} for i, n in enumerate(adds.values())}
         added = ", ".join(f"{name} :c{i}" for i, name in enumerate(names))

@@ -24,6 +24,7 @@ from mobile_backup.core import (
     folder_candidates,
 )
 from mobile_backup.ledger._backfill import index_by_taken
+from mobile_backup.ledger._counts import Tally
 from mobile_backup.ledger._items import (
     AWAITING_PK_VALUE,
     FOLDER_PREFIX,
@@ -312,8 +313,12 @@ class Ledger(Listings):
             return False
         return True
 
-    def mark_downloaded(self, user_sub: str, sha256: str, receipt: Receipt) -> None:
-        """Write a PC's receipt (its own, and as the latest); leaves the awaiting index."""
+    def mark_downloaded(
+        self, user_sub: str, sha256: str, receipt: Receipt, *, tally: Tally | None = None
+    ) -> None:
+        """Write a PC's receipt (its own, and as the latest); leaves the awaiting index.
+        With `tally`, the count of the transition is gathered there (written later by
+        `write_tally`) instead of being written now."""
         pc = receipt.pc or MAIN_PC
         pc_receipt = f"{RECEIPT_PREFIX}{pc}"
         values: dict[str, Any] = {
@@ -347,7 +352,10 @@ class Ledger(Listings):
         # Every entry has a status: one not returned did not change (moto returns only
         # the attributes whose value changed).
         left = resp.get("Attributes", {}).get("status", {}).get("S", FileStatus.DOWNLOADED)
-        self._count(user_sub, left, FileStatus.DOWNLOADED)
+        if tally is not None:
+            tally.add(user_sub, left, FileStatus.DOWNLOADED)
+        else:
+            self._count(user_sub, left, FileStatus.DOWNLOADED)
 
     def flag_missing(self, user_sub: str, sha256: str, *, pc: str, now: datetime) -> None:
         """PC `pc`'s audit found its copy missing or altered: its receipt no longer vouches
