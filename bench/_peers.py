@@ -513,6 +513,96 @@ def plain_floor_download(
     )
 
 
+CRT_FLOOR = "floor: awscrt GET to file+SHA-256 read back+fsync"
+
+
+def crt_floor_download(
+    endpoint: Endpoint, *, bucket: str, prefix: str, dest: Path, in_flight: int = 16
+) -> PeerResult:
+    """The same floor with the bytes moved by awscrt's S3 client (C: its own threads write
+    each object to its file), then each file hashed with SHA-256 as read back from the page
+    cache, fsynced and renamed: what the agent's photo path would cost without Python per
+    byte (issue 34's lever for B1 and B2). At most `in_flight` objects at a time, as the
+    boto3 floor's threads (each holds a part-sized buffer)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    answer, rss = _boto3(
+        endpoint,
+        {
+            "op": "floor-crt",
+            "bucket": bucket,
+            "prefix": prefix.rstrip("/"),
+            "dest": str(dest),
+            "max_concurrency": 16,
+            "multipart_threshold": 8 * 1024 * 1024,
+            "multipart_chunksize": 8 * 1024 * 1024,
+        },
+    )
+    from importlib.metadata import version
+
+    return PeerResult(
+        CRT_FLOOR, version("awscrt"), answer["elapsed"], answer["bytes"], answer["files"], rss,
+        {"part_size": "8 MiB", "in_flight": in_flight},
+    )  # fmt: skip
+
+
+def _floor_crt(
+    endpoint: Endpoint, bucket: str, keys: list[tuple[str, int]], dest: Path, in_flight: int
+) -> None:
+    import hashlib
+    import threading
+    from concurrent.futures import Future
+    from urllib.parse import quote, urlsplit
+
+    from awscrt.auth import AwsCredentialsProvider
+    from awscrt.http import HttpHeaders, HttpRequest
+    from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
+    from awscrt.s3 import (
+        S3Client,
+        S3RequestTlsMode,
+        S3RequestType,
+        create_default_s3_signing_config,
+    )
+
+    url = urlsplit(endpoint.url)
+    loops = EventLoopGroup()
+    credentials = AwsCredentialsProvider.new_static(endpoint.access_key, endpoint.secret_key)
+    client = S3Client(
+        bootstrap=ClientBootstrap(loops, DefaultHostResolver(loops)),
+        region=endpoint.region,
+        signing_config=create_default_s3_signing_config(
+            region=endpoint.region, credential_provider=credentials
+        ),
+        tls_mode=S3RequestTlsMode.ENABLED if url.scheme == "https" else S3RequestTlsMode.DISABLED,
+        part_size=8 * 1024 * 1024,
+    )
+    started: list[tuple[Future[tuple[Any, int]], Any, Path, Path]] = []
+    slots = threading.BoundedSemaphore(in_flight)
+    for key, _ in keys:
+        slots.acquire()
+        target = dest / key.rsplit("/", 1)[-1]
+        tmp = target.with_suffix(target.suffix + ".part")
+        done: Future[tuple[Any, int]] = Future()
+
+        def on_done(*, error: Any = None, status_code: int = 0, done: Any = done, **_: Any) -> None:
+            slots.release()
+            done.set_result((error, status_code))
+
+        request = HttpRequest("GET", f"/{bucket}/{quote(key)}", HttpHeaders([("Host", url.netloc)]))
+        started.append((done, client.make_request(
+            type=S3RequestType.GET_OBJECT, request=request, recv_filepath=str(tmp),
+            on_done=on_done,
+        ), tmp, target))  # fmt: skip
+    for done, _, tmp, target in started:
+        error, status = done.result()
+        if error is not None or status not in (200, 206):
+            raise RuntimeError(f"awscrt could not get {target.name}: {status} {error}")
+        with open(tmp, "rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() != target.name:
+                raise RuntimeError(f"{target.name} does not hash to its name")
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+
 def _floor(client: Any, bucket: str, keys: list[tuple[str, int]], dest: Path, threads: int) -> None:
     import hashlib
     from concurrent.futures import ThreadPoolExecutor
@@ -570,6 +660,8 @@ def _boto3_main(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     if job["op"] == "floor":
         _floor(client, bucket, keys, dest, job["max_concurrency"])
+    elif job["op"] == "floor-crt":
+        _floor_crt(endpoint, bucket, keys, dest, job["max_concurrency"])
     else:
         with create_transfer_manager(client, config) as manager:
             futures = [
