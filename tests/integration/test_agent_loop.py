@@ -124,6 +124,43 @@ def test_the_running_agent_counts_its_receipts_with_its_acknowledgements(
     assert calls[0] == "count"  # each batch's counts before its deletion
 
 
+def test_after_a_kill_the_next_status_counts_whole(cloud: Cloud, tmp_path: Path) -> None:
+    """An agent killed with counts in its tally loses them; the next run, finding the
+    killed run's pid in the state file, has each member's next status count whole. A run
+    after a clean stop leaves the kept counts alone."""
+    import uuid
+
+    member = str(uuid.uuid4())
+    for n in range(3):
+        message = cloud.upload(f"kill {n}".encode(), filename=f"IMG_{n}.jpg", user_sub=member)
+        cloud.send(message.to_json())
+    assert cloud.ledger.counts(member, now=datetime.now(UTC)) == {"uploaded": 3}
+    agent = make_agent(cloud, tmp_path / "library")
+    assert agent.poll_once(wait_seconds=0) == 3
+    # The tally of one receipt lost to a kill: the kept counts still say "uploaded".
+    lost = cloud.ledger._db.update_item(
+        TableName=cloud.settings.require("table"),
+        Key={"pk": {"S": f"COUNTS#{member}"}, "sk": {"S": "COUNTS"}},
+        UpdateExpression="ADD downloaded :minus, uploaded :one",
+        ExpressionAttributeValues={":minus": {"N": "-1"}, ":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    wrong = {"downloaded": 2, "uploaded": 1}
+    assert cloud.ledger.counts(member, now=datetime.now(UTC)) == wrong, lost
+
+    with running(agent):  # the last run stopped cleanly (poll_once never set a pid)
+        time.sleep(0.5)
+    assert cloud.ledger.counts(member, now=datetime.now(UTC)) == wrong
+
+    agent.state.set_values(pid=2**22 + 1)  # what a killed run leaves behind
+    with running(agent):
+        wait_for(
+            lambda: cloud.ledger.counts(member, now=datetime.now(UTC)) == {"downloaded": 3},
+            what="the whole count",
+        )
+    assert cloud.ledger.counts(member, now=datetime.now(UTC)) == {"downloaded": 3}  # kept
+
+
 def test_heartbeats_keep_a_slow_download_from_being_handed_out_twice(
     cloud: Cloud, tmp_path: Path
 ) -> None:

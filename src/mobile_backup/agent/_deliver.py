@@ -169,6 +169,14 @@ class Delivery:
         """Write the counts gathered in `tally` (before their messages are acknowledged)."""
         self.ledger.write_tally(self.tally)
 
+    def recount_after_a_kill(self) -> None:
+        """The last run was killed (it never said it stopped): counts in its tally may be
+        lost, so the next `status` of each member with files here counts whole."""
+        members = self.state.users()
+        logger.info("the last run did not stop cleanly: recounting %d member(s)", len(members))
+        for user_sub in members:
+            self.ledger.recount_later(user_sub)
+
     def _receipt(
         self,
         item: DownloadMessage,

@@ -88,9 +88,17 @@ class ServiceLoop:
         cfg = self._config
         d = self._delivery
         try:
+            # A run clears its pid when it stops; one still there was killed.
+            killed = self._state.value("pid") is not None
             self._state.set_values(pid=os.getpid(), host=d.host, started_at=self._clock())
         except MobileBackupError as exc:  # a full disk: `agent status` learns it later
             logger.warning("could not update the state file: %s", exc)
+        else:
+            if killed:
+                try:
+                    d.recount_after_a_kill()
+                except MobileBackupError as exc:  # the state file: the weekly count will do
+                    logger.warning("could not ask for a whole count: %s", exc)
         logger.info(
             "agent on %s filing into %s (%d workers, template %s)",
             d.host,

@@ -11,9 +11,9 @@ their conditions or from what DynamoDB returns.
 A writer that makes many transitions in a row (the agent writing receipts) gathers them in
 a `Tally` and writes one `ADD` per member for the lot (`Counts.write_tally`): the agent's
 ledger writes per photo halve. It writes the tally before it acknowledges the messages
-whose receipts it holds, so a count is never later than its message's deletion; a crash
-in between loses those counts until the next whole count, as a crash between two writes
-would.
+whose receipts it holds, so a count is never later than its message's deletion. An agent
+killed with counts in its tally asks, when it starts again, for its members' next counts
+to be whole (`recount_later`): what the kill lost is made good at the next `status`.
 
 The item starts from a whole count (the first `status` of a member with none, e.g. after an
 update from a version without counts), and is counted whole again every `RECOUNT_EVERY`:
@@ -100,6 +100,22 @@ class Counts:
         for user_sub, adds in taken.items():
             self._add(user_sub, adds)
         return len(taken)
+
+    def recount_later(self, user_sub: str) -> None:
+        """Have the next `counts` of this member count whole (its kept numbers may lack an
+        `ADD`: a writer killed with a tally). Never raises, as `_count`."""
+        try:
+            with aws_call("count the ledger"):
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=counts_key(user_sub),
+                    UpdateExpression="REMOVE counted_at",
+                    ConditionExpression="attribute_exists(v)",
+                )
+        except ConditionFailedError:
+            pass  # no counts kept yet: the first whole count starts them
+        except MobileBackupError as exc:
+            log.warning("could not ask for a whole count (the weekly one will do): %s", exc)
 
     def _add(self, user_sub: str, adds: dict[str, int]) -> None:
         if not adds:
