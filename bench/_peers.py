@@ -502,17 +502,25 @@ def plain_floor_download(
     plain GET, hashed with SHA-256 as it streams, written, fsynced and renamed into place, on
     `threads` threads; no queue, no ledger, no receipts. Where the agent is far below this,
     the time is ours; where it is near, the endpoint binds."""
-    dest.mkdir(parents=True, exist_ok=True)
     settings = {"threads": threads, "chunk": "1 MiB"}
-    answer, rss = _boto3(
-        endpoint,
-        {"op": "floor", "bucket": bucket, "prefix": prefix.rstrip("/"), "dest": str(dest),
-         "max_concurrency": threads, "multipart_threshold": 8 * 1024 * 1024,
-         "multipart_chunksize": 8 * 1024 * 1024},  # unused by the floor: no transfer manager
-    )  # fmt: skip
+    answer, rss = _floor_job(endpoint, "floor", bucket=bucket, prefix=prefix, dest=dest,
+                             concurrency=threads)  # fmt: skip
     return PeerResult(
         FLOOR, _boto3_version(), answer["elapsed"], answer["bytes"], answer["files"], rss, settings,
         work_cpu_s=answer["cpu_s"],
+    )  # fmt: skip
+
+
+def _floor_job(
+    endpoint: Endpoint, op: str, *, bucket: str, prefix: str, dest: Path, concurrency: int
+) -> tuple[dict[str, Any], int]:
+    """Run one of the floors (`op`) in a process of its own: its answer and peak RSS."""
+    dest.mkdir(parents=True, exist_ok=True)
+    return _boto3(
+        endpoint,
+        {"op": op, "bucket": bucket, "prefix": prefix.rstrip("/"), "dest": str(dest),
+         "max_concurrency": concurrency, "multipart_threshold": 8 * 1024 * 1024,
+         "multipart_chunksize": 8 * 1024 * 1024},  # unused by the floors: no transfer manager
     )  # fmt: skip
 
 
@@ -527,19 +535,8 @@ def crt_floor_download(
     cache, fsynced and renamed: what the agent's photo path would cost without Python per
     byte (issue 34's lever for B1 and B2). At most `in_flight` objects at a time, as the
     boto3 floor's threads (each holds a part-sized buffer)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    answer, rss = _boto3(
-        endpoint,
-        {
-            "op": "floor-crt",
-            "bucket": bucket,
-            "prefix": prefix.rstrip("/"),
-            "dest": str(dest),
-            "max_concurrency": 16,
-            "multipart_threshold": 8 * 1024 * 1024,
-            "multipart_chunksize": 8 * 1024 * 1024,
-        },
-    )
+    answer, rss = _floor_job(endpoint, "floor-crt", bucket=bucket, prefix=prefix, dest=dest,
+                             concurrency=in_flight)  # fmt: skip
     from importlib.metadata import version
 
     return PeerResult(

@@ -78,9 +78,9 @@ def test_a_message_becomes_a_verified_file_and_a_receipt(
 
 
 @contextmanager
-def count_writes(agent_clients_of: Cloud) -> Iterator[list[str]]:
+def count_writes(cloud: Cloud) -> Iterator[list[str]]:
     """The members whose kept counts the agent's own ledger client writes, one per write."""
-    _, _, ledger = _agent_clients(agent_clients_of.settings)
+    _, _, ledger = _agent_clients(cloud.settings)
     events = ledger._db.meta.events
     written: list[str] = []
 
