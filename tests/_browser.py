@@ -62,9 +62,10 @@ def _type(page: Page, label: str, text: str, *, attempts: int = 6) -> None:
                 field.press_sequentially(text, delay=20)
             expect(field).to_have_value(text, timeout=5_000)
             # The browser has the text; the app's server learns it from a change event of its
-            # own. A click right after may overtake it under load (seen once: a new password
-            # judged too short): give the event a moment, as a person's hand would.
-            page.wait_for_timeout(250)
+            # own. A click right after may overtake it under load (seen twice in CI, the
+            # second time after a 250 ms pause: a new password judged too short): give the
+            # event a moment, as a person's hand would.
+            page.wait_for_timeout(600)
             return
         except AssertionError:
             page.wait_for_timeout(500)  # let a screen that is still being drawn settle
