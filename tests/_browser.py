@@ -53,6 +53,11 @@ def _type(page: Page, label: str, text: str, *, attempts: int = 6) -> None:
         field.click()
         try:
             expect(field).to_be_focused(timeout=5_000)
+            # The field has the browser's focus; Flutter connects its own editing to it a
+            # moment later, and text entered before that shows in the page but never reaches
+            # the app (CI, twice: a typed new password judged too short, a 600 ms pause after
+            # typing notwithstanding). A person's eyes take that moment too.
+            page.wait_for_timeout(300)
             if attempt == 0:
                 field.fill(text)
             else:  # the text did not hold (seen once: six fills of an e-mail left it empty):
@@ -62,10 +67,9 @@ def _type(page: Page, label: str, text: str, *, attempts: int = 6) -> None:
                 field.press_sequentially(text, delay=20)
             expect(field).to_have_value(text, timeout=5_000)
             # The browser has the text; the app's server learns it from a change event of its
-            # own. A click right after may overtake it under load (seen twice in CI, the
-            # second time after a 250 ms pause: a new password judged too short): give the
-            # event a moment, as a person's hand would.
-            page.wait_for_timeout(600)
+            # own. A click right after may overtake it under load (seen once: a new password
+            # judged too short): give the event a moment, as a person's hand would.
+            page.wait_for_timeout(250)
             return
         except AssertionError:
             page.wait_for_timeout(500)  # let a screen that is still being drawn settle
