@@ -31,6 +31,7 @@ from _browser import (
     DESKTOP,
     PHONE,
     SHOTS,
+    _after_the_apps_focus,
     _focused_by_app,
     _library_files,
     _open,
@@ -824,6 +825,7 @@ def test_a_member_sets_up_an_authenticator_app_at_the_first_sign_in_where_mfa_is
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
         _sign_in(page, "tess@example.com", temp)
         expect(page.get_by_text(re.compile("temporary password"))).to_be_visible(timeout=15_000)
+        _after_the_apps_focus(page, "New password")
         _type(page, "New password", "Tess-Own-Password-3")
         page.get_by_role("button", name="Set password and sign in").click()
         shown = page.get_by_text(re.compile(r"^Key: "))
