@@ -277,6 +277,45 @@ def test_receipts_gathered_in_a_tally_are_counted_by_one_write_per_member(
     assert ledger.counts(anna, now=NOW + timedelta(days=8)) == {"downloaded": 5}  # whole count
 
 
+def test_a_batch_of_reservations_is_counted_by_one_write(ledger_table: LedgerTable) -> None:
+    """The API's upload plan: each new file is reserved by its own conditional write, on
+    several threads, and the batch's count changes go out as one ADD afterwards."""
+    import boto3
+    from botocore.config import Config
+
+    from mobile_backup.api import Principal
+    from mobile_backup.api._service import UploadService
+    from mobile_backup.aws import Bucket
+    from mobile_backup.core.wire import UploadRequest
+
+    counting = _Counting(ledger_table.client)
+    ledger = Ledger(cast(Any, counting), ledger_table.name)
+    anna = sub()
+    ledger.reserve(anna, meta(0), now=NOW)
+    ledger.mark_uploaded(anna, sha(0), size=10, now=NOW)
+    assert ledger.counts(anna, now=NOW) == {"uploaded": 1}  # kept from now on
+    presigner = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )  # fmt: skip
+    service = UploadService(
+        ledger=ledger, objects=Bucket(presigner, "media"), clock=lambda: NOW, expiry_seconds=60
+    )
+    files = [{**meta(n).fields(), "taken_at": None} for n in range(7)]
+    counting.calls.clear()
+    plan = service.plan(
+        Principal(sub=anna, username="anna"), UploadRequest.model_validate({"files": files})
+    )
+    assert [r.status for r in plan.results] == ["duplicate"] + ["upload"] * 6
+    assert sorted(counting.calls) == sorted(["batch_get_item", *["put_item"] * 6, "update_item"])
+    assert ledger.counts(anna, now=NOW) == {"uploaded": 1, "pending": 6}
+    assert ledger.counts(anna, now=NOW + timedelta(days=8)) == {"uploaded": 1, "pending": 6}
+
+
 def test_two_members_asking_for_one_folder_name_get_two(ledger: Ledger) -> None:
     anna, other_anna = sub(), sub()
     assert ledger.claim_folder(anna, "Anna") == "Anna"

@@ -30,6 +30,8 @@ class MemoryLedger:
         self.reserved: list[tuple[str, str, dict[str, Any]]] = []
         self.created: list[str] = []
         """Reserved as new (`absent`): a conditional PutItem on the real ledger."""
+        self.tallied: list[dict[str, dict[str, int]]] = []
+        """The count changes written, one entry per `write_tally`."""
 
     def get_many(self, user_sub: str, sha256s: Any, **_: Any) -> dict[str, FileRecord]:
         return {
@@ -54,9 +56,12 @@ class MemoryLedger:
         now: datetime,
         owner_name: str | None = None,
         absent: bool = False,
+        tally: Any = None,
     ) -> FileRecord:
         meta = {k: v for k, v in file.fields().items() if k != "sha256"}
         self.reserved.append((user_sub, file.sha256, meta))
+        if tally is not None and file.sha256 not in self.statuses:
+            tally.add(user_sub, None, FileStatus.PENDING)
         if absent:
             self.created.append(file.sha256)
         return FileRecord(
@@ -68,6 +73,11 @@ class MemoryLedger:
             status=self.statuses.get(file.sha256, FileStatus.PENDING),
             created_at=now,
         )
+
+    def write_tally(self, tally: Any) -> int:
+        taken = tally.take()
+        self.tallied.append(taken)
+        return len(taken)
 
 
 def s3() -> Any:
@@ -226,11 +236,15 @@ def test_a_failed_reservation_fails_the_batch() -> None:
             now: datetime,
             owner_name: str | None = None,
             absent: bool = False,
+            tally: Any = None,
         ) -> FileRecord:
             if file.sha256 == entry(b"bad")["sha256"]:
                 raise ServiceError("could not write the ledger: throttled")
-            return super().reserve(user_sub, file, now=now)
+            return super().reserve(user_sub, file, now=now, tally=tally)
 
     batch = request(entry(b"a"), entry(b"bad"), entry(b"c"))
+    ledger = Failing()
     with pytest.raises(ServiceError, match="write the ledger"):
-        service(Failing()).plan(ALICE, batch)
+        service(ledger).plan(ALICE, batch)
+    # The reservations that were made are counted all the same, once.
+    assert ledger.tallied == [{ALICE.sub: {"pending": 2}}]

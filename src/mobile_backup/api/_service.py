@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import wait
 from datetime import datetime, timedelta
 
 from mobile_backup.api._auth import Principal
@@ -42,7 +43,7 @@ from mobile_backup.core.wire import (
     UploadResponse,
     UploadResult,
 )
-from mobile_backup.ledger import STALE_AFTER, Ledger
+from mobile_backup.ledger import STALE_AFTER, Ledger, Tally
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +120,20 @@ class UploadService:
         owner = self._members.folder(principal) if self._members else None
         if len(items) == 1:
             return [self._plan_one(principal, items[0], now, owner, absent)]
+        # The batch's count changes are written once, after its reservations (one `ADD`
+        # instead of one per file), whatever became of them.
+        tally = Tally()
         pool = _reserve_pool()
         futures = [
-            pool.submit(self._plan_one, principal, item, now, owner, absent) for item in items
+            pool.submit(self._plan_one, principal, item, now, owner, absent, tally)
+            for item in items
         ]
-        # .result() re-raises a failed reservation's error (the others are idempotent).
-        return [future.result() for future in futures]
+        try:
+            # .result() re-raises a failed reservation's error (the others are idempotent).
+            return [future.result() for future in futures]
+        finally:
+            wait(futures)
+            self._ledger.write_tally(tally)
 
     def list_files(
         self,
@@ -302,10 +311,12 @@ class UploadService:
         now: datetime,
         owner: str | None,
         absent: set[str],
+        tally: Tally | None = None,
     ) -> UploadResult:
         record = self._ledger.reserve(
-            principal.sub, item.meta(), now=now, owner_name=owner, absent=item.sha256 in absent
-        )
+            principal.sub, item.meta(), now=now, owner_name=owner,
+            absent=item.sha256 in absent, tally=tally,
+        )  # fmt: skip
         if record.status in _ALREADY_BACKED_UP:
             return UploadResult(sha256=item.sha256, status="duplicate")
         return UploadResult(

@@ -88,10 +88,14 @@ class Counts:
     _db: DynamoDBClient
     _table: str
 
-    def _count(self, user_sub: str, old: str | None, new: str) -> None:
-        """An entry went from `old` (None: it is new) to `new`. Never raises: a lost `ADD`
-        is made good by the next whole count."""
-        self._add(user_sub, _transition(old, new))
+    def _count(self, user_sub: str, old: str | None, new: str, tally: Tally | None = None) -> None:
+        """An entry went from `old` (None: it is new) to `new`: counted now, or gathered in
+        `tally` (written by `write_tally`). Never raises: a lost `ADD` is made good by the
+        next whole count."""
+        if tally is not None:
+            tally.add(user_sub, old, new)
+        else:
+            self._add(user_sub, _transition(old, new))
 
     def write_tally(self, tally: Tally) -> int:
         """Write what `tally` gathered, one `ADD` per member; returns how many were sent.

@@ -161,6 +161,7 @@ class Ledger(Listings):
         full_checksum: tuple[str, str] | None = None,
         owner_name: str | None = None,
         absent: bool = False,
+        tally: Tally | None = None,
     ) -> FileRecord:
         """Record an intended upload as `pending`, or return what the ledger already has.
 
@@ -204,7 +205,7 @@ class Ledger(Listings):
                         Item=item,
                         ConditionExpression="attribute_not_exists(pk)",
                     )
-                    self._count(user_sub, None, FileStatus.PENDING)
+                    self._count(user_sub, None, FileStatus.PENDING, tally)
                     return record_from_item(item)
                 except ConditionFailedError:
                     pass  # written meanwhile: the update decides
@@ -239,13 +240,14 @@ class Ledger(Listings):
                 )
                 left = FileStatus.FAILED
             if left != "":  # "": it was pending, and still is
-                self._count(user_sub, left, FileStatus.PENDING)
+                self._count(user_sub, left, FileStatus.PENDING, tally)
         except ConditionFailedError:
             existing = self.get(user_sub, file.sha256)
             if existing is None:  # deleted between the two calls: try once more
                 return self.reserve(
-                    user_sub, file, now=now, full_checksum=full_checksum, owner_name=owner_name
-                )
+                    user_sub, file, now=now, full_checksum=full_checksum, owner_name=owner_name,
+                    tally=tally,
+                )  # fmt: skip
             return existing
         return record_from_item(resp["Attributes"])
 
@@ -352,10 +354,7 @@ class Ledger(Listings):
         # Every entry has a status: one not returned did not change (moto returns only
         # the attributes whose value changed).
         left = resp.get("Attributes", {}).get("status", {}).get("S", FileStatus.DOWNLOADED)
-        if tally is not None:
-            tally.add(user_sub, left, FileStatus.DOWNLOADED)
-        else:
-            self._count(user_sub, left, FileStatus.DOWNLOADED)
+        self._count(user_sub, left, FileStatus.DOWNLOADED, tally)
 
     def flag_missing(self, user_sub: str, sha256: str, *, pc: str, now: datetime) -> None:
         """PC `pc`'s audit found its copy missing or altered: its receipt no longer vouches
