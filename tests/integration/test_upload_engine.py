@@ -29,6 +29,7 @@ from mobile_backup.client import (
     DUPLICATE,
     FAILED,
     UPLOADED,
+    ApiClient,
     FileResult,
     FileStamp,
     Journal,
@@ -304,8 +305,8 @@ def test_the_first_puts_start_before_the_rest_is_hashed(
     clean_net: Net, alice: Account, tmp_path: Path, monkeypatch: Any
 ) -> None:
     """A folder of photos starts moving once the first few are hashed: the first presign
-    batch is `FIRST_BATCH` files, the rest go in batches of up to 100."""
-    files = [tmp_path / f"IMG_{i:02d}.jpg" for i in range(25)]
+    batch is `FIRST_BATCH` files, each batch after it twice the one before (up to 100)."""
+    files = [tmp_path / f"IMG_{i:02d}.jpg" for i in range(75)]
     for f in files:
         random_file(f, 20_000)
     first = set(files[: upload_module.FIRST_BATCH])
@@ -320,11 +321,20 @@ def test_the_first_puts_start_before_the_rest_is_hashed(
             put_before_hashing.append(clean_net.puts() > 0)
         return real_hash(path, **kwargs)
 
+    batches: list[int] = []
+    real_request = ApiClient.request_uploads
+
+    def request_uploads(self: ApiClient, metas: Any) -> Any:
+        batches.append(len(metas))
+        return real_request(self, metas)
+
     monkeypatch.setattr(preparing_module, "hash_file", hash_after_a_put)
+    monkeypatch.setattr(ApiClient, "request_uploads", request_uploads)
     summary = uploader(alice, clean_net).upload(files)
     assert {r.status for r in summary.results} == {UPLOADED}
     assert put_before_hashing == [True] * (len(files) - len(first))
-    assert len(clean_net.api.seen) == 2  # 10, then 15
+    assert batches == [10, 20, 40, 5]
+    assert len(clean_net.api.seen) == len(batches)
 
 
 def test_a_dry_run_of_many_batches_answers_each_file_with_lookups_in_flight_together(
