@@ -348,13 +348,13 @@ def estimate(usage: Usage, region: str = "us-east-1") -> Estimate:
         note=f"{idle / 1e6:.2f} M are idle long polls",
     )
 
-    # DynamoDB on demand: ~16 write units per file (4 state changes of the item; the sparse
+    # DynamoDB on demand: ~15 write units per file (4 state changes of the item; the sparse
     # awaiting index on 2 of them, the capture-time index on 2, the change index on all 4;
-    # the member's counts moved by 2 of them, the agent's receipts counted once per batch of
-    # ten, ledger/_counts.py) and ~3 read units; items
-    # stay (the ledger is the record), ~2 KB each in the table and in each of the two
-    # indexes that project the whole item.
-    writes, reads = u.files * 16, u.files * 3 + api_requests
+    # the member's counts moved by the upload, the reservations counted once per presign
+    # batch and the agent's receipts once per batch of ten, ledger/_counts.py) and ~3 read
+    # units; items stay (the ledger is the record), ~2 KB each in the table and in each of
+    # the two indexes that project the whole item.
+    writes, reads = u.files * 15, u.files * 3 + api_requests
     add("DynamoDB", "write request units", writes, "WRU", writes / 1e6 * p.ddb_write_per_million)
     add("DynamoDB", "read request units", reads, "RRU", reads / 1e6 * p.ddb_read_per_million)
     # The PC's reconcile: incremental passes read only what changed (a few entries), a full
