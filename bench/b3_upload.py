@@ -86,6 +86,7 @@ finally:
     api.close()
 reasons = sorted({r.reason or "" for r in summary.results if r.status != UPLOADED})
 print(json.dumps({"elapsed": elapsed, "cpu": cpu, "calls": calls[0],
+                  "hashing": summary.hashing_seconds,
                   "done": summary.count(UPLOADED), "reasons": reasons}))
 """
 
@@ -105,13 +106,14 @@ def _ours(
     *,
     s3: Endpoint | None = None,
     front: Callable[[str], str] | None = None,
-) -> tuple[float, int, str, CpuMeter, float]:
+) -> tuple[float, int, str, CpuMeter, float, float]:
     """(seconds, API calls, the user's key prefix, the CPU during the upload, the client's
-    own CPU for it) for one upload run. The meter covers the uploader's run only (not the
-    user's sign-up or the API's start), and the client's figure its upload only (not its
-    interpreter's start-up), like the seconds. `s3`: the endpoint the API presigns for (B8:
-    SeaweedFS through the shaped link); `front`: the address the client calls the API at,
-    given the server's (B8: through the link)."""
+    own CPU for it, the seconds it spent reading and hashing) for one upload run. The meter
+    covers the uploader's run only (not the user's sign-up or the API's start), and the
+    client's figure its upload only (not its interpreter's start-up), like the seconds.
+    `s3`: the endpoint the API presigns for (B8: SeaweedFS through the shaped link);
+    `front`: the address the client calls the API at, given the server's (B8: through the
+    link)."""
     import json
     import sys
 
@@ -146,7 +148,10 @@ def _ours(
     done = int(answer["done"])
     if done != len(files):
         raise RuntimeError(f"our uploader sent {done} of {len(files)} files: {answer['reasons']}")
-    return float(answer["elapsed"]), int(answer["calls"]), f"media/{sub}/", cpu, answer["cpu"]
+    return (
+        float(answer["elapsed"]), int(answer["calls"]), f"media/{sub}/", cpu, answer["cpu"],
+        float(answer["hashing"]),
+    )  # fmt: skip
 
 
 def _delete_prefix(ctx: BenchContext, prefix: str) -> None:
@@ -203,7 +208,7 @@ def upload(ctx: BenchContext) -> list[Measurement]:
         with quiet_logs("mobile_backup", "botocore", "httpx"):
             for label, files in (("photos", photos), ("video", video)):
                 seaweed_pid = ctx.seaweed().pid
-                ours_s, calls, ours_prefix, ours_cpu, client_cpu = _ours(ctx, stack, files)
+                ours_s, calls, ours_prefix, ours_cpu, client_cpu, _ = _ours(ctx, stack, files)
                 cleanup.append(ours_prefix)
                 n, nbytes = _count_objects(ctx, ours_prefix)
                 if (n, nbytes) != (len(files), total_size(files)):
