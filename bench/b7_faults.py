@@ -54,8 +54,9 @@ def faults(ctx: BenchContext) -> list[Measurement]:
     shutil.rmtree(out, ignore_errors=True)
 
     stage_objects(ctx, stack, files, digests)
+    # Both runs start alike, on memory the host backs (`warm_memory`).
     clean = run_agent(stack, library=out / "clean", expect=1, workers=4, max_concurrency=8,
-                      part_size=part)  # fmt: skip
+                      part_size=part, warm=size)  # fmt: skip
 
     # The fault run: first process dies after a quarter of the parts, second one finishes.
     stage_objects(ctx, stack, files, digests)
@@ -64,7 +65,7 @@ def faults(ctx: BenchContext) -> list[Measurement]:
         "emulator_url": stack.emulator_url, "region": stack.region, "table": stack.table,
         "queue_url": stack.queue_url, "s3_url": stack.s3.url, "library": str(library),
         "expect": 1, "workers": 4, "max_concurrency": 8, "part_size": part,
-        "fault_rate": 0.01, "kill_after_parts": parts // 4,
+        "fault_rate": 0.01, "kill_after_parts": parts // 4, "warm_bytes": size,
     }  # fmt: skip
     library.mkdir(parents=True, exist_ok=True)
     job_file = library.parent / "b7-job.json"
@@ -84,7 +85,7 @@ def faults(ctx: BenchContext) -> list[Measurement]:
     # The killed agent's message stays invisible for the queue's timeout; the restarted
     # agent finds the video through the ledger at start (as `agent run` does) and resumes.
     second = run_agent(stack, library=library, expect=1, workers=4, max_concurrency=8,
-                       part_size=part,
+                       part_size=part, warm=size,
                        extra={"fault_rate": 0.01, "reconcile_at_start": True})  # fmt: skip
     if [p.stat().st_size for p in library_files(library)] != [size]:
         raise RuntimeError("the fault run did not place the video")
