@@ -829,6 +829,19 @@ def test_a_member_sets_up_an_authenticator_app_at_the_first_sign_in_where_mfa_is
         _type(page, "New password", "Tess-Own-Password-3")
         page.get_by_role("button", name="Set password and sign in").click()
         shown = page.get_by_text(re.compile(r"^Key: "))
+        too_short = page.get_by_text(re.compile(r"^The password needs at least"))
+        expect(shown.or_(too_short)).to_be_visible(timeout=15_000)
+        if not shown.is_visible():
+            # Seen in CI four times: the field shows the whole password, yet the app's
+            # server was never told it (the one change event of a fill, lost while Flutter
+            # connected its editing to the field). A person types it again, key by key.
+            field = page.get_by_label("New password", exact=True)
+            field.click()
+            field.press("Control+A")
+            field.press("Delete")
+            field.press_sequentially("Tess-Own-Password-3", delay=20)
+            page.wait_for_timeout(250)
+            page.get_by_role("button", name="Set password and sign in").click()
         expect(shown).to_be_visible(timeout=15_000)
         expect(page.get_by_role("img", name=re.compile("QR code of the key"))).to_be_visible()
         _shot(page, "mfa-1-set-up")
