@@ -135,6 +135,22 @@ def resources(emulator: Any) -> Any:
     return provision(endpoint_url=emulator.endpoint_url, stack_name=f"t{uuid.uuid4().hex[:10]}")
 
 
+def offline_presigner() -> Any:
+    """An S3 client that only presigns: presigning is local computation, so its endpoint
+    (a closed port) is never contacted."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
 def settings_for(resources: Any, **extra: Any) -> Settings:
     """Settings pointing at provisioned local resources (no env, no config file)."""
     from mobile_backup.local import local_settings

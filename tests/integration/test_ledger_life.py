@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from conftest import LedgerTable
+from conftest import LedgerTable, offline_presigner
 from mobile_backup.core import FileMeta, FileRecord, FileStatus, Receipt
 from mobile_backup.ledger import Ledger, PcInUseError, UnreservedUploadError
 
@@ -280,9 +280,6 @@ def test_receipts_gathered_in_a_tally_are_counted_by_one_write_per_member(
 def test_a_batch_of_reservations_is_counted_by_one_write(ledger_table: LedgerTable) -> None:
     """The API's upload plan: each new file is reserved by its own conditional write, on
     several threads, and the batch's count changes go out as one ADD afterwards."""
-    import boto3
-    from botocore.config import Config
-
     from mobile_backup.api import Principal
     from mobile_backup.api._service import UploadService
     from mobile_backup.aws import Bucket
@@ -294,16 +291,11 @@ def test_a_batch_of_reservations_is_counted_by_one_write(ledger_table: LedgerTab
     ledger.reserve(anna, meta(0), now=NOW)
     ledger.mark_uploaded(anna, sha(0), size=10, now=NOW)
     assert ledger.counts(anna, now=NOW) == {"uploaded": 1}  # kept from now on
-    presigner = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )  # fmt: skip
     service = UploadService(
-        ledger=ledger, objects=Bucket(presigner, "media"), clock=lambda: NOW, expiry_seconds=60
+        ledger=ledger,
+        objects=Bucket(offline_presigner(), "media"),
+        clock=lambda: NOW,
+        expiry_seconds=60,
     )
     files = [{**meta(n).fields(), "taken_at": None} for n in range(7)]
     counting.calls.clear()

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from conftest import offline_presigner
 from mobile_backup.api import Principal
 from mobile_backup.api._service import UploadService
 from mobile_backup.aws import Bucket
@@ -80,22 +79,10 @@ class MemoryLedger:
         return len(taken)
 
 
-def s3() -> Any:
-    # Presigning is local computation: no endpoint is contacted.
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-
-
 def service(ledger: MemoryLedger, presigner: Any = None) -> UploadService:
     return UploadService(
         ledger=ledger,  # type: ignore[arg-type]
-        objects=Bucket(presigner or s3(), "media-bucket"),
+        objects=Bucket(presigner or offline_presigner(), "media-bucket"),
         clock=lambda: NOW,
         expiry_seconds=600,
     )
