@@ -335,3 +335,69 @@ def test_leftovers_of_a_crash_are_cleaned_at_start(cloud: Cloud, library: Path) 
     agent = Agent.from_settings(cloud.settings, library=library, host="test-pc", wait_seconds=0)
     assert agent.poll_once(wait_seconds=0) == 0
     assert list(staging.iterdir()) == []
+
+
+def test_a_pass_tags_its_copies_after_its_downloads_and_acknowledgements(
+    cloud: Cloud, agent: Agent
+) -> None:
+    """A batch's receipts leave their copies' `downloaded` tags for the end of the pass:
+    no download waits for a tag, and the pass still ends with every copy tagged."""
+    sent = [cloud.upload(f"photo {n}".encode(), filename=f"IMG_{n}.jpg") for n in range(4)]
+    for message in sent:
+        cloud.send(message.to_json())
+    s3, sqs, _ = _agent_clients(cloud.settings)
+    calls: list[str] = []
+
+    def seen(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    hooks = [(s3.meta.events, "before-call.s3"), (sqs.meta.events, "before-call.sqs")]
+    for events, name in hooks:
+        events.register(name, seen)
+    try:
+        assert agent.poll_once(wait_seconds=0) == 4
+    finally:
+        for events, name in hooks:
+            events.unregister(name, seen)
+
+    assert calls.count("GetObject") == calls.count("PutObjectTagging") == 4
+    first_tag = calls.index("PutObjectTagging")
+    assert "DeleteMessageBatch" in calls[:first_tag]
+    assert "GetObject" not in calls[first_tag:]
+    for message in sent:
+        tags = cloud.s3.get_object_tagging(Bucket=message.bucket, Key=message.key)["TagSet"]
+        assert tags == [{"Key": STATE_TAG, "Value": ObjectState.DOWNLOADED}]
+    assert agent.state.untagged(10) == []
+
+
+def test_a_tag_left_waiting_is_set_by_a_later_pass(cloud: Cloud, agent: Agent) -> None:
+    """A tag noted but not set (the run was killed first, or S3 refused it) stays in the
+    state file until a pass sets it; one whose copy is already gone is dropped."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    kept = cloud.upload(b"placed just before a kill", filename="IMG_kept.jpg")
+    gone = object_key(SUB, "0" * 64)
+    agent.state.tag_later(kept.bucket, kept.key, ObjectState.DOWNLOADED)
+    agent.state.tag_later(kept.bucket, gone, ObjectState.DOWNLOADED)
+    s3, _, _ = _agent_clients(cloud.settings)
+
+    class _Denied:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+
+    def refuse(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, 403, HTTPHeaders(), _Denied())
+
+    s3.meta.events.register_first("before-send.s3.PutObjectTagging", refuse)
+    try:
+        assert agent.poll_once(wait_seconds=0) == 0
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObjectTagging", refuse)
+    assert agent.state.untagged_count() == 2  # refused: both kept for the next pass
+    assert cloud.s3.get_object_tagging(Bucket=kept.bucket, Key=kept.key)["TagSet"] == []
+
+    assert agent.poll_once(wait_seconds=0) == 0
+
+    assert agent.state.untagged(10) == []
+    tags = cloud.s3.get_object_tagging(Bucket=kept.bucket, Key=kept.key)["TagSet"]
+    assert tags == [{"Key": STATE_TAG, "Value": ObjectState.DOWNLOADED}]

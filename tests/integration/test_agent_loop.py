@@ -23,7 +23,9 @@ from mobile_backup.agent import Agent, AgentConfig, Library, OutcomeKind, Transf
 from mobile_backup.agent._admin import agent_status, redrive
 from mobile_backup.aws import Queue
 from mobile_backup.core import (
+    STATE_TAG,
     FileStatus,
+    ObjectState,
 )
 from mobile_backup.local import LocalResources
 
@@ -85,6 +87,28 @@ def upload_many(cloud: Cloud, n: int, size: int = 2 * KiB, seed: int = 0) -> dic
         cloud.send(message.to_json())
         expected[f"{SUB}/2024/07/IMG_{i:04d}.jpg"] = data
     return expected
+
+
+def test_the_running_agent_tags_the_copies_once_the_queue_reads_empty(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """The loop's receipts leave their copies' tags for a quiet moment: once the queue
+    reads empty every copy is tagged, with the one a killed run left waiting."""
+    sent = [cloud.upload(f"photo {n}".encode(), filename=f"IMG_{n}.jpg") for n in range(6)]
+    for message in sent:
+        cloud.send(message.to_json())
+    left = cloud.upload(b"placed just before a kill", filename="IMG_left.jpg")
+    agent = make_agent(cloud, tmp_path / "library")
+    agent.state.tag_later(left.bucket, left.key, ObjectState.DOWNLOADED)
+
+    def tagged(key: str) -> bool:
+        found = cloud.s3.get_object_tagging(Bucket=left.bucket, Key=key)["TagSet"]
+        return found == [{"Key": STATE_TAG, "Value": ObjectState.DOWNLOADED}]
+
+    with running(agent):
+        wait_for(lambda: all(tagged(m.key) for m in [*sent, left]), what="every tag")
+        assert agent.receipts_written == 6
+        assert agent.state.untagged_count() == 0
 
 
 def test_the_running_agent_counts_its_receipts_with_its_acknowledgements(

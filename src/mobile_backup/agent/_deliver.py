@@ -1,6 +1,7 @@
 """One message's journey, a straight line of steps: parse, place (found, or downloaded,
-verified and placed), write the receipt and tag the cloud copy, then settle the message
-(`_settle.py`: acknowledge, or put it back with a backoff). A step that cannot go on
+verified and placed), write the receipt and tag the cloud copy (on the batched paths, the
+tag is noted for a quiet moment: `tag_waiting`), then settle the message (`_settle.py`:
+acknowledge, or put it back with a backoff). A step that cannot go on
 becomes an `Outcome` (`_failures.py` says which) and the walk goes straight to settling.
 Nothing here raises for a bad file, a bad object or a full disk: the queue's redelivery
 (then its dead-letter queue) does the rest.
@@ -169,6 +170,11 @@ class Delivery:
         """Write the counts gathered in `tally` (before their messages are acknowledged)."""
         self.ledger.write_tally(self.tally)
 
+    def tag_waiting(self, *, cancel: threading.Event | None = None) -> int:
+        """Tag the cloud copies whose receipts were written on a batched path (their tags
+        wait for a quiet moment); returns how many were tagged."""
+        return self._failures.tag_waiting(cancel=cancel)
+
     def recount_after_a_kill(self) -> None:
         """The last run was killed (it never said it stopped): counts in its tally may be
         lost, so the next `status` of each member with files here counts whole."""
@@ -207,7 +213,7 @@ class Delivery:
         crash_point("agent.receipt")
         with self._count_lock:
             self.receipts_written += 1
-        self._after_receipt(item)
+        self._after_receipt(item, later=tally is not None)
         crash_point("agent.tagged")
         self._gate.clear()
         logger.info("%s %s → %s", kind, item.key, placement.relative)
@@ -350,10 +356,14 @@ class Delivery:
             return None
         return Placement(path=check.path, relative=known.path, already_present=True)
 
-    def _after_receipt(self, item: DownloadMessage) -> None:
-        """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe."""
+    def _after_receipt(self, item: DownloadMessage, *, later: bool) -> None:
+        """Tag the cloud copy for expiry (or delete it); best effort, untagged is safe.
+        `later` (the batched paths): the tag waits for `tag_waiting`."""
         if not self._config.delete_after_download or not self._every_pc_has(item):
-            self._failures.tag(item, ObjectState.DOWNLOADED)
+            if later:
+                self._failures.tag_later(item, ObjectState.DOWNLOADED)
+            else:
+                self._failures.tag(item, ObjectState.DOWNLOADED)
             return
         try:
             Bucket(self.s3, item.bucket).delete(item.key)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,7 +26,7 @@ from mobile_backup.agent.exceptions import (
     NotMediaError,
     ObjectMissingError,
 )
-from mobile_backup.aws import AwsFailure, Bucket
+from mobile_backup.aws import AwsFailure, AwsNotFoundError, Bucket
 from mobile_backup.core import (
     STATE_TAG,
     CancelledError,
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+
+TAG_THREADS = 4
+"""Tags set at once by `tag_waiting` (each is one round trip to S3)."""
+TAG_BATCH = 100
 
 # Errors that mean "this disk or folder will not take the file now": wait, do not fail it.
 BLOCKING_ERRNOS = {
@@ -97,6 +103,46 @@ class Failures:
             Bucket(self._s3, item.bucket).tag(item.key, state)
         except AwsFailure as exc:
             logger.warning("could not tag %s as %s=%s: %s", item.key, STATE_TAG, state, exc)
+
+    def tag_later(self, item: DownloadMessage, state: ObjectState) -> None:
+        """Tag the cloud copy at the next quiet moment (`tag_waiting`), so that tagging
+        never holds up a download; tagged now if the state file cannot remember it."""
+        try:
+            self._state.tag_later(item.bucket, item.key, state)
+        except MobileBackupError as exc:
+            logger.warning("could not note %s for tagging, tagging it now: %s", item.key, exc)
+            self.tag(item, state)
+
+    def tag_waiting(self, *, cancel: threading.Event | None = None) -> int:
+        """Set every tag `tag_later` noted (TAG_THREADS at a time); returns how many.
+
+        A copy already gone (another PC deleted it, or it expired) needs no tag; any other
+        failure ends the pass and leaves the rest for the next one.
+        """
+        done = 0
+        with ThreadPoolExecutor(TAG_THREADS, thread_name_prefix="tag") as pool:
+            while cancel is None or not cancel.is_set():
+                rows = self._state.untagged(TAG_BATCH)
+                if not rows:
+                    break
+                results = list(pool.map(self._tag_row, rows))
+                done += sum(results)
+                if not all(results):
+                    break
+        return done
+
+    def _tag_row(self, row: tuple[str, str, str]) -> bool:
+        """Tag one waiting copy and forget it; False (kept for later) when S3 said no."""
+        bucket, key, state = row
+        try:
+            Bucket(self._s3, bucket).tag(key, ObjectState(state))
+        except AwsNotFoundError:
+            logger.info("%s is no longer in the cloud: nothing to tag", key)
+        except AwsFailure as exc:
+            logger.warning("could not tag %s as %s=%s (will retry): %s", key, STATE_TAG, state, exc)
+            return False
+        self._state.tagged(bucket, key, state)
+        return True
 
     def _refuse(self, message_id: str, item: DownloadMessage, reason: str) -> Outcome:
         """Bytes that are not a photo or video: kept out of the library for good, the ledger

@@ -43,6 +43,9 @@ ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
 FILL_WAIT_SECONDS = 0.25
 LOW_WATER = 3
 _ALIVE_EVERY = 5.0
+# Tags wait for a quiet queue, or until this many wait (checked every TAG_CHECK_SECONDS).
+TAG_BACKLOG = 500
+TAG_CHECK_SECONDS = 10.0
 
 
 HEARTBEAT_SECONDS = HEARTBEAT_EVERY.total_seconds()
@@ -79,6 +82,8 @@ class ServiceLoop:
         self._wait_seconds = wait_seconds
         self._reconciler = reconciler
         self._alive_at = 0.0
+        self._quiet = threading.Event()
+        """Set when a long poll found the queue empty: time to set the waiting tags."""
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set, then release or finish what is in flight.
@@ -114,6 +119,11 @@ class ServiceLoop:
             ),
             threading.Thread(target=run.acker.run, args=(background,), name="acks", daemon=True),
         ]
+        helpers.append(
+            threading.Thread(
+                target=self._tag_when_quiet, args=(background,), name="tags", daemon=True
+            )
+        )
         # Without periodic passes the thread still answers a member's "Check now".
         helpers.append(
             threading.Thread(
@@ -131,6 +141,7 @@ class ServiceLoop:
         finally:
             run.shut_down()
             background.set()
+            self._quiet.set()  # wakes the tags thread, which sees `background` and ends
             for t in helpers:
                 t.join(timeout=5)
             self._queue.keeper = None
@@ -139,6 +150,22 @@ class ServiceLoop:
             except MobileBackupError as exc:
                 logger.warning("could not update the state file: %s", exc)
             logger.info("agent stopped")
+
+    def _tag_when_quiet(self, stop: threading.Event) -> None:
+        """Set the tags the receipts left waiting (`Delivery.tag_waiting`) whenever the queue
+        reads empty, or once TAG_BACKLOG wait even while files keep coming: a download
+        never waits for a tag, and a tag (the copy's expiry, days away) never waits long."""
+        while not stop.is_set():
+            quiet = self._quiet.wait(TAG_CHECK_SECONDS)
+            if stop.is_set():
+                return
+            try:
+                if quiet or self._state.untagged_count() >= TAG_BACKLOG:
+                    self._quiet.clear()
+                    self._delivery.tag_waiting(cancel=stop)
+            except MobileBackupError as exc:
+                logger.warning("could not tag the downloaded copies: %s", exc)
+                stop.wait(TAG_CHECK_SECONDS)
 
     def _reconcile_loop(self, stop: threading.Event, interval: float | None) -> None:
         """A pass at start and every `interval` seconds, and one whenever a member asks
@@ -302,10 +329,7 @@ class _Run:
                     stop.wait(delay)
                 continue
             errors = 0
-            if messages:
-                self._busy.set()
-            else:
-                self._busy.clear()
+            self._note_batch(bool(messages), primary)
             for _ in range(free - len(messages)):
                 slots.release()
             for msg in messages:
@@ -314,6 +338,16 @@ class _Run:
                 with self._lock:
                     self._unstarted[mid] = msg
                 self._pool.submit(self._work, msg)
+
+    def _note_batch(self, got: bool, primary: bool) -> None:
+        """Batches keep coming (the other receivers join in), or the long poll found the
+        queue empty (the waiting tags may go now)."""
+        if got:
+            self._busy.set()
+            return
+        self._busy.clear()
+        if primary:
+            self._loop._quiet.set()
 
     def _take_slots(self) -> int:
         """Slots for one receive (0 if none came free within half a second): all that are

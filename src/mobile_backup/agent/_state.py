@@ -14,6 +14,7 @@ Tables:
   the audit checks the library against.
 - `downloads` / `parts`: ranged downloads in progress and their completed parts, so a
   restarted agent resumes instead of fetching finished parts again.
+- `untagged`: cloud copies whose `state` tag waits for a quiet moment (`tag_later`).
 - `kv` and `daily`: last success, last error, pause, liveness, files per day.
 """
 
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS parts (
     name TEXT NOT NULL,
     idx INTEGER NOT NULL,
     PRIMARY KEY (name, idx)
+);
+CREATE TABLE IF NOT EXISTS untagged (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS daily (
@@ -310,6 +317,31 @@ class StateDB:
     def resumable(self) -> set[str]:
         """Names of staging files a restarted agent may resume."""
         return {r[0] for r in self._run("SELECT name FROM downloads")}
+
+    # Tags to set -----------------------------------------------------------------------
+    def tag_later(self, bucket: str, key: str, state: str) -> None:
+        """Remember that the cloud copy `key` is to be tagged `state`. Without an fsync: a
+        row lost in a power cut leaves the copy untagged, which only keeps it longer."""
+        self._run(
+            "INSERT OR REPLACE INTO untagged VALUES (?, ?, ?)", (bucket, key, state), durable=False
+        )
+
+    def untagged(self, limit: int) -> list[tuple[str, str, str]]:
+        """Up to `limit` (bucket, key, state) waiting for their tag, oldest first."""
+        rows = self._run("SELECT bucket, key, state FROM untagged ORDER BY rowid LIMIT ?", (limit,))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def untagged_count(self) -> int:
+        return int(self._run("SELECT COUNT(*) FROM untagged")[0][0])
+
+    def tagged(self, bucket: str, key: str, state: str) -> None:
+        """The tag is set (or no longer can be): the row goes, unless a newer state for
+        the same copy replaced it meanwhile."""
+        self._run(
+            "DELETE FROM untagged WHERE bucket = ? AND key = ? AND state = ?",
+            (bucket, key, state),
+            durable=False,
+        )
 
     # Health ----------------------------------------------------------------------------
     def set_values(self, **values: object) -> None:

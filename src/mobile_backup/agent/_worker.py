@@ -356,10 +356,12 @@ class Agent:
     # One batch, synchronously (tests, the local demo) ------------------------------------
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive up to 10 messages, process them concurrently, delete the finished ones
-        in one batch; returns how many were received."""
+        in one batch, then tag their cloud copies (and any tag an earlier run left
+        waiting); returns how many were received."""
         self.prepare()
         messages = self._queue.receive(SQS_BATCH, wait_seconds)
         if not messages:
+            self._tag_waiting()
             return 0
         acker = Acknowledger(self._queue.queue, before=self._delivery.write_counts)
         workers = min(self._config.workers, len(messages))
@@ -371,7 +373,15 @@ class Agent:
                 except Exception:
                     logger.exception("unexpected error while processing a message")
         acker.flush()
+        self._tag_waiting()
         return len(messages)
+
+    def _tag_waiting(self) -> None:
+        """A single pass leaves no tag for a quiet moment that may never come."""
+        try:
+            self._delivery.tag_waiting()
+        except MobileBackupError as exc:
+            logger.warning("could not tag the downloaded copies: %s", exc)
 
     def process_message(self, msg: MessageTypeDef) -> Outcome:
         """Download, verify and place one message's file; delete the message when done."""
