@@ -62,7 +62,10 @@ def test_the_products_clients_parse_with_it() -> None:
         aws_endpoint_url="http://127.0.0.1:9", aws_access_key_id=EMULATOR_KEY,
         aws_secret_access_key=EMULATOR_KEY,
     )  # fmt: skip
-    clients = (s3_client(settings, component="test"), dynamodb_client(settings, component="test"))
+    clients: tuple[Any, ...] = (
+        s3_client(settings, component="test"),
+        dynamodb_client(settings, component="test"),
+    )
     for client in clients:
         # botocore parses each answer with a parser its endpoint's factory makes.
         factory = client._endpoint._response_parser_factory
