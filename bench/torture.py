@@ -542,6 +542,34 @@ class Torture:
                 )
         for body in self._dead_letters():
             self.report.problems.append(f"dead letter left after the drain: {body}")
+        self._check_tags(records)
+
+    def _check_tags(self, records: dict[str, Any]) -> None:
+        """Every received content's cloud copy is tagged `downloaded`, or noted in the state
+        file for the agent's next quiet moment: no crash leaves a copy kept forever."""
+        import sqlite3
+
+        from mobile_backup.aws import s3_client
+        from mobile_backup.core import STATE_TAG, ObjectState, object_key
+
+        s = self._stack.settings
+        s3 = s3_client(s, component="test")
+        state = self.library / HIDDEN / "agent.sqlite3"
+        conn = sqlite3.connect(f"{state.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            noted = {row[0] for row in conn.execute("SELECT key FROM untagged")}
+        finally:
+            conn.close()
+        tagged = {"Key": STATE_TAG, "Value": ObjectState.DOWNLOADED}
+        for digest, record in sorted(records.items()):
+            if record.receipt is None:
+                continue
+            key = object_key(self._stack.user_sub, digest)
+            tags = s3.get_object_tagging(Bucket=s.require("bucket"), Key=key)["TagSet"]
+            if tagged not in tags and key not in noted:
+                self.report.problems.append(
+                    f"{digest[:12]}: received, but its cloud copy is neither tagged nor noted"
+                )
 
     def _check_reconcile(self) -> None:
         run = subprocess.run(
