@@ -134,8 +134,12 @@ class Failures:
     def _tag_row(self, row: tuple[str, str, str]) -> bool:
         """Tag one waiting copy and forget it; False (kept for later) when S3 said no."""
         bucket, key, state = row
+        known = state in ObjectState.__members__.values()
         try:
-            Bucket(self._s3, bucket).tag(key, ObjectState(state))
+            if known:
+                Bucket(self._s3, bucket).tag(key, ObjectState(state))
+            else:  # not a state this version knows: there is nothing it could set
+                logger.warning("dropping the tag %s=%r noted for %s", STATE_TAG, state, key)
         except AwsNotFoundError:
             logger.info("%s is no longer in the cloud: nothing to tag", key)
         except AwsFailure as exc:

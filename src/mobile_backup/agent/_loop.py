@@ -166,6 +166,9 @@ class ServiceLoop:
             except MobileBackupError as exc:
                 logger.warning("could not tag the downloaded copies: %s", exc)
                 stop.wait(TAG_CHECK_SECONDS)
+            except Exception:  # the tags wait in the state file; this thread must go on
+                logger.exception("unexpected error while tagging the downloaded copies")
+                stop.wait(TAG_CHECK_SECONDS)
 
     def _reconcile_loop(self, stop: threading.Event, interval: float | None) -> None:
         """A pass at start and every `interval` seconds, and one whenever a member asks
