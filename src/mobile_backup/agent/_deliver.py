@@ -170,9 +170,9 @@ class Delivery:
         """Write the counts gathered in `tally` (before their messages are acknowledged)."""
         self.ledger.write_tally(self.tally)
 
-    def tag_waiting(self, *, cancel: threading.Event | None = None) -> int:
+    def tag_waiting(self, *, cancel: threading.Event | None = None) -> bool:
         """Tag the cloud copies whose receipts were written on a batched path (their tags
-        wait for a quiet moment); returns how many were tagged."""
+        wait for a quiet moment); False when S3 refused one (the rest wait)."""
         return self._failures.tag_waiting(cancel=cancel)
 
     def recount_after_a_kill(self) -> None:

@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 TAG_THREADS = 4
 """Tags set at once by `tag_waiting` (each is one round trip to S3)."""
-TAG_BATCH = 100
 
 # Errors that mean "this disk or folder will not take the file now": wait, do not fail it.
 BLOCKING_ERRNOS = {
@@ -113,23 +112,18 @@ class Failures:
             logger.warning("could not note %s for tagging, tagging it now: %s", item.key, exc)
             self.tag(item, state)
 
-    def tag_waiting(self, *, cancel: threading.Event | None = None) -> int:
-        """Set every tag `tag_later` noted (TAG_THREADS at a time); returns how many.
-
-        A copy already gone (another PC deleted it, or it expired) needs no tag; any other
-        failure ends the pass and leaves the rest for the next one.
-        """
-        done = 0
+    def tag_waiting(self, *, cancel: threading.Event | None = None) -> bool:
+        """Set every tag `tag_later` noted, TAG_THREADS at a time. False when S3 refused one:
+        the pass ends there (a few calls, not one per waiting tag) and the rest wait for the
+        next. A copy already gone (another PC deleted it, or it expired) needs no tag."""
         with ThreadPoolExecutor(TAG_THREADS, thread_name_prefix="tag") as pool:
             while cancel is None or not cancel.is_set():
-                rows = self._state.untagged(TAG_BATCH)
+                rows = self._state.untagged(TAG_THREADS)
                 if not rows:
-                    break
-                results = list(pool.map(self._tag_row, rows))
-                done += sum(results)
-                if not all(results):
-                    break
-        return done
+                    return True
+                if not all(list(pool.map(self._tag_row, rows))):
+                    return False
+        return True
 
     def _tag_row(self, row: tuple[str, str, str]) -> bool:
         """Tag one waiting copy and forget it; False (kept for later) when S3 said no."""

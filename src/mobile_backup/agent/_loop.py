@@ -46,6 +46,7 @@ _ALIVE_EVERY = 5.0
 # Tags wait for a quiet queue, or until this many wait (checked every TAG_CHECK_SECONDS).
 TAG_BACKLOG = 500
 TAG_CHECK_SECONDS = 10.0
+TAG_RETRY_MAX_SECONDS = 600.0  # the longest pause after passes that S3 refused
 
 
 HEARTBEAT_SECONDS = HEARTBEAT_EVERY.total_seconds()
@@ -155,6 +156,7 @@ class ServiceLoop:
         """Set the tags the receipts left waiting (`Delivery.tag_waiting`) whenever the queue
         reads empty, or once TAG_BACKLOG wait even while files keep coming: a download
         never waits for a tag, and a tag (the copy's expiry, days away) never waits long."""
+        failed = 0  # passes in a row that ended in a refusal or an error
         while not stop.is_set():
             quiet = self._quiet.wait(TAG_CHECK_SECONDS)
             if stop.is_set():
@@ -162,13 +164,15 @@ class ServiceLoop:
             try:
                 if quiet or self._state.untagged_count() >= TAG_BACKLOG:
                     self._quiet.clear()
-                    self._delivery.tag_waiting(cancel=stop)
+                    failed = 0 if self._delivery.tag_waiting(cancel=stop) else failed + 1
             except MobileBackupError as exc:
                 logger.warning("could not tag the downloaded copies: %s", exc)
-                stop.wait(TAG_CHECK_SECONDS)
+                failed += 1
             except Exception:  # the tags wait in the state file; this thread must go on
                 logger.exception("unexpected error while tagging the downloaded copies")
-                stop.wait(TAG_CHECK_SECONDS)
+                failed += 1
+            if failed:  # S3 keeps refusing (a role without the grant?): ask less and less
+                stop.wait(min(TAG_RETRY_MAX_SECONDS, TAG_CHECK_SECONDS * 2 ** min(failed, 10)))
 
     def _reconcile_loop(self, stop: threading.Event, interval: float | None) -> None:
         """A pass at start and every `interval` seconds, and one whenever a member asks
