@@ -547,19 +547,17 @@ class Torture:
     def _check_tags(self, records: dict[str, Any]) -> None:
         """Every received content's cloud copy is tagged `downloaded`, or noted in the state
         file for the agent's next quiet moment: no crash leaves a copy kept forever."""
-        import sqlite3
-
+        from mobile_backup.agent import StateDB
         from mobile_backup.aws import s3_client
         from mobile_backup.core import STATE_TAG, ObjectState, object_key
 
         s = self._stack.settings
         s3 = s3_client(s, component="test")
-        state = self.library / HIDDEN / "agent.sqlite3"
-        conn = sqlite3.connect(f"{state.resolve().as_uri()}?mode=ro", uri=True)
+        state = StateDB(self.library / HIDDEN / "agent.sqlite3", readonly=True)
         try:
-            noted = {row[0] for row in conn.execute("SELECT key FROM untagged")}
+            noted = {key for _, key, _ in state.untagged(state.untagged_count())}
         finally:
-            conn.close()
+            state.close()
         tagged = {"Key": STATE_TAG, "Value": ObjectState.DOWNLOADED}
         for digest, record in sorted(records.items()):
             if record.receipt is None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mobile_backup.agent import Agent, AgentConfig, Outcome
 from mobile_backup.core import (
@@ -149,3 +151,28 @@ def files_under(root: Path) -> dict[str, bytes]:
         for p in root.rglob("*")
         if p.is_file() and p.relative_to(root).parts[0] != ".mobile-backup"
     }
+
+
+@contextmanager
+def s3_refuses_tags(s3: S3Client) -> Iterator[list[float]]:
+    """While open, S3 answers every PutObjectTagging of `s3` (a real client of the agent's)
+    with a 403 AccessDenied, through botocore as a refusal would come; yields the times
+    (monotonic) of the tags asked for."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    asked: list[float] = []
+
+    class _Denied:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+
+    def refuse(request: Any, **_: Any) -> Any:  # botocore uses the answer it returns
+        asked.append(time.monotonic())
+        return AWSResponse(request.url, 403, HTTPHeaders(), _Denied())
+
+    event = "before-send.s3.PutObjectTagging"
+    s3.meta.events.register_first(event, refuse)
+    try:
+        yield asked
+    finally:
+        s3.meta.events.unregister(event, refuse)

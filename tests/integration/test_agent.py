@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from _forbidden import forbid_missing
 
-from _agentkit import AT, OTHER_SUB, SUB, Cloud, _agent_clients, agent_for, files_under
+from _agentkit import (
+    AT,
+    OTHER_SUB,
+    SUB,
+    Cloud,
+    _agent_clients,
+    agent_for,
+    files_under,
+    s3_refuses_tags,
+)
 from mobile_backup.agent import STAGING_DIR, Agent, OutcomeKind
 from mobile_backup.core import (
     STATE_TAG,
@@ -374,27 +383,14 @@ def test_a_tag_left_waiting_is_set_by_a_later_pass(cloud: Cloud, agent: Agent) -
     """A tag noted but not set (the run was killed first, or S3 refused it) stays in the
     state file until a pass sets it; one whose copy is already gone, or whose state this
     version does not know, is dropped."""
-    from botocore.awsrequest import AWSResponse, HTTPHeaders
-
     kept = cloud.upload(b"placed just before a kill", filename="IMG_kept.jpg")
     gone = object_key(SUB, "0" * 64)
     agent.state.tag_later(kept.bucket, kept.key, ObjectState.DOWNLOADED)
     agent.state.tag_later(kept.bucket, gone, ObjectState.DOWNLOADED)
     agent.state.tag_later(kept.bucket, object_key(SUB, "1" * 64), "from-a-newer-version")
     s3, _, _ = _agent_clients(cloud.settings)
-
-    class _Denied:
-        def stream(self, **_: Any) -> Iterator[bytes]:
-            yield b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
-
-    def refuse(request: Any, **_: Any) -> Any:  # botocore uses the answer it returns
-        return AWSResponse(request.url, 403, HTTPHeaders(), _Denied())
-
-    s3.meta.events.register_first("before-send.s3.PutObjectTagging", refuse)
-    try:
+    with s3_refuses_tags(s3):
         assert agent.poll_once(wait_seconds=0) == 0
-    finally:
-        s3.meta.events.unregister("before-send.s3.PutObjectTagging", refuse)
     # Refused: both kept for the next pass (the state no version here knows is dropped).
     assert agent.state.untagged_count() == 2
     assert cloud.s3.get_object_tagging(Bucket=kept.bucket, Key=kept.key)["TagSet"] == []

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from _agentkit import SUB, Cloud, _agent_clients, files_under
+from _agentkit import SUB, Cloud, _agent_clients, files_under, s3_refuses_tags
 from mobile_backup.agent import Agent, AgentConfig, Library, OutcomeKind, TransferConfig
 from mobile_backup.agent._admin import agent_status, redrive
 from mobile_backup.aws import Queue
@@ -116,8 +116,6 @@ def test_tags_s3_keeps_refusing_are_asked_for_less_and_less_often(
 ) -> None:
     """A refused tag waits in the state file and is asked for again, but after a pause
     that doubles with each refused pass, not at every quiet moment (one a second here)."""
-    from botocore.awsrequest import AWSResponse, HTTPHeaders
-
     from mobile_backup.agent import _loop
 
     monkeypatch.setattr(_loop, "TAG_CHECK_SECONDS", 0.5)  # pauses 1, 2, 4 s...
@@ -125,24 +123,10 @@ def test_tags_s3_keeps_refusing_are_asked_for_less_and_less_often(
     cloud.send(message.to_json())
     agent = make_agent(cloud, tmp_path / "library")
     s3, _, _ = _agent_clients(cloud.settings)
-    asked: list[float] = []
-
-    class _Denied:
-        def stream(self, **_: Any) -> Iterator[bytes]:
-            yield b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
-
-    def refuse(request: Any, **_: Any) -> Any:  # botocore uses the answer it returns
-        asked.append(time.monotonic())
-        return AWSResponse(request.url, 403, HTTPHeaders(), _Denied())
-
-    s3.meta.events.register_first("before-send.s3.PutObjectTagging", refuse)
-    try:
-        with running(agent):
-            wait_for(lambda: bool(asked), what="the first tag")
-            time.sleep(6.0)  # six quiet moments at least (the agent long-polls for 1 s)
-            assert agent.state.untagged_count() == 1
-    finally:
-        s3.meta.events.unregister("before-send.s3.PutObjectTagging", refuse)
+    with s3_refuses_tags(s3) as asked, running(agent):
+        wait_for(lambda: bool(asked), what="the first tag")
+        time.sleep(6.0)  # six quiet moments at least (the agent long-polls for 1 s)
+        assert agent.state.untagged_count() == 1
     within = [t for t in asked if t - asked[0] <= 6.0]
     assert 2 <= len(within) <= 4, [round(t - asked[0], 2) for t in asked]
 
