@@ -106,21 +106,15 @@ def _shot(page: Page, name: str) -> None:
     (SHOTS / f"{name}.png").write_bytes(frames[-1])
 
 
-def _focused_by_app(page: Page, label: str) -> None:
-    """Wait for the app to put the cursor in the field it asks for next (the mailed code's
-    field): typing before that focus lands races it, and the field's text may never reach
-    the app (seen on a fresh machine). Only where the focus is seen to land every time:
-    after a temporary password or an authenticator's key it does not always."""
-    expect(page.get_by_label(label, exact=True)).to_be_focused(timeout=15_000)
-
-
-def _after_the_apps_focus(page: Page, label: str) -> None:
+def _after_the_apps_focus(page: Page, label: str, *, timeout_ms: int = 5_000) -> None:
     """Give the app's own focus on the field it shows next (a new password after a
-    temporary one) up to 5 s to land before typing there: landing mid-typing, it can keep
-    the text from the app (CI, three runs in a row: a typed new password judged too short).
-    It does not always land in Chromium; then there is nothing to race."""
+    temporary one, the mailed code's field) time to land before typing there: landing
+    mid-typing, it can keep the text from the app (CI, three runs in a row: a typed new
+    password judged too short). It does not always land in Chromium, not even the mailed
+    code's, which landed every time until a CI run where it stayed away 15 s; then there is
+    nothing to race, and typing clicks the field as a person would."""
     with contextlib.suppress(AssertionError):
-        expect(page.get_by_label(label, exact=True)).to_be_focused(timeout=5_000)
+        expect(page.get_by_label(label, exact=True)).to_be_focused(timeout=timeout_ms)
 
 
 def _sign_in(page: Page, email: str, password: str) -> None:

@@ -32,7 +32,6 @@ from _browser import (
     PHONE,
     SHOTS,
     _after_the_apps_focus,
-    _focused_by_app,
     _library_files,
     _open,
     _shot,
@@ -879,7 +878,7 @@ def test_a_member_who_forgot_their_password_sets_a_new_one_with_the_mailed_code(
         said = page.get_by_text(re.compile("its code is "))
         expect(said).to_be_visible(timeout=15_000)
         code = said.inner_text().rsplit(" ", 1)[-1]
-        _focused_by_app(page, "Code from the e-mail")
+        _after_the_apps_focus(page, "Code from the e-mail", timeout_ms=15_000)
         _shot(page, "forgot-1-code-sent")
         _type(page, "Code from the e-mail", code)
         _type(page, "New password", "weak")
