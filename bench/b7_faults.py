@@ -9,7 +9,8 @@ the journal. "Parts fetched twice" = parts fetched by both processes - parts in 
 A last row gives the least a fault run can take here: the clean run plus SHA-256 of the
 parts done before the kill (a hash cannot resume from a saved state, so the restarted agent
 reads them back and hashes them again); the target leaves the rest for the faults' retries,
-the parts the kill cut off mid-way, and the restart.
+the last few MiB of each part the kill cut off (the agent notes a part's progress every
+4 MiB; the details give what the restart kept of them), and the restart.
 
 Like is compared with like: both sides count the agent's own work only, from `Agent.run`
 starting to the last receipt in the ledger, without Python's start-up (about a second, as
@@ -90,7 +91,7 @@ def faults(ctx: BenchContext) -> list[Measurement]:
     first_elapsed = died_at - _run_started_at(killed.stdout)
     if killed.returncode != -9:
         raise RuntimeError(f"the first agent was not killed: {killed.returncode} {killed.stderr}")
-    journaled = _journaled_parts(library)
+    journaled, kept = _journaled(library)
     # The killed agent's message stays invisible for the queue's timeout; the restarted
     # agent finds the video through the ledger at start (as `agent run` does) and resumes.
     second = run_agent(stack, library=library, expect=1, workers=4, max_concurrency=8,
@@ -111,6 +112,7 @@ def faults(ctx: BenchContext) -> list[Measurement]:
             details={"first_process_work_s": first_elapsed,
                      "second_process_work_s": second.elapsed,
                      "parts_before_kill": journaled,
+                     "kept_of_cut_parts_mib": kept / MiB,
                      "wall_with_startups_fault_s": first_process + second.detail["process_s"],
                      "wall_with_startup_clean_s": clean.detail["process_s"],
                      "wall_ratio": (first_process + second.detail["process_s"])
@@ -136,10 +138,15 @@ def _run_started_at(stdout: str) -> float:
     raise RuntimeError("the killed agent never reported that it started")
 
 
-def _journaled_parts(library: Path) -> int:
+def _journaled(library: Path) -> tuple[int, int]:
+    """Parts the killed agent finished, and bytes it noted of the parts it was fetching."""
     path = library / ".mobile-backup" / "agent.sqlite3"
     conn = sqlite3.connect(path)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0])
+        parts = int(conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0])
+        kept = conn.execute(
+            "SELECT COALESCE(SUM(kept), 0) FROM progress WHERE idx NOT IN (SELECT idx FROM parts)"
+        ).fetchone()[0]
+        return parts, int(kept)
     finally:
         conn.close()

@@ -3,8 +3,9 @@ API server whose S3 client points wherever a test needs, and signed-in users.
 
 The proxy forwards requests byte for byte (the `Host` header included, so SigV4 signatures
 made for the proxy's address stay valid upstream) and records every request it saw and how
-it ended. A `fault` policy can answer 503, reset the connection before forwarding, or
-forward and then reset instead of answering (the server acted; the client never learns).
+it ended. A `fault` policy can answer 503, reset the connection before forwarding, forward
+and then reset instead of answering (the server acted; the client never learns), or answer
+with only the first half of the body and then close (a download whose connection breaks).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from mobile_backup.local import ApiAsgiApp, ApiServer, create_user
 PASSWORD = "Correct-Horse-9-Battery"
 MIB = 1024**2
 
-RESET, RESET_AFTER, UNAVAILABLE = "reset", "reset-after", "503"
+RESET, RESET_AFTER, UNAVAILABLE, CUT_BODY = "reset", "reset-after", "503", "cut-body"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Seen:
     query: dict[str, str]
     status: int | None  # None: reset, or the client vanished mid-body
     action: str | None = None
+    range: str | None = None  # the request's Range header
 
     @property
     def part_number(self) -> int | None:
@@ -147,7 +149,8 @@ class Proxy:
             def _forward(self) -> None:
                 split = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(split.query).items()}
-                probe = Seen(self.command, split.path, query, None)
+                asked = self.headers.get("Range")
+                probe = Seen(self.command, split.path, query, None, range=asked)
                 action = proxy.fault(probe) if proxy.fault else None
                 length = int(self.headers.get("Content-Length") or 0)
                 if action in (RESET, UNAVAILABLE):
@@ -192,13 +195,18 @@ class Proxy:
                     self._reset()
                     return
                 # Recorded before relaying: upstream acted even if the client is gone now.
-                proxy.record(Seen(self.command, split.path, query, resp.status))
+                proxy.record(Seen(self.command, split.path, query, resp.status, action, asked))
                 self.send_response_only(resp.status, resp.reason)
                 for name, value in resp.getheaders():
                     if name.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if action == CUT_BODY:  # half the promised body, then the connection ends
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(body)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = _forward

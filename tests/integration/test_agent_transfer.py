@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _uploadkit import CUT_BODY, Proxy, Seen, s3_for
 
 from _agentkit import Cloud
 from mobile_backup.agent import (
@@ -96,6 +97,83 @@ def test_an_interrupted_download_resumes_without_fetching_a_finished_part_again(
     assert staged.read_bytes() == data
     assert second.parts_fetched == 8 - done_before
     second.close()
+
+
+def test_an_agent_that_dies_mid_part_resumes_that_part_where_its_progress_was_noted(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    data = random.Random(12).randbytes(1024 * KiB)  # 4 parts of 256 KiB, 8 chunks each
+    bucket, key, sha = put(cloud, data)
+    config = TransferConfig(
+        threshold=256 * KiB,
+        part_size=256 * KiB,
+        max_concurrency=1,
+        chunk_size=32 * KiB,
+        progress_every=64 * KiB,
+    )
+    writes = 0
+
+    def dies_at_the_13th_write(fd: int, chunk: memoryview) -> int:
+        nonlocal writes
+        writes += 1
+        if writes == 13:  # part 0 whole, then 4 chunks (128 KiB) of part 1
+            raise OSError(5, "the process is gone")
+        return os.write(fd, chunk)
+
+    first, library, state = make(tmp_path, cloud, write=dies_at_the_13th_write, config=config)
+    with pytest.raises(OSError, match="the process is gone"):
+        first.fetch(bucket=bucket, key=key, sha256=sha, size=len(data), name="v.part")
+    first.close()
+    assert state.kept_of_parts("v.part") == {1: 128 * KiB}
+
+    written = 0
+
+    def count(fd: int, chunk: memoryview) -> int:
+        nonlocal written
+        written += len(chunk)
+        return os.write(fd, chunk)
+
+    assert library.prepare(keep=state.resumable()) == 0
+    library = Library(tmp_path / "library", write=count)
+    second = Downloader(cloud.s3, library=library, state=state, config=config)
+    staged = second.fetch(bucket=bucket, key=key, sha256=sha, size=len(data), name="v.part")
+    assert staged.read_bytes() == data
+    # Neither part 0 nor part 1's first 128 KiB came again: only the 640 KiB left.
+    assert written == len(data) - 256 * KiB - 128 * KiB
+    assert second.parts_fetched == 3
+    second.close()
+
+
+def test_a_part_whose_connection_breaks_carries_on_from_the_byte_it_reached(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    data = random.Random(13).randbytes(1024 * KiB)  # 4 parts of 256 KiB
+    bucket, key, sha = put(cloud, data)
+    second_part = f"bytes={256 * KiB}-{512 * KiB - 1}"
+    cut = False
+
+    def cut_the_second_part_once(seen: Seen) -> str | None:
+        nonlocal cut
+        if seen.range == second_part and not cut:
+            cut = True
+            return CUT_BODY
+        return None
+
+    config = TransferConfig(
+        threshold=256 * KiB, part_size=256 * KiB, max_concurrency=2, chunk_size=32 * KiB
+    )
+    with Proxy(cloud.s3.meta.endpoint_url, fault=cut_the_second_part_once) as proxy:
+        library = Library(tmp_path / "library")
+        library.prepare()
+        state = StateDB(tmp_path / "state.sqlite3")
+        downloader = Downloader(s3_for(proxy.url), library=library, state=state, config=config)
+        staged = downloader.fetch(bucket=bucket, key=key, sha256=sha, size=len(data), name="v")
+        downloader.close()
+    assert staged.read_bytes() == data
+    gets = sorted(s.range for s in proxy.requests(lambda s: s.method == "GET") if s.range)
+    # The first half of the part (128 KiB) arrived before the break: only the rest again.
+    parts = [f"bytes={i * 256 * KiB}-{(i + 1) * 256 * KiB - 1}" for i in range(4)]
+    assert gets == sorted([*parts, f"bytes={384 * KiB}-{512 * KiB - 1}"])
 
 
 def test_wrong_bytes_in_the_bucket_are_never_kept(tmp_path: Path, cloud: Cloud) -> None:

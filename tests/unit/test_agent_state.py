@@ -76,6 +76,25 @@ def test_a_download_journal_resumes_only_the_same_content(db: StateDB) -> None:
     assert db.resumable() == set()
 
 
+def test_an_unfinished_parts_progress_is_kept_until_the_part_or_the_download_ends(
+    db: StateDB,
+) -> None:
+    db.begin_download("x.part", sha256="a" * 64, size=100, part_size=10, at=AT)
+    db.part_progress("x.part", 1, 4)
+    db.part_progress("x.part", 1, 8)  # further on: replaces
+    db.part_progress("x.part", 2, 4)
+    assert db.kept_of_parts("x.part") == {1: 8, 2: 4}
+    db.part_done("x.part", 2)
+    assert db.kept_of_parts("x.part") == {1: 8}  # a finished part is whole, not 4 bytes
+    assert db.kept_of_parts("y.part") == {}
+    # Other bytes (or another part size) keep nothing of it.
+    db.begin_download("x.part", sha256="b" * 64, size=100, part_size=10, at=AT)
+    assert db.kept_of_parts("x.part") == {}
+    db.part_progress("x.part", 0, 4)
+    db.end_download("x.part")
+    assert db.kept_of_parts("x.part") == {}
+
+
 def test_an_unreadable_state_file_is_one_agent_error(tmp_path: Path) -> None:
     bad = tmp_path / "agent.sqlite3"
     bad.write_bytes(b"this is not a database" * 100)

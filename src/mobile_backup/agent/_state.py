@@ -12,8 +12,9 @@ supported for the running agent.)
 Tables:
 - `placed`: (user, sha256) → relative path, size, mtime_ns: exactly-once on disk, and what
   the audit checks the library against.
-- `downloads` / `parts`: ranged downloads in progress and their completed parts, so a
-  restarted agent resumes instead of fetching finished parts again.
+- `downloads` / `parts` / `progress`: ranged downloads in progress, their completed parts
+  and how far each unfinished part got, so a restarted agent resumes instead of fetching
+  finished parts, or a part's first bytes, again.
 - `untagged`: cloud copies whose `state` tag waits for a quiet moment (`tag_later`).
 - `kv` and `daily`: last success, last error, pause, liveness, files per day.
 """
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS downloads (
 CREATE TABLE IF NOT EXISTS parts (
     name TEXT NOT NULL,
     idx INTEGER NOT NULL,
+    PRIMARY KEY (name, idx)
+);
+CREATE TABLE IF NOT EXISTS progress (
+    name TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    kept INTEGER NOT NULL,
     PRIMARY KEY (name, idx)
 );
 CREATE TABLE IF NOT EXISTS untagged (
@@ -292,6 +299,7 @@ class StateDB:
                         ).fetchall()
                         return {r[0] for r in done}
                     self._conn.execute("DELETE FROM parts WHERE name = ?", (name,))
+                    self._conn.execute("DELETE FROM progress WHERE name = ?", (name,))
                     self._conn.execute(
                         "INSERT OR REPLACE INTO downloads VALUES (?, ?, ?, ?, ?)",
                         (name, sha256, size, part_size, at.isoformat()),
@@ -305,11 +313,28 @@ class StateDB:
         # is caught by the whole-file hash, and the download then starts over.
         self._run("INSERT OR IGNORE INTO parts VALUES (?, ?)", (name, idx), durable=False)
 
+    def part_progress(self, name: str, idx: int, kept: int) -> None:
+        """The first `kept` bytes of unfinished part `idx` are in the staging file (written,
+        not yet synced: as for `part_done`, a power cut is caught by the whole-file hash)."""
+        self._run(
+            "INSERT OR REPLACE INTO progress VALUES (?, ?, ?)", (name, idx, kept), durable=False
+        )
+
+    def kept_of_parts(self, name: str) -> dict[int, int]:
+        """Unfinished parts of a registered download → bytes an earlier run kept of each."""
+        rows = self._run(
+            "SELECT idx, kept FROM progress WHERE name = ? AND idx NOT IN "
+            "(SELECT idx FROM parts WHERE name = ?)",
+            (name, name),
+        )
+        return {int(idx): int(kept) for idx, kept in rows}
+
     def end_download(self, name: str) -> None:
         with self._lock:
             try:
                 with self._conn:
                     self._conn.execute("DELETE FROM parts WHERE name = ?", (name,))
+                    self._conn.execute("DELETE FROM progress WHERE name = ?", (name,))
                     self._conn.execute("DELETE FROM downloads WHERE name = ?", (name,))
             except sqlite3.Error as exc:
                 raise AgentError(f"agent state file {self._path}: {exc}") from exc

@@ -7,10 +7,12 @@ straight to its offset in a pre-sized staging file through its own file descript
 flight as futures, driven by `wait(FIRST_COMPLETED)`; the parts done; the next part to hash.
 The calling thread hashes parts in order as soon as they are complete (reading them back
 from the page cache), so hashing overlaps the download and memory stays at a few chunks per
-part in flight whatever the object's size. A part whose connection breaks is fetched again
-under the product's one `RetryPolicy`. Completed parts are journaled in the state file: an
-agent killed mid-video resumes where it stopped and never fetches a completed part twice;
-the whole-file SHA-256 still decides, so a part lost to a power cut only costs a re-download.
+part in flight whatever the object's size. A part whose connection breaks carries on from
+the byte it reached, under the product's one `RetryPolicy`. Completed parts are journaled in
+the state file, and each unfinished part's progress every `progress_every` bytes: an agent
+killed mid-video resumes where it stopped, never fetches a completed part twice and of the
+parts it cut off only their last few MiB; the whole-file SHA-256 still decides, so bytes
+lost to a power cut only cost a re-download.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class TransferConfig:
     """Ranged GETs in flight across the whole agent."""
     chunk_size: int = 1 * MiB
     """Bytes per read from a response body; with `max_concurrency`, bounds memory."""
+    progress_every: int = 4 * MiB
+    """An unfinished part's progress is noted in the state file each time this many more
+    of its bytes are in: what a killed agent's restart need not fetch again."""
     part_retry: RetryPolicy = PART_RETRY
     """How a part whose connection breaks mid-part is fetched again (botocore retries the
     request itself; this is for a body that stops flowing)."""
@@ -75,8 +80,10 @@ class TransferConfig:
     """Bytes per second for the whole agent, or None for no limit."""
 
     def __post_init__(self) -> None:
-        if self.part_size < 1 or self.chunk_size < 1 or self.max_concurrency < 1:
-            raise ValueError("part_size, chunk_size and max_concurrency must be positive")
+        if min(self.part_size, self.chunk_size, self.max_concurrency, self.progress_every) < 1:
+            raise ValueError(
+                "part_size, chunk_size, max_concurrency and progress_every must be positive"
+            )
         if self.threshold < self.part_size:
             raise ValueError("threshold must be at least part_size")
         if self.max_part_size < self.part_size:
@@ -197,10 +204,11 @@ class Downloader:
     # One part (on a pool thread) ---------------------------------------------------------
     def _fetch_part(
         self, objects: Bucket, key: str, path: Path, span: tuple[int, int], size: int,
-        stop: threading.Event,
+        stop: threading.Event, written: Callable[[int], None],
     ) -> None:  # fmt: skip
         """Bytes `span` (first, last) of the object into their place in the staging file,
-        written back to disk; a connection that breaks raises `_BrokenStream`."""
+        written back to disk; `written(next_byte)` after each chunk is in the file. A
+        connection that breaks raises `_BrokenStream`."""
         start, end = span
         got = _get(objects, key, first=start, last=end)
         try:
@@ -222,6 +230,7 @@ class Downloader:
                         self._bandwidth.consume(len(chunk))
                     self._library.write_all(fd, chunk)
                     position += len(chunk)
+                    written(position)
                 # Write each part back while the others still download, so the fsync after
                 # the last byte has little left to do (and a journaled part is on disk).
                 _fdatasync(fd)
@@ -269,6 +278,8 @@ class RangedDownload:
         self.path = downloader._library.staging_path(name)
         self.done: set[int] = set()
         """Part indexes (0-based) whose bytes are on disk."""
+        self.kept: dict[int, int] = {}
+        """Unfinished parts → bytes of them an earlier run left on disk (fetched no more)."""
         self.in_flight: dict[Future[None], int] = {}
         self.next_to_hash = 0
         self._digest = hashlib.sha256()
@@ -298,33 +309,40 @@ class RangedDownload:
 
     # Steps -----------------------------------------------------------------------------
     def _prepare(self) -> None:
-        """A staging file of the object's size, and the parts an earlier run finished."""
+        """A staging file of the object's size, and what an earlier run left in it: the
+        parts it finished and the first bytes of those it did not."""
         library, state = self._d._library, self._d._state
         library.staging.mkdir(parents=True, exist_ok=True)
-        if state is not None:
-            if not self.path.exists():
-                state.end_download(self.name)  # a journal without its file starts over
-            self.done = state.begin_download(
-                self.name,
-                sha256=self.sha256,
-                size=self.size,
-                part_size=self.plan.part_size,
-                at=utcnow(),
-            )
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_BINARY, library.file_mode)
         try:
-            if os.fstat(fd).st_size != self.size:
+            fresh = os.fstat(fd).st_size != self.size
+            if fresh:
                 os.ftruncate(fd, self.size)
-                self.done = set()
         finally:
             os.close(fd)
-        self.done = {i for i in self.done if 0 <= i < self.plan.count}
-        if self.done:
+        if state is None:
+            return
+        if fresh:  # a journal without its file (or with a file of another size) starts over
+            state.end_download(self.name)
+        done = state.begin_download(
+            self.name,
+            sha256=self.sha256,
+            size=self.size,
+            part_size=self.plan.part_size,
+            at=utcnow(),
+        )
+        self.done = {i for i in done if 0 <= i < self.plan.count}
+        for idx, kept in state.kept_of_parts(self.name).items():
+            if 0 <= idx < self.plan.count and 0 < kept < self.plan.range(idx + 1)[1]:
+                self.kept[idx] = kept
+        if self.done or self.kept:
             logger.info(
-                "resuming %s: %d of %d parts already here",
+                "resuming %s: %d of %d parts already here, and %d MiB of %d others",
                 self.key,
                 len(self.done),
                 self.plan.count,
+                sum(self.kept.values()) // MiB,
+                len(self.kept),
             )
 
     def _submit(self) -> None:
@@ -361,19 +379,35 @@ class RangedDownload:
             self.next_to_hash += 1
 
     def _part(self, idx: int) -> None:
-        """One part on a pool thread: fetched (retried if its connection breaks), then
-        journaled, so a resumed download never fetches it again."""
+        """One part on a pool thread: fetched (a broken connection carries on from the byte
+        it reached), then journaled, so a resumed download never fetches it again. On the
+        way its progress is noted every `progress_every` bytes: a restart fetches the rest."""
         offset, length = self.plan.range(idx + 1)
-        span = (offset, offset + length - 1)
+        end = offset + length - 1
+        at = offset + self.kept.get(idx, 0)  # the next byte to fetch
+        noted = at
+        state, every = self._d._state, self._d.config.progress_every
+
+        def written(position: int) -> None:
+            nonlocal at, noted
+            at = position
+            if state is not None and position - noted >= every and position <= end:
+                state.part_progress(self.name, idx, position - offset)
+                noted = position
 
         def fetch() -> None:
             if self.stop.is_set():
                 raise CancelledError(f"download of {self.key} stopped")
-            self._d._fetch_part(self._objects, self.key, self.path, span, self.size, self.stop)
+            self._d._fetch_part(
+                self._objects, self.key, self.path, (at, end), self.size, self.stop, written
+            )
 
         def broken(exc: BaseException) -> bool:
             if isinstance(exc, _BrokenStream):
-                logger.info("part %d of %s broke off (%s); fetching it again", idx, self.key, exc)
+                logger.info(
+                    "part %d of %s broke off (%s); fetching its last %d bytes again",
+                    idx, self.key, exc, end + 1 - at,
+                )  # fmt: skip
                 return True
             return False
 
