@@ -602,6 +602,12 @@ def render_markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> 
     ]
     if meta["runs"] < 3:
         lines += ["**Fewer than 3 runs: not a valid result (debugging only).**", ""]
+    if meta.get("hogs"):
+        lines += [
+            f"**Loaded PC: {meta['hogs']} CPU hog(s) (busy loops at normal priority) ran beside "
+            "every scenario** (`--hogs`).",
+            "",
+        ]
     lines += [
         "| scenario | metric | ours | peer | ratio | target | result |",
         "|---|---|---|---|---|---|---|",
@@ -670,14 +676,16 @@ def results_json(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> dic
 
 
 def write_report(
-    results: Sequence[ScenarioResult], *, out_dir: Path, runs: int, quick: bool, started: datetime
-) -> tuple[Path, Path, str]:
+    results: Sequence[ScenarioResult], *, out_dir: Path, runs: int, quick: bool, started: datetime,
+    hogs: int = 0,
+) -> tuple[Path, Path, str]:  # fmt: skip
     """Write `latest.md` and `latest.json` under `out_dir`; returns both paths and the text."""
     meta = {
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": runs,
         "quick": quick,
+        "hogs": hogs,
         "host": host_info(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
-"""`python -m bench.run [B1 B3 ...] [--runs N] [--quick] [--list] [--keep] [--out DIR]`.
+"""`python -m bench.run [B1 B3 ...] [--runs N] [--quick] [--hogs N] [--list] [--keep] [--out DIR]`.
 
 Discovers the scenario modules `bench/b*_*.py` (each registers itself on import), runs the
 chosen scenarios (all by default, in name order: B0, B1, ...) with a warm-up and `--runs`
 measured runs each, prints the table and writes `latest.md` / `latest.json` to `--out`
-(default bench/results). Exit status: 0 when every scenario ran (misses included: they are
+(default bench/results). `--hogs N` runs N busy loops beside every scenario (a loaded PC;
+the report says so). Exit status: 0 when every scenario ran (misses included: they are
 printed as MISS), 1 when one failed to import or raised, 2 on bad arguments.
 """
 
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._harness import Scenario, ScenarioResult, registry, run_scenarios, write_report
+from bench._hogs import cpu_hogs
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -47,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenarios", nargs="*", metavar="NAME", help="e.g. B1 B3 (default: all)")
     parser.add_argument("--runs", type=int, default=3, help="measured runs after the warm-up (≥3)")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (smoke run)")
+    parser.add_argument(
+        "--hogs", type=int, default=0, metavar="N",
+        help="N CPU hogs (busy loops at normal priority) beside every scenario: a loaded PC",
+    )  # fmt: skip
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (generated files)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="report dir")
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.hogs < 0:
+        parser.error("--hogs must be 0 or more")
 
     import_errors = discover()
     if args.list:
@@ -76,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen: list[Scenario] = [registry[n] for n in wanted]
 
     started = datetime.now(UTC)
-    results = run_scenarios(chosen, runs=args.runs, quick=args.quick, keep=args.keep)
+    with cpu_hogs(args.hogs):
+        results = run_scenarios(chosen, runs=args.runs, quick=args.quick, keep=args.keep)
     # A module that failed to import is a failed scenario, reported as such (only when
     # running everything: naming scenarios explicitly says which ones matter).
     if not args.scenarios:
@@ -90,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     md, js, text = write_report(
-        results, out_dir=args.out, runs=args.runs, quick=args.quick, started=started
-    )
+        results, out_dir=args.out, runs=args.runs, quick=args.quick, started=started,
+        hogs=args.hogs,
+    )  # fmt: skip
     print(text)
     print(f"wrote {md} and {js}", file=sys.stderr)
     return 1 if any(r.error is not None for r in results) else 0
