@@ -489,6 +489,9 @@ class CpuMeter:
         self._seaweed = seaweed
         self._dynalite = dynalite
         self.children = self.own = self.seaweed = self.dynalite = self.elapsed = 0.0
+        self.host_cores: float | None = None
+        """Cores the whole host kept busy during the block (from /proc/stat; None elsewhere)."""
+        self._host_start: tuple[int, int] | None = None
 
     def _dynalite_cpu(self) -> float:
         return cpu_seconds(self._dynalite) if self._dynalite else 0.0
@@ -505,6 +508,7 @@ class CpuMeter:
             own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime, self._seaweed_cpu(),
             self._dynalite_cpu(), time.perf_counter(),
         )  # fmt: skip
+        self._host_start = _host_jiffies()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -517,6 +521,22 @@ class CpuMeter:
         self.seaweed = self._seaweed_cpu() - self._start[2]
         self.dynalite = self._dynalite_cpu() - self._start[3]
         self.elapsed = time.perf_counter() - self._start[4]
+        end = _host_jiffies()
+        if self._host_start is not None and end is not None and end[1] > self._host_start[1]:
+            busy, total = end[0] - self._host_start[0], end[1] - self._host_start[1]
+            self.host_cores = (os.cpu_count() or 1) * busy / total
+
+
+def _host_jiffies() -> tuple[int, int] | None:
+    """(busy, total) CPU time of the whole host so far, in clock ticks (Linux only)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            # user nice system idle iowait irq softirq steal (guest time is within user)
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 class LoadSampler:

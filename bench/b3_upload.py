@@ -106,6 +106,7 @@ def _ours(
     *,
     s3: Endpoint | None = None,
     front: Callable[[str], str] | None = None,
+    parallel: int = PARALLEL,
 ) -> tuple[float, int, str, CpuMeter, float, float]:
     """(seconds, API calls, the user's key prefix, the CPU during the upload, the client's
     own CPU for it, the seconds it spent reading and hashing) for one upload run. The meter
@@ -113,7 +114,7 @@ def _ours(
     client's figure its upload only (not its interpreter's start-up), like the seconds.
     `s3`: the endpoint the API presigns for (B8: SeaweedFS through the shaped link);
     `front`: the address the client calls the API at, given the server's (B8: through the
-    link)."""
+    link); `parallel`: the client's transfers at once."""
     import json
     import sys
 
@@ -137,7 +138,7 @@ def _ours(
     with server:
         job = {
             "api_url": front(server.url) if front else server.url,
-            "token": auth.access_token(), "parallel": PARALLEL,
+            "token": auth.access_token(), "parallel": parallel,
             "journal": str(state / "journal.db"), "files": [str(p) for p in files],
         }  # fmt: skip
         with CpuMeter(seaweed=ctx.seaweed().pid) as cpu:

@@ -24,6 +24,7 @@ from bench._harness import (
     MB,
     MIB,
     BenchContext,
+    CpuMeter,
     Measurement,
     Target,
     make_file,
@@ -38,6 +39,7 @@ from bench._peers import (
     S5CMD_SWEEP_FILES,
     S5CMD_SWEEP_PARTS,
     Endpoint,
+    PeerResult,
     best_setting,
     download_trial,
     rclone_copy_down,
@@ -58,6 +60,8 @@ SAMPLE_VIDEO = 256 * MIB
 # The agent as B1 (photos) and B2 (the video) run it.
 AGENT_PHOTOS = {"workers": 16, "max_concurrency": 16, "part_size": 8 * MIB}
 AGENT_VIDEO = {"workers": 4, "max_concurrency": 8, "part_size": 8 * MIB}
+# Our upload client's transfers at once (`--parallel`), swept as the peers' settings are.
+OURS_SWEEP = ({"parallel": 8}, {"parallel": 16}, {"parallel": 32})
 
 
 def _by_sha(files: list[Path], digests: dict[Path, str], directory: Path) -> list[Path]:
@@ -165,9 +169,23 @@ def _uploads(
     endpoint = Endpoint.from_seaweed(ctx.seaweed())
     shaped_s3 = replace(endpoint, url=shaper.front(endpoint.url))
     stack = ctx.once("upload stack", lambda: upload_stack(ctx))
+
+    def ours_trial(setting: dict[str, int]) -> PeerResult:
+        with quiet_logs("mobile_backup", "botocore", "httpx"):
+            elapsed, _, prefix, _, _, _ = _ours(
+                ctx, stack, sample, s3=shaped_s3, front=shaper.front, **setting
+            )
+        cleanup.append(prefix)
+        return PeerResult("ours", "", elapsed, total_size(sample), len(sample), 0, setting)
+
+    # Our client at its best setting too, as the peers are: on a fast link with a round
+    # trip, more PUTs in flight keep it full (1,000 photos at 1 Gbit/s: 0.91-0.93x s5cmd
+    # at 8, 0.955-0.967x at 16).
+    ours_best = best_setting(ctx, f"ours up ({what}, {link.name})", OURS_SWEEP, ours_trial)
+    ctx.record_setting(f"ours up ({what}, {link.name})", ours_best)
     with quiet_logs("mobile_backup", "botocore", "httpx"):
-        ours_s, _calls, ours_prefix, _cpu, _client, hashing_s = _ours(
-            ctx, stack, files, s3=shaped_s3, front=shaper.front
+        ours_s, _calls, ours_prefix, cpu, client_cpu, hashing_s = _ours(
+            ctx, stack, files, s3=shaped_s3, front=shaper.front, **ours_best
         )
     cleanup.append(ours_prefix)
     if _count_objects(ctx, ours_prefix) != (len(files), total_size(files)):
@@ -183,14 +201,26 @@ def _uploads(
         upload_trial(s5cmd_upload, shaped_s3, sample, bucket=BUCKET, new_prefix=new_prefix),
     )  # fmt: skip
     s5_prefix = new_prefix()
-    s5 = s5cmd_upload(shaped_s3, files, bucket=BUCKET, prefix=s5_prefix, **s5_best)
+    with CpuMeter(seaweed=ctx.seaweed().pid) as s5_cpu:
+        s5 = s5cmd_upload(shaped_s3, files, bucket=BUCKET, prefix=s5_prefix, **s5_best)
     verify_prefix(endpoint, bucket=BUCKET, prefix=s5_prefix, files=files)
     ctx.record_setting(f"s5cmd up ({what}, {link.name})", s5.settings)
     ours_mb_s = mb_per_s(total_size(files), ours_s)
     rate = link.bytes_per_s / MB
     details = {"our share of the link": round(ours_mb_s / rate, 3),
                "s5cmd's share": round(s5.mb_per_s / rate, 3),
-               "our reading and hashing (s)": round(hashing_s, 3)}  # fmt: skip
+               "our reading and hashing (s)": round(hashing_s, 3),
+               # The rig's cloud shares the PC's cores: SeaweedFS (which also checks the
+               # SHA-256 our presigned PUTs carry) and, busy in our run only, the API and
+               # the emulators (the bench's own process, idle work included). A household's
+               # PC runs none of them.
+               "cloud side CPU (s), ours: SeaweedFS + the bench's API and emulators": round(
+                   cpu.seaweed + cpu.own, 2),
+               "cloud side CPU (s), s5cmd's: SeaweedFS": round(s5_cpu.seaweed, 2),
+               "client CPU (s), ours / s5cmd": (round(client_cpu, 2),
+                                                round(s5_cpu.children, 2)),
+               "host busy (cores), ours / s5cmd's": (_round(cpu.host_cores),
+                                                      _round(s5_cpu.host_cores))}  # fmt: skip
     if what == "video":
         # The key is the content's SHA-256, so a lone file is read whole before its first
         # byte is sent (s5cmd hashes nothing): even sending as fast as s5cmd, our time is
@@ -204,6 +234,10 @@ def _uploads(
             target=Target.ratio_at_least(TARGET_VS_S5CMD), details=details,
         ),
     ]  # fmt: skip
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _label(files: list[Path], what: str) -> str:

@@ -405,7 +405,7 @@ class RangedDownload:
         def broken(exc: BaseException) -> bool:
             if isinstance(exc, _BrokenStream):
                 logger.info(
-                    "part %d of %s broke off (%s); fetching its last %d bytes again",
+                    "part %d of %s broke off (%s); fetching its remaining %d bytes",
                     idx, self.key, exc, end + 1 - at,
                 )  # fmt: skip
                 return True
