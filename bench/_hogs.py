@@ -8,6 +8,7 @@ parent every few milliseconds of work) or after `MAX_SECONDS`, whatever happens.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,8 +26,6 @@ while os.getppid() == parent and time.monotonic() < deadline:
 @contextlib.contextmanager
 def cpu_hogs(count: int) -> Iterator[None]:
     """`count` CPU-bound processes beside the block (none for 0)."""
-    import os
-
     hogs = [
         subprocess.Popen(
             [sys.executable, "-c", _HOG, str(os.getpid()), str(MAX_SECONDS)],

@@ -40,7 +40,7 @@ from bench.b1_agent import (
     sha256_cpu_s,
     stage_objects,
 )
-from mobile_backup.agent import TransferConfig
+from mobile_backup.agent import StateDB, TransferConfig
 
 MiB = 1024 * 1024
 
@@ -139,14 +139,17 @@ def _run_started_at(stdout: str) -> float:
 
 
 def _journaled(library: Path) -> tuple[int, int]:
-    """Parts the killed agent finished, and bytes it noted of the parts it was fetching."""
+    """Parts the killed agent finished, and bytes it noted of the parts it was fetching
+    (read as the restarted agent reads them: `StateDB.kept_of_parts`)."""
     path = library / ".mobile-backup" / "agent.sqlite3"
     conn = sqlite3.connect(path)
     try:
         parts = int(conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0])
-        kept = conn.execute(
-            "SELECT COALESCE(SUM(kept), 0) FROM progress WHERE idx NOT IN (SELECT idx FROM parts)"
-        ).fetchone()[0]
-        return parts, int(kept)
     finally:
         conn.close()
+    state = StateDB(path, readonly=True)
+    try:
+        kept = sum(sum(state.kept_of_parts(name).values()) for name in state.resumable())
+    finally:
+        state.close()
+    return parts, kept
